@@ -1,6 +1,7 @@
 package org.gsa4j.autograd;
 
 import org.gsa4j.ops.CrossEntropyOp;
+import org.gsa4j.ops.GatedSlotAttentionOp;
 import org.gsa4j.ops.RmsNormOp;
 import org.gsa4j.ops.ShortConvOp;
 import org.gsa4j.tensor.MatMul;
@@ -310,5 +311,25 @@ public final class Functions {
             f.accumulate(df);
         });
         return new Var[] {gv, sv};
+    }
+
+    /**
+     * The GSA operator (SPEC §2) from zero states: q,k [B,T,H,K], v [B,T,H,V], s,g [B,T,H,M] →
+     * o [B,T,H,V]. Chunkwise-parallel in float32, the plain recurrence in float64.
+     */
+    public static Var gatedSlotAttention(Tape tape, Var q, Var k, Var v, Var s, Var g, double scale) {
+        GatedSlotAttentionOp.Result r = GatedSlotAttentionOp.forward(q.value, k.value, v.value, s.value, g.value, scale, null, null);
+        Var out = tape.result(r.o(), q, k, v, s, g);
+        tape.record(out, () -> {
+            Tensor dO = out.grad();
+            if (dO == null) return;
+            GatedSlotAttentionOp.Grads d = GatedSlotAttentionOp.backward(r, dO, null, null);
+            q.accumulate(d.dq());
+            k.accumulate(d.dk());
+            v.accumulate(d.dv());
+            s.accumulate(d.ds());
+            g.accumulate(d.dg());
+        });
+        return out;
     }
 }

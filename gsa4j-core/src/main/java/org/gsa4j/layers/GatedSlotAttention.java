@@ -1,0 +1,142 @@
+package org.gsa4j.layers;
+
+import org.gsa4j.autograd.Functions;
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
+import org.gsa4j.ops.GatedSlotAttentionOp;
+import org.gsa4j.ops.ShortConvOp;
+import org.gsa4j.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The Gated Slot Attention layer (SPEC §1.3): projections, optional short convolutions, feature
+ * map on q and k, silu on v, the slot gate from the forget logits, GQA expansion, the GSA operator
+ * (scale 1), then {@code o_proj(RMSNorm(silu(o)))} with the norm over all heads jointly (eps 1e-5).
+ */
+public final class GatedSlotAttention implements TokenMixer {
+    /** The fused output norm's eps is hard-wired in the reference (SPEC §1.3 step 8). */
+    private static final double OUTPUT_NORM_EPS = 1e-5;
+    private static final String[] CONV_NAMES = {"q_conv1d.weight", "k_conv1d.weight", "v_conv1d.weight"};
+
+    private final GsaConfig c;
+
+    public GatedSlotAttention(GsaConfig config) {
+        this.c = config;
+    }
+
+    @Override
+    public List<ParamSpec> params() {
+        int d = c.hiddenSize(), kvK = c.numKvHeads() * c.headKDim(), kvV = c.numKvHeads() * c.headVDim();
+        List<ParamSpec> specs = new ArrayList<>(List.of(
+                ParamSpec.matrix("q_proj.weight", c.keyDim(), d),
+                ParamSpec.matrix("k_proj.weight", kvK, d),
+                ParamSpec.matrix("v_proj.weight", kvV, d),
+                ParamSpec.matrix("f_proj.weight", c.numKvHeads() * c.numSlots(), d)));
+        if (c.elementwiseAffine()) specs.add(ParamSpec.ones("g_norm.weight", d));
+        specs.add(ParamSpec.matrix("o_proj.weight", d, c.valueDim()));
+        if (c.useShortConv()) {
+            int[] channels = {c.keyDim(), kvK, kvV};
+            for (int i = 0; i < 3; i++) specs.add(ParamSpec.matrix(CONV_NAMES[i], channels[i], 1, c.convSize()));
+        }
+        if (c.featureMap().equals("t2r")) specs.add(ParamSpec.matrix("feature_map.layer.weight", c.headKDim(), c.headKDim()));
+        return specs;
+    }
+
+    @Override
+    public Var forward(Tape tape, ParamScope p, Var x, MixerState st) {
+        State state = (State) st;
+        int b = x.value.dim(0), t = x.value.dim(1);
+        int h = c.numHeads(), hkv = c.numKvHeads(), dk = c.headKDim(), dv = c.headVDim(), m = c.numSlots();
+
+        Var q = Functions.linear(tape, x, p.get("q_proj.weight"));
+        Var k = Functions.linear(tape, x, p.get("k_proj.weight"));
+        Var v = Functions.linear(tape, x, p.get("v_proj.weight"));
+        Var f = Functions.linear(tape, x, p.get("f_proj.weight"));
+        if (c.useShortConv()) {
+            q = Functions.silu(tape, conv(tape, p, q, 0, state));
+            k = Functions.silu(tape, conv(tape, p, k, 1, state));
+            v = Functions.silu(tape, conv(tape, p, v, 2, state));
+        }
+        q = featureMap(tape, p, Functions.reshape(tape, q, b, t, h, dk));
+        k = featureMap(tape, p, Functions.reshape(tape, k, b, t, hkv, dk));
+        v = Functions.silu(tape, Functions.reshape(tape, v, b, t, hkv, dv));
+        Var[] gate = Functions.slotGate(tape, Functions.reshape(tape, f, b, t, hkv, m), c.gateLogitNormalizer());
+        Var g = gate[0], s = gate[1];
+
+        int groups = c.groups();
+        k = Functions.repeatHeads(tape, k, groups);
+        v = Functions.repeatHeads(tape, v, groups);
+        g = Functions.repeatHeads(tape, g, groups);
+        s = Functions.repeatHeads(tape, s, groups);
+
+        Var o = state == null
+                ? Functions.gatedSlotAttention(tape, q, k, v, s, g, 1.0)
+                : tape.constant(decode(q.value, k.value, v.value, s.value, g.value, state));
+        o = Functions.silu(tape, Functions.reshape(tape, o, b, t, c.valueDim()));
+        o = Functions.rmsNorm(tape, o, p.optional("g_norm.weight"), OUTPUT_NORM_EPS);
+        return Functions.linear(tape, o, p.get("o_proj.weight"));
+    }
+
+    private Var featureMap(Tape tape, ParamScope p, Var x) {
+        return switch (c.featureMap()) {
+            case "swish" -> Functions.silu(tape, x);
+            case "relu" -> Functions.relu(tape, x);
+            case "t2r" -> Functions.relu(tape, Functions.linear(tape, x, p.get("feature_map.layer.weight")));
+            default -> throw new IllegalStateException(c.featureMap());
+        };
+    }
+
+    /** Short convolution: from zeros in training, from (and into) the state's cache when decoding. */
+    private Var conv(Tape tape, ParamScope p, Var x, int which, State state) {
+        Var w = p.get(CONV_NAMES[which]);
+        if (state == null) return Functions.shortConv(tape, x, w);
+        Tensor y = ShortConvOp.forward(x.value, w.value, state.conv[which]);
+        state.conv[which] = ShortConvOp.nextCache(x.value, state.conv[which], c.convSize());
+        return tape.constant(y);
+    }
+
+    /** Prefill through the chunk form, single tokens through the recurrent step; the state moves on. */
+    private Tensor decode(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, State state) {
+        int b = q.dim(0), t = q.dim(1), h = c.numHeads();
+        if (t == 1) {
+            Tensor o = Tensor.zeros(b, 1, h, c.headVDim());
+            GatedSlotAttentionOp.step(q.reshape(b, h, c.headKDim()), k.reshape(b, h, c.headKDim()),
+                    v.reshape(b, h, c.headVDim()), s.reshape(b, h, c.numSlots()), g.reshape(b, h, c.numSlots()),
+                    1.0, state.hk, state.hv, o.reshape(b, h, c.headVDim()));
+            return o;
+        }
+        GatedSlotAttentionOp.Result r = GatedSlotAttentionOp.forward(q, k, v, s, g, 1.0, state.hk, state.hv);
+        state.hk = r.hkT();
+        state.hv = r.hvT();
+        return r.o();
+    }
+
+    @Override
+    public MixerState newState(int batch) {
+        State s = new State();
+        s.hk = Tensor.zeros(batch, c.numHeads(), c.headKDim(), c.numSlots());
+        s.hv = Tensor.zeros(batch, c.numHeads(), c.numSlots(), c.headVDim());
+        if (c.useShortConv()) {
+            int kvK = c.numKvHeads() * c.headKDim(), kvV = c.numKvHeads() * c.headVDim();
+            int[] channels = {c.keyDim(), kvK, kvV};
+            s.conv = new Tensor[3];
+            for (int i = 0; i < 3; i++) s.conv[i] = Tensor.zeros(batch, c.convSize() - 1, channels[i]);
+        }
+        return s;
+    }
+
+    /** Per layer: the key and value slot memories (per query head) and the convolution caches. */
+    static final class State implements MixerState {
+        Tensor hk, hv;
+        Tensor[] conv;
+
+        @Override
+        public long bytes() {
+            long n = (long) hk.size() + hv.size();
+            if (conv != null) for (Tensor t : conv) n += t.size();
+            return 4 * n;
+        }
+    }
+}

@@ -1,0 +1,147 @@
+package org.gsa4j.models;
+
+import org.gsa4j.autograd.Functions;
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
+import org.gsa4j.layers.GatedMlp;
+import org.gsa4j.layers.ParamScope;
+import org.gsa4j.layers.ParamSpec;
+import org.gsa4j.layers.TokenMixer;
+import org.gsa4j.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * A causal language model on the shared block skeleton (SPEC §3.2):
+ * {@code x = E[ids]; x += mixer(norm(x)); x += mlp(norm(x)) per layer; logits = lm_head(norm(x))}.
+ * Parameters live in one name → tensor map under their Hugging Face names, so loading and saving
+ * are a copy; the architecture is in the token mixer.
+ */
+public final class CausalLM {
+    public static final int IGNORE_INDEX = -100;
+
+    public final LmConfig config;
+    public final Naming naming;
+    private final TokenMixer[] mixers;
+    private final GatedMlp mlp;
+    private final Map<String, Tensor> params;
+
+    public CausalLM(LmConfig config, Naming naming, TokenMixer[] mixers, Map<String, Tensor> params) {
+        this.config = config;
+        this.naming = naming;
+        this.mixers = mixers;
+        this.mlp = new GatedMlp(config.hiddenSize(), config.intermediateSize());
+        this.params = params;
+    }
+
+    /** Every parameter this configuration has, in a stable order, with shape and initialisation. */
+    public static List<ParamSpec> paramSpecs(LmConfig c, Naming n, TokenMixer[] mixers) {
+        int d = c.hiddenSize();
+        List<ParamSpec> specs = new ArrayList<>();
+        specs.add(ParamSpec.matrix(n.embeddings(), c.vocabSize(), d));
+        GatedMlp mlp = new GatedMlp(d, c.intermediateSize());
+        for (int i = 0; i < c.numLayers(); i++) {
+            String l = n.layer(i);
+            specs.add(ParamSpec.ones(l + n.mixerNorm(), d));
+            for (ParamSpec s : mixers[i].params()) specs.add(new ParamSpec(l + n.mixer() + s.name(), s.shape(), s.init()));
+            specs.add(ParamSpec.ones(l + n.mlpNorm(), d));
+            for (ParamSpec s : mlp.params()) specs.add(new ParamSpec(l + n.mlp() + s.name(), s.shape(), s.init()));
+        }
+        specs.add(ParamSpec.ones(n.finalNorm(), d));
+        if (!c.tieWordEmbeddings()) specs.add(ParamSpec.matrix(n.lmHead(), c.vocabSize(), d));
+        return specs;
+    }
+
+    public List<ParamSpec> paramSpecs() {
+        return paramSpecs(config, naming, mixers);
+    }
+
+    /** Fresh weights drawn as the reference library does (SPEC §3.3): N(0, std) matrices, unit norms. */
+    public static Map<String, Tensor> initParams(List<ParamSpec> specs, double std, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (ParamSpec s : specs) {
+            Tensor t = switch (s.init()) {
+                case NORMAL -> Tensor.randn(rng.split(), std, s.shape());
+                case ONES -> { Tensor o = Tensor.zeros(s.shape()); o.fill(1); yield o; }
+                case ZEROS -> Tensor.zeros(s.shape());
+            };
+            out.put(s.name(), t);
+        }
+        return out;
+    }
+
+    /** The weights by name (live: the optimizer updates them in place). */
+    public Map<String, Tensor> params() {
+        return params;
+    }
+
+    /** Leaves on a tape for every parameter (trainable, unless the tape is for inference). */
+    public Map<String, Var> bind(Tape tape) {
+        Map<String, Var> vars = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : params.entrySet()) vars.put(e.getKey(), tape.leaf(e.getValue(), true));
+        return vars;
+    }
+
+    /** Logits [B·T, vocab] for ids [B·T] (row-major B×T); state null in training. */
+    public Var logits(Tape tape, Map<String, Var> p, int[] ids, int batch, int seqLen, DecodeState state) {
+        if (ids.length != batch * seqLen) throw new IllegalArgumentException(ids.length + " ids for batch " + batch + " × " + seqLen);
+        int d = config.hiddenSize();
+        ParamScope root = new ParamScope(p, "");
+        Var embed = root.get(naming.embeddings());
+        Var x = Functions.reshape(tape, Functions.embedding(tape, embed, ids), batch, seqLen, d);
+        for (int i = 0; i < config.numLayers(); i++) {
+            ParamScope layer = root.child(naming.layer(i));
+            Var h = Functions.rmsNorm(tape, x, layer.get(naming.mixerNorm()), config.normEps());
+            Var mixed = mixers[i].forward(tape, layer.child(naming.mixer()), h, state == null ? null : state.layers[i]);
+            x = Functions.add(tape, x, mixed);
+            h = Functions.rmsNorm(tape, x, layer.get(naming.mlpNorm()), config.normEps());
+            x = Functions.add(tape, x, mlp.forward(tape, layer.child(naming.mlp()), h));
+        }
+        x = Functions.rmsNorm(tape, x, root.get(naming.finalNorm()), config.normEps());
+        Var head = config.tieWordEmbeddings() ? embed : root.get(naming.lmHead());
+        if (state != null) state.advance(seqLen);
+        return Functions.linear(tape, Functions.reshape(tape, x, batch * seqLen, d), head);
+    }
+
+    /**
+     * The reference library's loss: labels shifted inside the model (position t predicts ids[t+1]),
+     * mean cross-entropy over positions whose label is not {@link #IGNORE_INDEX}.
+     */
+    public Var loss(Tape tape, Map<String, Var> p, int[] ids, int batch, int seqLen) {
+        return Functions.crossEntropy(tape, logits(tape, p, ids, batch, seqLen, null), shiftedLabels(ids, batch, seqLen), IGNORE_INDEX);
+    }
+
+    public static int[] shiftedLabels(int[] ids, int batch, int seqLen) {
+        int[] labels = new int[ids.length];
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < seqLen; t++)
+                labels[b * seqLen + t] = t + 1 < seqLen ? ids[b * seqLen + t + 1] : IGNORE_INDEX;
+        return labels;
+    }
+
+    /** A fresh decoding state for a batch. */
+    public DecodeState newState(int batch) {
+        TokenMixer.MixerState[] states = new TokenMixer.MixerState[mixers.length];
+        for (int i = 0; i < mixers.length; i++) states[i] = mixers[i].newState(batch);
+        return new DecodeState(states);
+    }
+
+    /**
+     * Feeds tokens [B×T] through the model from the state (chunk form for T &gt; 1, the recurrent
+     * step for T = 1) and returns the last position's logits per batch row, [B, vocab].
+     */
+    public Tensor feed(int[] ids, int batch, int seqLen, DecodeState state) {
+        Tape tape = Tape.inference();
+        Map<String, Var> p = bind(tape);
+        Tensor all = logits(tape, p, ids, batch, seqLen, state).value;
+        int v = config.vocabSize();
+        Tensor last = Tensor.zeros(batch, v);
+        for (int b = 0; b < batch; b++) System.arraycopy(all.f, ((b + 1) * seqLen - 1) * v, last.f, b * v, v);
+        return last;
+    }
+}

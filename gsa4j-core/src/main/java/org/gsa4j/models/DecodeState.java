@@ -1,0 +1,32 @@
+package org.gsa4j.models;
+
+import org.gsa4j.layers.TokenMixer.MixerState;
+
+/**
+ * Everything a model carries between decoded tokens: one mixer state per layer and the number of
+ * tokens consumed. Its size is fixed for the linear models and grows with context for attention.
+ */
+public final class DecodeState {
+    final MixerState[] layers;
+    private long position;
+
+    DecodeState(MixerState[] layers) {
+        this.layers = layers;
+    }
+
+    /** Tokens consumed so far. */
+    public long position() {
+        return position;
+    }
+
+    void advance(int tokens) {
+        position += tokens;
+    }
+
+    /** Bytes held by all layers' states. */
+    public long bytes() {
+        long n = 0;
+        for (MixerState s : layers) n += s.bytes();
+        return n;
+    }
+}

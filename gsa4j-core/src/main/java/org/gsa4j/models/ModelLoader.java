@@ -1,0 +1,94 @@
+package org.gsa4j.models;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.gsa4j.Gsa4jException;
+import org.gsa4j.io.SafeTensors;
+import org.gsa4j.layers.GatedSlotAttention;
+import org.gsa4j.layers.ParamSpec;
+import org.gsa4j.layers.TokenMixer;
+import org.gsa4j.tensor.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** Builds a model from a Hugging Face directory: config.json, then the weights, checked against it. */
+public final class ModelLoader {
+    private ModelLoader() {}
+
+    /** An architecture: its naming and one token mixer per layer, from the config. */
+    public record Architecture(LmConfig lm, Naming naming, TokenMixer[] mixers) {}
+
+    public static JsonNode readConfigJson(Path dir) {
+        Path file = dir.resolve("config.json");
+        if (!Files.isRegularFile(file)) throw Gsa4jException.at(file, null, "no config.json in the model directory");
+        try {
+            return new ObjectMapper().readTree(file.toFile());
+        } catch (IOException e) {
+            throw Gsa4jException.at(file, null, "invalid JSON: " + e.getMessage(), e);
+        }
+    }
+
+    /** The architecture a config describes; unknown model types are refused by name. */
+    public static Architecture architecture(ConfigReader c) {
+        String type = c.string("model_type", null);
+        switch (type) {
+            case "gsa" -> {
+                LmConfig lm = LmConfig.readFla(c, type, 4);
+                var gsa = MixerConfigs.gsa(c);
+                TokenMixer[] mixers = new TokenMixer[lm.numLayers()];
+                for (int i = 0; i < mixers.length; i++) mixers[i] = new GatedSlotAttention(gsa);
+                return new Architecture(lm, Naming.FLA, mixers);
+            }
+            default -> throw c.error("model_type", "unknown model_type '" + type + "' (supported: gsa)");
+        }
+    }
+
+    public static CausalLM load(Path dir) {
+        ConfigReader c = new ConfigReader(dir.resolve("config.json"), readConfigJson(dir));
+        Architecture arch = architecture(c);
+        Path weights = dir.resolve("model.safetensors");
+        if (!Files.isRegularFile(weights)) throw Gsa4jException.at(weights, null, "weights file not found");
+        try (SafeTensors st = SafeTensors.open(weights)) {
+            Map<String, Tensor> params = readParams(weights, st, CausalLM.paramSpecs(arch.lm(), arch.naming(), arch.mixers()), arch);
+            return new CausalLM(arch.lm(), arch.naming(), arch.mixers(), params);
+        }
+    }
+
+    /**
+     * Reads every declared parameter, converting the older hub layout of SPEC §3.5 on the way
+     * ({@code attn.norm} → {@code attn_norm}, {@code mlp.norm} → {@code mlp_norm}, a fused
+     * {@code gate_proj} of 2I rows → gate rows, then up rows).
+     */
+    static Map<String, Tensor> readParams(Path file, SafeTensors st, List<ParamSpec> specs, Architecture arch) {
+        Map<String, Tensor> params = new LinkedHashMap<>();
+        Set<String> used = new HashSet<>();
+        int inter = arch.lm().intermediateSize();
+        for (ParamSpec spec : specs) {
+            String name = spec.name();
+            String src = st.contains(name) ? name : LegacyLayout.sourceOf(name);
+            if (src == null || !st.contains(src)) {
+                throw Gsa4jException.at(file, name, "missing tensor (needed by config.json: " + arch.lm().modelType() + ")");
+            }
+            Tensor t = LegacyLayout.convert(name, st.f32(src), inter);
+            used.add(src);
+            if (!Arrays.equals(t.shape, spec.shape())) {
+                throw Gsa4jException.at(file, name, "shape " + Arrays.toString(t.shape) + " does not match config.json, which needs " + Arrays.toString(spec.shape()));
+            }
+            params.put(name, t);
+        }
+        for (String n : st.names()) {
+            if (!used.contains(n) && !n.endsWith("rotary_emb.inv_freq")) {
+                throw Gsa4jException.at(file, n, "unexpected tensor: config.json (" + arch.lm().modelType() + ") has no such parameter");
+            }
+        }
+        return params;
+    }
+}
