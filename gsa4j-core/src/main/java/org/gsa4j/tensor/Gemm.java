@@ -1,5 +1,9 @@
 package org.gsa4j.tensor;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * BLAS-style general matrix products on row-major arrays:
  * {@code C[m×n] = alpha · op(A) · op(B) + beta · C}, where op(X) is X or Xᵀ.
@@ -7,25 +11,274 @@ package org.gsa4j.tensor;
  *
  * <p>The single-threaded entry points are for small blocks inside other kernels (the chunk
  * algorithm); the parallel ones split C over the cores.
+ *
+ * <p>{@link #sgemm} is a BLIS-style blocked GEMM on the Vector API: op(B) is packed into
+ * {@code KC × NR} column strips, op(A) into {@code MR × KC} row strips (zero-padded at the edges, so
+ * every transpose combination and every size runs the same micro-kernel), and an
+ * {@code MR × NR} register-blocked micro-kernel (broadcast of A times two vectors of B,
+ * {@code 2·MR} accumulators) does the arithmetic. Edge tiles are written back with masked stores.
+ * Pack buffers are thread-local and grow on demand, so small calls allocate nothing.
+ *
+ * <p>Numerics: each element of C accumulates its k products in plain order within a block of
+ * {@code KC} (one fused multiply-add per product), then the blocks are added into C in order
+ * ({@code C = alpha·acc₀ + beta·C}, then {@code C += alpha·accᵢ}). The order depends only on k, never
+ * on the position of the element or on how C is split over threads, so {@link #sgemmParallel} is
+ * bit-identical to {@link #sgemm} and to itself run to run.
+ *
+ * <p>beta == 0 never reads C (C may hold NaN or garbage).
  */
 public final class Gemm {
     private Gemm() {}
 
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    /** Micro-tile rows (broadcast elements of A). */
+    static final int MR = 8;
+    /** Micro-tile columns (two vectors of B). */
+    static final int NR = 2 * L;
+    /** Depth of a packed block (bounds the accumulation order). */
+    static final int KC = 256;
+    /** Rows of A packed at a time (A block ≈ MC·KC floats stays in L2). */
+    static final int MC = 128;
+    /** Columns of B packed at a time. */
+    static final int NC = 2048;
+
+    private static final class Buffers {
+        float[] a = new float[0];
+        float[] b = new float[0];
+    }
+
+    private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
+
     public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                              float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                              float beta, float[] c, int cOff, int ldc) {
-        for (int i = 0; i < m; i++) {
-            for (int j = 0; j < n; j++) {
-                float acc = 0f;
-                for (int p = 0; p < k; p++) {
-                    float x = transA ? a[aOff + p * lda + i] : a[aOff + i * lda + p];
-                    float y = transB ? b[bOff + j * ldb + p] : b[bOff + p * ldb + j];
-                    acc += x * y;
+        if (m <= 0 || n <= 0) return;
+        if (k <= 0 || alpha == 0f) {
+            scaleC(m, n, beta, c, cOff, ldc);
+            return;
+        }
+        Buffers buf = BUFFERS.get();
+        int kcMax = Math.min(k, KC);
+        int mcMax = Math.min(roundUp(m, MR), MC);
+        int ncMax = Math.min(roundUp(n, NR), NC);
+        if (buf.a.length < mcMax * kcMax) buf.a = new float[mcMax * kcMax];
+        if (buf.b.length < ncMax * kcMax) buf.b = new float[ncMax * kcMax];
+        float[] ap = buf.a, bp = buf.b;
+
+        for (int jc = 0; jc < n; jc += NC) {
+            int nc = Math.min(NC, n - jc);
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                boolean first = pc == 0;
+                packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp);
+                for (int ic = 0; ic < m; ic += MC) {
+                    int mc = Math.min(MC, m - ic);
+                    packA(transA, a, aOff, lda, ic, mc, pc, kc, ap);
+                    for (int jr = 0; jr < nc; jr += NR) {
+                        int nr = Math.min(NR, nc - jr);
+                        int bBase = jr * kc;
+                        for (int ir = 0; ir < mc; ir += MR) {
+                            int mr = Math.min(MR, mc - ir);
+                            kernel(kc, ap, ir * kc, bp, bBase, c, cOff + (ic + ir) * ldc + jc + jr, ldc,
+                                    mr, nr, alpha, first ? beta : 1f, first && beta == 0f);
+                        }
+                    }
                 }
-                int ci = cOff + i * ldc + j;
-                c[ci] = beta == 0f ? alpha * acc : alpha * acc + beta * c[ci];
             }
         }
+    }
+
+    private static int roundUp(int x, int q) {
+        return (x + q - 1) / q * q;
+    }
+
+    private static void scaleC(int m, int n, float beta, float[] c, int cOff, int ldc) {
+        for (int i = 0; i < m; i++) {
+            int row = cOff + i * ldc;
+            if (beta == 0f) {
+                java.util.Arrays.fill(c, row, row + n, 0f);
+            } else if (beta != 1f) {
+                for (int j = 0; j < n; j++) c[row + j] *= beta;
+            }
+        }
+    }
+
+    /**
+     * Packs op(B)[pc:pc+kc, jc:jc+nc] into strips of NR columns: strip s holds
+     * {@code bp[s·NR·kc + p·NR + j]}, zero-padded beyond nc.
+     */
+    private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int kc, int jc, int nc, float[] bp) {
+        for (int jr = 0; jr < nc; jr += NR) {
+            int nr = Math.min(NR, nc - jr);
+            int dst = jr * kc;
+            if (!transB) {
+                int src = bOff + pc * ldb + jc + jr;
+                if (nr == NR) {
+                    for (int p = 0; p < kc; p++, src += ldb, dst += NR) {
+                        FloatVector.fromArray(S, b, src).intoArray(bp, dst);
+                        FloatVector.fromArray(S, b, src + L).intoArray(bp, dst + L);
+                    }
+                } else {
+                    VectorMask<Float> m0 = S.indexInRange(0, nr);
+                    VectorMask<Float> m1 = S.indexInRange(L, nr);
+                    for (int p = 0; p < kc; p++, src += ldb, dst += NR) {
+                        FloatVector.fromArray(S, b, src, m0).intoArray(bp, dst);
+                        FloatVector.fromArray(S, b, src + L, m1).intoArray(bp, dst + L);
+                    }
+                }
+            } else {
+                // op(B)[p][j] = b[(jc+jr+j)·ldb + pc + p]: each packed column is a contiguous source row.
+                for (int j = 0; j < nr; j++) {
+                    int src = bOff + (jc + jr + j) * ldb + pc;
+                    int d = dst + j;
+                    for (int p = 0; p < kc; p++, d += NR) bp[d] = b[src + p];
+                }
+                for (int j = nr; j < NR; j++) {
+                    int d = dst + j;
+                    for (int p = 0; p < kc; p++, d += NR) bp[d] = 0f;
+                }
+            }
+        }
+    }
+
+    /**
+     * Packs op(A)[ic:ic+mc, pc:pc+kc] into strips of MR rows: strip s holds
+     * {@code ap[s·MR·kc + p·MR + r]}, zero-padded beyond mc.
+     */
+    private static void packA(boolean transA, float[] a, int aOff, int lda, int ic, int mc, int pc, int kc, float[] ap) {
+        for (int ir = 0; ir < mc; ir += MR) {
+            int mr = Math.min(MR, mc - ir);
+            int dst = ir * kc;
+            if (!transA) {
+                for (int r = 0; r < mr; r++) {
+                    int src = aOff + (ic + ir + r) * lda + pc;
+                    int d = dst + r;
+                    for (int p = 0; p < kc; p++, d += MR) ap[d] = a[src + p];
+                }
+            } else {
+                // op(A)[i][p] = a[(pc+p)·lda + ic + i]: MR consecutive source elements per p.
+                int src = aOff + pc * lda + ic + ir;
+                if (mr == MR) {
+                    for (int p = 0; p < kc; p++, src += lda) {
+                        int d = dst + p * MR;
+                        for (int r = 0; r < MR; r++) ap[d + r] = a[src + r];
+                    }
+                } else {
+                    for (int p = 0; p < kc; p++, src += lda) {
+                        int d = dst + p * MR;
+                        for (int r = 0; r < mr; r++) ap[d + r] = a[src + r];
+                    }
+                }
+            }
+            if (mr < MR) {
+                for (int p = 0; p < kc; p++) {
+                    int d = dst + p * MR;
+                    for (int r = mr; r < MR; r++) ap[d + r] = 0f;
+                }
+            }
+        }
+    }
+
+    /**
+     * MR×NR micro-kernel: acc = Σ_p ap[p,:]ᵀ·bp[p,:] over kc, then
+     * C = alpha·acc + beta·C (beta == 0 and overwrite: C is not read). Only mr×nr of the tile is stored.
+     */
+    private static void kernel(int kc, float[] ap, int aBase, float[] bp, int bBase,
+                               float[] c, int cBase, int ldc, int mr, int nr,
+                               float alpha, float beta, boolean overwrite) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        FloatVector c60 = FloatVector.zero(S), c61 = FloatVector.zero(S);
+        FloatVector c70 = FloatVector.zero(S), c71 = FloatVector.zero(S);
+        int ao = aBase, bo = bBase;
+        for (int p = 0; p < kc; p++, ao += MR, bo += NR) {
+            FloatVector b0 = FloatVector.fromArray(S, bp, bo);
+            FloatVector b1 = FloatVector.fromArray(S, bp, bo + L);
+            FloatVector x;
+            x = FloatVector.broadcast(S, ap[ao]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01);
+            x = FloatVector.broadcast(S, ap[ao + 1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11);
+            x = FloatVector.broadcast(S, ap[ao + 2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21);
+            x = FloatVector.broadcast(S, ap[ao + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
+            x = FloatVector.broadcast(S, ap[ao + 4]);
+            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
+            x = FloatVector.broadcast(S, ap[ao + 5]);
+            c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
+            x = FloatVector.broadcast(S, ap[ao + 6]);
+            c60 = x.fma(b0, c60); c61 = x.fma(b1, c61);
+            x = FloatVector.broadcast(S, ap[ao + 7]);
+            c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
+        }
+        if (nr == NR) {
+            store(c00, c01, c, cBase, alpha, beta, overwrite);
+            if (mr > 1) store(c10, c11, c, cBase + ldc, alpha, beta, overwrite);
+            if (mr > 2) store(c20, c21, c, cBase + 2 * ldc, alpha, beta, overwrite);
+            if (mr > 3) store(c30, c31, c, cBase + 3 * ldc, alpha, beta, overwrite);
+            if (mr > 4) store(c40, c41, c, cBase + 4 * ldc, alpha, beta, overwrite);
+            if (mr > 5) store(c50, c51, c, cBase + 5 * ldc, alpha, beta, overwrite);
+            if (mr > 6) store(c60, c61, c, cBase + 6 * ldc, alpha, beta, overwrite);
+            if (mr > 7) store(c70, c71, c, cBase + 7 * ldc, alpha, beta, overwrite);
+        } else {
+            VectorMask<Float> m0 = S.indexInRange(0, nr);
+            VectorMask<Float> m1 = S.indexInRange(L, nr);
+            storeMasked(c00, c01, c, cBase, alpha, beta, overwrite, m0, m1);
+            if (mr > 1) storeMasked(c10, c11, c, cBase + ldc, alpha, beta, overwrite, m0, m1);
+            if (mr > 2) storeMasked(c20, c21, c, cBase + 2 * ldc, alpha, beta, overwrite, m0, m1);
+            if (mr > 3) storeMasked(c30, c31, c, cBase + 3 * ldc, alpha, beta, overwrite, m0, m1);
+            if (mr > 4) storeMasked(c40, c41, c, cBase + 4 * ldc, alpha, beta, overwrite, m0, m1);
+            if (mr > 5) storeMasked(c50, c51, c, cBase + 5 * ldc, alpha, beta, overwrite, m0, m1);
+            if (mr > 6) storeMasked(c60, c61, c, cBase + 6 * ldc, alpha, beta, overwrite, m0, m1);
+            if (mr > 7) storeMasked(c70, c71, c, cBase + 7 * ldc, alpha, beta, overwrite, m0, m1);
+        }
+    }
+
+    private static void store(FloatVector v0, FloatVector v1, float[] c, int off,
+                              float alpha, float beta, boolean overwrite) {
+        if (alpha != 1f) {
+            v0 = v0.mul(alpha);
+            v1 = v1.mul(alpha);
+        }
+        if (!overwrite) {
+            FloatVector o0 = FloatVector.fromArray(S, c, off);
+            FloatVector o1 = FloatVector.fromArray(S, c, off + L);
+            if (beta != 1f) {
+                o0 = o0.mul(beta);
+                o1 = o1.mul(beta);
+            }
+            v0 = v0.add(o0);
+            v1 = v1.add(o1);
+        }
+        v0.intoArray(c, off);
+        v1.intoArray(c, off + L);
+    }
+
+    private static void storeMasked(FloatVector v0, FloatVector v1, float[] c, int off,
+                                    float alpha, float beta, boolean overwrite,
+                                    VectorMask<Float> m0, VectorMask<Float> m1) {
+        if (alpha != 1f) {
+            v0 = v0.mul(alpha);
+            v1 = v1.mul(alpha);
+        }
+        if (!overwrite) {
+            FloatVector o0 = FloatVector.fromArray(S, c, off, m0);
+            FloatVector o1 = FloatVector.fromArray(S, c, off + L, m1);
+            if (beta != 1f) {
+                o0 = o0.mul(beta);
+                o1 = o1.mul(beta);
+            }
+            v0 = v0.add(o0);
+            v1 = v1.add(o1);
+        }
+        v0.intoArray(c, off, m0);
+        v1.intoArray(c, off + L, m1);
     }
 
     public static void dgemm(boolean transA, boolean transB, int m, int n, int k, double alpha,
@@ -45,10 +298,45 @@ public final class Gemm {
         }
     }
 
-    /** Multi-threaded {@link #sgemm}: rows of C are split over the cores. */
+    /** Below this many multiply-adds a call runs on the calling thread. */
+    private static final long PARALLEL_MIN_FMAS = 1L << 18;
+
+    /**
+     * Multi-threaded {@link #sgemm}: C is cut into a fixed grid of tiles (sizes multiples of
+     * MR × NR, independent of scheduling); each tile is one task running {@link #sgemm} on its
+     * sub-problem. Every element of C is computed by exactly one task with the same accumulation
+     * order as {@link #sgemm}, so results are bit-identical to it.
+     */
     public static void sgemmParallel(boolean transA, boolean transB, int m, int n, int k, float alpha,
                                      float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                                      float beta, float[] c, int cOff, int ldc) {
-        sgemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        int threads = Parallel.threads();
+        if (threads <= 1 || (long) m * n * k < PARALLEL_MIN_FMAS || m <= 0 || n <= 0) {
+            sgemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+            return;
+        }
+        // Tile grid: aim for ~4 tasks per thread, tiles no smaller than MC rows × 4·NR columns
+        // where the matrix allows, cutting the longer side first.
+        int target = 4 * threads;
+        int tm = 1, tn = 1;
+        int maxTm = Math.max(1, (m + MR - 1) / MR), maxTn = Math.max(1, (n + NR - 1) / NR);
+        while (tm * tn < target) {
+            int rowsPer = (m + tm - 1) / tm, colsPer = (n + tn - 1) / tn;
+            boolean canM = tm < maxTm, canN = tn < maxTn;
+            if (!canM && !canN) break;
+            if (canM && (!canN || rowsPer >= colsPer / 2)) tm++;
+            else tn++;
+        }
+        int tileM = roundUp((m + tm - 1) / tm, MR);
+        int tileN = roundUp((n + tn - 1) / tn, NR);
+        int gm = (m + tileM - 1) / tileM, gn = (n + tileN - 1) / tileN;
+        final int fTileM = tileM, fTileN = tileN;
+        Parallel.forRange(gm * gn, t -> {
+            int i0 = (t / gn) * fTileM, j0 = (t % gn) * fTileN;
+            int mm = Math.min(fTileM, m - i0), nn = Math.min(fTileN, n - j0);
+            int aO = transA ? aOff + i0 : aOff + i0 * lda;
+            int bO = transB ? bOff + j0 * ldb : bOff + j0;
+            sgemm(transA, transB, mm, nn, k, alpha, a, aO, lda, b, bO, ldb, beta, c, cOff + i0 * ldc + j0, ldc);
+        });
     }
 }

@@ -1,31 +1,67 @@
 package org.gsa4j.tensor;
 
-/** Matrix products in PyTorch's Linear layout (placeholder over Gemm until the fast kernels land). */
+import java.util.Arrays;
+
+/**
+ * Tensor-level matrix products in the PyTorch {@code nn.Linear} layout. x is [..., K] (leading
+ * dimensions flattened to N rows, row-major), w is [M, K]. Float32 tensors run the multi-threaded
+ * {@link Gemm#sgemmParallel} (deterministic); float64 tensors run the plain {@link Gemm#dgemm} loop.
+ * When precisions are mixed, the computation runs in the precision of x (w is converted).
+ */
 public final class MatMul {
     private MatMul() {}
 
-    /** x [..., K] · wᵀ with w [M, K] → [..., M]. */
+    /** y = x·Wᵀ: x [..., K], w [M, K] → y [..., M]. */
     public static Tensor linear(Tensor x, Tensor w) {
-        int k = w.dim(1), m = w.dim(0);
-        int n = x.size() / k;
-        int[] shape = x.shape.clone();
-        shape[shape.length - 1] = m;
-        Tensor y = Tensor.zerosLike(x, shape);
-        if (x.isF64()) Gemm.dgemm(false, true, n, m, k, 1, x.d, 0, k, w.toF64().d, 0, k, 0, y.d, 0, m);
-        else Gemm.sgemmParallel(false, true, n, m, k, 1f, x.f, 0, k, w.toF32().f, 0, k, 0f, y.f, 0, m);
+        if (w.rank() != 2) throw new IllegalArgumentException("weight must be [M, K], got " + w);
+        int k = x.dim(-1);
+        int m = w.dim(0);
+        if (w.dim(1) != k) throw new IllegalArgumentException("linear: x " + x + " vs w " + w);
+        int n = rowsOf(x);
+        int[] outShape = Arrays.copyOf(x.shape, x.rank());
+        outShape[outShape.length - 1] = m;
+        Tensor y = Tensor.zerosLike(x, outShape);
+        Tensor wc = w.toPrecisionOf(x);
+        if (x.isF64()) {
+            Gemm.dgemm(false, true, n, m, k, 1.0, x.d, 0, k, wc.d, 0, k, 0.0, y.d, 0, m);
+        } else {
+            Gemm.sgemmParallel(false, true, n, m, k, 1f, x.f, 0, k, wc.f, 0, k, 0f, y.f, 0, m);
+        }
         return y;
     }
 
-    /** dx += dy · w, dw += dyᵀ · x (either may be null). */
+    /**
+     * Backward of {@link #linear} given dy [..., M]: {@code dx += dy·W} ([..., K]) and
+     * {@code dw += dyᵀ·x} ([M, K]); either output may be null to skip it. Outputs accumulate.
+     */
     public static void linearBackward(Tensor x, Tensor w, Tensor dy, Tensor dx, Tensor dw) {
-        int k = w.dim(1), m = w.dim(0);
-        int n = x.size() / k;
-        if (x.isF64()) {
-            if (dx != null) Gemm.dgemm(false, false, n, k, m, 1, dy.d, 0, m, w.d, 0, k, 1, dx.d, 0, k);
-            if (dw != null) Gemm.dgemm(true, false, m, k, n, 1, dy.d, 0, m, x.d, 0, k, 1, dw.d, 0, k);
-        } else {
-            if (dx != null) Gemm.sgemmParallel(false, false, n, k, m, 1f, dy.f, 0, m, w.f, 0, k, 1f, dx.f, 0, k);
-            if (dw != null) Gemm.sgemmParallel(true, false, m, k, n, 1f, dy.f, 0, m, x.f, 0, k, 1f, dw.f, 0, k);
+        int k = x.dim(-1);
+        int m = w.dim(0);
+        if (w.rank() != 2 || w.dim(1) != k) throw new IllegalArgumentException("linearBackward: x " + x + " vs w " + w);
+        if (dy.dim(-1) != m) throw new IllegalArgumentException("linearBackward: dy " + dy + " vs w " + w);
+        int n = rowsOf(x);
+        if (dy.size() != n * m) throw new IllegalArgumentException("linearBackward: dy " + dy + " vs x " + x);
+        if (dx != null) {
+            if (dx.size() != x.size()) throw new IllegalArgumentException("linearBackward: dx " + dx + " vs x " + x);
+            if (dx.isF64()) {
+                Gemm.dgemm(false, false, n, k, m, 1.0, dy.toF64().d, 0, m, w.toF64().d, 0, k, 1.0, dx.d, 0, k);
+            } else {
+                Gemm.sgemmParallel(false, false, n, k, m, 1f, dy.toF32().f, 0, m, w.toF32().f, 0, k, 1f, dx.f, 0, k);
+            }
         }
+        if (dw != null) {
+            if (dw.size() != w.size()) throw new IllegalArgumentException("linearBackward: dw " + dw + " vs w " + w);
+            if (dw.isF64()) {
+                Gemm.dgemm(true, false, m, k, n, 1.0, dy.toF64().d, 0, m, x.toF64().d, 0, k, 1.0, dw.d, 0, k);
+            } else {
+                Gemm.sgemmParallel(true, false, m, k, n, 1f, dy.toF32().f, 0, m, x.toF32().f, 0, k, 1f, dw.f, 0, k);
+            }
+        }
+    }
+
+    private static int rowsOf(Tensor x) {
+        int n = 1;
+        for (int i = 0; i < x.rank() - 1; i++) n *= x.shape[i];
+        return n;
     }
 }

@@ -1,0 +1,150 @@
+package org.gsa4j.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class GemmTest {
+    static final int[] SIZES = {1, 3, 15, 16, 17, 63, 64, 65, 130};
+    static final float SENTINEL = 12345.5f;
+
+    /** One random problem laid out with offsets and padded strides; checks sgemm (or sgemmParallel) against dgemm. */
+    static void check(SplittableRandom rng, boolean tA, boolean tB, int m, int n, int k,
+                      float alpha, float beta, boolean parallel) {
+        int aRows = tA ? k : m, aCols = tA ? m : k;
+        int bRows = tB ? n : k, bCols = tB ? k : n;
+        int lda = aCols + rng.nextInt(3), ldb = bCols + rng.nextInt(3), ldc = n + rng.nextInt(3);
+        int aOff = rng.nextInt(5), bOff = rng.nextInt(5), cOff = rng.nextInt(5);
+        float[] a = rand(rng, aOff + aRows * lda + 3);
+        float[] b = rand(rng, bOff + bRows * ldb + 3);
+        float[] c = new float[cOff + m * ldc + 3];
+        Arrays.fill(c, SENTINEL);
+        float[] c0 = c.clone();
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                int ci = cOff + i * ldc + j;
+                c0[ci] = (float) (rng.nextDouble() * 2 - 1);
+                // beta == 0 must not read C: plant NaN there.
+                c[ci] = beta == 0f ? Float.NaN : c0[ci];
+            }
+        }
+        double[] ad = toD(a), bd = toD(b), cd = toD(c0);
+        double[] aAbs = abs(ad), bAbs = abs(bd);
+        double[] bound = new double[cd.length];
+        Gemm.dgemm(tA, tB, m, n, k, alpha, ad, aOff, lda, bd, bOff, ldb, beta, cd, cOff, ldc);
+        Gemm.dgemm(tA, tB, m, n, k, Math.abs(alpha), aAbs, aOff, lda, bAbs, bOff, ldb, 0, bound, cOff, ldc);
+        if (parallel) Gemm.sgemmParallel(tA, tB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        else Gemm.sgemm(tA, tB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        double eps = 6.0e-8;
+        for (int idx = 0; idx < c.length; idx++) {
+            int rel = idx - cOff;
+            boolean inside = rel >= 0 && rel / ldc < m && rel % ldc < n;
+            if (!inside) {
+                if (c[idx] != SENTINEL) fail("wrote outside C at " + idx + " " + desc(tA, tB, m, n, k, beta));
+                continue;
+            }
+            double tol = (k + 4) * eps * (bound[idx] + Math.abs(beta * c0[idx])) + 1e-30;
+            double err = Math.abs(c[idx] - cd[idx]);
+            if (!(err <= tol)) {
+                fail("C[" + rel / ldc + "," + rel % ldc + "] = " + c[idx] + " expected " + cd[idx]
+                        + " (tol " + tol + ") " + desc(tA, tB, m, n, k, beta));
+            }
+        }
+    }
+
+    static String desc(boolean tA, boolean tB, int m, int n, int k, float beta) {
+        return "tA=" + tA + " tB=" + tB + " m=" + m + " n=" + n + " k=" + k + " beta=" + beta;
+    }
+
+    static float[] rand(SplittableRandom rng, int len) {
+        float[] x = new float[len];
+        for (int i = 0; i < len; i++) x[i] = (float) (rng.nextDouble() * 2 - 1);
+        return x;
+    }
+
+    static double[] toD(float[] x) {
+        double[] d = new double[x.length];
+        for (int i = 0; i < x.length; i++) d[i] = x[i];
+        return d;
+    }
+
+    static double[] abs(double[] x) {
+        double[] d = new double[x.length];
+        for (int i = 0; i < x.length; i++) d[i] = Math.abs(x[i]);
+        return d;
+    }
+
+    @Test
+    void sgemmMatchesDoubleReferenceAllTransposesAndAwkwardSizes() {
+        SplittableRandom rng = new SplittableRandom(42);
+        for (int t = 0; t < 4; t++) {
+            boolean tA = (t & 1) != 0, tB = (t & 2) != 0;
+            for (int i = 0; i < SIZES.length; i++) {
+                for (int j = 0; j < SIZES.length; j++) {
+                    int k = SIZES[(i + 2 * j + t) % SIZES.length];
+                    check(rng, tA, tB, SIZES[i], SIZES[j], k, 1f, 0f, false);
+                    check(rng, tA, tB, SIZES[i], SIZES[j], k, 1f, 1f, false);
+                }
+            }
+        }
+    }
+
+    @Test
+    void sgemmDeepKSpansSeveralBlocksAndScalesAlphaBeta() {
+        SplittableRandom rng = new SplittableRandom(7);
+        for (int t = 0; t < 4; t++) {
+            boolean tA = (t & 1) != 0, tB = (t & 2) != 0;
+            check(rng, tA, tB, 17, 33, Gemm.KC + 45, 1f, 0f, false);
+            check(rng, tA, tB, 9, 40, 2 * Gemm.KC + 1, 0.5f, 1f, false);
+            check(rng, tA, tB, 130, 65, 300, -1.5f, 0.25f, false);
+            check(rng, tA, tB, Gemm.MC + 5, 3, 20, 2f, 0f, false);
+        }
+    }
+
+    @Test
+    void sgemmDegenerateShapes() {
+        SplittableRandom rng = new SplittableRandom(3);
+        check(rng, false, false, 5, 7, 0, 1f, 0f, false); // k = 0, beta 0: C becomes 0 (not NaN)
+        check(rng, false, true, 5, 7, 0, 1f, 0.5f, false);
+        check(rng, true, false, 4, 6, 9, 0f, 1f, false); // alpha 0
+        Gemm.sgemm(false, false, 0, 5, 5, 1f, new float[0], 0, 5, new float[25], 0, 5, 0f, new float[0], 0, 5);
+    }
+
+    @Test
+    void sgemmParallelMatchesDoubleReference() {
+        SplittableRandom rng = new SplittableRandom(11);
+        for (int t = 0; t < 4; t++) {
+            check(rng, (t & 1) != 0, (t & 2) != 0, 130, 257, 300, 1f, 0f, true);
+            check(rng, (t & 1) != 0, (t & 2) != 0, 65, 1000, 64, 1f, 1f, true);
+        }
+    }
+
+    @Test
+    void sgemmParallelIsBitIdenticalToSgemmAndDeterministic() {
+        SplittableRandom rng = new SplittableRandom(5);
+        int[][] shapes = {{300, 200, 513}, {129, 700, 64}, {1000, 17, 300}};
+        for (int[] s : shapes) {
+            for (int t = 0; t < 4; t++) {
+                boolean tA = (t & 1) != 0, tB = (t & 2) != 0;
+                int m = s[0], n = s[1], k = s[2];
+                float[] a = rand(rng, m * k), b = rand(rng, k * n), c0 = rand(rng, m * n);
+                int lda = tA ? m : k, ldb = tB ? k : n;
+                float[] serial = c0.clone(), p1 = c0.clone(), p2 = c0.clone();
+                Gemm.sgemm(tA, tB, m, n, k, 0.75f, a, 0, lda, b, 0, ldb, 0.5f, serial, 0, n);
+                Gemm.sgemmParallel(tA, tB, m, n, k, 0.75f, a, 0, lda, b, 0, ldb, 0.5f, p1, 0, n);
+                Gemm.sgemmParallel(tA, tB, m, n, k, 0.75f, a, 0, lda, b, 0, ldb, 0.5f, p2, 0, n);
+                assertArrayEquals(serial, p1, 0f, "parallel vs serial " + Arrays.toString(s) + " t=" + t);
+                for (int i = 0; i < p1.length; i++) {
+                    assertEquals(Float.floatToRawIntBits(p1[i]), Float.floatToRawIntBits(p2[i]), "run-to-run at " + i);
+                    assertEquals(Float.floatToRawIntBits(serial[i]), Float.floatToRawIntBits(p1[i]), "serial bits at " + i);
+                }
+            }
+        }
+        assertTrue(Parallel.threads() >= 1);
+    }
+}

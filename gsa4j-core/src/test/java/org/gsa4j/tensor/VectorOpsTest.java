@@ -1,0 +1,142 @@
+package org.gsa4j.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class VectorOpsTest {
+    static final int[] LENGTHS = {0, 1, 15, 16, 17, 100};
+    static final int OFF = 3;
+
+    static float[] rand(SplittableRandom rng, int n, double scale) {
+        float[] x = new float[n + 2 * OFF];
+        for (int i = 0; i < x.length; i++) x[i] = (float) ((rng.nextDouble() * 2 - 1) * scale);
+        return x;
+    }
+
+    static void assertClose(double expected, double actual, double tol, String what) {
+        assertEquals(expected, actual, tol * Math.max(1, Math.abs(expected)), what);
+    }
+
+    /** out must match ref inside [OFF, OFF+n) and keep its original values outside. */
+    static void assertSlice(float[] ref, float[] out, float[] before, int n, double tol, String what) {
+        for (int i = 0; i < out.length; i++) {
+            if (i >= OFF && i < OFF + n) assertClose(ref[i - OFF], out[i], tol, what + "[" + (i - OFF) + "] n=" + n);
+            else assertEquals(before[i], out[i], 0f, what + " wrote outside slice at " + i + " n=" + n);
+        }
+    }
+
+    @Test
+    void reductionsMatchScalar() {
+        SplittableRandom rng = new SplittableRandom(1);
+        for (int n : LENGTHS) {
+            float[] x = rand(rng, n, 2), y = rand(rng, n, 2);
+            double dot = 0, sum = 0, ss = 0, max = Double.NEGATIVE_INFINITY;
+            for (int i = 0; i < n; i++) {
+                double a = x[OFF + i], b = y[OFF + i];
+                dot += a * b;
+                sum += a;
+                ss += a * a;
+                max = Math.max(max, a);
+            }
+            assertClose(dot, VectorOps.dot(x, OFF, y, OFF, n), 1e-5, "dot n=" + n);
+            assertClose(sum, VectorOps.sum(x, OFF, n), 1e-5, "sum n=" + n);
+            assertClose(ss, VectorOps.sumOfSquares(x, OFF, n), 1e-5, "ss n=" + n);
+            assertClose(dot, VectorOps.dotDouble(x, OFF, y, OFF, n), 1e-12, "dotDouble n=" + n);
+            assertClose(ss, VectorOps.sumOfSquaresDouble(x, OFF, n), 1e-12, "ssDouble n=" + n);
+            assertEquals((float) max, VectorOps.max(x, OFF, n), 0f, "max n=" + n);
+        }
+    }
+
+    @Test
+    void maxFindsElementInTail() {
+        float[] x = new float[17];
+        java.util.Arrays.fill(x, -5f);
+        x[16] = 3f;
+        assertEquals(3f, VectorOps.max(x, 0, 17), 0f);
+        x[16] = -5f;
+        x[2] = 4f;
+        assertEquals(4f, VectorOps.max(x, 0, 17), 0f);
+    }
+
+    @Test
+    void elementwiseMatchScalar() {
+        SplittableRandom rng = new SplittableRandom(2);
+        for (int n : LENGTHS) {
+            float[] x = rand(rng, n, 3), y = rand(rng, n, 3);
+            float[] rAdd = new float[n], rMul = new float[n], rAxpy = new float[n], rScale = new float[n];
+            float[] rSig = new float[n], rSilu = new float[n], rExp = new float[n];
+            for (int i = 0; i < n; i++) {
+                double a = x[OFF + i], b = y[OFF + i];
+                rAdd[i] = (float) (a + b);
+                rMul[i] = (float) (a * b);
+                rAxpy[i] = (float) (b + 0.7 * a);
+                rScale[i] = (float) (a * -1.25);
+                rSig[i] = (float) (1 / (1 + Math.exp(-a)));
+                rSilu[i] = (float) (a / (1 + Math.exp(-a)));
+                rExp[i] = (float) Math.exp(a);
+            }
+            float[] out = rand(rng, n, 1), before = out.clone();
+            VectorOps.add(x, OFF, y, OFF, out, OFF, n);
+            assertSlice(rAdd, out, before, n, 1e-6, "add");
+            out = before.clone();
+            VectorOps.mul(x, OFF, y, OFF, out, OFF, n);
+            assertSlice(rMul, out, before, n, 1e-6, "mul");
+            out = y.clone();
+            VectorOps.axpy(0.7f, x, OFF, out, OFF, n);
+            assertSlice(rAxpy, out, y, n, 1e-6, "axpy");
+            out = x.clone();
+            VectorOps.scale(-1.25f, out, OFF, n);
+            assertSlice(rScale, out, x, n, 1e-6, "scale");
+            out = before.clone();
+            VectorOps.sigmoid(x, OFF, out, OFF, n);
+            assertSlice(rSig, out, before, n, 1e-6, "sigmoid");
+            out = before.clone();
+            VectorOps.silu(x, OFF, out, OFF, n);
+            assertSlice(rSilu, out, before, n, 1e-6, "silu");
+            out = x.clone();
+            VectorOps.silu(out, OFF, out, OFF, n); // aliasing in place
+            assertSlice(rSilu, out, x, n, 1e-6, "silu in place");
+            out = x.clone();
+            VectorOps.expInPlace(out, OFF, n);
+            assertSlice(rExp, out, x, n, 1e-6, "exp");
+        }
+    }
+
+    @Test
+    void activationsAtExtremes() {
+        float[] x = new float[20];
+        for (int i = 0; i < 20; i++) x[i] = (i % 2 == 0 ? -1 : 1) * 100f * i;
+        float[] s = new float[20], u = new float[20];
+        VectorOps.sigmoid(x, 0, s, 0, 20);
+        VectorOps.silu(x, 0, u, 0, 20);
+        for (int i = 0; i < 20; i++) {
+            assertEquals(VectorOps.sigmoid(x[i]), s[i], 1e-7, "sigmoid at " + x[i]);
+            double ref = x[i] / (1 + Math.exp(-x[i]));
+            assertEquals(ref, u[i], 1e-6 * Math.max(1, Math.abs(ref)), "silu at " + x[i]);
+        }
+    }
+
+    @Test
+    void softmaxMatchesScalarAndSurvivesLargeInputs() {
+        SplittableRandom rng = new SplittableRandom(3);
+        for (int n : LENGTHS) {
+            for (double scale : new double[] {1, 200}) {
+                float[] x = rand(rng, n, scale);
+                double m = Double.NEGATIVE_INFINITY;
+                for (int i = 0; i < n; i++) m = Math.max(m, x[OFF + i]);
+                double z = 0;
+                for (int i = 0; i < n; i++) z += Math.exp(x[OFF + i] - m);
+                float[] ref = new float[n];
+                for (int i = 0; i < n; i++) ref[i] = (float) (Math.exp(x[OFF + i] - m) / z);
+                float[] out = x.clone();
+                VectorOps.softmax(out, OFF, n);
+                assertSlice(ref, out, x, n, 2e-6, "softmax scale=" + scale);
+                float[] out2 = new float[x.length];
+                VectorOps.softmax(x, OFF, out2, OFF, n);
+                assertSlice(ref, out2, new float[x.length], n, 2e-6, "softmax out-of-place");
+            }
+        }
+    }
+}
