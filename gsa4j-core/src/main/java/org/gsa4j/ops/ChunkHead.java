@@ -1,0 +1,451 @@
+package org.gsa4j.ops;
+
+import java.util.Arrays;
+import org.gsa4j.ops.GatedLinearAttention.Decay;
+import org.gsa4j.ops.GatedLinearAttention.Dims;
+import org.gsa4j.ops.GatedLinearAttention.Gate;
+import org.gsa4j.tensor.Gemm;
+
+/**
+ * The chunkwise-parallel float32 algorithm of SPEC §2.4 for one (batch, head): the sequence is cut
+ * into chunks of {@link #C} rows; only the state S (forward) and dS (backward) cross chunk
+ * boundaries, everything inside a chunk is small matrix products plus element-wise work.
+ *
+ * <p>Notation (SPEC 2.4.2): inside a chunk of L rows, {@code b_t = g_1 + … + g_t} is the chunk-local
+ * inclusive cumulative log-decay (double, per decayed channel), {@code B = b_L}. Decay between two
+ * rows of one chunk appears only in the three kernels {@link #scores}, {@link #mixAdd},
+ * {@link #mixTAdd}, evaluated by 16-row sub-blocks so that no exponent is ever positive (2.4.6).
+ * Every other decay factor is one of {@code e^{b_t}}, {@code e^{B−b_t}}, {@code e^{B}} (all ≤ 1).
+ *
+ * <p>One instance per task: it owns the chunk buffers (no sharing between threads).
+ */
+final class ChunkHead {
+    static final int C = 64;   // chunk length
+    static final int BC = 16;  // sub-block length of the decayed kernels
+
+    private final Decay decay;
+    private final int T, H, dk, dv, dd;  // dd: length of the decayed axis (dk for KEY/SCALAR, dv for VALUE)
+    private final int batch, head;
+    private final float[] qAll, kAll, vAll, gAll;  // [B,T,H,·] inputs
+    private final double logGamma;                 // SCALAR only
+
+    // Chunk rows, row-major: q, k L×dk; v, dO, oStrict L×dv.
+    private final float[] q, k, v, dO, oStrict;
+    // b with a leading zero row: row 0 = 0, row t+1 = b_t ((C+1)×dd, double).
+    private final double[] b;
+    private final float[] expB, expBMinusB, expBLast;  // e^{b_t} L×dd, e^{B−b_t} L×dd, e^{B} dd
+    private final float[] scoresBuf, dScoresBuf;      // L×L matrices, row stride L
+    private final float[] tmpK, tmpV, tmpK2, tmpV2;    // L×dk, L×dv work rows
+    private final float[] outK1, outK2, outV1, outV2;  // per-chunk results
+    private final float[] subX, subY, subAcc, expRow;  // sub-block scratch: BC×dd, BC×dd, BC×dd, dd
+    private final double[] dgChunk, dgStateTerm, dgRunning;  // L×dd, dd, dd
+
+    ChunkHead(Dims dims, Gate gate, int batch, int head, float[] qAll, float[] kAll, float[] vAll) {
+        this.decay = gate.decay();
+        this.T = dims.T();
+        this.H = dims.H();
+        this.dk = dims.dk();
+        this.dv = dims.dv();
+        this.dd = dims.dd();
+        this.batch = batch;
+        this.head = head;
+        this.qAll = qAll;
+        this.kAll = kAll;
+        this.vAll = vAll;
+        this.gAll = decay == Decay.SCALAR ? null : gate.g().f;
+        this.logGamma = decay == Decay.SCALAR ? gate.logGamma()[head] : 0;
+        q = new float[C * dk];
+        k = new float[C * dk];
+        v = new float[C * dv];
+        dO = new float[C * dv];
+        oStrict = new float[C * dv];
+        b = new double[(C + 1) * dd];
+        expB = new float[C * dd];
+        expBMinusB = new float[C * dd];
+        expBLast = new float[dd];
+        scoresBuf = new float[C * C];
+        dScoresBuf = new float[C * C];
+        tmpK = new float[C * dk];
+        tmpK2 = new float[C * dk];
+        tmpV = new float[C * dv];
+        tmpV2 = new float[C * dv];
+        outK1 = new float[C * dk];
+        outK2 = new float[C * dk];
+        outV1 = new float[C * dv];
+        outV2 = new float[C * dv];
+        subX = new float[BC * dd];
+        subY = new float[BC * dd];
+        subAcc = new float[BC * dd];
+        expRow = new float[dd];
+        dgChunk = new double[C * dd];
+        dgStateTerm = new double[dd];
+        dgRunning = new double[dd];
+    }
+
+    private int chunks() {
+        return (T + C - 1) / C;
+    }
+
+    // ---------------------------------------------------------------- forward
+
+    /** s0 [B,H,dk,dv] or null; writes o [B,T,H,dv], oStrictAll (VALUE only, else null), sT [B,H,dk,dv]. */
+    void forward(float[] s0, float[] oAll, float[] oStrictAll, float[] sT) {
+        float[] s = initialState(s0);
+        for (int c = 0; c < chunks(); c++) {
+            int t0 = c * C, L = Math.min(C, T - t0);
+            load(t0, L);
+            if (decay == Decay.VALUE) forwardChunkValueDecay(L, s, outV1);
+            else forwardChunkKeyDecay(L, s, outV1);
+            store(outV1, dv, t0, L, oAll);
+            if (oStrictAll != null) store(oStrict, dv, t0, L, oStrictAll);
+            advanceState(L, s);
+        }
+        System.arraycopy(s, 0, sT, stateOffset(), dk * dv);
+    }
+
+    /** KD, SPEC 2.4.3: A = scores(Q, K); O = (Q ⊙ e^b) S_in + A V. */
+    private void forwardChunkKeyDecay(int L, float[] sIn, float[] o) {
+        scores(q, k, L, scoresBuf);
+        Vec.mul(tmpK, 0, q, 0, expB, 0, L * dk);                                   // Q ⊙ e^b      L×dk
+        Gemm.sgemm(false, false, L, dv, dk, 1f, tmpK, 0, dk, sIn, 0, dv, 0f, o, 0, dv);   // inter-chunk
+        Gemm.sgemm(false, false, L, dv, L, 1f, scoresBuf, 0, L, v, 0, dv, 1f, o, 0, dv);  // intra-chunk
+    }
+
+    /** VD, SPEC 2.4.3: P = tril(Q Kᵀ); O° = e^b ⊙ (Q S_in) + mix(P°, V); O = O° + P^d ⊙ V. Keeps O°. */
+    private void forwardChunkValueDecay(int L, float[] sIn, float[] o) {
+        plainScores(q, k, L, scoresBuf);
+        Gemm.sgemm(false, false, L, dv, dk, 1f, q, 0, dk, sIn, 0, dv, 0f, oStrict, 0, dv);
+        Vec.mul(oStrict, 0, oStrict, 0, expB, 0, L * dv);
+        mixAdd(scoresBuf, v, L, oStrict);
+        System.arraycopy(oStrict, 0, o, 0, L * dv);
+        for (int t = 0; t < L; t++) Vec.axpy(o, t * dv, scoresBuf[t * L + t], v, t * dv, dv);
+    }
+
+    /** S ← S_out of the loaded chunk (SPEC 2.4.3): KD Diag(e^B) S + (K ⊙ e^{B−b})ᵀ V; VD S Diag(e^B) + Kᵀ (V ⊙ e^{B−b}). */
+    private void advanceState(int L, float[] s) {
+        if (decay == Decay.VALUE) {
+            for (int i = 0; i < dk; i++) Vec.mul(s, i * dv, s, i * dv, expBLast, 0, dv);
+            Vec.mul(tmpV, 0, v, 0, expBMinusB, 0, L * dv);
+            Gemm.sgemm(true, false, dk, dv, L, 1f, k, 0, dk, tmpV, 0, dv, 1f, s, 0, dv);
+        } else {
+            for (int i = 0; i < dk; i++) Vec.scale(s, i * dv, expBLast[i], dv);
+            Vec.mul(tmpK, 0, k, 0, expBMinusB, 0, L * dk);
+            Gemm.sgemm(true, false, dk, dv, L, 1f, tmpK, 0, dk, v, 0, dv, 1f, s, 0, dv);
+        }
+    }
+
+    // ---------------------------------------------------------------- backward
+
+    /**
+     * SPEC 2.4.5: Phase A recomputes the chunk-entering states; Phases B and C run fused in one
+     * descending loop (dS_in of chunk c is the dS_out of chunk c − 1).
+     */
+    void backward(float[] s0, float[] oStrictAll, float[] dOAll, float[] dST,
+                  float[] dqAll, float[] dkAll, float[] dvAll, float[] dgAll, float[] ds0) {
+        int n = chunks();
+        // Phase A: states[c] = S entering chunk c, c = 0..n-1 (dk×dv each)
+        float[][] states = new float[n][];
+        float[] s = initialState(s0);
+        for (int c = 0; c < n; c++) {
+            int t0 = c * C, L = Math.min(C, T - t0);
+            states[c] = s.clone();
+            if (c + 1 < n) {
+                load(t0, L);
+                advanceState(L, s);
+            }
+        }
+        // Phases B + C, descending
+        float[] dSOut = new float[dk * dv];
+        float[] dSIn = new float[dk * dv];
+        if (dST != null) System.arraycopy(dST, stateOffset(), dSOut, 0, dk * dv);
+        for (int c = n - 1; c >= 0; c--) {
+            int t0 = c * C, L = Math.min(C, T - t0);
+            load(t0, L);
+            gather(dOAll, dv, t0, L, dO);
+            if (decay == Decay.VALUE) {
+                gather(oStrictAll, dv, t0, L, oStrict);
+                backwardChunkValueDecay(L, states[c], dSOut, dSIn);
+            } else {
+                backwardChunkKeyDecay(L, states[c], dSOut, dSIn);
+            }
+            store(outK1, dk, t0, L, dqAll);
+            store(outK2, dk, t0, L, dkAll);
+            store(outV1, dv, t0, L, dvAll);
+            if (dgAll != null) storeGateGradient(L, t0, dgAll);
+            float[] swap = dSOut;
+            dSOut = dSIn;
+            dSIn = swap;
+        }
+        System.arraycopy(dSOut, 0, ds0, stateOffset(), dk * dv);
+    }
+
+    /**
+     * KD, SPEC 2.4.4. Writes dQ → outK1, dK → outK2, dV → outV1, dS_in, and dg → dgChunk.
+     * <pre>
+     *   dA  = tril(dO Vᵀ)                      dQ° = (dO S_inᵀ) ⊙ e^b + mix(dA°, K)    dK° = mixT(dA°, Q)
+     *   dKs = (V dS_outᵀ) ⊙ e^{B−b}             dQ  = dQ° + dA^d ⊙ K                   dK  = dK° + dKs + dA^d ⊙ Q
+     *   dV  = Aᵀ dO + (K ⊙ e^{B−b}) dS_out      dS_in = (Q ⊙ e^b)ᵀ dO + Diag(e^B) dS_out
+     *   r_t = q_t ⊙ dQ°_t − k_t ⊙ dK°_t         x_j = k_j ⊙ dKs_j      c = e^B ⊙ rowsum(S_in ⊙ dS_out)
+     * </pre>
+     */
+    private void backwardChunkKeyDecay(int L, float[] sIn, float[] dSOut, float[] dSIn) {
+        float[] dQStrict = outK1, dKStrict = tmpK2, dKState = outK2;
+        scores(q, k, L, scoresBuf);                                                           // A
+        Gemm.sgemm(false, true, L, L, dv, 1f, dO, 0, dv, v, 0, dv, 0f, dScoresBuf, 0, L);      // dA (read for j ≤ t only)
+        Gemm.sgemm(false, true, L, dk, dv, 1f, dO, 0, dv, sIn, 0, dv, 0f, dQStrict, 0, dk);
+        Vec.mul(dQStrict, 0, dQStrict, 0, expB, 0, L * dk);
+        mixAdd(dScoresBuf, k, L, dQStrict);
+        Arrays.fill(dKStrict, 0, L * dk, 0f);
+        mixTAdd(dScoresBuf, q, L, dKStrict);
+        Gemm.sgemm(false, true, L, dk, dv, 1f, v, 0, dv, dSOut, 0, dv, 0f, dKState, 0, dk);
+        Vec.mul(dKState, 0, dKState, 0, expBMinusB, 0, L * dk);
+
+        // dg from the strict parts, before the diagonal terms are added (SPEC 2.4.6 point 5)
+        for (int t = 0; t < L; t++) {
+            for (int d = 0; d < dk; d++) {
+                int i = t * dk + d;
+                dgChunk[i] = (double) q[i] * dQStrict[i] - (double) k[i] * dKStrict[i];
+            }
+        }
+        double[] stateTerm = rowSumTimesDecay(sIn, dSOut, true);
+        gateGradientFromParts(L, k, dKState, stateTerm);
+
+        for (int t = 0; t < L; t++) {
+            float dAtt = dScoresBuf[t * L + t];
+            Vec.axpy(dQStrict, t * dk, dAtt, k, t * dk, dk);     // dQ  (in outK1)
+            Vec.axpy(dKState, t * dk, dAtt, q, t * dk, dk);
+        }
+        for (int i = 0; i < L * dk; i++) dKState[i] += dKStrict[i];  // dK  (in outK2)
+
+        Gemm.sgemm(true, false, L, dv, L, 1f, scoresBuf, 0, L, dO, 0, dv, 0f, outV1, 0, dv);
+        Vec.mul(tmpK, 0, k, 0, expBMinusB, 0, L * dk);
+        Gemm.sgemm(false, false, L, dv, dk, 1f, tmpK, 0, dk, dSOut, 0, dv, 1f, outV1, 0, dv);
+
+        Vec.mul(tmpK, 0, q, 0, expB, 0, L * dk);
+        Gemm.sgemm(true, false, dk, dv, L, 1f, tmpK, 0, dk, dO, 0, dv, 0f, dSIn, 0, dv);
+        for (int i = 0; i < dk; i++) Vec.axpy(dSIn, i * dv, expBLast[i], dSOut, i * dv, dv);
+    }
+
+    /**
+     * VD, SPEC 2.4.4. Writes dQ → outK1, dK → outK2, dV → outV1, dS_in, and dg → dgChunk.
+     * <pre>
+     *   dP  = scores(dO, V)                     dQ  = (dO ⊙ e^b) S_inᵀ + dP K          dK = dPᵀ Q + (V ⊙ e^{B−b}) dS_outᵀ
+     *   dV° = mixT(P°, dO)                      dVs = (K dS_out) ⊙ e^{B−b}             dV = dV° + dVs + P^d ⊙ dO
+     *   dS_in = Qᵀ (dO ⊙ e^b) + dS_out Diag(e^B)
+     *   r_t = O°_t ⊙ do_t − v_t ⊙ dV°_t         x_j = v_j ⊙ dVs_j      c = e^B ⊙ colsum(S_in ⊙ dS_out)
+     * </pre>
+     */
+    private void backwardChunkValueDecay(int L, float[] sIn, float[] dSOut, float[] dSIn) {
+        float[] dVStrict = tmpV2, dVState = outV1;
+        plainScores(q, k, L, scoresBuf);                                                      // P
+        scores(dO, v, L, dScoresBuf);                                                         // dP
+        Vec.mul(tmpV, 0, dO, 0, expB, 0, L * dv);                                             // dO ⊙ e^b
+        Gemm.sgemm(false, true, L, dk, dv, 1f, tmpV, 0, dv, sIn, 0, dv, 0f, outK1, 0, dk);
+        Gemm.sgemm(false, false, L, dk, L, 1f, dScoresBuf, 0, L, k, 0, dk, 1f, outK1, 0, dk);
+        Gemm.sgemm(true, false, dk, dv, L, 1f, q, 0, dk, tmpV, 0, dv, 0f, dSIn, 0, dv);
+        for (int i = 0; i < dk; i++) Vec.mulAdd(dSIn, i * dv, dSOut, i * dv, expBLast, 0, dv);
+
+        Gemm.sgemm(true, false, L, dk, L, 1f, dScoresBuf, 0, L, q, 0, dk, 0f, outK2, 0, dk);
+        Vec.mul(tmpV, 0, v, 0, expBMinusB, 0, L * dv);
+        Gemm.sgemm(false, true, L, dk, dv, 1f, tmpV, 0, dv, dSOut, 0, dv, 1f, outK2, 0, dk);
+
+        Arrays.fill(dVStrict, 0, L * dv, 0f);
+        mixTAdd(scoresBuf, dO, L, dVStrict);
+        Gemm.sgemm(false, false, L, dv, dk, 1f, k, 0, dk, dSOut, 0, dv, 0f, dVState, 0, dv);
+        Vec.mul(dVState, 0, dVState, 0, expBMinusB, 0, L * dv);
+
+        for (int t = 0; t < L; t++) {
+            for (int d = 0; d < dv; d++) {
+                int i = t * dv + d;
+                dgChunk[i] = (double) oStrict[i] * dO[i] - (double) v[i] * dVStrict[i];
+            }
+        }
+        double[] stateTerm = rowSumTimesDecay(sIn, dSOut, false);
+        gateGradientFromParts(L, v, dVState, stateTerm);
+
+        for (int i = 0; i < L * dv; i++) dVState[i] += dVStrict[i];
+        for (int t = 0; t < L; t++) Vec.axpy(dVState, t * dv, scoresBuf[t * L + t], dO, t * dv, dv);  // dV (in outV1)
+    }
+
+    /** c = e^B ⊙ rowsum(S_in ⊙ dS_out) (KD, over dv) or e^B ⊙ colsum(S_in ⊙ dS_out) (VD, over dk), in double. */
+    private double[] rowSumTimesDecay(float[] sIn, float[] dSOut, boolean rows) {
+        double[] c = dgStateTerm;
+        Arrays.fill(c, 0);
+        for (int i = 0; i < dk; i++) {
+            for (int j = 0; j < dv; j++) {
+                double prod = (double) sIn[i * dv + j] * dSOut[i * dv + j];
+                c[rows ? i : j] += prod;
+            }
+        }
+        for (int d = 0; d < dd; d++) c[d] *= expBLast[d];
+        return c;
+    }
+
+    /**
+     * dgChunk holds r (L×dd) on entry; on exit dg_τ = Σ_{t≥τ} r_t + Σ_{j<τ} x_j + c with
+     * x_j = w_j ⊙ wState_j: a suffix sum of r plus a running exclusive prefix sum of x (SPEC 2.4.4,
+     * the rearranged form without cancellation, 2.4.6 point 5).
+     */
+    private void gateGradientFromParts(int L, float[] w, float[] wState, double[] c) {
+        double[] suffix = dgRunning;
+        Arrays.fill(suffix, 0);
+        for (int t = L - 1; t >= 0; t--) {
+            for (int d = 0; d < dd; d++) {
+                suffix[d] += dgChunk[t * dd + d];
+                dgChunk[t * dd + d] = suffix[d] + c[d];
+            }
+        }
+        double[] prefix = suffix;
+        Arrays.fill(prefix, 0);
+        for (int t = 0; t < L; t++) {
+            for (int d = 0; d < dd; d++) {
+                dgChunk[t * dd + d] += prefix[d];
+                prefix[d] += (double) w[t * dd + d] * wState[t * dd + d];
+            }
+        }
+    }
+
+    private void storeGateGradient(int L, int t0, float[] dgAll) {
+        for (int t = 0; t < L; t++) {
+            int base = rowOffset(t0 + t, dd);
+            for (int d = 0; d < dd; d++) dgAll[base + d] = (float) dgChunk[t * dd + d];
+        }
+    }
+
+    // ---------------------------------------------------------------- decayed kernels (SPEC 2.4.2, 2.4.6)
+
+    /**
+     * out[t, j] = Σ_d x_td y_jd e^{b_td − b_jd} for j ≤ t, 0 above the diagonal (L×L, stride L).
+     * Off-diagonal sub-blocks: one GEMM of X_I ⊙ e^{b_I − b_n} and Y_J ⊙ e^{b_n − b_J} (n = first
+     * row of I, so both factors ≤ 1). Diagonal sub-blocks: element-wise with the exact exponent,
+     * only for j ≤ t, where it is ≤ 0 (above the diagonal it may be +inf, and inf·0 = NaN).
+     */
+    private void scores(float[] x, float[] y, int L, float[] out) {
+        for (int i0 = 0; i0 < L; i0 += BC) {
+            int ni = Math.min(BC, L - i0);
+            for (int t = 0; t < ni; t++) decayRow(subX, t * dd, x, (i0 + t) * dd, i0 + t, i0);
+            for (int j0 = 0; j0 < i0; j0 += BC) {
+                for (int j = 0; j < BC; j++) decayRow(subY, j * dd, y, (j0 + j) * dd, i0, j0 + j);
+                Gemm.sgemm(false, true, ni, BC, dd, 1f, subX, 0, dd, subY, 0, dd, 0f, out, i0 * L + j0, L);
+            }
+            for (int t = i0; t < i0 + ni; t++) {
+                for (int j = i0; j <= t; j++) {
+                    Vec.expOfDifference(expRow, 0, b, bRow(t), bRow(j), dd);
+                    out[t * L + j] = Vec.dot3(x, t * dd, y, j * dd, expRow, 0, dd);
+                }
+                Arrays.fill(out, t * L + t + 1, t * L + L, 0f);
+            }
+        }
+    }
+
+    /** out_t += Σ_{j<t} w_tj (y_j ⊙ e^{b_t − b_j}); only the strictly lower part of w (L×L) is read. */
+    private void mixAdd(float[] w, float[] y, int L, float[] out) {
+        for (int i0 = 0; i0 < L; i0 += BC) {
+            int ni = Math.min(BC, L - i0);
+            if (i0 > 0) {
+                for (int j0 = 0; j0 < i0; j0 += BC) {
+                    for (int j = 0; j < BC; j++) decayRow(subY, j * dd, y, (j0 + j) * dd, i0, j0 + j);
+                    Gemm.sgemm(false, false, ni, dd, BC, 1f, w, i0 * L + j0, L, subY, 0, dd,
+                            j0 == 0 ? 0f : 1f, subAcc, 0, dd);
+                }
+                for (int t = 0; t < ni; t++) {
+                    Vec.expOfDifference(expRow, 0, b, bRow(i0 + t), bRow(i0), dd);
+                    Vec.mulAdd(out, (i0 + t) * dd, subAcc, t * dd, expRow, 0, dd);
+                }
+            }
+            for (int t = i0; t < i0 + ni; t++) {
+                for (int j = i0; j < t; j++) {
+                    Vec.expOfDifference(expRow, 0, b, bRow(t), bRow(j), dd);
+                    Vec.scaledMulAdd(out, t * dd, w[t * L + j], y, j * dd, expRow, 0, dd);
+                }
+            }
+        }
+    }
+
+    /** out_j += Σ_{t>j} w_tj (y_t ⊙ e^{b_t − b_j}); only the strictly lower part of w (L×L) is read. */
+    private void mixTAdd(float[] w, float[] y, int L, float[] out) {
+        for (int i0 = 0; i0 < L; i0 += BC) {
+            int ni = Math.min(BC, L - i0);
+            if (i0 > 0) {
+                for (int t = 0; t < ni; t++) decayRow(subX, t * dd, y, (i0 + t) * dd, i0 + t, i0);
+                for (int j0 = 0; j0 < i0; j0 += BC) {
+                    Gemm.sgemm(true, false, BC, dd, ni, 1f, w, i0 * L + j0, L, subX, 0, dd, 0f, subAcc, 0, dd);
+                    for (int j = 0; j < BC; j++) {
+                        Vec.expOfDifference(expRow, 0, b, bRow(i0), bRow(j0 + j), dd);
+                        Vec.mulAdd(out, (j0 + j) * dd, subAcc, j * dd, expRow, 0, dd);
+                    }
+                }
+            }
+            for (int t = i0; t < i0 + ni; t++) {
+                for (int j = i0; j < t; j++) {
+                    Vec.expOfDifference(expRow, 0, b, bRow(t), bRow(j), dd);
+                    Vec.scaledMulAdd(out, j * dd, w[t * L + j], y, t * dd, expRow, 0, dd);
+                }
+            }
+        }
+    }
+
+    /** out = tril(x yᵀ) without decay (VD's P, L×L, stride L). */
+    private void plainScores(float[] x, float[] y, int L, float[] out) {
+        Gemm.sgemm(false, true, L, L, dk, 1f, x, 0, dk, y, 0, dk, 0f, out, 0, L);
+        for (int t = 0; t < L; t++) Arrays.fill(out, t * L + t + 1, t * L + L, 0f);
+    }
+
+    /** dst = src ⊙ e^{b_hi − b_lo} (one row of dd; callers guarantee hi ≥ lo, so the factor is ≤ 1). */
+    private void decayRow(float[] dst, int dOff, float[] src, int sOff, int hi, int lo) {
+        Vec.expOfDifference(expRow, 0, b, bRow(hi), bRow(lo), dd);
+        Vec.mul(dst, dOff, src, sOff, expRow, 0, dd);
+    }
+
+    /** Offset of b_t in {@link #b} (row 0 holds b_0 = 0). */
+    private int bRow(int t) {
+        return (t + 1) * dd;
+    }
+
+    // ---------------------------------------------------------------- loading
+
+    /** Gathers q, k, v of rows [t0, t0+L) and forms b (double), e^{b}, e^{B−b}, e^{B}. */
+    private void load(int t0, int L) {
+        gather(qAll, dk, t0, L, q);
+        gather(kAll, dk, t0, L, k);
+        gather(vAll, dv, t0, L, v);
+        for (int t = 0; t < L; t++) {
+            int row = bRow(t), prev = row - dd;
+            if (gAll == null) {
+                Arrays.fill(b, row, row + dd, (t + 1) * logGamma);   // exact t·log γ, no running sum
+            } else {
+                int g = rowOffset(t0 + t, dd);
+                for (int d = 0; d < dd; d++) b[row + d] = b[prev + d] + gAll[g + d];
+            }
+        }
+        int last = bRow(L - 1);
+        for (int t = 0; t < L; t++) {
+            Vec.expOfDifference(expB, t * dd, b, bRow(t), 0, dd);
+            Vec.expOfDifference(expBMinusB, t * dd, b, last, bRow(t), dd);
+        }
+        Vec.expOfDifference(expBLast, 0, b, last, 0, dd);
+    }
+
+    private float[] initialState(float[] s0) {
+        float[] s = new float[dk * dv];
+        if (s0 != null) System.arraycopy(s0, stateOffset(), s, 0, dk * dv);
+        return s;
+    }
+
+    private int stateOffset() {
+        return (batch * H + head) * dk * dv;
+    }
+
+    /** Offset of row t of this head in a [B,T,H,dim] array. */
+    private int rowOffset(int t, int dim) {
+        return ((batch * T + t) * H + head) * dim;
+    }
+
+    private void gather(float[] all, int dim, int t0, int L, float[] rows) {
+        for (int t = 0; t < L; t++) System.arraycopy(all, rowOffset(t0 + t, dim), rows, t * dim, dim);
+    }
+
+    private void store(float[] rows, int dim, int t0, int L, float[] all) {
+        for (int t = 0; t < L; t++) System.arraycopy(rows, t * dim, all, rowOffset(t0 + t, dim), dim);
+    }
+}

@@ -1,0 +1,164 @@
+package org.gsa4j.ops;
+
+import org.gsa4j.tensor.Parallel;
+import org.gsa4j.tensor.Tensor;
+
+/**
+ * The one gated-linear-attention primitive (SPEC §2.4.1) behind GSA, GLA, HGRN2 and RetNet.
+ * Per batch element and head, with a state {@code S ∈ R^{Dk×Dv}} and {@code α_t = exp(g_t)}:
+ * <pre>
+ *   KEY    (decay on the key axis):   S_t = Diag(α_t) S_{t-1} + k_t v_tᵀ     g_t ∈ R^{Dk}
+ *   VALUE  (decay on the value axis): S_t = S_{t-1} Diag(α_t) + k_t v_tᵀ     g_t ∈ R^{Dv}
+ *   SCALAR (RetNet): KEY with g_t = log γ_h for every channel and step; γ_h fixed, no dg
+ *   all:   o_t = S_tᵀ q_t ∈ R^{Dv}                                            S_0 = s0, or 0
+ * </pre>
+ * Tensors are {@code q, k [B,T,H,Dk]}, {@code v [B,T,H,Dv]}, {@code g [B,T,H,Dk or Dv]},
+ * {@code s0 [B,H,Dk,Dv]}. The caller folds the scale into q ({@code q' = scale·q}, {@code dq = scale·dq'})
+ * and expands grouped heads. All tensors of a call share one precision: float32 runs the chunkwise
+ * algorithm ({@link ChunkHead}, SPEC §2.4), float64 the plain recurrence with back-propagation
+ * through time ({@link NaiveGla}), the executable spec the chunk form is tested against.
+ */
+public final class GatedLinearAttention {
+    private GatedLinearAttention() {}
+
+    public enum Decay { KEY, VALUE, SCALAR }
+
+    /**
+     * Which axis decays and by how much: {@code g} (log-decay ≤ 0, shaped like q for KEY and like v
+     * for VALUE; for {@link #step} without the T axis) or, for SCALAR, one log-decay per head.
+     */
+    public record Gate(Decay decay, Tensor g, double[] logGamma) {
+        public static Gate key(Tensor g) {
+            return new Gate(Decay.KEY, g, null);
+        }
+
+        public static Gate value(Tensor g) {
+            return new Gate(Decay.VALUE, g, null);
+        }
+
+        public static Gate scalar(double[] logGamma) {
+            return new Gate(Decay.SCALAR, null, logGamma);
+        }
+    }
+
+    /** o [B,T,H,Dv]; sT [B,H,Dk,Dv] the final state; saved what {@link #backward} needs. */
+    public record Result(Tensor o, Tensor sT, Saved saved) {}
+
+    /** Gradients shaped like the inputs; dg is null for SCALAR; ds0 is always returned. */
+    public record Grads(Tensor dq, Tensor dk, Tensor dv, Tensor dg, Tensor ds0) {}
+
+    /**
+     * What the backward needs: the raw inputs and, for VALUE decay in float32, {@code O°} (the output
+     * without its j = t term, SPEC 2.4.3), needed for a cancellation-free dg. The cumulative decays and
+     * the chunk states are recomputed (SPEC 2.4.5 Phase A).
+     */
+    public static final class Saved {
+        final Gate gate;
+        final Tensor q, k, v, s0;
+        final Tensor oStrict;
+
+        Saved(Gate gate, Tensor q, Tensor k, Tensor v, Tensor s0, Tensor oStrict) {
+            this.gate = gate;
+            this.q = q;
+            this.k = k;
+            this.v = v;
+            this.s0 = s0;
+            this.oStrict = oStrict;
+        }
+    }
+
+    public static Result forward(Gate gate, Tensor q, Tensor k, Tensor v, Tensor s0) {
+        Dims dims = Dims.of(gate, q, k, v, s0);
+        if (q.isF64()) return NaiveGla.forward(gate, q, k, v, s0, dims);
+        int B = dims.B(), T = dims.T(), H = dims.H();
+        Tensor o = Tensor.zeros(B, T, H, dims.dv());
+        Tensor sT = Tensor.zeros(B, H, dims.dk(), dims.dv());
+        Tensor oStrict = gate.decay() == Decay.VALUE ? Tensor.zeros(B, T, H, dims.dv()) : null;
+        Parallel.forRange(B * H, bh -> {
+            ChunkHead head = new ChunkHead(dims, gate, bh / H, bh % H, q.f, k.f, v.f);
+            head.forward(s0 == null ? null : s0.f, o.f, oStrict == null ? null : oStrict.f, sT.f);
+        });
+        return new Result(o, sT, new Saved(gate, q, k, v, s0, oStrict));
+    }
+
+    /** dO [B,T,H,Dv]; dST [B,H,Dk,Dv] or null (= 0). */
+    public static Grads backward(Saved saved, Tensor dO, Tensor dST) {
+        Dims dims = Dims.of(saved.gate, saved.q, saved.k, saved.v, saved.s0);
+        if (saved.q.isF64()) return NaiveGla.backward(saved, dO, dST, dims);
+        int B = dims.B(), T = dims.T(), H = dims.H();
+        Tensor dq = Tensor.zeros(B, T, H, dims.dk());
+        Tensor dk = Tensor.zeros(B, T, H, dims.dk());
+        Tensor dv = Tensor.zeros(B, T, H, dims.dv());
+        Tensor dg = saved.gate.decay() == Decay.SCALAR ? null : Tensor.zeros(saved.gate.g().shape);
+        Tensor ds0 = Tensor.zeros(B, H, dims.dk(), dims.dv());
+        Parallel.forRange(B * H, bh -> {
+            ChunkHead head = new ChunkHead(dims, saved.gate, bh / H, bh % H, saved.q.f, saved.k.f, saved.v.f);
+            head.backward(saved.s0 == null ? null : saved.s0.f, saved.oStrict == null ? null : saved.oStrict.f,
+                    dO.f, dST == null ? null : dST.f, dq.f, dk.f, dv.f, dg == null ? null : dg.f, ds0.f);
+        });
+        return new Grads(dq, dk, dv, dg, ds0);
+    }
+
+    /**
+     * One recurrent step for a batch of tokens, float32, allocation-free: q, k [B,H,Dk], v [B,H,Dv],
+     * gate g [B,H,Dk or Dv] (or per-head log γ); the state s [B,H,Dk,Dv] is updated in place and
+     * o [B,H,Dv] written.
+     */
+    public static void step(Gate gate, Tensor q, Tensor k, Tensor v, Tensor s, Tensor o) {
+        int B = q.dim(0), H = q.dim(1), dk = q.dim(2), dv = v.dim(2);
+        int decayDim = gate.decay() == Decay.VALUE ? dv : dk;
+        float[] alpha = Scratch.floats(0, decayDim);
+        for (int bh = 0; bh < B * H; bh++) {
+            decayFactors(gate, bh, decayDim, alpha);
+            stepHead(gate.decay(), dk, dv, q.f, bh * dk, k.f, bh * dk, v.f, bh * dv, alpha, s.f, bh * dk * dv, o.f, bh * dv);
+        }
+    }
+
+    /** alpha = exp(g) of head bh for one step. */
+    static void decayFactors(Gate gate, int bh, int decayDim, float[] alpha) {
+        if (gate.decay() == Decay.SCALAR) {
+            int H = gate.logGamma().length;
+            java.util.Arrays.fill(alpha, 0, decayDim, (float) Math.exp(gate.logGamma()[bh % H]));
+        } else {
+            System.arraycopy(gate.g().f, bh * decayDim, alpha, 0, decayDim);
+            Vec.expInPlace(alpha, 0, decayDim);
+        }
+    }
+
+    /** One step of one head, on flat arrays: S ← decayed S + k vᵀ, then o = Sᵀ q. */
+    static void stepHead(Decay decay, int dk, int dv, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff,
+                         float[] alpha, float[] s, int sOff, float[] o, int oOff) {
+        java.util.Arrays.fill(o, oOff, oOff + dv, 0f);
+        for (int i = 0; i < dk; i++) {
+            int row = sOff + i * dv;
+            if (decay == Decay.VALUE) Vec.mul(s, row, s, row, alpha, 0, dv);   // S Diag(α): scale columns
+            else Vec.scale(s, row, alpha[i], dv);                               // Diag(α) S: scale rows
+            Vec.axpy(s, row, k[kOff + i], v, vOff, dv);
+            Vec.axpy(o, oOff, q[qOff + i], s, row, dv);
+        }
+    }
+
+    /** Shapes of one call, checked once. dd is the length of the decayed axis. */
+    record Dims(int B, int T, int H, int dk, int dv, int dd) {
+        static Dims of(Gate gate, Tensor q, Tensor k, Tensor v, Tensor s0) {
+            int B = q.dim(0), T = q.dim(1), H = q.dim(2), dk = q.dim(3), dv = v.dim(3);
+            requireShape(k, "k", B, T, H, dk);
+            requireShape(v, "v", B, T, H, dv);
+            if (s0 != null) requireShape(s0, "s0", B, H, dk, dv);
+            int dd = gate.decay() == Decay.VALUE ? dv : dk;
+            if (gate.decay() == Decay.SCALAR) {
+                if (gate.logGamma().length != H) throw new IllegalArgumentException("logGamma needs " + H + " heads");
+            } else {
+                requireShape(gate.g(), "g", B, T, H, dd);
+            }
+            return new Dims(B, T, H, dk, dv, dd);
+        }
+    }
+
+    static void requireShape(Tensor t, String name, int... shape) {
+        if (!java.util.Arrays.equals(t.shape, shape)) {
+            throw new IllegalArgumentException(name + " has shape " + java.util.Arrays.toString(t.shape)
+                    + ", expected " + java.util.Arrays.toString(shape));
+        }
+    }
+}

@@ -1,0 +1,94 @@
+package org.gsa4j.ops;
+
+import org.gsa4j.ops.GatedLinearAttention.Decay;
+import org.gsa4j.ops.GatedLinearAttention.Gate;
+import org.gsa4j.tensor.Parallel;
+import org.gsa4j.tensor.Tensor;
+
+/**
+ * The Gated Slot Attention operator (SPEC §2): per batch element and head, with α_t = exp(g_t) ∈ R^M,
+ * <pre>
+ *   hk_t = hk_{t-1} ⊙ (1 α_tᵀ) + k_t s_tᵀ      a_t = hk_tᵀ (scale·q_t)     p_t = softmax(a_t)   (over the M slots)
+ *   hv_t = (α_t 1ᵀ) ⊙ hv_{t-1} + s_t v_tᵀ      o_t = hv_tᵀ p_t
+ * </pre>
+ * float32 inputs run two chunkwise passes of {@link GatedLinearAttention} joined by a softmax
+ * (SPEC 2.4.7): pass 1 = VALUE decay on (scale·q, k, s, g, hk0) → a; pass 2 = KEY decay on
+ * (p, s, v, g, hv0) → o. float64 inputs run the recurrence above directly ({@link NaiveGsa}).
+ */
+public final class GatedSlotAttentionOp {
+    private GatedSlotAttentionOp() {}
+
+    public record Result(Tensor o /*[B,T,H,V]*/, Tensor hkT /*[B,H,K,M]*/, Tensor hvT /*[B,H,M,V]*/, Object saved) {}
+
+    public record Grads(Tensor dq, Tensor dk, Tensor dv, Tensor ds, Tensor dg, Tensor dhk0, Tensor dhv0) {}
+
+    /** What the float32 backward keeps: the two passes' inputs (p is pass 2's query), a° inside pass 1. */
+    private record ChunkSaved(double scale, GatedLinearAttention.Saved pass1, GatedLinearAttention.Saved pass2, Tensor p) {}
+
+    /**
+     * q,k [B,T,H,K]; v [B,T,H,V]; s,g [B,T,H,M] (g = log-decay ≤ 0); hk0 [B,H,K,M] or null;
+     * hv0 [B,H,M,V] or null. All inputs the same precision: float32 → chunkwise algorithm,
+     * float64 → the naive recurrence.
+     */
+    public static Result forward(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, Tensor hk0, Tensor hv0) {
+        if (q.isF64()) return NaiveGsa.forward(q, k, v, s, g, scale, hk0, hv0);
+        Tensor scaledQ = q.copy();
+        Vec.scale(scaledQ.f, 0, (float) scale, scaledQ.size());
+        GatedLinearAttention.Result pass1 = GatedLinearAttention.forward(Gate.value(g), scaledQ, k, s, hk0);
+        Tensor p = pass1.o();                                   // a [B,T,H,M], turned into p in place
+        int M = s.dim(3), rows = p.size() / M;
+        Parallel.forRange(rows, r -> Vec.softmaxInPlace(p.f, r * M, M));
+        GatedLinearAttention.Result pass2 = GatedLinearAttention.forward(Gate.key(g), p, s, v, hv0);
+        return new Result(pass2.o(), pass1.sT(), pass2.sT(), new ChunkSaved(scale, pass1.saved(), pass2.saved(), p));
+    }
+
+    /** dO [B,T,H,V]; dhkT, dhvT may be null (= 0). Gradients shaped like the inputs; dhk0, dhv0 always returned. */
+    public static Grads backward(Result fwd, Tensor dO, Tensor dhkT, Tensor dhvT) {
+        if (fwd.saved() instanceof NaiveGsa.Saved naive) return NaiveGsa.backward(naive, dO, dhkT, dhvT);
+        ChunkSaved saved = (ChunkSaved) fwd.saved();
+        // 1. pass 2 (KD; q = p, k = s, v = v) → dp, ds⁽²⁾, dv, dg⁽²⁾, dhv0
+        GatedLinearAttention.Grads pass2 = GatedLinearAttention.backward(saved.pass2(), dO, dhvT);
+        // 2. softmax backward per row: da = p ⊙ (dp − ⟨p, dp⟩), written over dp
+        Tensor p = saved.p(), da = pass2.dq();
+        int M = p.dim(3), rows = p.size() / M;
+        Parallel.forRange(rows, r -> {
+            int off = r * M;
+            float pDotDp = Vec.dot(p.f, off, da.f, off, M);
+            for (int m = 0; m < M; m++) da.f[off + m] = p.f[off + m] * (da.f[off + m] - pDotDp);
+        });
+        // 3. pass 1 (VD; q = scale·q, k = k, v = s) → dq', dk, ds⁽¹⁾, dg⁽¹⁾, dhk0
+        GatedLinearAttention.Grads pass1 = GatedLinearAttention.backward(saved.pass1(), da, dhkT);
+        // 4. dq = scale·dq'; ds = ds⁽¹⁾ + ds⁽²⁾; dg = dg⁽¹⁾ + dg⁽²⁾
+        Tensor dq = pass1.dq();
+        Vec.scale(dq.f, 0, (float) saved.scale(), dq.size());
+        Tensor ds = pass1.dv();
+        ds.addInPlace(pass2.dk());
+        Tensor dg = pass1.dg();
+        dg.addInPlace(pass2.dg());
+        return new Grads(dq, pass1.dk(), pass2.dv(), ds, dg, pass1.ds0(), pass2.ds0());
+    }
+
+    /**
+     * One recurrent decoding step for a batch of tokens, float32, allocation-free in the steady state:
+     * q,k [B,H,K], v [B,H,V], s,g [B,H,M]; hk [B,H,K,M], hv [B,H,M,V] updated in place; o [B,H,V] written.
+     */
+    public static void step(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, Tensor hk, Tensor hv, Tensor o) {
+        int B = q.dim(0), H = q.dim(1), K = q.dim(2), V = v.dim(2), M = s.dim(2);
+        float[] alpha = Scratch.floats(0, M);
+        float[] scaledQ = Scratch.floats(1, K + M);     // scale·q, then p behind it
+        int pOff = K;
+        Gate gate = Gate.value(g);
+        for (int bh = 0; bh < B * H; bh++) {
+            GatedLinearAttention.decayFactors(gate, bh, M, alpha);
+            System.arraycopy(q.f, bh * K, scaledQ, 0, K);
+            Vec.scale(scaledQ, 0, (float) scale, K);
+            // pass 1 (VD): hk ← hk Diag(α) + k sᵀ, a = hkᵀ (scale·q)
+            GatedLinearAttention.stepHead(Decay.VALUE, K, M, scaledQ, 0, k.f, bh * K, s.f, bh * M,
+                    alpha, hk.f, bh * K * M, scaledQ, pOff);
+            Vec.softmaxInPlace(scaledQ, pOff, M);
+            // pass 2 (KD): hv ← Diag(α) hv + s vᵀ, o = hvᵀ p
+            GatedLinearAttention.stepHead(Decay.KEY, M, V, scaledQ, pOff, s.f, bh * M, v.f, bh * V,
+                    alpha, hv.f, bh * M * V, o.f, bh * V);
+        }
+    }
+}
