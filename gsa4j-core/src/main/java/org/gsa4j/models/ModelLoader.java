@@ -4,7 +4,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.gsa4j.Gsa4jException;
 import org.gsa4j.io.SafeTensors;
+import org.gsa4j.layers.AttentionConfig;
 import org.gsa4j.layers.GatedSlotAttention;
+import org.gsa4j.layers.GlaConfig;
+import org.gsa4j.layers.GlaLayer;
+import org.gsa4j.layers.Hgrn2Config;
+import org.gsa4j.layers.Hgrn2Layer;
+import org.gsa4j.layers.RetNetLayer;
+import org.gsa4j.layers.SoftmaxAttentionLayer;
 import org.gsa4j.layers.ParamSpec;
 import org.gsa4j.layers.TokenMixer;
 import org.gsa4j.tensor.Tensor;
@@ -36,6 +43,9 @@ public final class ModelLoader {
         }
     }
 
+    /** The model types {@link #architecture} knows. */
+    public static final List<String> MODEL_TYPES = List.of("gsa", "gla", "retnet", "hgrn2", "transformer", "llama", "mistral");
+
     /** The architecture a config describes; unknown model types are refused by name. */
     public static Architecture architecture(ConfigReader c) {
         String type = c.string("model_type", null);
@@ -47,8 +57,42 @@ public final class ModelLoader {
                 for (int i = 0; i < mixers.length; i++) mixers[i] = new GatedSlotAttention(gsa);
                 return new Architecture(lm, Naming.FLA, mixers);
             }
-            default -> throw c.error("model_type", "unknown model_type '" + type + "' (supported: gsa)");
+            case "gla" -> {
+                LmConfig lm = LmConfig.readFla(c, type, 4);
+                GlaConfig gla = MixerConfigs.gla(c);
+                return fla(lm, i -> new GlaLayer(gla));
+            }
+            case "retnet" -> {
+                LmConfig lm = LmConfig.readFla(c, type, 2);
+                GlaConfig ret = MixerConfigs.retnet(c);
+                return fla(lm, i -> new RetNetLayer(ret));
+            }
+            case "hgrn2" -> {
+                LmConfig lm = LmConfig.readFla(c, type, 4);
+                Hgrn2Config h = MixerConfigs.hgrn2(c);
+                return fla(lm, i -> new Hgrn2Layer(h, i));
+            }
+            case "transformer" -> {
+                LmConfig lm = LmConfig.readFla(c, type, 4);
+                AttentionConfig a = MixerConfigs.transformer(c);
+                return fla(lm, i -> new SoftmaxAttentionLayer(a));
+            }
+            case "llama", "mistral" -> {
+                boolean mistral = type.equals("mistral");
+                LmConfig lm = LmConfig.readLlama(c, type, mistral ? 14336 : 11008);
+                AttentionConfig a = MixerConfigs.llama(c, mistral);
+                TokenMixer[] mixers = new TokenMixer[lm.numLayers()];
+                for (int i = 0; i < mixers.length; i++) mixers[i] = new SoftmaxAttentionLayer(a);
+                return new Architecture(lm, Naming.LLAMA, mixers);
+            }
+            default -> throw c.error("model_type", "unknown model_type '" + type + "' (supported: " + String.join(", ", MODEL_TYPES) + ")");
         }
+    }
+
+    private static Architecture fla(LmConfig lm, java.util.function.IntFunction<TokenMixer> layer) {
+        TokenMixer[] mixers = new TokenMixer[lm.numLayers()];
+        for (int i = 0; i < mixers.length; i++) mixers[i] = layer.apply(i);
+        return new Architecture(lm, Naming.FLA, mixers);
     }
 
     public static CausalLM load(Path dir) {
