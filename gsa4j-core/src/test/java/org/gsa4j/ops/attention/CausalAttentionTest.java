@@ -80,7 +80,25 @@ class CausalAttentionTest {
     }
 
     @Test
-    void float32MatchesFloat64() {
+    void float32MatchesFloat64BackwardPerKvHead() {
+        float32MatchesFloat64(Boolean.FALSE);
+    }
+
+    @Test
+    void float32MatchesFloat64BackwardPerQueryHead() {
+        float32MatchesFloat64(Boolean.TRUE);
+    }
+
+    private static void float32MatchesFloat64(Boolean perQueryHead) {
+        CausalAttention.forcePerHeadBackward = perQueryHead;
+        try {
+            compareF32F64(perQueryHead ? "per-query-head backward" : "per-kv-head backward");
+        } finally {
+            CausalAttention.forcePerHeadBackward = null;
+        }
+    }
+
+    private static void compareF32F64(String label) {
         SplittableRandom rng = new SplittableRandom(12);
         double worst = 0, worstAbsT1 = 0;
         for (int T : new int[] {1, 63, 64, 65, 200}) {
@@ -100,7 +118,7 @@ class CausalAttentionTest {
                     double eq = Tensor.relErr(g32.dq(), g64.dq());
                     double ek = Tensor.relErr(g32.dk(), g64.dk());
                     double ev = Tensor.relErr(g32.dv(), g64.dv());
-                    System.out.printf("f32 vs f64 T=%d D=%d window=%d: o %.2e dq %.2e dk %.2e dv %.2e%s%n", T, D, window, eo, eq, ek, ev,
+                    System.out.printf("f32 vs f64 (%s) T=%d D=%d window=%d: o %.2e dq %.2e dk %.2e dv %.2e%s%n", label, T, D, window, eo, eq, ek, ev,
                             T == 1 ? "  (T=1: exact dq, dk are 0, so these two are absolute norms of f32 rounding)" : "");
                     if (T == 1) {
                         worstAbsT1 = Math.max(worstAbsT1, Math.max(eq, ek));
@@ -111,7 +129,7 @@ class CausalAttentionTest {
                 }
             }
         }
-        System.out.printf("f32 vs f64 worst rel err %.2e (T=1 zero-gradient dq, dk: worst abs %.2e)%n", worst, worstAbsT1);
+        System.out.printf("f32 vs f64 (%s) worst rel err %.2e (T=1 zero-gradient dq, dk: worst abs %.2e)%n", label, worst, worstAbsT1);
         assertTrue(worst <= 1e-5, "worst " + worst);
         assertTrue(worstAbsT1 <= 1e-5, "T=1 abs " + worstAbsT1);
     }
