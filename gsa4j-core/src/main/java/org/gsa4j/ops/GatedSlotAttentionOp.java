@@ -75,19 +75,19 @@ public final class GatedSlotAttentionOp {
     public static void step(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, Tensor hk, Tensor hv, Tensor o) {
         int B = q.dim(0), H = q.dim(1), K = q.dim(2), V = v.dim(2), M = s.dim(2);
         float[] alpha = Scratch.floats(0, M);
-        float[] scaledQ = Scratch.floats(1, K + M);     // scale·q, then p behind it
+        float[] work = Scratch.floats(1, K + M);        // scale·q in [0, K), then a → p in [K, K + M)
         int pOff = K;
-        Gate gate = Gate.value(g);
         for (int bh = 0; bh < B * H; bh++) {
-            GatedLinearAttention.decayFactors(gate, bh, M, alpha);
-            System.arraycopy(q.f, bh * K, scaledQ, 0, K);
-            Vec.scale(scaledQ, 0, (float) scale, K);
+            System.arraycopy(g.f, bh * M, alpha, 0, M);                // α = exp(g)
+            Vec.expInPlace(alpha, 0, M);
+            System.arraycopy(q.f, bh * K, work, 0, K);
+            Vec.scale(work, 0, (float) scale, K);
             // pass 1 (VD): hk ← hk Diag(α) + k sᵀ, a = hkᵀ (scale·q)
-            GatedLinearAttention.stepHead(Decay.VALUE, K, M, scaledQ, 0, k.f, bh * K, s.f, bh * M,
-                    alpha, hk.f, bh * K * M, scaledQ, pOff);
-            Vec.softmaxInPlace(scaledQ, pOff, M);
+            GatedLinearAttention.stepHead(Decay.VALUE, K, M, work, 0, k.f, bh * K, s.f, bh * M,
+                    alpha, hk.f, bh * K * M, work, pOff);
+            Vec.softmaxInPlace(work, pOff, M);
             // pass 2 (KD): hv ← Diag(α) hv + s vᵀ, o = hvᵀ p
-            GatedLinearAttention.stepHead(Decay.KEY, M, V, scaledQ, pOff, s.f, bh * M, v.f, bh * V,
+            GatedLinearAttention.stepHead(Decay.KEY, M, V, work, pOff, s.f, bh * M, v.f, bh * V,
                     alpha, hv.f, bh * M * V, o.f, bh * V);
         }
     }
