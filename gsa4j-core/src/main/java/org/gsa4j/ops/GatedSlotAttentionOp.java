@@ -51,11 +51,7 @@ public final class GatedSlotAttentionOp {
         // 2. softmax backward per row: da = p ⊙ (dp − ⟨p, dp⟩), written over dp
         Tensor p = saved.p(), da = pass2.dq();
         int M = p.dim(3), rows = p.size() / M;
-        Parallel.forRange(rows, r -> {
-            int off = r * M;
-            float pDotDp = Vec.dot(p.f, off, da.f, off, M);
-            for (int m = 0; m < M; m++) da.f[off + m] = p.f[off + m] * (da.f[off + m] - pDotDp);
-        });
+        Parallel.forRange(rows, r -> Vec.softmaxBackwardInPlace(p.f, da.f, r * M, M));
         // 3. pass 1 (VD; q = scale·q, k = k, v = s) → dq', dk, ds⁽¹⁾, dg⁽¹⁾, dhk0
         GatedLinearAttention.Grads pass1 = GatedLinearAttention.backward(saved.pass1(), da, dhkT);
         // 4. dq = scale·dq'; ds = ds⁽¹⁾ + ds⁽²⁾; dg = dg⁽¹⁾ + dg⁽²⁾
