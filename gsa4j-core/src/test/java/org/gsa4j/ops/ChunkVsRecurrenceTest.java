@@ -24,6 +24,13 @@ class ChunkVsRecurrenceTest {
     private static final double TOL = 1e-4;
     /** GSA's own conditioning at strong decay (SPEC 2.4.6 point 6): dq, dk cancel in da = p ⊙ (dp − ⟨p, dp⟩). */
     private static final double TOL_GSA_STRONG_DQ_DK = 2e-4;
+    /**
+     * At g ≈ −7 per step (α ≈ 1e-3, far beyond what GSA's logsigmoid(f)/8 gates produce) s = 1 − α is
+     * the same for all slots to ~1e-3, p is nearly uniform and da, dq = scale·hk·da cancel twice: any
+     * float32 evaluation loses ~6 digits there (a plain float32 recurrence with BPTT: dq 6e-2 relative;
+     * chunk: 3e-2 to 1.3e-1). Only finiteness and a loose bound are checked for dq, dk, dhk0.
+     */
+    private static final double TOL_GSA_EXTREME_DQ_DK = 0.5;
 
     /** dims = {K, V, M} (GSA) or {Dk, Dv, -} (primitive). */
     static List<Arguments> cases() {
@@ -31,11 +38,15 @@ class ChunkVsRecurrenceTest {
         int[][] dims = {{7, 9, 5}, {32, 48, 16}};
         for (int t : new int[] {1, 63, 64, 65, 200}) {
             for (int[] d : dims) {
-                for (Strength strength : Strength.values()) {
+                for (Strength strength : new Strength[] {Strength.WEAK, Strength.STRONG}) {
                     for (boolean states : new boolean[] {false, true}) cases.add(Arguments.of(t, d, strength, states));
                 }
             }
         }
+        // a long sequence, and decay strong enough that even a diagonal sub-block leaves float32's range
+        cases.add(Arguments.of(1000, dims[0], Strength.STRONG, true));
+        cases.add(Arguments.of(130, dims[0], Strength.EXTREME, true));
+        cases.add(Arguments.of(130, dims[1], Strength.EXTREME, false));
         return cases;
     }
 
@@ -60,7 +71,11 @@ class ChunkVsRecurrenceTest {
                 scale, f64(hk0), f64(hv0));
         GatedSlotAttentionOp.Grads exactGrads = GatedSlotAttentionOp.backward(exact, f64(dO), f64(dhkT), f64(dhvT));
 
-        double tolQK = strength == Strength.STRONG ? TOL_GSA_STRONG_DQ_DK : TOL;
+        double tolQK = switch (strength) {
+            case WEAK -> TOL;
+            case STRONG -> TOL_GSA_STRONG_DQ_DK;
+            case EXTREME -> TOL_GSA_EXTREME_DQ_DK;
+        };
         System.out.printf("GSA T=%d K=%d V=%d M=%d %s states=%b%n", T, K, V, M, strength, states);
         check("o", chunk.o(), exact.o(), TOL);
         check("hkT", chunk.hkT(), exact.hkT(), TOL);
@@ -70,7 +85,7 @@ class ChunkVsRecurrenceTest {
         check("dv", chunkGrads.dv(), exactGrads.dv(), TOL);
         check("ds", chunkGrads.ds(), exactGrads.ds(), TOL);
         check("dg", chunkGrads.dg(), exactGrads.dg(), TOL);
-        check("dhk0", chunkGrads.dhk0(), exactGrads.dhk0(), TOL);
+        check("dhk0", chunkGrads.dhk0(), exactGrads.dhk0(), tolQK);
         check("dhv0", chunkGrads.dhv0(), exactGrads.dhv0(), TOL);
     }
 
@@ -108,7 +123,13 @@ class ChunkVsRecurrenceTest {
             }
             default -> {
                 double[] logGamma = new double[H];
-                for (int h = 0; h < H; h++) logGamma[h] = strength == Strength.WEAK ? Math.log(1 - Math.pow(2, -5 - h)) : -3 - h;
+                for (int h = 0; h < H; h++) {
+                    logGamma[h] = switch (strength) {
+                        case WEAK -> Math.log(1 - Math.pow(2, -5 - h));   // RetNet's γ_h
+                        case STRONG -> -3 - h;
+                        case EXTREME -> -7 - h;
+                    };
+                }
                 gate32 = Gate.scalar(logGamma);
                 gate64 = gate32;
             }

@@ -31,14 +31,20 @@ final class OpsTestSupport {
         /** g = logsigmoid(N(0,1)) / 8, as GSA's gates. */
         WEAK,
         /** g = −softplus(3 + 0.5·N(0,1)) ≈ −3 per step, cumulative ≈ −190 within a chunk (SPEC 2.4.8). */
-        STRONG
+        STRONG,
+        /** g = −softplus(7 + 0.5·N(0,1)) ≈ −7 per step (HGRN2-like): 15 steps already leave float32's range. */
+        EXTREME
     }
 
     static Tensor logDecay(SplittableRandom rng, Strength strength, int... shape) {
         Tensor g = Tensor.zeros(shape);
         for (int i = 0; i < g.f.length; i++) {
             double x = Tensor.gaussian(rng);
-            g.f[i] = (float) (strength == Strength.WEAK ? -softplus(-x) / 8 : -softplus(3 + 0.5 * x));
+            g.f[i] = (float) switch (strength) {
+                case WEAK -> -softplus(-x) / 8;
+                case STRONG -> -softplus(3 + 0.5 * x);
+                case EXTREME -> -softplus(7 + 0.5 * x);
+            };
         }
         return g;
     }
