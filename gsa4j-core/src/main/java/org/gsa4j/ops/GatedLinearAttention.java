@@ -1,5 +1,7 @@
 package org.gsa4j.ops;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 
@@ -19,6 +21,8 @@ import org.gsa4j.tensor.Tensor;
  * through time ({@link NaiveGla}), the executable spec the chunk form is tested against.
  */
 public final class GatedLinearAttention {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
     private GatedLinearAttention() {}
 
     public enum Decay { KEY, VALUE, SCALAR }
@@ -125,16 +129,32 @@ public final class GatedLinearAttention {
         }
     }
 
-    /** One step of one head, on flat arrays: S ← decayed S + k vᵀ, then o = Sᵀ q. */
+    /**
+     * One step of one head, on flat arrays: S ← decayed S + k vᵀ, then o = Sᵀ q; one pass over each
+     * state row (decay, write and read fused).
+     */
     static void stepHead(Decay decay, int dk, int dv, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff,
                          float[] alpha, float[] s, int sOff, float[] o, int oOff) {
         java.util.Arrays.fill(o, oOff, oOff + dv, 0f);
+        boolean valueDecay = decay == Decay.VALUE;
+        int upper = F.loopBound(dv);
         for (int i = 0; i < dk; i++) {
             int row = sOff + i * dv;
-            if (decay == Decay.VALUE) Vec.mul(s, row, s, row, alpha, 0, dv);   // S Diag(α): scale columns
-            else Vec.scale(s, row, alpha[i], dv);                               // Diag(α) S: scale rows
-            Vec.axpy(s, row, k[kOff + i], v, vOff, dv);
-            Vec.axpy(o, oOff, q[qOff + i], s, row, dv);
+            float ki = k[kOff + i], qi = q[qOff + i];
+            FloatVector rowDecay = FloatVector.broadcast(F, valueDecay ? 0f : alpha[i]);
+            int j = 0;
+            for (; j < upper; j += F.length()) {
+                FloatVector decayJ = valueDecay ? FloatVector.fromArray(F, alpha, j) : rowDecay;  // S Diag(α) or Diag(α) S
+                FloatVector sij = FloatVector.fromArray(F, s, row + j).mul(decayJ)
+                        .add(FloatVector.fromArray(F, v, vOff + j).mul(ki));
+                sij.intoArray(s, row + j);
+                sij.fma(FloatVector.broadcast(F, qi), FloatVector.fromArray(F, o, oOff + j)).intoArray(o, oOff + j);
+            }
+            for (; j < dv; j++) {
+                float sij = s[row + j] * (valueDecay ? alpha[j] : alpha[i]) + ki * v[vOff + j];
+                s[row + j] = sij;
+                o[oOff + j] += qi * sij;
+            }
         }
     }
 
