@@ -88,6 +88,7 @@ public final class GatedLinearAttention {
     /** dO [B,T,H,Dv]; dST [B,H,Dk,Dv] or null (= 0). */
     public static Grads backward(Saved saved, Tensor dO, Tensor dST) {
         Dims dims = Dims.of(saved.gate, saved.q, saved.k, saved.v, saved.s0);
+        requireSamePrecision(saved.q, dO, dST);
         if (saved.q.isF64()) return NaiveGla.backward(saved, dO, dST, dims);
         int B = dims.B(), T = dims.T(), H = dims.H();
         Tensor dq = Tensor.zeros(B, T, H, dims.dk());
@@ -162,6 +163,7 @@ public final class GatedLinearAttention {
     record Dims(int B, int T, int H, int dk, int dv, int dd) {
         static Dims of(Gate gate, Tensor q, Tensor k, Tensor v, Tensor s0) {
             int B = q.dim(0), T = q.dim(1), H = q.dim(2), dk = q.dim(3), dv = v.dim(3);
+            requireSamePrecision(q, k, v, gate.g(), s0);
             requireShape(k, "k", B, T, H, dk);
             requireShape(v, "v", B, T, H, dv);
             if (s0 != null) requireShape(s0, "s0", B, H, dk, dv);
@@ -172,6 +174,15 @@ public final class GatedLinearAttention {
                 requireShape(gate.g(), "g", B, T, H, dd);
             }
             return new Dims(B, T, H, dk, dv, dd);
+        }
+    }
+
+    /** All non-null tensors of a call must have q's precision (float32: chunk algorithm, float64: recurrence). */
+    static void requireSamePrecision(Tensor q, Tensor... others) {
+        for (Tensor t : others) {
+            if (t != null && t.isF64() != q.isF64()) {
+                throw new IllegalArgumentException("mixed precision: q is " + q + " but another input is " + t);
+            }
         }
     }
 

@@ -31,6 +31,7 @@ public final class GatedSlotAttentionOp {
      * float64 → the naive recurrence.
      */
     public static Result forward(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, Tensor hk0, Tensor hv0) {
+        GatedLinearAttention.requireSamePrecision(q, k, v, s, g, hk0, hv0);
         if (q.isF64()) return NaiveGsa.forward(q, k, v, s, g, scale, hk0, hv0);
         Tensor scaledQ = q.copy();
         Vec.scale(scaledQ.f, 0, (float) scale, scaledQ.size());
@@ -44,6 +45,7 @@ public final class GatedSlotAttentionOp {
 
     /** dO [B,T,H,V]; dhkT, dhvT may be null (= 0). Gradients shaped like the inputs; dhk0, dhv0 always returned. */
     public static Grads backward(Result fwd, Tensor dO, Tensor dhkT, Tensor dhvT) {
+        GatedLinearAttention.requireSamePrecision(fwd.o(), dO, dhkT, dhvT);
         if (fwd.saved() instanceof NaiveGsa.Saved naive) return NaiveGsa.backward(naive, dO, dhkT, dhvT);
         ChunkSaved saved = (ChunkSaved) fwd.saved();
         // 1. pass 2 (KD; q = p, k = s, v = v) → dp, ds⁽²⁾, dv, dg⁽²⁾, dhv0
