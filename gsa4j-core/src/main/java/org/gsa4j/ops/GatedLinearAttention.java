@@ -1,5 +1,6 @@
 package org.gsa4j.ops;
 
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import org.gsa4j.tensor.Parallel;
@@ -120,10 +121,10 @@ public final class GatedLinearAttention {
     }
 
     /** alpha = exp(g) of head bh for one step. */
-    static void decayFactors(Gate gate, int bh, int decayDim, float[] alpha) {
+    private static void decayFactors(Gate gate, int bh, int decayDim, float[] alpha) {
         if (gate.decay() == Decay.SCALAR) {
             int H = gate.logGamma().length;
-            java.util.Arrays.fill(alpha, 0, decayDim, (float) Math.exp(gate.logGamma()[bh % H]));
+            Arrays.fill(alpha, 0, decayDim, (float) Math.exp(gate.logGamma()[bh % H]));
         } else {
             System.arraycopy(gate.g().f, bh * decayDim, alpha, 0, decayDim);
             Vec.expInPlace(alpha, 0, decayDim);
@@ -136,7 +137,7 @@ public final class GatedLinearAttention {
      */
     static void stepHead(Decay decay, int dk, int dv, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff,
                          float[] alpha, float[] s, int sOff, float[] o, int oOff) {
-        java.util.Arrays.fill(o, oOff, oOff + dv, 0f);
+        Arrays.fill(o, oOff, oOff + dv, 0f);
         boolean valueDecay = decay == Decay.VALUE;
         int upper = F.loopBound(dv);
         for (int i = 0; i < dk; i++) {
@@ -187,9 +188,9 @@ public final class GatedLinearAttention {
     }
 
     static void requireShape(Tensor t, String name, int... shape) {
-        if (!java.util.Arrays.equals(t.shape, shape)) {
-            throw new IllegalArgumentException(name + " has shape " + java.util.Arrays.toString(t.shape)
-                    + ", expected " + java.util.Arrays.toString(shape));
+        if (!Arrays.equals(t.shape, shape)) {
+            throw new IllegalArgumentException(name + " has shape " + Arrays.toString(t.shape)
+                    + ", expected " + Arrays.toString(shape));
         }
     }
 }
