@@ -147,6 +147,7 @@ public final class HfModelDir implements Closeable {
 
     static JsonNode readJson(Path file) {
         if (!Files.exists(file)) throw Gsa4jException.at(file, null, "missing");
+        if (!Files.isRegularFile(file)) throw Gsa4jException.at(file, null, "is not a regular file");
         try {
             long size = Files.size(file);
             if (size > SafeTensors.MAX_HEADER_BYTES) throw Gsa4jException.at(file, null, "is " + size + " bytes, too large for a JSON file");
