@@ -140,25 +140,19 @@ public final class SafeTensors implements AutoCloseable {
             readFully(ch, header, 8, file, "header");
             dataBytes = size - 8 - headerLen;
             parseHeader(file, header.array(), dataBytes, entries, metadata);
+            checkTiling(file, entries.values(), dataBytes);
+            // Only now map the data section (through the same channel): everything about it has been validated.
+            Arena arena = Arena.ofShared();
+            try {
+                MemorySegment data = dataBytes == 0 ? MemorySegment.ofArray(new byte[0])
+                        : ch.map(FileChannel.MapMode.READ_ONLY, 8 + headerLen, dataBytes, arena);
+                return new SafeTensors(file, arena, data, Collections.unmodifiableMap(entries), Collections.unmodifiableMap(metadata));
+            } catch (IOException | RuntimeException e) {
+                arena.close();
+                throw e;
+            }
         } catch (IOException e) {
             throw Gsa4jException.at(file, null, "cannot read: " + e, e);
-        }
-        checkTiling(file, entries.values(), dataBytes);
-        // Only now map the data section: everything about it has been validated.
-        Arena arena = Arena.ofShared();
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            if (ch.size() != 8 + headerLen + dataBytes) {
-                throw Gsa4jException.at(file, null, "file changed size while being opened");
-            }
-            MemorySegment data = dataBytes == 0 ? MemorySegment.ofArray(new byte[0])
-                    : ch.map(FileChannel.MapMode.READ_ONLY, 8 + headerLen, dataBytes, arena);
-            return new SafeTensors(file, arena, data, Collections.unmodifiableMap(entries), Collections.unmodifiableMap(metadata));
-        } catch (IOException e) {
-            arena.close();
-            throw Gsa4jException.at(file, null, "cannot map: " + e, e);
-        } catch (RuntimeException e) {
-            arena.close();
-            throw e;
         }
     }
 

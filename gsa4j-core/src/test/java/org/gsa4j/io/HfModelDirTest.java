@@ -310,4 +310,20 @@ class HfModelDirTest {
             assertTrue(m.tensorNames().isEmpty());
         }
     }
+
+    /** Hugging Face cache snapshots are symlinks into ../../blobs: a symlinked shard named inside the directory is fine. */
+    @Test void symlinkedShardInsideDirIsAllowed() throws IOException {
+        Path blobs = Files.createDirectories(tmp.resolve("blobs"));
+        SafeTensors.write(blobs.resolve("abc123"), Map.of("x", Tensor.of(new float[]{7}, 1)), SafeTensors.DType.F32);
+        Path d = dirWithConfig("{}");
+        try {
+            Files.createSymbolicLink(d.resolve("model-00001-of-00001.safetensors"), blobs.resolve("abc123"));
+        } catch (UnsupportedOperationException | IOException e) {
+            return; // no symlinks on this file system
+        }
+        Files.writeString(d.resolve(HfModelDir.INDEX), "{\"weight_map\":{\"x\":\"model-00001-of-00001.safetensors\"}}");
+        try (HfModelDir m = HfModelDir.open(d)) {
+            assertArrayEquals(new float[]{7}, m.f32("x").f);
+        }
+    }
 }

@@ -436,4 +436,45 @@ class SafeTensorsTest {
             }
         }
     }
+
+    /**
+     * Random corruption of a valid file (byte flips in the length prefix and header, truncation,
+     * random header splices): every outcome is a clean open or a Gsa4jException naming the file.
+     */
+    @Test void fuzzedFilesFailOnlyWithGsa4jException() throws IOException {
+        Path good = tmp.resolve("good.safetensors");
+        Map<String, Tensor> w = new LinkedHashMap<>();
+        w.put("a", Tensor.of(new float[]{1, 2, 3, 4}, 2, 2));
+        w.put("bb", Tensor.of(new float[]{5, 6}, 2));
+        SafeTensors.write(good, w, n -> n.equals("a") ? SafeTensors.DType.F32 : SafeTensors.DType.BF16, null);
+        byte[] base = Files.readAllBytes(good);
+        int headerEnd = 8 + (int) ByteBuffer.wrap(base).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+        SplittableRandom rng = new SplittableRandom(42);
+        Path f = tmp.resolve("fuzz.safetensors");
+        byte[] alphabet = "{}[]\":,0123456789-.eE ABFIU_\\".getBytes(StandardCharsets.US_ASCII);
+        int ok = 0, refused = 0;
+        for (int iter = 0; iter < 900; iter++) {
+            byte[] b = base.clone();
+            switch (iter % 3) {
+                case 0 -> { // flips anywhere in prefix + header
+                    int k = 1 + rng.nextInt(3);
+                    for (int j = 0; j < k; j++) b[rng.nextInt(headerEnd)] ^= (byte) (1 << rng.nextInt(8));
+                }
+                case 1 -> { // JSON-ish byte substitutions in the header
+                    int k = 1 + rng.nextInt(3);
+                    for (int j = 0; j < k; j++) b[8 + rng.nextInt(headerEnd - 8)] = alphabet[rng.nextInt(alphabet.length)];
+                }
+                default -> b = java.util.Arrays.copyOf(b, rng.nextInt(b.length + 1)); // truncation
+            }
+            Files.write(f, b);
+            try (SafeTensors st = SafeTensors.open(f)) {
+                for (String n : st.names()) st.f32(n);
+                ok++;
+            } catch (Gsa4jException e) {
+                assertTrue(e.getMessage().contains("fuzz.safetensors"), e.getMessage());
+                refused++;
+            }
+        }
+        assertTrue(refused > 600, "most corruptions are caught: ok=" + ok + " refused=" + refused);
+    }
 }
