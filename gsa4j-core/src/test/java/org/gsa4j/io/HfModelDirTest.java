@@ -326,4 +326,14 @@ class HfModelDirTest {
             assertArrayEquals(new float[]{7}, m.f32("x").f);
         }
     }
+
+    /** transformers looks for model.safetensors before the index; so do we. */
+    @Test void singleFileWinsOverIndex() throws IOException {
+        Path d = shardedDir("{\"weight_map\":{\"x\":\"a.safetensors\"}}");
+        SafeTensors.write(d.resolve("model.safetensors"), Map.of("y", Tensor.zeros(1)), SafeTensors.DType.F32);
+        try (HfModelDir m = HfModelDir.open(d)) {
+            assertFalse(m.sharded());
+            assertEquals(Set.of("y"), m.tensorNames());
+        }
+    }
 }
