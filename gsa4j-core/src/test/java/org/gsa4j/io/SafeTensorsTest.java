@@ -453,7 +453,7 @@ class SafeTensorsTest {
         Path f = tmp.resolve("fuzz.safetensors");
         byte[] alphabet = "{}[]\":,0123456789-.eE ABFIU_\\".getBytes(StandardCharsets.US_ASCII);
         int ok = 0, refused = 0;
-        for (int iter = 0; iter < 900; iter++) {
+        for (int iter = 0; iter < 450; iter++) {
             byte[] b = base.clone();
             switch (iter % 3) {
                 case 0 -> { // flips anywhere in prefix + header
@@ -475,6 +475,6 @@ class SafeTensorsTest {
                 refused++;
             }
         }
-        assertTrue(refused > 600, "most corruptions are caught: ok=" + ok + " refused=" + refused);
+        assertTrue(refused > 300, "most corruptions are caught: ok=" + ok + " refused=" + refused);
     }
 }
