@@ -114,6 +114,9 @@ public final class SafeTensors implements AutoCloseable {
         Map<String, Entry> entries = new LinkedHashMap<>();
         Map<String, String> metadata = new LinkedHashMap<>();
         long headerLen, dataBytes;
+        if (Files.exists(file) && !Files.isRegularFile(file)) {
+            throw Gsa4jException.at(file, null, "is not a regular file");
+        }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size < 8) {
@@ -137,25 +140,19 @@ public final class SafeTensors implements AutoCloseable {
             readFully(ch, header, 8, file, "header");
             dataBytes = size - 8 - headerLen;
             parseHeader(file, header.array(), dataBytes, entries, metadata);
+            checkTiling(file, entries.values(), dataBytes);
+            // Only now map the data section (through the same channel): everything about it has been validated.
+            Arena arena = Arena.ofShared();
+            try {
+                MemorySegment data = dataBytes == 0 ? MemorySegment.ofArray(new byte[0])
+                        : ch.map(FileChannel.MapMode.READ_ONLY, 8 + headerLen, dataBytes, arena);
+                return new SafeTensors(file, arena, data, Collections.unmodifiableMap(entries), Collections.unmodifiableMap(metadata));
+            } catch (IOException | RuntimeException e) {
+                arena.close();
+                throw e;
+            }
         } catch (IOException e) {
             throw Gsa4jException.at(file, null, "cannot read: " + e, e);
-        }
-        checkTiling(file, entries.values(), dataBytes);
-        // Only now map the data section: everything about it has been validated.
-        Arena arena = Arena.ofShared();
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            if (ch.size() != 8 + headerLen + dataBytes) {
-                throw Gsa4jException.at(file, null, "file changed size while being opened");
-            }
-            MemorySegment data = dataBytes == 0 ? MemorySegment.ofArray(new byte[0])
-                    : ch.map(FileChannel.MapMode.READ_ONLY, 8 + headerLen, dataBytes, arena);
-            return new SafeTensors(file, arena, data, Collections.unmodifiableMap(entries), Collections.unmodifiableMap(metadata));
-        } catch (IOException e) {
-            arena.close();
-            throw Gsa4jException.at(file, null, "cannot map: " + e, e);
-        } catch (RuntimeException e) {
-            arena.close();
-            throw e;
         }
     }
 
@@ -322,6 +319,7 @@ public final class SafeTensors implements AutoCloseable {
     }
 
     public Entry entry(String name) {
+        if (!arena.scope().isAlive()) throw new IllegalStateException(file + ": already closed");
         Entry e = entries.get(name);
         if (e == null) throw Gsa4jException.at(file, name, "tensor not found");
         return e;
@@ -500,20 +498,33 @@ public final class SafeTensors implements AutoCloseable {
     private static void encode(Path file, Planned p, ByteBuffer buf, FileChannel ch) throws IOException {
         Tensor t = p.t;
         int n = t.size();
-        for (int i = 0; i < n; i++) {
-            if (buf.remaining() < 8) {
+        int width = p.dtype.bytes;
+        for (int i = 0; i < n; ) {
+            if (buf.remaining() < width) {
                 buf.flip();
                 writeAll(ch, buf);
                 buf.clear();
             }
-            switch (p.dtype) {
-                case F32 -> buf.putFloat(t.f != null ? t.f[i] : (float) t.d[i]);
-                case F64 -> buf.putDouble(t.get(i));
-                case BF16 -> buf.putShort(toBf16(t.f != null ? t.f[i] : (float) t.d[i]));
-                case F16 -> buf.putShort(Float.floatToFloat16(t.f != null ? t.f[i] : (float) t.d[i]));
-                case I64 -> buf.putLong(integral(file, p, i, Long.MIN_VALUE, Long.MAX_VALUE));
-                case I32 -> buf.putInt((int) integral(file, p, i, Integer.MIN_VALUE, Integer.MAX_VALUE));
+            int m = Math.min(n - i, buf.remaining() / width);
+            if (p.dtype == DType.F32 && t.f != null) {
+                buf.asFloatBuffer().put(t.f, i, m);
+                buf.position(buf.position() + m * 4);
+            } else if (p.dtype == DType.F64 && t.d != null) {
+                buf.asDoubleBuffer().put(t.d, i, m);
+                buf.position(buf.position() + m * 8);
+            } else {
+                for (int j = i; j < i + m; j++) {
+                    switch (p.dtype) {
+                        case F32 -> buf.putFloat((float) t.d[j]);
+                        case F64 -> buf.putDouble(t.f[j]);
+                        case BF16 -> buf.putShort(toBf16(t.f != null ? t.f[j] : (float) t.d[j]));
+                        case F16 -> buf.putShort(Float.floatToFloat16(t.f != null ? t.f[j] : (float) t.d[j]));
+                        case I64 -> buf.putLong(integral(file, p, j, Long.MIN_VALUE, Long.MAX_VALUE));
+                        case I32 -> buf.putInt((int) integral(file, p, j, Integer.MIN_VALUE, Integer.MAX_VALUE));
+                    }
+                }
             }
+            i += m;
         }
     }
 

@@ -1,5 +1,6 @@
 package org.gsa4j.models;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
@@ -26,12 +27,15 @@ public final class CausalLM {
     public static final int IGNORE_INDEX = -100;
 
     public final LmConfig config;
+    /** The config.json this model was built from; saved back unchanged beside the weights. */
+    public final JsonNode configJson;
     public final Naming naming;
     private final TokenMixer[] mixers;
     private final GatedMlp mlp;
     private final Map<String, Tensor> params;
 
-    public CausalLM(LmConfig config, Naming naming, TokenMixer[] mixers, Map<String, Tensor> params) {
+    public CausalLM(JsonNode configJson, LmConfig config, Naming naming, TokenMixer[] mixers, Map<String, Tensor> params) {
+        this.configJson = configJson;
         this.config = config;
         this.naming = naming;
         this.mixers = mixers;

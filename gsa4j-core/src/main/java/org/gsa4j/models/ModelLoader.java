@@ -3,6 +3,7 @@ package org.gsa4j.models;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.io.AtomicFiles;
 import org.gsa4j.io.SafeTensors;
 import org.gsa4j.layers.AttentionConfig;
 import org.gsa4j.layers.GatedSlotAttention;
@@ -95,14 +96,37 @@ public final class ModelLoader {
         return new Architecture(lm, Naming.FLA, mixers);
     }
 
+    /** A model with fresh weights (SPEC §3.3 initialisation) for a config, e.g. to train from scratch. */
+    public static CausalLM create(JsonNode json, long seed) {
+        Architecture arch = architecture(new ConfigReader(Path.of("config.json"), json));
+        double std = json.path("initializer_range").asDouble(0.02);
+        List<ParamSpec> specs = CausalLM.paramSpecs(arch.lm(), arch.naming(), arch.mixers());
+        return new CausalLM(json, arch.lm(), arch.naming(), arch.mixers(), CausalLM.initParams(specs, std, seed));
+    }
+
+    /**
+     * Writes config.json and model.safetensors (atomically) in the Hugging Face layout the reference
+     * library reads; tied lm_head weights are omitted, as transformers does.
+     */
+    public static void save(CausalLM model, Path dir, SafeTensors.DType dtype) {
+        try {
+            Files.createDirectories(dir);
+            byte[] config = new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(model.configJson);
+            AtomicFiles.write(dir.resolve("config.json"), config);
+        } catch (IOException e) {
+            throw Gsa4jException.at(dir, null, "cannot write the model: " + e.getMessage(), e);
+        }
+        SafeTensors.write(dir.resolve("model.safetensors"), model.params(), dtype);
+    }
+
     public static CausalLM load(Path dir) {
-        ConfigReader c = new ConfigReader(dir.resolve("config.json"), readConfigJson(dir));
-        Architecture arch = architecture(c);
+        JsonNode json = readConfigJson(dir);
+        Architecture arch = architecture(new ConfigReader(dir.resolve("config.json"), json));
         Path weights = dir.resolve("model.safetensors");
         if (!Files.isRegularFile(weights)) throw Gsa4jException.at(weights, null, "weights file not found");
         try (SafeTensors st = SafeTensors.open(weights)) {
             Map<String, Tensor> params = readParams(weights, st, CausalLM.paramSpecs(arch.lm(), arch.naming(), arch.mixers()), arch);
-            return new CausalLM(arch.lm(), arch.naming(), arch.mixers(), params);
+            return new CausalLM(json, arch.lm(), arch.naming(), arch.mixers(), params);
         }
     }
 

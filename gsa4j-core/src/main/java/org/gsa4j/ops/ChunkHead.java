@@ -35,8 +35,10 @@ final class ChunkHead {
     private final double[] b;
     private final float[] expB, expBMinusB, expBLast;  // e^{b_t} L×dd, e^{B−b_t} L×dd, e^{B} dd
     private final float[] scoresBuf, dScoresBuf;      // L×L matrices, row stride L
-    private final float[] tmpK, tmpV, tmpK2, tmpV2;    // L×dk, L×dv work rows
-    private final float[] outK1, outK2, outV1, outV2;  // per-chunk results
+    private final float[] tmpK, tmpV;                  // L×dk, L×dv work rows
+    private final float[] oRows;                       // forward output rows, L×dv
+    private final float[] gradQ, gradK, gradV;         // backward results, L×dk, L×dk, L×dv
+    private final float[] gradKStrict, gradVStrict;    // KD's dK°, VD's dV° (without the j = t terms)
     private final float[] subX, subY, subAcc, expRow;  // sub-block scratch: BC×dd, BC×dd, BC×dd, dd
     private final double[] dgChunk, dgStateTerm, dgRunning;  // L×dd, dd, dd
 
@@ -66,13 +68,13 @@ final class ChunkHead {
         scoresBuf = new float[C * C];
         dScoresBuf = new float[C * C];
         tmpK = new float[C * dk];
-        tmpK2 = new float[C * dk];
         tmpV = new float[C * dv];
-        tmpV2 = new float[C * dv];
-        outK1 = new float[C * dk];
-        outK2 = new float[C * dk];
-        outV1 = new float[C * dv];
-        outV2 = new float[C * dv];
+        oRows = new float[C * dv];
+        gradQ = new float[C * dk];
+        gradK = new float[C * dk];
+        gradV = new float[C * dv];
+        gradKStrict = new float[C * dk];
+        gradVStrict = new float[C * dv];
         subX = new float[BC * dd];
         subY = new float[BC * dd];
         subAcc = new float[BC * dd];
@@ -94,9 +96,9 @@ final class ChunkHead {
         for (int c = 0; c < chunks(); c++) {
             int t0 = c * C, L = Math.min(C, T - t0);
             load(t0, L);
-            if (decay == Decay.VALUE) forwardChunkValueDecay(L, s, outV1);
-            else forwardChunkKeyDecay(L, s, outV1);
-            store(outV1, dv, t0, L, oAll);
+            if (decay == Decay.VALUE) forwardChunkValueDecay(L, s, oRows);
+            else forwardChunkKeyDecay(L, s, oRows);
+            store(oRows, dv, t0, L, oAll);
             if (oStrictAll != null) store(oStrict, dv, t0, L, oStrictAll);
             advanceState(L, s);
         }
@@ -168,9 +170,9 @@ final class ChunkHead {
             } else {
                 backwardChunkKeyDecay(L, states[c], dSOut, dSIn);
             }
-            store(outK1, dk, t0, L, dqAll);
-            store(outK2, dk, t0, L, dkAll);
-            store(outV1, dv, t0, L, dvAll);
+            store(gradQ, dk, t0, L, dqAll);
+            store(gradK, dk, t0, L, dkAll);
+            store(gradV, dv, t0, L, dvAll);
             if (dgAll != null) storeGateGradient(L, t0, dgAll);
             float[] swap = dSOut;
             dSOut = dSIn;
@@ -180,7 +182,7 @@ final class ChunkHead {
     }
 
     /**
-     * KD, SPEC 2.4.4. Writes dQ → outK1, dK → outK2, dV → outV1, dS_in, and dg → dgChunk.
+     * KD, SPEC 2.4.4. Writes dQ, dK, dV (gradQ, gradK, gradV), dS_in and dg (dgChunk).
      * <pre>
      *   dA  = tril(dO Vᵀ)                      dQ° = (dO S_inᵀ) ⊙ e^b + mix(dA°, K)    dK° = mixT(dA°, Q)
      *   dKs = (V dS_outᵀ) ⊙ e^{B−b}             dQ  = dQ° + dA^d ⊙ K                   dK  = dK° + dKs + dA^d ⊙ Q
@@ -189,7 +191,7 @@ final class ChunkHead {
      * </pre>
      */
     private void backwardChunkKeyDecay(int L, float[] sIn, float[] dSOut, float[] dSIn) {
-        float[] dQStrict = outK1, dKStrict = tmpK2, dKState = outK2;
+        float[] dQStrict = gradQ, dKStrict = gradKStrict, dKState = gradK;
         scores(q, k, L, scoresBuf);                                                           // A
         Gemm.sgemm(false, true, L, L, dv, 1f, dO, 0, dv, v, 0, dv, 0f, dScoresBuf, 0, L);      // dA (read for j ≤ t only)
         Gemm.sgemm(false, true, L, dk, dv, 1f, dO, 0, dv, sIn, 0, dv, 0f, dQStrict, 0, dk);
@@ -212,14 +214,14 @@ final class ChunkHead {
 
         for (int t = 0; t < L; t++) {
             float dAtt = dScoresBuf[t * L + t];
-            Vec.axpy(dQStrict, t * dk, dAtt, k, t * dk, dk);     // dQ  (in outK1)
+            Vec.axpy(dQStrict, t * dk, dAtt, k, t * dk, dk);     // dQ  (in gradQ)
             Vec.axpy(dKState, t * dk, dAtt, q, t * dk, dk);
         }
-        for (int i = 0; i < L * dk; i++) dKState[i] += dKStrict[i];  // dK  (in outK2)
+        Vec.axpy(dKState, 0, 1f, dKStrict, 0, L * dk);              // dK  (in gradK)
 
-        Gemm.sgemm(true, false, L, dv, L, 1f, scoresBuf, 0, L, dO, 0, dv, 0f, outV1, 0, dv);
+        Gemm.sgemm(true, false, L, dv, L, 1f, scoresBuf, 0, L, dO, 0, dv, 0f, gradV, 0, dv);
         Vec.mul(tmpK, 0, k, 0, expBMinusB, 0, L * dk);
-        Gemm.sgemm(false, false, L, dv, dk, 1f, tmpK, 0, dk, dSOut, 0, dv, 1f, outV1, 0, dv);
+        Gemm.sgemm(false, false, L, dv, dk, 1f, tmpK, 0, dk, dSOut, 0, dv, 1f, gradV, 0, dv);
 
         Vec.mul(tmpK, 0, q, 0, expB, 0, L * dk);
         Gemm.sgemm(true, false, dk, dv, L, 1f, tmpK, 0, dk, dO, 0, dv, 0f, dSIn, 0, dv);
@@ -227,7 +229,7 @@ final class ChunkHead {
     }
 
     /**
-     * VD, SPEC 2.4.4. Writes dQ → outK1, dK → outK2, dV → outV1, dS_in, and dg → dgChunk.
+     * VD, SPEC 2.4.4. Writes dQ, dK, dV (gradQ, gradK, gradV), dS_in and dg (dgChunk).
      * <pre>
      *   dP  = scores(dO, V)                     dQ  = (dO ⊙ e^b) S_inᵀ + dP K          dK = dPᵀ Q + (V ⊙ e^{B−b}) dS_outᵀ
      *   dV° = mixT(P°, dO)                      dVs = (K dS_out) ⊙ e^{B−b}             dV = dV° + dVs + P^d ⊙ dO
@@ -236,18 +238,18 @@ final class ChunkHead {
      * </pre>
      */
     private void backwardChunkValueDecay(int L, float[] sIn, float[] dSOut, float[] dSIn) {
-        float[] dVStrict = tmpV2, dVState = outV1;
+        float[] dVStrict = gradVStrict, dVState = gradV;
         plainScores(q, k, L, scoresBuf);                                                      // P
         scores(dO, v, L, dScoresBuf);                                                         // dP
         Vec.mul(tmpV, 0, dO, 0, expB, 0, L * dv);                                             // dO ⊙ e^b
-        Gemm.sgemm(false, true, L, dk, dv, 1f, tmpV, 0, dv, sIn, 0, dv, 0f, outK1, 0, dk);
-        Gemm.sgemm(false, false, L, dk, L, 1f, dScoresBuf, 0, L, k, 0, dk, 1f, outK1, 0, dk);
+        Gemm.sgemm(false, true, L, dk, dv, 1f, tmpV, 0, dv, sIn, 0, dv, 0f, gradQ, 0, dk);
+        Gemm.sgemm(false, false, L, dk, L, 1f, dScoresBuf, 0, L, k, 0, dk, 1f, gradQ, 0, dk);
         Gemm.sgemm(true, false, dk, dv, L, 1f, q, 0, dk, tmpV, 0, dv, 0f, dSIn, 0, dv);
         for (int i = 0; i < dk; i++) Vec.mulAdd(dSIn, i * dv, dSOut, i * dv, expBLast, 0, dv);
 
-        Gemm.sgemm(true, false, L, dk, L, 1f, dScoresBuf, 0, L, q, 0, dk, 0f, outK2, 0, dk);
+        Gemm.sgemm(true, false, L, dk, L, 1f, dScoresBuf, 0, L, q, 0, dk, 0f, gradK, 0, dk);
         Vec.mul(tmpV, 0, v, 0, expBMinusB, 0, L * dv);
-        Gemm.sgemm(false, true, L, dk, dv, 1f, tmpV, 0, dv, dSOut, 0, dv, 1f, outK2, 0, dk);
+        Gemm.sgemm(false, true, L, dk, dv, 1f, tmpV, 0, dv, dSOut, 0, dv, 1f, gradK, 0, dk);
 
         Arrays.fill(dVStrict, 0, L * dv, 0f);
         mixTAdd(scoresBuf, dO, L, dVStrict);
@@ -263,8 +265,8 @@ final class ChunkHead {
         double[] stateTerm = rowSumTimesDecay(sIn, dSOut, false);
         gateGradientFromParts(L, v, dVState, stateTerm);
 
-        for (int i = 0; i < L * dv; i++) dVState[i] += dVStrict[i];
-        for (int t = 0; t < L; t++) Vec.axpy(dVState, t * dv, scoresBuf[t * L + t], dO, t * dv, dv);  // dV (in outV1)
+        Vec.axpy(dVState, 0, 1f, dVStrict, 0, L * dv);
+        for (int t = 0; t < L; t++) Vec.axpy(dVState, t * dv, scoresBuf[t * L + t], dO, t * dv, dv);  // dV (in gradV)
     }
 
     /** c = e^B ⊙ rowsum(S_in ⊙ dS_out) (KD, over dv) or e^B ⊙ colsum(S_in ⊙ dS_out) (VD, over dk), in double. */

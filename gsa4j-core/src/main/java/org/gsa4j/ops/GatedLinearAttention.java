@@ -1,5 +1,8 @@
 package org.gsa4j.ops;
 
+import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 
@@ -19,6 +22,8 @@ import org.gsa4j.tensor.Tensor;
  * through time ({@link NaiveGla}), the executable spec the chunk form is tested against.
  */
 public final class GatedLinearAttention {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
     private GatedLinearAttention() {}
 
     public enum Decay { KEY, VALUE, SCALAR }
@@ -84,6 +89,7 @@ public final class GatedLinearAttention {
     /** dO [B,T,H,Dv]; dST [B,H,Dk,Dv] or null (= 0). */
     public static Grads backward(Saved saved, Tensor dO, Tensor dST) {
         Dims dims = Dims.of(saved.gate, saved.q, saved.k, saved.v, saved.s0);
+        requireSamePrecision(saved.q, dO, dST);
         if (saved.q.isF64()) return NaiveGla.backward(saved, dO, dST, dims);
         int B = dims.B(), T = dims.T(), H = dims.H();
         Tensor dq = Tensor.zeros(B, T, H, dims.dk());
@@ -115,26 +121,42 @@ public final class GatedLinearAttention {
     }
 
     /** alpha = exp(g) of head bh for one step. */
-    static void decayFactors(Gate gate, int bh, int decayDim, float[] alpha) {
+    private static void decayFactors(Gate gate, int bh, int decayDim, float[] alpha) {
         if (gate.decay() == Decay.SCALAR) {
             int H = gate.logGamma().length;
-            java.util.Arrays.fill(alpha, 0, decayDim, (float) Math.exp(gate.logGamma()[bh % H]));
+            Arrays.fill(alpha, 0, decayDim, (float) Math.exp(gate.logGamma()[bh % H]));
         } else {
             System.arraycopy(gate.g().f, bh * decayDim, alpha, 0, decayDim);
             Vec.expInPlace(alpha, 0, decayDim);
         }
     }
 
-    /** One step of one head, on flat arrays: S ← decayed S + k vᵀ, then o = Sᵀ q. */
+    /**
+     * One step of one head, on flat arrays: S ← decayed S + k vᵀ, then o = Sᵀ q; one pass over each
+     * state row (decay, write and read fused).
+     */
     static void stepHead(Decay decay, int dk, int dv, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff,
                          float[] alpha, float[] s, int sOff, float[] o, int oOff) {
-        java.util.Arrays.fill(o, oOff, oOff + dv, 0f);
+        Arrays.fill(o, oOff, oOff + dv, 0f);
+        boolean valueDecay = decay == Decay.VALUE;
+        int upper = F.loopBound(dv);
         for (int i = 0; i < dk; i++) {
             int row = sOff + i * dv;
-            if (decay == Decay.VALUE) Vec.mul(s, row, s, row, alpha, 0, dv);   // S Diag(α): scale columns
-            else Vec.scale(s, row, alpha[i], dv);                               // Diag(α) S: scale rows
-            Vec.axpy(s, row, k[kOff + i], v, vOff, dv);
-            Vec.axpy(o, oOff, q[qOff + i], s, row, dv);
+            float ki = k[kOff + i], qi = q[qOff + i];
+            FloatVector rowDecay = FloatVector.broadcast(F, valueDecay ? 0f : alpha[i]);
+            int j = 0;
+            for (; j < upper; j += F.length()) {
+                FloatVector decayJ = valueDecay ? FloatVector.fromArray(F, alpha, j) : rowDecay;  // S Diag(α) or Diag(α) S
+                FloatVector sij = FloatVector.fromArray(F, s, row + j).mul(decayJ)
+                        .add(FloatVector.fromArray(F, v, vOff + j).mul(ki));
+                sij.intoArray(s, row + j);
+                sij.fma(FloatVector.broadcast(F, qi), FloatVector.fromArray(F, o, oOff + j)).intoArray(o, oOff + j);
+            }
+            for (; j < dv; j++) {
+                float sij = s[row + j] * (valueDecay ? alpha[j] : alpha[i]) + ki * v[vOff + j];
+                s[row + j] = sij;
+                o[oOff + j] += qi * sij;
+            }
         }
     }
 
@@ -142,6 +164,7 @@ public final class GatedLinearAttention {
     record Dims(int B, int T, int H, int dk, int dv, int dd) {
         static Dims of(Gate gate, Tensor q, Tensor k, Tensor v, Tensor s0) {
             int B = q.dim(0), T = q.dim(1), H = q.dim(2), dk = q.dim(3), dv = v.dim(3);
+            requireSamePrecision(q, k, v, gate.g(), s0);
             requireShape(k, "k", B, T, H, dk);
             requireShape(v, "v", B, T, H, dv);
             if (s0 != null) requireShape(s0, "s0", B, H, dk, dv);
@@ -155,10 +178,19 @@ public final class GatedLinearAttention {
         }
     }
 
+    /** All non-null tensors of a call must have q's precision (float32: chunk algorithm, float64: recurrence). */
+    static void requireSamePrecision(Tensor q, Tensor... others) {
+        for (Tensor t : others) {
+            if (t != null && t.isF64() != q.isF64()) {
+                throw new IllegalArgumentException("mixed precision: q is " + q + " but another input is " + t);
+            }
+        }
+    }
+
     static void requireShape(Tensor t, String name, int... shape) {
-        if (!java.util.Arrays.equals(t.shape, shape)) {
-            throw new IllegalArgumentException(name + " has shape " + java.util.Arrays.toString(t.shape)
-                    + ", expected " + java.util.Arrays.toString(shape));
+        if (!Arrays.equals(t.shape, shape)) {
+            throw new IllegalArgumentException(name + " has shape " + Arrays.toString(t.shape)
+                    + ", expected " + Arrays.toString(shape));
         }
     }
 }

@@ -31,6 +31,7 @@ public final class GatedSlotAttentionOp {
      * float64 → the naive recurrence.
      */
     public static Result forward(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, Tensor hk0, Tensor hv0) {
+        GatedLinearAttention.requireSamePrecision(q, k, v, s, g, hk0, hv0);
         if (q.isF64()) return NaiveGsa.forward(q, k, v, s, g, scale, hk0, hv0);
         Tensor scaledQ = q.copy();
         Vec.scale(scaledQ.f, 0, (float) scale, scaledQ.size());
@@ -44,6 +45,7 @@ public final class GatedSlotAttentionOp {
 
     /** dO [B,T,H,V]; dhkT, dhvT may be null (= 0). Gradients shaped like the inputs; dhk0, dhv0 always returned. */
     public static Grads backward(Result fwd, Tensor dO, Tensor dhkT, Tensor dhvT) {
+        GatedLinearAttention.requireSamePrecision(fwd.o(), dO, dhkT, dhvT);
         if (fwd.saved() instanceof NaiveGsa.Saved naive) return NaiveGsa.backward(naive, dO, dhkT, dhvT);
         ChunkSaved saved = (ChunkSaved) fwd.saved();
         // 1. pass 2 (KD; q = p, k = s, v = v) → dp, ds⁽²⁾, dv, dg⁽²⁾, dhv0
@@ -51,11 +53,7 @@ public final class GatedSlotAttentionOp {
         // 2. softmax backward per row: da = p ⊙ (dp − ⟨p, dp⟩), written over dp
         Tensor p = saved.p(), da = pass2.dq();
         int M = p.dim(3), rows = p.size() / M;
-        Parallel.forRange(rows, r -> {
-            int off = r * M;
-            float pDotDp = Vec.dot(p.f, off, da.f, off, M);
-            for (int m = 0; m < M; m++) da.f[off + m] = p.f[off + m] * (da.f[off + m] - pDotDp);
-        });
+        Parallel.forRange(rows, r -> Vec.softmaxBackwardInPlace(p.f, da.f, r * M, M));
         // 3. pass 1 (VD; q = scale·q, k = k, v = s) → dq', dk, ds⁽¹⁾, dg⁽¹⁾, dhk0
         GatedLinearAttention.Grads pass1 = GatedLinearAttention.backward(saved.pass1(), da, dhkT);
         // 4. dq = scale·dq'; ds = ds⁽¹⁾ + ds⁽²⁾; dg = dg⁽¹⁾ + dg⁽²⁾
@@ -75,19 +73,19 @@ public final class GatedSlotAttentionOp {
     public static void step(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, Tensor hk, Tensor hv, Tensor o) {
         int B = q.dim(0), H = q.dim(1), K = q.dim(2), V = v.dim(2), M = s.dim(2);
         float[] alpha = Scratch.floats(0, M);
-        float[] scaledQ = Scratch.floats(1, K + M);     // scale·q, then p behind it
+        float[] work = Scratch.floats(1, K + M);        // scale·q in [0, K), then a → p in [K, K + M)
         int pOff = K;
-        Gate gate = Gate.value(g);
         for (int bh = 0; bh < B * H; bh++) {
-            GatedLinearAttention.decayFactors(gate, bh, M, alpha);
-            System.arraycopy(q.f, bh * K, scaledQ, 0, K);
-            Vec.scale(scaledQ, 0, (float) scale, K);
+            System.arraycopy(g.f, bh * M, alpha, 0, M);                // α = exp(g)
+            Vec.expInPlace(alpha, 0, M);
+            System.arraycopy(q.f, bh * K, work, 0, K);
+            Vec.scale(work, 0, (float) scale, K);
             // pass 1 (VD): hk ← hk Diag(α) + k sᵀ, a = hkᵀ (scale·q)
-            GatedLinearAttention.stepHead(Decay.VALUE, K, M, scaledQ, 0, k.f, bh * K, s.f, bh * M,
-                    alpha, hk.f, bh * K * M, scaledQ, pOff);
-            Vec.softmaxInPlace(scaledQ, pOff, M);
+            GatedLinearAttention.stepHead(Decay.VALUE, K, M, work, 0, k.f, bh * K, s.f, bh * M,
+                    alpha, hk.f, bh * K * M, work, pOff);
+            Vec.softmaxInPlace(work, pOff, M);
             // pass 2 (KD): hv ← Diag(α) hv + s vᵀ, o = hvᵀ p
-            GatedLinearAttention.stepHead(Decay.KEY, M, V, scaledQ, pOff, s.f, bh * M, v.f, bh * V,
+            GatedLinearAttention.stepHead(Decay.KEY, M, V, work, pOff, s.f, bh * M, v.f, bh * V,
                     alpha, hv.f, bh * M * V, o.f, bh * V);
         }
     }

@@ -123,4 +123,14 @@ final class Vec {
         }
         scale(x, off, 1f / sum, n);
     }
+
+    /** dp = p ⊙ (dp − ⟨p, dp⟩): the softmax backward, overwriting the gradient w.r.t. p by that w.r.t. the logits. */
+    static void softmaxBackwardInPlace(float[] p, float[] dp, int off, int n) {
+        float pDotDp = dot(p, off, dp, off, n);
+        int i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            FloatVector.fromArray(F, dp, off + i).sub(pDotDp).mul(FloatVector.fromArray(F, p, off + i)).intoArray(dp, off + i);
+        }
+        for (; i < n; i++) dp[off + i] = p[off + i] * (dp[off + i] - pDotDp);
+    }
 }

@@ -37,15 +37,16 @@ public final class Gemm {
     /** Micro-tile columns (two vectors of B). */
     static final int NR = 2 * L;
     /** Depth of a packed block (bounds the accumulation order). */
-    static final int KC = 256;
+    static final int KC = Integer.getInteger("gsa4j.gemm.kc", 256);
     /** Rows of A packed at a time (A block ≈ MC·KC floats stays in L2). */
-    static final int MC = 128;
+    static final int MC = Integer.getInteger("gsa4j.gemm.mc", 128);
     /** Columns of B packed at a time. */
-    static final int NC = 2048;
+    static final int NC = Integer.getInteger("gsa4j.gemm.nc", 2048);
 
     private static final class Buffers {
         float[] a = new float[0];
         float[] b = new float[0];
+        final float[] tile = new float[MR * NR];
     }
 
     private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
@@ -64,7 +65,7 @@ public final class Gemm {
         int ncMax = Math.min(roundUp(n, NR), NC);
         if (buf.a.length < mcMax * kcMax) buf.a = new float[mcMax * kcMax];
         if (buf.b.length < ncMax * kcMax) buf.b = new float[ncMax * kcMax];
-        float[] ap = buf.a, bp = buf.b;
+        float[] ap = buf.a, bp = buf.b, tile = buf.tile;
 
         for (int jc = 0; jc < n; jc += NC) {
             int nc = Math.min(NC, n - jc);
@@ -80,7 +81,8 @@ public final class Gemm {
                         int bBase = jr * kc;
                         for (int ir = 0; ir < mc; ir += MR) {
                             int mr = Math.min(MR, mc - ir);
-                            kernel(kc, ap, ir * kc, bp, bBase, c, cOff + (ic + ir) * ldc + jc + jr, ldc,
+                            kernel(kc, ap, ir * kc, bp, bBase, tile);
+                            storeTile(tile, c, cOff + (ic + ir) * ldc + jc + jr, ldc,
                                     mr, nr, alpha, first ? beta : 1f, first && beta == 0f);
                         }
                     }
@@ -181,12 +183,9 @@ public final class Gemm {
     }
 
     /**
-     * MR×NR micro-kernel: acc = Σ_p ap[p,:]ᵀ·bp[p,:] over kc, then
-     * C = alpha·acc + beta·C (beta == 0 and overwrite: C is not read). Only mr×nr of the tile is stored.
+     * MR×NR micro-kernel: tile = Σ_p ap[p,:]ᵀ·bp[p,:] over kc (tile row-major MR×NR).
      */
-    private static void kernel(int kc, float[] ap, int aBase, float[] bp, int bBase,
-                               float[] c, int cBase, int ldc, int mr, int nr,
-                               float alpha, float beta, boolean overwrite) {
+    private static void kernel(int kc, float[] ap, int aBase, float[] bp, int bBase, float[] tile) {
         FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
         FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
         FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
@@ -217,68 +216,72 @@ public final class Gemm {
             x = FloatVector.broadcast(S, ap[ao + 7]);
             c70 = x.fma(b0, c70); c71 = x.fma(b1, c71);
         }
+        tile[0] = 0; // (bounds check hoist)
+        c00.intoArray(tile, 0); c01.intoArray(tile, L);
+        c10.intoArray(tile, NR); c11.intoArray(tile, NR + L);
+        c20.intoArray(tile, 2 * NR); c21.intoArray(tile, 2 * NR + L);
+        c30.intoArray(tile, 3 * NR); c31.intoArray(tile, 3 * NR + L);
+        c40.intoArray(tile, 4 * NR); c41.intoArray(tile, 4 * NR + L);
+        c50.intoArray(tile, 5 * NR); c51.intoArray(tile, 5 * NR + L);
+        c60.intoArray(tile, 6 * NR); c61.intoArray(tile, 6 * NR + L);
+        c70.intoArray(tile, 7 * NR); c71.intoArray(tile, 7 * NR + L);
+    }
+
+    /**
+     * C[0:mr, 0:nr] = alpha·tile + beta·C (C not read when overwrite), tile being an MR×NR
+     * row-major accumulator block.
+     */
+    private static void storeTile(float[] tile, float[] c, int cBase, int ldc, int mr, int nr,
+                                  float alpha, float beta, boolean overwrite) {
         if (nr == NR) {
-            store(c00, c01, c, cBase, alpha, beta, overwrite);
-            if (mr > 1) store(c10, c11, c, cBase + ldc, alpha, beta, overwrite);
-            if (mr > 2) store(c20, c21, c, cBase + 2 * ldc, alpha, beta, overwrite);
-            if (mr > 3) store(c30, c31, c, cBase + 3 * ldc, alpha, beta, overwrite);
-            if (mr > 4) store(c40, c41, c, cBase + 4 * ldc, alpha, beta, overwrite);
-            if (mr > 5) store(c50, c51, c, cBase + 5 * ldc, alpha, beta, overwrite);
-            if (mr > 6) store(c60, c61, c, cBase + 6 * ldc, alpha, beta, overwrite);
-            if (mr > 7) store(c70, c71, c, cBase + 7 * ldc, alpha, beta, overwrite);
+            for (int r = 0, off = cBase; r < mr; r++, off += ldc) {
+                FloatVector v0 = FloatVector.fromArray(S, tile, r * NR);
+                FloatVector v1 = FloatVector.fromArray(S, tile, r * NR + L);
+                if (alpha != 1f) {
+                    v0 = v0.mul(alpha);
+                    v1 = v1.mul(alpha);
+                }
+                if (!overwrite) {
+                    FloatVector o0 = FloatVector.fromArray(S, c, off);
+                    FloatVector o1 = FloatVector.fromArray(S, c, off + L);
+                    if (beta != 1f) {
+                        o0 = o0.mul(beta);
+                        o1 = o1.mul(beta);
+                    }
+                    v0 = v0.add(o0);
+                    v1 = v1.add(o1);
+                }
+                v0.intoArray(c, off);
+                v1.intoArray(c, off + L);
+            }
         } else {
             VectorMask<Float> m0 = S.indexInRange(0, nr);
             VectorMask<Float> m1 = S.indexInRange(L, nr);
-            storeMasked(c00, c01, c, cBase, alpha, beta, overwrite, m0, m1);
-            if (mr > 1) storeMasked(c10, c11, c, cBase + ldc, alpha, beta, overwrite, m0, m1);
-            if (mr > 2) storeMasked(c20, c21, c, cBase + 2 * ldc, alpha, beta, overwrite, m0, m1);
-            if (mr > 3) storeMasked(c30, c31, c, cBase + 3 * ldc, alpha, beta, overwrite, m0, m1);
-            if (mr > 4) storeMasked(c40, c41, c, cBase + 4 * ldc, alpha, beta, overwrite, m0, m1);
-            if (mr > 5) storeMasked(c50, c51, c, cBase + 5 * ldc, alpha, beta, overwrite, m0, m1);
-            if (mr > 6) storeMasked(c60, c61, c, cBase + 6 * ldc, alpha, beta, overwrite, m0, m1);
-            if (mr > 7) storeMasked(c70, c71, c, cBase + 7 * ldc, alpha, beta, overwrite, m0, m1);
+            for (int r = 0, off = cBase; r < mr; r++, off += ldc) {
+                FloatVector v0 = FloatVector.fromArray(S, tile, r * NR);
+                FloatVector v1 = FloatVector.fromArray(S, tile, r * NR + L);
+                if (alpha != 1f) {
+                    v0 = v0.mul(alpha);
+                    v1 = v1.mul(alpha);
+                }
+                if (!overwrite) {
+                    FloatVector o0 = FloatVector.fromArray(S, c, off, m0);
+                    FloatVector o1 = FloatVector.fromArray(S, c, off + L, m1);
+                    if (beta != 1f) {
+                        o0 = o0.mul(beta);
+                        o1 = o1.mul(beta);
+                    }
+                    v0 = v0.add(o0);
+                    v1 = v1.add(o1);
+                }
+                v0.intoArray(c, off, m0);
+                v1.intoArray(c, off + L, m1);
+            }
         }
     }
 
-    private static void store(FloatVector v0, FloatVector v1, float[] c, int off,
-                              float alpha, float beta, boolean overwrite) {
-        if (alpha != 1f) {
-            v0 = v0.mul(alpha);
-            v1 = v1.mul(alpha);
-        }
-        if (!overwrite) {
-            FloatVector o0 = FloatVector.fromArray(S, c, off);
-            FloatVector o1 = FloatVector.fromArray(S, c, off + L);
-            if (beta != 1f) {
-                o0 = o0.mul(beta);
-                o1 = o1.mul(beta);
-            }
-            v0 = v0.add(o0);
-            v1 = v1.add(o1);
-        }
-        v0.intoArray(c, off);
-        v1.intoArray(c, off + L);
-    }
-
-    private static void storeMasked(FloatVector v0, FloatVector v1, float[] c, int off,
-                                    float alpha, float beta, boolean overwrite,
-                                    VectorMask<Float> m0, VectorMask<Float> m1) {
-        if (alpha != 1f) {
-            v0 = v0.mul(alpha);
-            v1 = v1.mul(alpha);
-        }
-        if (!overwrite) {
-            FloatVector o0 = FloatVector.fromArray(S, c, off, m0);
-            FloatVector o1 = FloatVector.fromArray(S, c, off + L, m1);
-            if (beta != 1f) {
-                o0 = o0.mul(beta);
-                o1 = o1.mul(beta);
-            }
-            v0 = v0.add(o0);
-            v1 = v1.add(o1);
-        }
-        v0.intoArray(c, off, m0);
-        v1.intoArray(c, off + L, m1);
+    static void kernelForTest(int kc, float[] ap, float[] bp, float[] c) {
+        kernel(kc, ap, 0, bp, 0, c);
     }
 
     public static void dgemm(boolean transA, boolean transB, int m, int n, int k, double alpha,

@@ -123,6 +123,31 @@ class BpeTokenizerTest {
         }
     }
 
+    /** Random strings over tricky code points (Unicode spaces, digits, marks, emoji, surrogates): same ids as DJL. */
+    @Test
+    void djlAgreesOnRandomUnicode(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("tokenizer.json");
+        tok.save(f);
+        int[] pool = {' ', ' ', 'a', 'Z', 'e', '1', '9', '\'', 's', 't', '.', ',', '-', '_', '\t', '\n', '\r', 0x0B, 0x0C,
+            0x85, 0xA0, 0x1680, 0x180E, 0x2000, 0x2007, 0x200A, 0x200B, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF,
+            0xB2, 0xBD, 0x0663, 0x0966, 0x2160, 0xFF11, 0x00E9, 0x0301, 0x0915, 0x093F, 0x05D0, 0x4E2D, 0xAC00, 0x00DF,
+            0x1F600, 0x1F44D, 0x1F3FD, 0x200D, 0xFE0F, 0x1F1EC, 0x1D400, 0x10400, 0x00A3, 0x20AC, 0x2014, 0x201C, '<', '|', '>'};
+        java.util.Random rnd = new java.util.Random(7);
+        try (Tokenizer djl = Tokenizer.load(f)) {
+            for (int k = 0; k < 300; k++) {
+                StringBuilder sb = new StringBuilder();
+                int n = 1 + rnd.nextInt(40);
+                for (int i = 0; i < n; i++) sb.appendCodePoint(pool[rnd.nextInt(pool.length)]);
+                String s = sb.toString();
+                assertArrayEquals(djl.encode(s), tok.encode(s), () -> "encoding differs for " + s.codePoints()
+                        .mapToObj(c -> String.format("U+%04X", c)).toList());
+                assertEquals(s, tok.decode(tok.encode(s)));
+            }
+            String val = corpus.validation().text();
+            assertArrayEquals(djl.encode(val), tok.encode(val), "whole validation text");
+        }
+    }
+
     @Test
     void missingOrInvalidTokenizerFile(@TempDir Path dir) throws Exception {
         Path missing = dir.resolve("nope.json");

@@ -184,6 +184,40 @@ class SafeTensorsTest {
         refused(file("{\"__metadata__\":[1]}", 0), "__metadata__");
     }
 
+    @Test void notARegularFileIsRefusedWithoutBlocking() throws Exception {
+        refused(Files.createDirectories(tmp.resolve("dir.safetensors")), "regular file");
+        Path fifo = tmp.resolve("fifo.safetensors");
+        Process p = new ProcessBuilder("mkfifo", fifo.toString()).start();
+        if (p.waitFor() == 0) refused(fifo, "regular file"); // opening a FIFO would block forever
+    }
+
+    @Test void useAfterCloseIsAnIllegalState() throws IOException {
+        Path f = tmp.resolve("c.safetensors");
+        SafeTensors.write(f, Map.of("a", Tensor.zeros(2)), SafeTensors.DType.F32);
+        SafeTensors st = SafeTensors.open(f);
+        st.close();
+        assertThrows(IllegalStateException.class, () -> st.f32("a"));
+    }
+
+    @Test void largeMixedWriteUsesBulkAndElementPaths() {
+        // spans several 1 MiB write buffers, F32 from F64 source and F64 from F32 source
+        SplittableRandom rng = new SplittableRandom(9);
+        Tensor big = rand(rng, 600_000);
+        Tensor bigD = big.toF64();
+        Path f = tmp.resolve("big.safetensors");
+        Map<String, Tensor> w = Map.of("a", big, "b", bigD, "c", big, "d", big);
+        Map<String, SafeTensors.DType> dt = Map.of("a", SafeTensors.DType.F32, "b", SafeTensors.DType.F32,
+                "c", SafeTensors.DType.F64, "d", SafeTensors.DType.BF16);
+        SafeTensors.write(f, w, dt::get, null);
+        try (SafeTensors st = SafeTensors.open(f)) {
+            assertArrayEquals(big.f, st.f32("a").f);
+            assertArrayEquals(big.f, st.f32("b").f);
+            assertArrayEquals(bigD.d, st.f64("c").d);
+            float[] d = st.f32("d").f;
+            for (int i = 0; i < big.size(); i += 997) assertEquals(SafeTensors.fromBf16(SafeTensors.toBf16(big.f[i])), d[i]);
+        }
+    }
+
     @Test void missingFile() {
         refused(tmp.resolve("nope.safetensors"), "cannot read");
     }
@@ -365,7 +399,9 @@ class SafeTensorsTest {
                     assertFalse(st.names().isEmpty());
                     for (String n : st.names()) {
                         Tensor t = st.f32(n);
-                        for (float v : t.f) assertTrue(Float.isFinite(v), d + "/" + fn + " " + n);
+                        boolean finite = true;
+                        for (float v : t.f) finite &= Float.isFinite(v);
+                        assertTrue(finite, d + "/" + fn + " " + n);
                     }
                     if (fn.equals("model.safetensors")) assertEquals(Map.of("format", "pt"), st.metadata(), d.toString());
                 }
@@ -399,5 +435,46 @@ class SafeTensorsTest {
                 assertArrayEquals(Files.readAllBytes(src), Files.readAllBytes(out), src.toString());
             }
         }
+    }
+
+    /**
+     * Random corruption of a valid file (byte flips in the length prefix and header, truncation,
+     * random header splices): every outcome is a clean open or a Gsa4jException naming the file.
+     */
+    @Test void fuzzedFilesFailOnlyWithGsa4jException() throws IOException {
+        Path good = tmp.resolve("good.safetensors");
+        Map<String, Tensor> w = new LinkedHashMap<>();
+        w.put("a", Tensor.of(new float[]{1, 2, 3, 4}, 2, 2));
+        w.put("bb", Tensor.of(new float[]{5, 6}, 2));
+        SafeTensors.write(good, w, n -> n.equals("a") ? SafeTensors.DType.F32 : SafeTensors.DType.BF16, null);
+        byte[] base = Files.readAllBytes(good);
+        int headerEnd = 8 + (int) ByteBuffer.wrap(base).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+        SplittableRandom rng = new SplittableRandom(42);
+        Path f = tmp.resolve("fuzz.safetensors");
+        byte[] alphabet = "{}[]\":,0123456789-.eE ABFIU_\\".getBytes(StandardCharsets.US_ASCII);
+        int ok = 0, refused = 0;
+        for (int iter = 0; iter < 450; iter++) {
+            byte[] b = base.clone();
+            switch (iter % 3) {
+                case 0 -> { // flips anywhere in prefix + header
+                    int k = 1 + rng.nextInt(3);
+                    for (int j = 0; j < k; j++) b[rng.nextInt(headerEnd)] ^= (byte) (1 << rng.nextInt(8));
+                }
+                case 1 -> { // JSON-ish byte substitutions in the header
+                    int k = 1 + rng.nextInt(3);
+                    for (int j = 0; j < k; j++) b[8 + rng.nextInt(headerEnd - 8)] = alphabet[rng.nextInt(alphabet.length)];
+                }
+                default -> b = java.util.Arrays.copyOf(b, rng.nextInt(b.length + 1)); // truncation
+            }
+            Files.write(f, b);
+            try (SafeTensors st = SafeTensors.open(f)) {
+                for (String n : st.names()) st.f32(n);
+                ok++;
+            } catch (Gsa4jException e) {
+                assertTrue(e.getMessage().contains("fuzz.safetensors"), e.getMessage());
+                refused++;
+            }
+        }
+        assertTrue(refused > 300, "most corruptions are caught: ok=" + ok + " refused=" + refused);
     }
 }

@@ -90,8 +90,8 @@ class BaselineVariantsTest {
         }
         Map<String, Tensor> p64 = new LinkedHashMap<>();
         for (var e : p32.entrySet()) p64.put(e.getKey(), e.getValue().toF64());
-        CausalLM m32 = new CausalLM(arch.lm(), arch.naming(), arch.mixers(), p32);
-        CausalLM m64 = new CausalLM(arch.lm(), arch.naming(), arch.mixers(), p64);
+        CausalLM m32 = new CausalLM(c.root(), arch.lm(), arch.naming(), arch.mixers(), p32);
+        CausalLM m64 = new CausalLM(c.root(), arch.lm(), arch.naming(), arch.mixers(), p64);
         int[] ids = new int[T];
         for (int i = 0; i < T; i++) ids[i] = rng.nextInt(VOCAB);
         int[] labels = CausalLM.shiftedLabels(ids, 1, T);

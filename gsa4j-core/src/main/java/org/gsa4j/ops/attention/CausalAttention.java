@@ -26,8 +26,9 @@ import org.gsa4j.tensor.Tensor;
  * until {@code backward} has run.
  *
  * <p>float32: flash-style, 64×64 blocks with the block products on {@link Gemm} and an online
- * softmax; forward parallel over (batch, query head, query block), backward over (batch, kv head),
- * so the group's gradient sums into dk, dv need no synchronisation. float64: plain loops (the
+ * softmax; forward parallel over (batch, query head, query block), backward over (batch, kv head)
+ * so the group's gradient sums into dk, dv need no synchronisation (or, when that gives fewer
+ * tasks than cores, over (batch, query head) with per-head partials summed afterwards). float64: plain loops (the
  * executable reference).
  */
 public final class CausalAttention {
@@ -223,44 +224,92 @@ public final class CausalAttention {
         });
     }
 
+    /**
+     * Test hook: null = choose automatically; TRUE/FALSE force the per-query-head (with group
+     * partials) or the per-kv-head decomposition of the float32 backward.
+     */
+    static volatile Boolean forcePerHeadBackward;
+
+    /**
+     * float32 backward. Per kv head (b, g) when B·HKV tasks fill the cores: the task owns dk, dv of
+     * its kv head and loops over the group's query heads. Otherwise (GQA with few tasks) per query
+     * head (b, h), accumulating dk, dv into per-head partials [B,HQ,T,D] that are then summed over
+     * each group (G times more parallelism for 2·B·HQ·T·D floats of scratch).
+     */
     private static void backwardF32(Dims d, Saved sv, float[] dO, float[] dq, float[] dk, float[] dv) {
+        Boolean force = forcePerHeadBackward;
+        boolean perHead = force != null ? force && d.G > 1 : d.G > 1 && d.B * d.HKV < Parallel.threads();
+        int D = d.D, T = d.T;
+        if (!perHead) {
+            Parallel.forRange(d.B * d.HKV, task -> {
+                int g = task % d.HKV, b = task / d.HKV;
+                Scratch sc = new Scratch();
+                int base = d.kOff(b, 0, g), ld = d.HKV * D;
+                for (int h = g * d.G; h < (g + 1) * d.G; h++) {
+                    backwardHead(d, sv, dO, b, h, g, sc, dq, dk, dv, base, ld);
+                }
+            });
+            return;
+        }
+        float[] dkp = new float[d.B * d.HQ * T * D], dvp = new float[d.B * d.HQ * T * D];
+        Parallel.forRange(d.B * d.HQ, task -> {
+            int h = task % d.HQ, b = task / d.HQ;
+            backwardHead(d, sv, dO, b, h, h / d.G, new Scratch(), dq, dkp, dvp, task * T * D, D);
+        });
+        Parallel.forRange(d.B * T, bt -> {
+            int b = bt / T, t = bt % T;
+            for (int g = 0; g < d.HKV; g++) {
+                int dst = d.kOff(b, t, g);
+                for (int h = g * d.G; h < (g + 1) * d.G; h++) {
+                    int src = ((b * d.HQ + h) * T + t) * D;
+                    Vec.axpy(1f, dkp, src, dk, dst, D);
+                    Vec.axpy(1f, dvp, src, dv, dst, D);
+                }
+            }
+        });
+    }
+
+    /** Per-task block buffers of the float32 backward. */
+    private static final class Scratch {
+        final float[] s = new float[BR * BC], dp = new float[BR * BC], delta = new float[BR];
+    }
+
+    /**
+     * Backward of one query head h (kv head g) of sequence b: dq of the head is written directly;
+     * dk, dv contributions are added to {@code dkT, dvT} at {@code base + j·ld} for key j.
+     */
+    private static void backwardHead(Dims d, Saved sv, float[] dO, int b, int h, int g, Scratch sc,
+                                     float[] dq, float[] dkT, float[] dvT, int base, int ld) {
         float[] q = sv.q.f, k = sv.k.f, v = sv.v.f, o = sv.o.f;
+        float[] s = sc.s, dp = sc.dp, delta = sc.delta;
         float scale = (float) sv.scale;
         int window = sv.window;
         int ldq = d.HQ * d.D, ldk = d.HKV * d.D, D = d.D;
         int nBlocks = (d.T + BR - 1) / BR;
-        Parallel.forRange(d.B * d.HKV, task -> {
-            int g = task % d.HKV, b = task / d.HKV;
-            float[] s = new float[BR * BC];
-            float[] dp = new float[BR * BC];
-            float[] delta = new float[BR];
-            for (int h = g * d.G; h < (g + 1) * d.G; h++) {
-                for (int ib = 0; ib < nBlocks; ib++) {
-                    int i0 = ib * BR, i1 = Math.min(d.T, i0 + BR), nr = i1 - i0;
-                    int qo = d.qOff(b, i0, h);
-                    for (int r = 0; r < nr; r++) delta[r] = Vec.dot(dO, qo + r * ldq, o, qo + r * ldq, D);
-                    for (int j0 = lo(i0, window); j0 < i1; j0 += BC) {
-                        int j1 = Math.min(i1, j0 + BC), nc = j1 - j0;
-                        int ko = d.kOff(b, j0, g);
-                        Gemm.sgemm(false, true, nr, nc, D, scale, q, qo, ldq, k, ko, ldk, 0f, s, 0, BC);
-                        Gemm.sgemm(false, true, nr, nc, D, 1f, dO, qo, ldq, v, ko, ldk, 0f, dp, 0, BC);
-                        for (int r = 0; r < nr; r++) {
-                            int t = i0 + r, row = r * BC;
-                            int cLo = Math.max(j0, lo(t, window)) - j0, cHi = Math.min(j1 - 1, t) - j0;
-                            double rowLse = sv.lse[d.lseOff(b, h, t)];
-                            for (int c = 0; c < nc; c++) {
-                                float p = (c >= cLo && c <= cHi) ? (float) Math.exp(s[row + c] - rowLse) : 0f;
-                                s[row + c] = p;
-                                dp[row + c] = p * (dp[row + c] - delta[r]);
-                            }
-                        }
-                        // dv_j += Pᵀ dO_i ; dq_i += scale dS k_j ; dk_j += scale dSᵀ q_i
-                        Gemm.sgemm(true, false, nc, D, nr, 1f, s, 0, BC, dO, qo, ldq, 1f, dv, ko, ldk);
-                        Gemm.sgemm(false, false, nr, D, nc, scale, dp, 0, BC, k, ko, ldk, 1f, dq, qo, ldq);
-                        Gemm.sgemm(true, false, nc, D, nr, scale, dp, 0, BC, q, qo, ldq, 1f, dk, ko, ldk);
+        for (int ib = 0; ib < nBlocks; ib++) {
+            int i0 = ib * BR, i1 = Math.min(d.T, i0 + BR), nr = i1 - i0;
+            int qo = d.qOff(b, i0, h);
+            for (int r = 0; r < nr; r++) delta[r] = Vec.dot(dO, qo + r * ldq, o, qo + r * ldq, D);
+            for (int j0 = lo(i0, window); j0 < i1; j0 += BC) {
+                int j1 = Math.min(i1, j0 + BC), nc = j1 - j0;
+                int ko = d.kOff(b, j0, g), to = base + j0 * ld;
+                Gemm.sgemm(false, true, nr, nc, D, scale, q, qo, ldq, k, ko, ldk, 0f, s, 0, BC);
+                Gemm.sgemm(false, true, nr, nc, D, 1f, dO, qo, ldq, v, ko, ldk, 0f, dp, 0, BC);
+                for (int r = 0; r < nr; r++) {
+                    int t = i0 + r, row = r * BC;
+                    int cLo = Math.max(j0, lo(t, window)) - j0, cHi = Math.min(j1 - 1, t) - j0;
+                    double rowLse = sv.lse[d.lseOff(b, h, t)];
+                    for (int c = 0; c < nc; c++) {
+                        float p = (c >= cLo && c <= cHi) ? (float) Math.exp(s[row + c] - rowLse) : 0f;
+                        s[row + c] = p;
+                        dp[row + c] = p * (dp[row + c] - delta[r]);
                     }
                 }
+                // dv_j += Pᵀ dO_i ; dq_i += scale dS k_j ; dk_j += scale dSᵀ q_i
+                Gemm.sgemm(true, false, nc, D, nr, 1f, s, 0, BC, dO, qo, ldq, 1f, dvT, to, ld);
+                Gemm.sgemm(false, false, nr, D, nc, scale, dp, 0, BC, k, ko, ldk, 1f, dq, qo, ldq);
+                Gemm.sgemm(true, false, nc, D, nr, scale, dp, 0, BC, q, qo, ldq, 1f, dkT, to, ld);
             }
-        });
+        }
     }
 }

@@ -123,7 +123,12 @@ public final class KvCache {
             throw new IllegalArgumentException("append expects k, v [" + batch + ",T," + kvHeads + "," + headDim + "], got " + k + ", " + v);
         }
         if (k.isF64() != v.isF64()) throw new IllegalArgumentException("k and v must share a precision");
-        int T = k.dim(1), rl = rowLen();
+        copyIn(k, v, k.dim(1));
+    }
+
+    /** Appends T tokens laid out [B,T,HKV,D] in k, v (a step's [B,HKV,D] is T = 1). */
+    private void copyIn(Tensor k, Tensor v, int T) {
+        int rl = rowLen();
         int first = window > 0 ? Math.max(0, T - window) : 0;   // older tokens would be overwritten anyway
         reserve(T - first, k.isF64());
         for (int t = first; t < T; t++) {
@@ -157,7 +162,7 @@ public final class KvCache {
         if (q.isF64() != k.isF64() || q.isF64() != o.isF64() || k.isF64() != v.isF64()) {
             throw new IllegalArgumentException("q, k, v, o must share a precision");
         }
-        append(k.reshape(batch, 1, kvHeads, headDim), v.reshape(batch, 1, kvHeads, headDim));
+        copyIn(k, v, 1);
         int HQ = q.dim(1), G = HQ / kvHeads, n = stored();
         if (f64) {
             for (int bh = 0; bh < batch * HQ; bh++) attendF64(bh, HQ, G, n, q.d, scale, o.d);

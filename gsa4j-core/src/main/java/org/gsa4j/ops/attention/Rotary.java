@@ -22,7 +22,8 @@ import org.gsa4j.tensor.Tensor;
  * <p>The rotation is orthogonal, so the backward of {@code apply(x, off, false)} is
  * {@code apply(dy, off, true)} (the inverse rotation, angle −θ).
  *
- * <p>cos/sin tables are cached per position and grown on demand; instances are thread-safe.
+ * <p>cos/sin tables (float64, 16 bytes per position and frequency) are cached and grown on demand
+ * by doubling; instances are thread-safe.
  */
 public final class Rotary {
     private final int dim;
@@ -33,7 +34,7 @@ public final class Rotary {
     /** Immutable snapshot of the tables; replaced (never mutated) when grown. */
     private volatile Tables tables;
 
-    private record Tables(int positions, float[] cosF, float[] sinF, double[] cosD, double[] sinD) {}
+    private record Tables(int positions, double[] cos, double[] sin) {}
 
     public Rotary(int dim, double base) {
         if (dim <= 0 || dim % 2 != 0) throw new IllegalArgumentException("rotary dim must be positive and even, got " + dim);
@@ -102,8 +103,8 @@ public final class Rotary {
                 int tOff = p * half;
                 for (int h = 0; h < H; h++) {
                     int base0 = ((b * T + t) * H + h) * dim;
-                    if (x.f != null) rotateF(x.f, base0, tb.cosF, tb.sinF, tOff, (float) sign);
-                    else rotateD(x.d, base0, tb.cosD, tb.sinD, tOff, sign);
+                    if (x.f != null) rotateF(x.f, base0, tb.cos, tb.sin, tOff, (float) sign);
+                    else rotateD(x.d, base0, tb.cos, tb.sin, tOff, sign);
                 }
             }
         }
@@ -115,9 +116,9 @@ public final class Rotary {
         apply(x.reshape(x.dim(0), 1, x.dim(1), x.dim(2)), position, false);
     }
 
-    private void rotateF(float[] x, int o, float[] cos, float[] sin, int tOff, float sign) {
+    private void rotateF(float[] x, int o, double[] cos, double[] sin, int tOff, float sign) {
         for (int i = 0; i < half; i++) {
-            float c = cos[tOff + i], s = sign * sin[tOff + i];
+            float c = (float) cos[tOff + i], s = sign * (float) sin[tOff + i];
             float x1 = x[o + i], x2 = x[o + half + i];
             x[o + i] = x1 * c - x2 * s;
             x[o + half + i] = x2 * c + x1 * s;
@@ -148,18 +149,14 @@ public final class Rotary {
 
     private Tables build(int positions) {
         int n = positions * half;
-        float[] cf = new float[n], sf = new float[n];
         double[] cd = new double[n], sd = new double[n];
         for (int p = 0; p < positions; p++) {
             for (int i = 0; i < half; i++) {
                 float theta = (float) p * invFreq[i];             // fp32 angle, as the reference
-                double c = Math.cos(theta), s = Math.sin(theta);
-                cd[p * half + i] = c;
-                sd[p * half + i] = s;
-                cf[p * half + i] = (float) c;
-                sf[p * half + i] = (float) s;
+                cd[p * half + i] = Math.cos(theta);
+                sd[p * half + i] = Math.sin(theta);
             }
         }
-        return new Tables(positions, cf, sf, cd, sd);
+        return new Tables(positions, cd, sd);
     }
 }

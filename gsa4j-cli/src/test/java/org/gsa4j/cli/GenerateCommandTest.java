@@ -1,0 +1,72 @@
+package org.gsa4j.cli;
+
+import org.gsa4j.io.SafeTensors;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.stream.Collectors;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code gsa4j generate} reproduces the reference library's greedy continuation. */
+class GenerateCommandTest {
+
+    static Path referenceModel(String name) throws URISyntaxException {
+        String env = System.getenv("GSA4J_REFERENCE_DIR");
+        Path root = env != null && !env.isBlank() ? Path.of(env) : Path.of(GenerateCommandTest.class.getResource("/reference").toURI());
+        return root.resolve("models").resolve(name);
+    }
+
+    record Run(int exitCode, String out, String err) {}
+
+    static Run run(String... args) {
+        PrintStream oldOut = System.out, oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int code = Main.run(args);
+            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    @Test
+    void greedyTokensMatchTheReference() throws Exception {
+        Path model = referenceModel("gsa");
+        long[] prompt, want;
+        try (SafeTensors st = SafeTensors.open(model.resolve("expected.safetensors"))) {
+            prompt = st.i64("generate.prompt");
+            want = st.i64("generate.tokens");
+        }
+        String ids = Arrays.stream(prompt).mapToObj(Long::toString).collect(Collectors.joining(","));
+        Run r = run("generate", "--model", model.toString(), "--prompt-ids", ids, "--temperature", "0",
+                "--max-new-tokens", String.valueOf(want.length), "--stats");
+        assertEquals(0, r.exitCode(), r.err());
+        String expected = Arrays.stream(want).mapToObj(Long::toString).collect(Collectors.joining(" "));
+        assertEquals(expected, r.out().trim());
+        assertTrue(r.err().contains("decoding state"), r.err());
+    }
+
+    @Test
+    void textPromptWithoutTokenizerIsAClearError() throws Exception {
+        Run r = run("generate", "--model", referenceModel("gsa").toString(), "--prompt", "hello");
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("tokenizer.json"), r.err());
+    }
+
+    @Test
+    void missingModelDirectoryIsAClearError() {
+        Run r = run("generate", "--model", "/nonexistent/model", "--prompt-ids", "1,2");
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("/nonexistent/model/config.json"), r.err());
+    }
+}

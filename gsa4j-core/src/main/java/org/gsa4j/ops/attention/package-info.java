@@ -1,0 +1,20 @@
+/**
+ * Softmax-attention operators for the Transformer/Llama baselines (SPEC §4.4, §4.5) and the rotary
+ * embedding they (and RetNet, §4.2) use.
+ *
+ * <ul>
+ *   <li>{@link org.gsa4j.ops.attention.Rotary}: GPT-NeoX half-split rotary, fp32 angles as the reference;
+ *       {@code apply(x, offset, inverse)} on [B,T,H,dim], {@code applyStep} on [B,H,dim].</li>
+ *   <li>{@link org.gsa4j.ops.attention.CausalAttention}: causal GQA attention with optional sliding
+ *       window, forward + backward; float64 plain loops (the reference), float32 flash-style blocks.</li>
+ *   <li>{@link org.gsa4j.ops.attention.KvCache}: per-layer decode cache (ring buffer under a window).</li>
+ * </ul>
+ *
+ * Typical use in a layer: project q, k, v to [B,T,H,D]; {@code rotary.apply(q, pos0, false)},
+ * {@code rotary.apply(k, pos0, false)}; {@code CausalAttention.forward(q, k, v, D^-0.5, window)}; in
+ * backward, {@code CausalAttention.backward(result, dO)} then {@code rotary.apply(dq, pos0, true)}
+ * and {@code rotary.apply(dk, pos0, true)}. For generation: prefill as above plus
+ * {@code cache.append(k, v)}; each new token at position p = {@code cache.length()}:
+ * {@code rotary.applyStep(q, p)}, {@code rotary.applyStep(k, p)}, {@code cache.step(q, k, v, scale, o)}.
+ */
+package org.gsa4j.ops.attention;

@@ -1,0 +1,16 @@
+/**
+ * The operator tier: one gated-linear-attention primitive and the GSA operator built on it.
+ *
+ * <ul>
+ *   <li>{@link org.gsa4j.ops.GatedLinearAttention}: {@code S_t = decay(S_{t-1}) + k_t v_tᵀ},
+ *       {@code o_t = S_tᵀ q_t}, with the decay on the key axis (GLA, HGRN2, GSA pass 2), the value
+ *       axis (GSA pass 1) or a fixed scalar per head (RetNet). float32: chunkwise-parallel forward and
+ *       backward (SPEC §2.4, {@code ChunkHead}); float64: the plain recurrence with BPTT
+ *       ({@code NaiveGla}); plus an allocation-free recurrent step.</li>
+ *   <li>{@link org.gsa4j.ops.GatedSlotAttentionOp}: two passes of the primitive joined by a softmax
+ *       over the slots (SPEC 2.4.7); float64 runs the recurrence of SPEC §2.1/§2.3 ({@code NaiveGsa}).</li>
+ * </ul>
+ *
+ * Layout everywhere: sequences {@code [B,T,H,D]}, states {@code [B,H,Dk,Dv]}, row-major.
+ */
+package org.gsa4j.ops;

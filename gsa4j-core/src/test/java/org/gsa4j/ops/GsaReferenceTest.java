@@ -1,0 +1,46 @@
+package org.gsa4j.ops;
+
+import static org.gsa4j.ops.OpsTestSupport.check;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Path;
+import org.gsa4j.io.SafeTensors;
+import org.gsa4j.tensor.Tensor;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** The reference/ops cases (made by a float64 recurrence cross-checked against the library), both precisions. */
+class GsaReferenceTest {
+    private static final double TOL = 1e-5;
+
+    @ParameterizedTest(name = "{0} float64={1}")
+    @CsvSource({"gsa_small,false", "gsa_small,true", "gsa_nostate,false", "gsa_nostate,true",
+                "gsa_one_step,false", "gsa_one_step,true"})
+    void matchesReference(String name, boolean float64) throws Exception {
+        Path dir = OpsTestSupport.referenceDir().resolve("ops");
+        double scale = new ObjectMapper().readTree(dir.resolve(name + ".json").toFile()).get("scale").asDouble();
+        try (SafeTensors st = SafeTensors.open(dir.resolve(name + ".safetensors"))) {
+            java.util.function.Function<String, Tensor> in = n -> {
+                if (!st.contains(n)) return null;
+                Tensor t = st.f64(n);
+                return float64 ? t : t.toF32();
+            };
+            Tensor hk0 = in.apply("hk0"), hv0 = in.apply("hv0");
+            GatedSlotAttentionOp.Result r = GatedSlotAttentionOp.forward(in.apply("q"), in.apply("k"), in.apply("v"),
+                    in.apply("s"), in.apply("g"), scale, hk0, hv0);
+            GatedSlotAttentionOp.Grads gr = GatedSlotAttentionOp.backward(r, in.apply("do"),
+                    in.apply("dhk_final"), in.apply("dhv_final"));
+            System.out.println(name + (float64 ? " float64 recurrence" : " float32 chunk"));
+            check("o", r.o(), st.f64("o"), TOL);
+            check("hk_final", r.hkT(), st.f64("hk_final"), TOL);
+            check("hv_final", r.hvT(), st.f64("hv_final"), TOL);
+            check("grad_q", gr.dq(), st.f64("grad_q"), TOL);
+            check("grad_k", gr.dk(), st.f64("grad_k"), TOL);
+            check("grad_v", gr.dv(), st.f64("grad_v"), TOL);
+            check("grad_s", gr.ds(), st.f64("grad_s"), TOL);
+            check("grad_g", gr.dg(), st.f64("grad_g"), TOL);
+            if (st.contains("grad_hk0")) check("grad_hk0", gr.dhk0(), st.f64("grad_hk0"), TOL);
+            if (st.contains("grad_hv0")) check("grad_hv0", gr.dhv0(), st.f64("grad_hv0"), TOL);
+        }
+    }
+}
