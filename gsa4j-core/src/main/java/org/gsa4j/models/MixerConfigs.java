@@ -199,4 +199,65 @@ public final class MixerConfigs {
             throw c.error(field + ".rope_type", "only the default RoPE is supported, found '" + name + "' (scaled RoPE variants are not implemented)");
         }
     }
+
+    /** An error about a field of a nested object, renamed "OUTER.FIELD". */
+    private static org.gsa4j.Gsa4jException nested(ConfigReader c, String outer, org.gsa4j.Gsa4jException e) {
+        String m = e.getMessage();
+        int a = m.indexOf("field '"), b = a < 0 ? -1 : m.indexOf("': ", a);
+        if (b < 0) return c.error(outer, m);
+        return c.error(outer + "." + m.substring(a + 7, b), m.substring(b + 3));
+    }
+
+    /**
+     * The hybrid attention layers of an fla model (SPEC §3.1 {@code attn}, {@code fla/models/hybrid.py}):
+     * a dict or a list of dicts with {@code layers} (required), {@code num_heads} (required),
+     * {@code num_kv_heads} (→ num_heads), {@code qkv_bias} (false), {@code window_size} (null) and
+     * {@code rope_theta} (10000). Returns layer index → its attention configuration (no q/k norm,
+     * head_dim = hidden_size / num_heads); empty when {@code attn} is null.
+     */
+    public static java.util.Map<Integer, AttentionConfig> hybridAttention(ConfigReader c, int hiddenSize, int numLayers) {
+        java.util.Map<Integer, AttentionConfig> out = new java.util.TreeMap<>();
+        JsonNode attn = c.root().get("attn");
+        if (attn == null || attn.isNull()) return out;
+        if (!attn.isObject() && !attn.isArray()) throw c.error("attn", "must be null, an object or a list of objects, found " + attn);
+        java.util.List<JsonNode> specs = new java.util.ArrayList<>();
+        if (attn.isObject()) specs.add(attn);
+        else attn.forEach(specs::add);
+        for (int s = 0; s < specs.size(); s++) {
+            String at = attn.isArray() ? "attn[" + s + "]" : "attn";
+            JsonNode spec = specs.get(s);
+            if (!spec.isObject()) throw c.error(at, "must be an object, found " + spec);
+            ConfigReader r = new ConfigReader(c.file(), spec);
+            int heads;
+            int kv;
+            double theta;
+            int window;
+            boolean bias;
+            try {
+                heads = r.positiveInt("num_heads", null);
+                kv = r.isSet("num_kv_heads") ? r.positiveInt("num_kv_heads", null) : heads;
+                theta = r.doubleValue("rope_theta", 10000.0);
+                window = r.isSet("window_size") ? r.positiveInt("window_size", null) : 0;
+                bias = r.boolValue("qkv_bias", false);
+            } catch (org.gsa4j.Gsa4jException e) {
+                throw nested(c, at, e);
+            }
+            if (heads % kv != 0) throw c.error(at + ".num_kv_heads", kv + " does not divide the " + heads + " query heads");
+            if (hiddenSize % heads != 0) throw c.error(at + ".num_heads", heads + " heads do not divide hidden_size " + hiddenSize);
+            int hd = hiddenSize / heads;
+            if (hd % 2 != 0) throw c.error(at + ".num_heads", "gives head dimension " + hd + ", which must be even for the rotary embedding");
+            if (!(theta > 0)) throw c.error(at + ".rope_theta", "must be positive, found " + theta);
+            JsonNode layers = spec.get("layers");
+            if (layers == null || !layers.isArray()) throw c.error(at + ".layers", "is required: a list of layer indices");
+            AttentionConfig cfg = new AttentionConfig(hiddenSize, heads, kv, hd, theta, window, bias, false);
+            for (int i = 0; i < layers.size(); i++) {
+                JsonNode l = layers.get(i);
+                if (!l.canConvertToInt() || !l.isIntegralNumber() || l.asInt() < 0 || l.asInt() >= numLayers) {
+                    throw c.error(at + ".layers[" + i + "]", "must be a layer index in [0, " + numLayers + "), found " + l);
+                }
+                if (out.put(l.asInt(), cfg) != null) throw c.error(at + ".layers[" + i + "]", "layer " + l.asInt() + " is listed twice");
+            }
+        }
+        return out;
+    }
 }

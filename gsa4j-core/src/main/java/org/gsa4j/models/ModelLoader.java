@@ -54,29 +54,29 @@ public final class ModelLoader {
             case "gsa" -> {
                 LmConfig lm = LmConfig.readFla(c, type, 4);
                 var gsa = MixerConfigs.gsa(c);
-                TokenMixer[] mixers = new TokenMixer[lm.numLayers()];
-                for (int i = 0; i < mixers.length; i++) mixers[i] = new GatedSlotAttention(gsa);
-                return new Architecture(lm, Naming.FLA, mixers);
+                return fla(c, lm, i -> new GatedSlotAttention(gsa));
             }
             case "gla" -> {
                 LmConfig lm = LmConfig.readFla(c, type, 4);
                 GlaConfig gla = MixerConfigs.gla(c);
-                return fla(lm, i -> new GlaLayer(gla));
+                return fla(c, lm, i -> new GlaLayer(gla));
             }
             case "retnet" -> {
                 LmConfig lm = LmConfig.readFla(c, type, 2);
                 GlaConfig ret = MixerConfigs.retnet(c);
-                return fla(lm, i -> new RetNetLayer(ret));
+                return fla(c, lm, i -> new RetNetLayer(ret));
             }
             case "hgrn2" -> {
                 LmConfig lm = LmConfig.readFla(c, type, 4);
                 Hgrn2Config h = MixerConfigs.hgrn2(c);
-                return fla(lm, i -> new Hgrn2Layer(h, i));
+                return fla(c, lm, i -> new Hgrn2Layer(h, i));
             }
             case "transformer" -> {
                 LmConfig lm = LmConfig.readFla(c, type, 4);
                 AttentionConfig a = MixerConfigs.transformer(c);
-                return fla(lm, i -> new SoftmaxAttentionLayer(a));
+                TokenMixer[] mixers = new TokenMixer[lm.numLayers()];
+                for (int i = 0; i < mixers.length; i++) mixers[i] = new SoftmaxAttentionLayer(a);
+                return new Architecture(lm, Naming.FLA, mixers);
             }
             case "llama", "mistral" -> {
                 boolean mistral = type.equals("mistral");
@@ -90,9 +90,13 @@ public final class ModelLoader {
         }
     }
 
-    private static Architecture fla(LmConfig lm, java.util.function.IntFunction<TokenMixer> layer) {
+    /** An fla linear model: the architecture's layer, or softmax attention where the hybrid {@code attn} field says so. */
+    private static Architecture fla(ConfigReader c, LmConfig lm, java.util.function.IntFunction<TokenMixer> layer) {
+        Map<Integer, AttentionConfig> hybrid = MixerConfigs.hybridAttention(c, lm.hiddenSize(), lm.numLayers());
         TokenMixer[] mixers = new TokenMixer[lm.numLayers()];
-        for (int i = 0; i < mixers.length; i++) mixers[i] = layer.apply(i);
+        for (int i = 0; i < mixers.length; i++) {
+            mixers[i] = hybrid.containsKey(i) ? new SoftmaxAttentionLayer(hybrid.get(i)) : layer.apply(i);
+        }
         return new Architecture(lm, Naming.FLA, mixers);
     }
 

@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Baseline configurations the reference vectors do not cover (GQA, short convolutions, clamped
  * gates, no output gate, several HGRN2 lower bounds, qkv biases, q/k norms, sliding windows,
- * head_dim ≠ hidden/heads, tied embeddings), on random weights with a wide spread:
+ * head_dim ≠ hidden/heads, tied embeddings, hybrid attention layers), on random weights with a wide spread:
  * <ol>
  * <li>float32 (chunk form, blocked attention) against float64 (plain recurrence, loop attention):
  *     logits and every parameter gradient;</li>
@@ -58,6 +58,13 @@ class BaselineVariantsTest {
         CASES.put("mistral_window_headdim_tied", "{\"model_type\": \"mistral\", \"vocab_size\": " + VOCAB + ", \"hidden_size\": 32,"
                 + " \"num_hidden_layers\": 2, \"intermediate_size\": 40, \"num_attention_heads\": 4, \"num_key_value_heads\": 1,"
                 + " \"head_dim\": 12, \"sliding_window\": 16, \"rope_theta\": 1000.0, \"rms_norm_eps\": 1e-5, \"tie_word_embeddings\": true}");
+        CASES.put("gsa_hybrid", "{\"model_type\": \"gsa\", " + COMMON + ", \"num_heads\": 2, \"num_slots\": 8,"
+                + " \"attn\": {\"layers\": [1], \"num_heads\": 4, \"num_kv_heads\": 2}}");
+        CASES.put("gla_hybrid_list", "{\"model_type\": \"gla\", \"vocab_size\": " + VOCAB + ", \"hidden_size\": 32,"
+                + " \"num_hidden_layers\": 3, \"intermediate_size\": 48, \"num_heads\": 2, \"attn\": [{\"layers\": [0],"
+                + " \"num_heads\": 2, \"window_size\": 16, \"qkv_bias\": true}, {\"layers\": [2], \"num_heads\": 4, \"rope_theta\": 100.0}]}");
+        CASES.put("hgrn2_hybrid", "{\"model_type\": \"hgrn2\", \"vocab_size\": " + VOCAB + ", \"hidden_size\": 32,"
+                + " \"num_hidden_layers\": 3, \"intermediate_size\": 48, \"expand_ratio\": 16, \"attn\": {\"layers\": [1], \"num_heads\": 2}}");
         CASES.put("llama_old_rope_theta", "{\"model_type\": \"llama\", \"vocab_size\": " + VOCAB + ", \"hidden_size\": 32,"
                 + " \"num_hidden_layers\": 2, \"intermediate_size\": 40, \"num_attention_heads\": 2, \"rope_theta\": 50.0}");
     }

@@ -170,6 +170,26 @@ class BaselineConfigErrorsTest {
     }
 
     @Test
+    void hybridAttentionIsValidated() throws IOException {
+        assertConfigError("gla", c -> c.putObject("attn").putArray("layers").add(1), "attn.num_heads", "required");
+        assertConfigError("gla", c -> {
+            ObjectNode a = c.putObject("attn");
+            a.put("num_heads", 4);
+            a.putArray("layers").add(0).add(2);
+        }, "attn.layers[1]", "[0, 2)");
+        assertConfigError("gsa", c -> {
+            var list = c.putArray("attn");
+            list.addObject().put("num_heads", 4).putArray("layers").add(0);
+            list.addObject().put("num_heads", 2).putArray("layers").add(0);
+        }, "attn[1].layers[0]", "twice");
+        assertConfigError("hgrn2", c -> {
+            ObjectNode a = c.putObject("attn");
+            a.put("num_heads", 3);
+            a.putArray("layers").add(1);
+        }, "attn.num_heads", "hidden_size 64");
+    }
+
+    @Test
     void unknownModelTypeListsTheSupportedOnes() throws IOException {
         assertConfigError("gla", c -> c.put("model_type", "mamba2"), "model_type", "mamba2", "retnet", "llama");
     }
