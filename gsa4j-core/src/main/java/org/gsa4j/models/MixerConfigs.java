@@ -48,7 +48,12 @@ public final class MixerConfigs {
     }
 
     private static int kvHeads(ConfigReader c, String field, int heads) {
-        int kv = c.isSet(field) ? c.positiveInt(field, null) : heads;
+        return kvHeads(c, field, heads, heads);
+    }
+
+    /** kv heads from {@code field}, {@code fallback} when absent; they must divide the query heads. */
+    private static int kvHeads(ConfigReader c, String field, int heads, int fallback) {
+        int kv = c.isSet(field) ? c.positiveInt(field, null) : fallback;
         if (heads % kv != 0) throw c.error(field, kv + " does not divide the " + heads + " query heads");
         return kv;
     }
@@ -150,7 +155,10 @@ public final class MixerConfigs {
     public static AttentionConfig llama(ConfigReader c, boolean mistral) {
         int d = c.positiveInt("hidden_size", 4096);
         int heads = c.positiveInt("num_attention_heads", 32);
-        int kv = kvHeads(c, "num_key_value_heads", heads);
+        // transformers' defaults when the field is absent: Llama num_key_value_heads = num_attention_heads,
+        // Mistral 8 (null means "as many as the query heads" in both)
+        int kv = mistral && !c.root().has("num_key_value_heads")
+                ? kvHeads(c, "num_key_value_heads", heads, 8) : kvHeads(c, "num_key_value_heads", heads);
         int hd;
         if (c.isSet("head_dim")) {
             hd = headDim(c, "head_dim", c.positiveInt("head_dim", null));
@@ -160,8 +168,9 @@ public final class MixerConfigs {
         }
         if (c.boolValue("attention_bias", false)) throw c.error("attention_bias", "biases on the attention projections are not supported");
         if (c.boolValue("mlp_bias", false)) throw c.error("mlp_bias", "biases on the MLP projections are not supported");
+        // Mistral: sliding_window defaults to 4096 when absent; null means full causal attention
         int window = 0;
-        if (mistral && c.isSet("sliding_window")) window = c.positiveInt("sliding_window", null);
+        if (mistral && (c.isSet("sliding_window") || !c.root().has("sliding_window"))) window = c.positiveInt("sliding_window", 4096);
         return new AttentionConfig(d, heads, kv, hd, ropeTheta(c), window, false, false);
     }
 

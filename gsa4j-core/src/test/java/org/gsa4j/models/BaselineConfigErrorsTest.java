@@ -102,6 +102,15 @@ class BaselineConfigErrorsTest {
     }
 
     @Test
+    void mistralDefaultsFollowTransformers() throws IOException {
+        // no num_key_value_heads: transformers' Mistral default is 8 kv heads, which 4 query heads cannot take
+        assertConfigError("llama", c -> {
+            c.put("model_type", "mistral");
+            c.remove("num_key_value_heads");
+        }, "num_key_value_heads", "8 does not divide");
+    }
+
+    @Test
     void mistralLoadsLlamaWeights() throws IOException {
         Path dir = copyOfReference("llama");
         editConfig(dir, c -> {
