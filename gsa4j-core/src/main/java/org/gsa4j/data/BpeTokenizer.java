@@ -124,6 +124,12 @@ public final class BpeTokenizer implements Tokenizer {
         return eosId;
     }
 
+    /** True when no added token contains a line break (so text may be encoded in line-aligned chunks). */
+    boolean addedTokensAvoidNewlines() {
+        for (String a : added.keySet()) if (a.indexOf('\n') >= 0 || a.indexOf('\r') >= 0) return false;
+        return true;
+    }
+
     /** Number of merges. */
     public int mergeCount() {
         return merges.size();

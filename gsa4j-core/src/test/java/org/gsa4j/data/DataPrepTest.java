@@ -55,6 +55,49 @@ class DataPrepTest {
     }
 
     @Test
+    void streamedFileEncodingEqualsWholeTextEncoding() throws Exception {
+        Corpus corpus = Corpus.fromDirectory(smallCorpus());
+        DataPrep.Result r = DataPrep.prepare(corpus, dir.resolve("p"), 400);
+        String text = Corpus.austen().validation().text().substring(0, 80_000) + "\n  \n\nend \u00a0\n\u2028x\n";
+        Path txt = dir.resolve("eval.txt");
+        Files.writeString(txt, text);
+        try (Tokenizer tok = Tokenizer.loadFast(r.tokenizerPath())) {
+            assertInstanceOf(BpeTokenizer.class, tok);
+            int[] whole = tok.encode(text);
+            for (int chunk : new int[] {40, 777, 1 << 20}) {
+                Path bin = dir.resolve("eval" + chunk + ".bin");
+                DataPrep.Split s = DataPrep.encodeFile(txt, tok, bin, chunk);
+                assertEquals(Corpus.utf8Length(text), s.bytes());
+                try (TokenFile tf = TokenFile.open(bin)) {
+                    int[] got = new int[(int) tf.size()];
+                    tf.read(0, got, 0, got.length);
+                    assertArrayEquals(whole, got, "chunk " + chunk);
+                }
+            }
+            Path empty = dir.resolve("empty.txt");
+            Files.writeString(empty, "");
+            Gsa4jException e = assertThrows(Gsa4jException.class, () -> DataPrep.encodeFile(empty, tok, dir.resolve("x.bin")));
+            assertTrue(e.getMessage().contains("empty.txt") && e.getMessage().contains("empty"), e.getMessage());
+            assertFalse(Files.exists(dir.resolve("x.bin")));
+        }
+    }
+
+    @Test
+    void unigramBaselineAndVocabCheck() throws Exception {
+        Corpus corpus = Corpus.fromDirectory(smallCorpus());
+        DataPrep.Result r = DataPrep.prepare(corpus, dir.resolve("u"), 300);
+        double bpb = r.unigramValBitsPerByte();
+        // a unigram model of English BPE tokens: a few bits per byte, well under 8
+        assertTrue(bpb > 1.0 && bpb < 6.0, "unigram bits/byte " + bpb);
+        assertEquals(bpb, DataPrep.load(r.dir()).unigramValBitsPerByte(), 1e-4);
+        try (TokenFile tf = TokenFile.open(r.trainPath())) {
+            tf.requireVocabAtMost(300, "model");
+            Gsa4jException e = assertThrows(Gsa4jException.class, () -> tf.requireVocabAtMost(256, "model config.json"));
+            assertTrue(e.getMessage().contains("train.bin") && e.getMessage().contains("does not match"), e.getMessage());
+        }
+    }
+
+    @Test
     void prepareWithAGivenTokenizer() throws Exception {
         Corpus corpus = Corpus.fromDirectory(smallCorpus());
         DataPrep.Result first = DataPrep.prepare(corpus, dir.resolve("one"), 300);
