@@ -328,6 +328,36 @@ public final class BpeTokenizer implements Tokenizer {
         AtomicFiles.write(file, toJson().getBytes(StandardCharsets.UTF_8));
     }
 
+    /**
+     * The {@code tokenizer_config.json} that lets {@code transformers}' {@code AutoTokenizer} open a
+     * directory holding this tokenizer.json as a {@code PreTrainedTokenizerFast}, with
+     * {@code <|endoftext|>} as BOS/EOS and no clean-up of spaces on decode (so decode(encode(x)) == x).
+     */
+    public String tokenizerConfigJson() {
+        Map<String, Object> root = new LinkedHashMap<>();
+        root.put("tokenizer_class", "PreTrainedTokenizerFast");
+        root.put("add_prefix_space", false);
+        root.put("clean_up_tokenization_spaces", false);
+        if (eosId >= 0) {
+            String eos = idToToken[eosId];
+            root.put("bos_token", eos);
+            root.put("eos_token", eos);
+            root.put("unk_token", eos);
+        }
+        root.put("model_max_length", 1_000_000_000_000_000L);
+        try {
+            return JSON.writeValueAsString(root);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Writes tokenizer.json and tokenizer_config.json into {@code dir}, atomically each. */
+    public void saveHuggingFace(Path dir) {
+        save(dir.resolve("tokenizer.json"));
+        AtomicFiles.write(dir.resolve("tokenizer_config.json"), tokenizerConfigJson().getBytes(StandardCharsets.UTF_8));
+    }
+
     /** Loads a byte-level BPE tokenizer.json; a Gsa4jException when it is missing, invalid or of another kind. */
     public static BpeTokenizer load(Path file) {
         JsonNode root = readJson(file);

@@ -27,7 +27,8 @@ import org.gsa4j.Gsa4jException;
  * <p>{@link #prepare(Corpus, Path, int)} trains a byte-level BPE on the corpus' training split and
  * writes into {@code outDir}:
  * <ul>
- *   <li>{@code tokenizer.json} — Hugging Face format (loads in DJL and {@code transformers});</li>
+ *   <li>{@code tokenizer.json} — Hugging Face format (loads in DJL and {@code transformers}), with a
+ *       {@code tokenizer_config.json} for {@code AutoTokenizer};</li>
  *   <li>{@code train.bin}, {@code val.bin} — {@link TokenFile}s; each document is followed by one
  *       end-of-text token (when the tokenizer has one);</li>
  *   <li>{@code prep.json} — vocabulary size, and per split the documents, token count, UTF-8 byte
@@ -43,6 +44,7 @@ public final class DataPrep {
     private DataPrep() {}
 
     public static final String TOKENIZER = "tokenizer.json";
+    public static final String TOKENIZER_CONFIG = "tokenizer_config.json";
     public static final String TRAIN = "train.bin";
     public static final String VAL = "val.bin";
     public static final String PREP = "prep.json";
@@ -77,7 +79,7 @@ public final class DataPrep {
         List<String> texts = new ArrayList<>();
         for (Corpus.Document d : corpus.train()) texts.add(d.text());
         BpeTrainer.Result r = BpeTrainer.trainWithStats(texts, vocabSize, 2);
-        r.tokenizer().save(outDir.resolve(TOKENIZER));
+        r.tokenizer().saveHuggingFace(outDir); // tokenizer.json + tokenizer_config.json
         return encodeAll(corpus, outDir, r.tokenizer(), true, r.seconds());
     }
 
@@ -92,7 +94,17 @@ public final class DataPrep {
                 throw Gsa4jException.at(tokenizerJson, null, "cannot read: " + e, e);
             }
             Path dst = outDir.resolve(TOKENIZER);
-            if (!dst.toAbsolutePath().normalize().equals(tokenizerJson.toAbsolutePath().normalize())) AtomicFiles.write(dst, json);
+            if (!dst.toAbsolutePath().normalize().equals(tokenizerJson.toAbsolutePath().normalize())) {
+                AtomicFiles.write(dst, json);
+                Path cfg = tokenizerJson.resolveSibling(TOKENIZER_CONFIG);
+                if (Files.isRegularFile(cfg)) {
+                    try {
+                        AtomicFiles.write(outDir.resolve(TOKENIZER_CONFIG), Files.readAllBytes(cfg));
+                    } catch (IOException e) {
+                        throw Gsa4jException.at(cfg, null, "cannot read: " + e, e);
+                    }
+                }
+            }
             return encodeAll(corpus, outDir, tok, false, 0);
         }
     }

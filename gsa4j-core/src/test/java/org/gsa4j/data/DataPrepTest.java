@@ -31,7 +31,13 @@ class DataPrepTest {
         DataPrep.Result r = DataPrep.prepare(corpus, out, 512);
         assertEquals(512, r.vocabSize());
         assertEquals(0, r.eosId());
-        for (String f : new String[] {"tokenizer.json", "train.bin", "val.bin", "prep.json"}) assertTrue(Files.isRegularFile(out.resolve(f)), f);
+        for (String f : new String[] {"tokenizer.json", "tokenizer_config.json", "train.bin", "val.bin", "prep.json"}) {
+            assertTrue(Files.isRegularFile(out.resolve(f)), f);
+        }
+        var cfg = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.resolve("tokenizer_config.json").toFile());
+        assertEquals("PreTrainedTokenizerFast", cfg.get("tokenizer_class").asText());
+        assertFalse(cfg.get("clean_up_tokenization_spaces").asBoolean(true));
+        assertEquals(Tokenizer.END_OF_TEXT, cfg.get("eos_token").asText());
         try (Tokenizer tok = Tokenizer.loadFast(r.tokenizerPath()); TokenFile tr = TokenFile.open(r.trainPath()); TokenFile va = TokenFile.open(r.validationPath())) {
             assertEquals(512, tr.vocabSize());
             assertEquals(r.train().tokens(), tr.size());
