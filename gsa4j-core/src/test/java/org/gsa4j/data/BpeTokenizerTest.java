@@ -165,6 +165,16 @@ class BpeTokenizerTest {
         Files.writeString(other, "{\"a\": 1}");
         e = assertThrows(Gsa4jException.class, () -> Tokenizer.load(other));
         assertTrue(e.getMessage().contains("model"), e.getMessage());
+        Path nonsense = dir.resolve("nonsense.json");
+        Files.writeString(nonsense, "{\"model\": {\"type\": \"Nonsense\", \"vocab\": {\"a\": 0}}}");
+        e = assertThrows(Gsa4jException.class, () -> Tokenizer.load(nonsense));
+        assertTrue(e.getMessage().contains("nonsense.json"), e.getMessage());
+        System.out.println("invalid tokenizer.json message: " + e.getMessage());
+        Path brokenMerge = dir.resolve("merge.json");
+        tok.save(brokenMerge);
+        Files.writeString(brokenMerge, Files.readString(brokenMerge).replaceFirst("\"merges\" : \\[", "\"merges\" : [ \"Ġ qqqq\","));
+        e = assertThrows(Gsa4jException.class, () -> Tokenizer.loadFast(brokenMerge));
+        assertTrue(e.getMessage().contains("merge.json") && e.getMessage().contains("model.merges"), e.getMessage());
     }
 
     @Test
