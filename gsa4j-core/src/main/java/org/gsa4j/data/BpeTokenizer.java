@@ -107,6 +107,7 @@ public final class BpeTokenizer implements Tokenizer {
         Integer eos = added.get(END_OF_TEXT);
         if (eos == null) eos = added.get("</s>");
         if (eos == null) eos = added.get("<eos>");
+        if (eos == null) eos = added.get("<|end_of_text|>");
         this.eosId = eos == null ? -1 : eos;
     }
 
@@ -158,19 +159,21 @@ public final class BpeTokenizer implements Tokenizer {
 
     void encodeInto(String text, IntList out) {
         int pos = 0, n = text.length();
+        int k = addedByLength.size();
+        int[] next = new int[k]; // next occurrence of each added token at or after pos (-1: none left)
+        for (int i = 0; i < k; i++) next[i] = addedByLength.get(i).isEmpty() ? -1 : text.indexOf(addedByLength.get(i));
         while (pos < n) {
             // leftmost, then longest, added token at or after pos (as HF's added-vocabulary split)
-            int best = -1;
-            String hit = null;
-            for (String a : addedByLength) {
-                if (a.isEmpty()) continue;
-                int at = text.indexOf(a, pos);
-                if (at >= 0 && (best < 0 || at < best)) {
-                    best = at;
-                    hit = a;
+            int best = -1, bi = -1;
+            for (int i = 0; i < k; i++) {
+                if (next[i] >= 0 && next[i] < pos) next[i] = text.indexOf(addedByLength.get(i), pos);
+                if (next[i] >= 0 && (best < 0 || next[i] < best)) {
+                    best = next[i];
+                    bi = i;
                 }
             }
-            if (hit == null) break;
+            if (bi < 0) break;
+            String hit = addedByLength.get(bi);
             encodeOrdinary(text, pos, best, out);
             out.add(added.get(hit));
             pos = best + hit.length();
