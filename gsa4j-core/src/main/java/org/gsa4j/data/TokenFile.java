@@ -151,6 +151,17 @@ public final class TokenFile implements AutoCloseable {
         return count;
     }
 
+    /**
+     * Fails with a clear message when this file's ids may not fit a model's embedding table
+     * ({@code vocabSize() > modelVocabSize}), e.g. data prepared with another tokenizer.
+     */
+    public void requireVocabAtMost(int modelVocabSize, String modelName) {
+        if (vocabSize > modelVocabSize) {
+            throw Gsa4jException.at(path, "vocab_size", "tokens come from a vocabulary of " + vocabSize
+                    + " but " + modelName + " has only " + modelVocabSize + " embeddings: the tokenizer does not match the model");
+        }
+    }
+
     public int vocabSize() {
         return vocabSize;
     }
