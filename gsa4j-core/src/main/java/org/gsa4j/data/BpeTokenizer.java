@@ -1,5 +1,6 @@
 package org.gsa4j.data;
 
+import org.gsa4j.io.AtomicFiles;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
