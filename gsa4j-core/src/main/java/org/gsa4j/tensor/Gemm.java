@@ -43,6 +43,9 @@ public final class Gemm {
     /** Columns of B packed at a time. */
     static final int NC = Integer.getInteger("gsa4j.gemm.nc", 512);
 
+    /** Eight float lanes: one packed column of A (MR = 8). */
+    private static final VectorSpecies<Float> S8 = FloatVector.SPECIES_256;
+
     private static final class Buffers {
         float[] a = new float[0];
         float[] b = new float[0];
@@ -280,6 +283,9 @@ public final class Gemm {
                         FloatVector.fromArray(S, b, src + L, m1).intoArray(bp, dst + L);
                     }
                 }
+            } else if (nr == NR) {
+                int src = bOff + (jc + jr) * ldb + pc;
+                for (int g = 0; g < NR; g += 8, src += 8 * ldb) transpose8(b, src, ldb, bp, dst + g, NR, kc);
             } else {
                 // op(B)[p][j] = b[(jc+jr+j)·ldb + pc + p]: each packed column is a contiguous source row.
                 for (int j = 0; j < nr; j++) {
@@ -304,18 +310,21 @@ public final class Gemm {
             int mr = Math.min(MR, mc - ir);
             int dst = ir * kc;
             if (!transA) {
-                for (int r = 0; r < mr; r++) {
-                    int src = aOff + (ic + ir + r) * lda + pc;
-                    int d = dst + r;
-                    for (int p = 0; p < kc; p++, d += MR) ap[d] = a[src + p];
+                int src = aOff + (ic + ir) * lda + pc;
+                if (mr == MR) {
+                    transpose8(a, src, lda, ap, dst, MR, kc);
+                } else {
+                    for (int r = 0; r < mr; r++, src += lda) {
+                        int d = dst + r;
+                        for (int p = 0; p < kc; p++, d += MR) ap[d] = a[src + p];
+                    }
                 }
             } else {
                 // op(A)[i][p] = a[(pc+p)·lda + ic + i]: MR consecutive source elements per p.
                 int src = aOff + pc * lda + ic + ir;
                 if (mr == MR) {
-                    for (int p = 0; p < kc; p++, src += lda) {
-                        int d = dst + p * MR;
-                        for (int r = 0; r < MR; r++) ap[d + r] = a[src + r];
+                    for (int p = 0, d = dst; p < kc; p++, src += lda, d += MR) {
+                        FloatVector.fromArray(S8, a, src).intoArray(ap, d);
                     }
                 } else {
                     for (int p = 0; p < kc; p++, src += lda) {
@@ -330,6 +339,24 @@ public final class Gemm {
                     for (int r = mr; r < MR; r++) ap[d + r] = 0f;
                 }
             }
+        }
+    }
+
+    /**
+     * dst[d + p·dstStride + r] = src[s + r·ld + p] for r < 8, p < kc: eight source rows read
+     * sequentially, eight contiguous floats written per p.
+     */
+    private static void transpose8(float[] src, int s, int ld, float[] dst, int d, int dstStride, int kc) {
+        int s1 = s + ld, s2 = s1 + ld, s3 = s2 + ld, s4 = s3 + ld, s5 = s4 + ld, s6 = s5 + ld, s7 = s6 + ld;
+        for (int p = 0; p < kc; p++, d += dstStride) {
+            dst[d] = src[s + p];
+            dst[d + 1] = src[s1 + p];
+            dst[d + 2] = src[s2 + p];
+            dst[d + 3] = src[s3 + p];
+            dst[d + 4] = src[s4 + p];
+            dst[d + 5] = src[s5 + p];
+            dst[d + 6] = src[s6 + p];
+            dst[d + 7] = src[s7 + p];
         }
     }
 
