@@ -41,7 +41,7 @@ public final class Gemm {
     /** Rows of A packed at a time (A block ≈ MC·KC floats stays in L2). */
     static final int MC = Integer.getInteger("gsa4j.gemm.mc", 128);
     /** Columns of B packed at a time. */
-    static final int NC = Integer.getInteger("gsa4j.gemm.nc", 512);
+    static final int NC = Integer.getInteger("gsa4j.gemm.nc", 1024);
 
     /** Eight float lanes: one packed column of A (MR = 8). */
     private static final VectorSpecies<Float> S8 = FloatVector.SPECIES_256;
