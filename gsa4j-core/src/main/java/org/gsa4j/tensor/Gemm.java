@@ -186,7 +186,9 @@ public final class Gemm {
             Buffers buf = BUFFERS.get();
             if (buf.s.length < k * n) buf.s = new float[Math.max(k * n, 1024)];
             bb = buf.s;
-            for (int j = 0; j < n; j++) {
+            int j = 0;
+            for (; j + 8 <= n; j += 8) transpose8(b, bOff + j * ldb, ldb, bb, j, n, k);
+            for (; j < n; j++) {
                 int src = bOff + j * ldb;
                 for (int p = 0, d = j; p < k; p++, d += n) bb[d] = b[src + p];
             }
@@ -493,7 +495,7 @@ public final class Gemm {
     }
 
     /** Below this many multiply-adds a call runs on the calling thread. */
-    private static final long PARALLEL_MIN_FMAS = 1L << 18;
+    private static final long PARALLEL_MIN_FMAS = 1L << 20;
 
     /**
      * Multi-threaded {@link #sgemm}: for every (column block, k block) step, op(B) is packed once and

@@ -173,4 +173,23 @@ class GemmTest {
         }
         assertTrue(Parallel.threads() >= 1);
     }
+
+    @Test
+    void nestedParallelCallsFromPoolTasksAreCorrect() {
+        SplittableRandom rng = new SplittableRandom(8);
+        int m = 200, n = 150, k = 600, jobs = 6;
+        float[][] as = new float[jobs][], bs = new float[jobs][], expect = new float[jobs][], got = new float[jobs][];
+        for (int j = 0; j < jobs; j++) {
+            as[j] = rand(rng, m * k);
+            bs[j] = rand(rng, n * k);
+            expect[j] = new float[m * n];
+            got[j] = new float[m * n];
+            Gemm.sgemm(false, true, m, n, k, 1f, as[j], 0, k, bs[j], 0, k, 0f, expect[j], 0, n);
+        }
+        // Each pool task runs a parallel gemm: while waiting, a thread may steal another task that
+        // also calls sgemmParallel; the thread-local pack buffers must not be shared between them.
+        Parallel.forRange(jobs, j -> Gemm.sgemmParallel(false, true, m, n, k, 1f, as[j], 0, k, bs[j], 0, k,
+                0f, got[j], 0, n));
+        for (int j = 0; j < jobs; j++) assertArrayEquals(expect[j], got[j], 0f, "job " + j);
+    }
 }
