@@ -1,5 +1,6 @@
 package org.gsa4j.data;
 
+import org.gsa4j.io.AtomicFiles;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -107,6 +108,7 @@ public final class BpeTokenizer implements Tokenizer {
         Integer eos = added.get(END_OF_TEXT);
         if (eos == null) eos = added.get("</s>");
         if (eos == null) eos = added.get("<eos>");
+        if (eos == null) eos = added.get("<|end_of_text|>");
         this.eosId = eos == null ? -1 : eos;
     }
 
@@ -122,6 +124,12 @@ public final class BpeTokenizer implements Tokenizer {
     @Override
     public int eosId() {
         return eosId;
+    }
+
+    /** True when no added token contains a line break (so text may be encoded in line-aligned chunks). */
+    boolean addedTokensAvoidNewlines() {
+        for (String a : added.keySet()) if (a.indexOf('\n') >= 0 || a.indexOf('\r') >= 0) return false;
+        return true;
     }
 
     /** Number of merges. */
@@ -152,19 +160,21 @@ public final class BpeTokenizer implements Tokenizer {
 
     void encodeInto(String text, IntList out) {
         int pos = 0, n = text.length();
+        int k = addedByLength.size();
+        int[] next = new int[k]; // next occurrence of each added token at or after pos (-1: none left)
+        for (int i = 0; i < k; i++) next[i] = addedByLength.get(i).isEmpty() ? -1 : text.indexOf(addedByLength.get(i));
         while (pos < n) {
             // leftmost, then longest, added token at or after pos (as HF's added-vocabulary split)
-            int best = -1;
-            String hit = null;
-            for (String a : addedByLength) {
-                if (a.isEmpty()) continue;
-                int at = text.indexOf(a, pos);
-                if (at >= 0 && (best < 0 || at < best)) {
-                    best = at;
-                    hit = a;
+            int best = -1, bi = -1;
+            for (int i = 0; i < k; i++) {
+                if (next[i] >= 0 && next[i] < pos) next[i] = text.indexOf(addedByLength.get(i), pos);
+                if (next[i] >= 0 && (best < 0 || next[i] < best)) {
+                    best = next[i];
+                    bi = i;
                 }
             }
-            if (hit == null) break;
+            if (bi < 0) break;
+            String hit = addedByLength.get(bi);
             encodeOrdinary(text, pos, best, out);
             out.add(added.get(hit));
             pos = best + hit.length();
@@ -320,6 +330,36 @@ public final class BpeTokenizer implements Tokenizer {
     /** Writes tokenizer.json atomically (temporary file, fsync, rename). */
     public void save(Path file) {
         AtomicFiles.write(file, toJson().getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * The {@code tokenizer_config.json} that lets {@code transformers}' {@code AutoTokenizer} open a
+     * directory holding this tokenizer.json as a {@code PreTrainedTokenizerFast}, with
+     * {@code <|endoftext|>} as BOS/EOS and no clean-up of spaces on decode (so decode(encode(x)) == x).
+     */
+    public String tokenizerConfigJson() {
+        Map<String, Object> root = new LinkedHashMap<>();
+        root.put("tokenizer_class", "PreTrainedTokenizerFast");
+        root.put("add_prefix_space", false);
+        root.put("clean_up_tokenization_spaces", false);
+        if (eosId >= 0) {
+            String eos = idToToken[eosId];
+            root.put("bos_token", eos);
+            root.put("eos_token", eos);
+            root.put("unk_token", eos);
+        }
+        root.put("model_max_length", 1_000_000_000_000_000L);
+        try {
+            return JSON.writeValueAsString(root);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Writes tokenizer.json and tokenizer_config.json into {@code dir}, atomically each. */
+    public void saveHuggingFace(Path dir) {
+        save(dir.resolve("tokenizer.json"));
+        AtomicFiles.write(dir.resolve("tokenizer_config.json"), tokenizerConfigJson().getBytes(StandardCharsets.UTF_8));
     }
 
     /** Loads a byte-level BPE tokenizer.json; a Gsa4jException when it is missing, invalid or of another kind. */

@@ -95,17 +95,18 @@ public final class BpeTrainer {
 
         // ---- initial pair counts and index
         LongLongMap pairCount = new LongLongMap(1 << 16);
-        HashMap<Long, BpeTokenizer.IntList> pairWords = new HashMap<>();
+        PairIndex pairWords = new PairIndex();
         for (int w = 0; w < nw; w++) {
             int[] s = sym[w];
             for (int i = 0; i + 1 < len[w]; i++) {
                 long p = LongLongMap.pair(s[i], s[i + 1]);
                 pairCount.add(p, freq[w]);
-                indexAdd(pairWords, p, w);
+                pairWords.add(p, w);
             }
         }
         PriorityQueue<long[]> pq = new PriorityQueue<>(BpeTrainer::compareEntries);
-        for (Long p : pairWords.keySet()) {
+        for (int k = 0; k < pairWords.pairs.n; k++) {
+            long p = pairWords.pairs.a[k];
             long c = pairCount.get(p, 0);
             if (c > 0) pq.add(new long[] {c, p});
         }
@@ -114,7 +115,8 @@ public final class BpeTrainer {
         List<String[]> merges = new ArrayList<>();
         int[] stamp = new int[nw];
         java.util.Arrays.fill(stamp, -1);
-        ArrayList<Long> changed = new ArrayList<>();
+        LongList changed = new LongList();
+        LongLongMap changedStamp = new LongLongMap(1 << 16);
         while (idToStr.size() < vocabSize && !pq.isEmpty()) {
             long[] top = pq.poll();
             long p = top[1];
@@ -135,9 +137,8 @@ public final class BpeTrainer {
             int mergeIndex = merges.size();
             merges.add(new String[] {sa, sb});
 
-            changed.clear();
-            BpeTokenizer.IntList ws = pairWords.remove(p);
-            if (ws == null) ws = new BpeTokenizer.IntList(1);
+            changed.n = 0;
+            BpeTokenizer.IntList ws = pairWords.take(p);
             for (int k = 0; k < ws.n; k++) {
                 int w = ws.a[k];
                 if (stamp[w] == mergeIndex) continue;
@@ -163,13 +164,14 @@ public final class BpeTrainer {
                     long q = LongLongMap.pair(s[i], s[i + 1]);
                     pairCount.add(q, f);
                     changed.add(q);
-                    if (s[i] == nid || s[i + 1] == nid) indexAdd(pairWords, q, w);
+                    if (s[i] == nid || s[i + 1] == nid) pairWords.add(q, w);
                 }
             }
             // queue the new count of every pair that changed (duplicates are harmless)
-            java.util.HashSet<Long> seen = new java.util.HashSet<>();
-            for (Long q : changed) {
-                if (q == p || !seen.add(q)) continue;
+            for (int k = 0; k < changed.n; k++) {
+                long q = changed.a[k];
+                if (q == p || changedStamp.get(q, -1) == mergeIndex) continue;
+                changedStamp.put(q, mergeIndex);
                 long c = pairCount.get(q, 0);
                 if (c > 0) pq.add(new long[] {c, q});
             }
@@ -191,9 +193,43 @@ public final class BpeTrainer {
         return Integer.compare((int) x[1], (int) y[1]);
     }
 
-    private static void indexAdd(HashMap<Long, BpeTokenizer.IntList> index, long p, int w) {
-        BpeTokenizer.IntList l = index.get(p);
-        if (l == null) index.put(p, l = new BpeTokenizer.IntList(4));
-        if (l.n == 0 || l.a[l.n - 1] != w) l.add(w);
+    /** Pair to the words that (may) contain it; entries are checked when used. */
+    private static final class PairIndex {
+        final LongLongMap slot = new LongLongMap(1 << 16);
+        final ArrayList<BpeTokenizer.IntList> lists = new ArrayList<>();
+        final LongList pairs = new LongList();
+
+        void add(long p, int w) {
+            long k = slot.get(p, -1);
+            BpeTokenizer.IntList l;
+            if (k < 0) {
+                slot.put(p, lists.size());
+                lists.add(l = new BpeTokenizer.IntList(4));
+                pairs.add(p);
+            } else {
+                l = lists.get((int) k);
+                if (l == null) lists.set((int) k, l = new BpeTokenizer.IntList(4));
+            }
+            if (l.n == 0 || l.a[l.n - 1] != w) l.add(w);
+        }
+
+        /** The list for p, detached from the index (an empty list when p has none). */
+        BpeTokenizer.IntList take(long p) {
+            long k = slot.get(p, -1);
+            if (k < 0) return new BpeTokenizer.IntList(1);
+            BpeTokenizer.IntList l = lists.get((int) k);
+            lists.set((int) k, null);
+            return l == null ? new BpeTokenizer.IntList(1) : l;
+        }
+    }
+
+    private static final class LongList {
+        long[] a = new long[256];
+        int n;
+
+        void add(long v) {
+            if (n == a.length) a = java.util.Arrays.copyOf(a, n * 2);
+            a[n++] = v;
+        }
     }
 }

@@ -1,5 +1,6 @@
 package org.gsa4j.data;
 
+import org.gsa4j.io.AtomicFiles;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
@@ -27,12 +28,14 @@ import org.gsa4j.Gsa4jException;
  * <p>{@link #prepare(Corpus, Path, int)} trains a byte-level BPE on the corpus' training split and
  * writes into {@code outDir}:
  * <ul>
- *   <li>{@code tokenizer.json} — Hugging Face format (loads in DJL and {@code transformers});</li>
+ *   <li>{@code tokenizer.json} — Hugging Face format (loads in DJL and {@code transformers}), with a
+ *       {@code tokenizer_config.json} for {@code AutoTokenizer};</li>
  *   <li>{@code train.bin}, {@code val.bin} — {@link TokenFile}s; each document is followed by one
  *       end-of-text token (when the tokenizer has one);</li>
  *   <li>{@code prep.json} — vocabulary size, and per split the documents, token count, UTF-8 byte
  *       count of the texts (end-of-text tokens add no bytes) and bytes per token. Bits per byte of a
- *       model is {@code sum of per-token NLL (nats) / (ln 2 * bytes)} over the split.</li>
+ *       model is {@code sum of per-token NLL (nats) / (ln 2 * bytes)} over the split; also the
+ *       validation bits per byte of a unigram model of the training tokens, as a baseline.</li>
  * </ul>
  * Every file is written atomically. {@link #prepare(Corpus, Path, Path)} does the same with an
  * existing tokenizer.json instead of training one.
@@ -42,6 +45,7 @@ public final class DataPrep {
     private DataPrep() {}
 
     public static final String TOKENIZER = "tokenizer.json";
+    public static final String TOKENIZER_CONFIG = "tokenizer_config.json";
     public static final String TRAIN = "train.bin";
     public static final String VAL = "val.bin";
     public static final String PREP = "prep.json";
@@ -55,7 +59,8 @@ public final class DataPrep {
 
     /** What {@code prepare} wrote (or what {@link #load(Path)} read back). */
     public record Result(Path dir, int vocabSize, int eosId, boolean tokenizerTrained, double bpeSeconds,
-                         String corpusSource, String corpusSha256, Split train, Split validation) {
+                         String corpusSource, String corpusSha256, Split train, Split validation,
+                         double unigramValBitsPerByte) {
         public Path tokenizerPath() {
             return dir.resolve(TOKENIZER);
         }
@@ -75,7 +80,7 @@ public final class DataPrep {
         List<String> texts = new ArrayList<>();
         for (Corpus.Document d : corpus.train()) texts.add(d.text());
         BpeTrainer.Result r = BpeTrainer.trainWithStats(texts, vocabSize, 2);
-        r.tokenizer().save(outDir.resolve(TOKENIZER));
+        r.tokenizer().saveHuggingFace(outDir); // tokenizer.json + tokenizer_config.json
         return encodeAll(corpus, outDir, r.tokenizer(), true, r.seconds());
     }
 
@@ -90,7 +95,17 @@ public final class DataPrep {
                 throw Gsa4jException.at(tokenizerJson, null, "cannot read: " + e, e);
             }
             Path dst = outDir.resolve(TOKENIZER);
-            if (!dst.toAbsolutePath().normalize().equals(tokenizerJson.toAbsolutePath().normalize())) AtomicFiles.write(dst, json);
+            if (!dst.toAbsolutePath().normalize().equals(tokenizerJson.toAbsolutePath().normalize())) {
+                AtomicFiles.write(dst, json);
+                Path cfg = tokenizerJson.resolveSibling(TOKENIZER_CONFIG);
+                if (Files.isRegularFile(cfg)) {
+                    try {
+                        AtomicFiles.write(outDir.resolve(TOKENIZER_CONFIG), Files.readAllBytes(cfg));
+                    } catch (IOException e) {
+                        throw Gsa4jException.at(cfg, null, "cannot read: " + e, e);
+                    }
+                }
+            }
             return encodeAll(corpus, outDir, tok, false, 0);
         }
     }
@@ -138,7 +153,125 @@ public final class DataPrep {
         }
         return new Result(dir, vocab, root.path("eos_id").asInt(-1), root.path("tokenizer_trained").asBoolean(false),
                 root.path("bpe_training_seconds").asDouble(0), root.path("corpus").asText(""),
-                root.path("corpus_sha256").asText(""), train, val);
+                root.path("corpus_sha256").asText(""), train, val, root.path("unigram_validation_bits_per_byte").asDouble(Double.NaN));
+    }
+
+    /** Unigram baseline: a model that ignores context, fitted on the training tokens. */
+    public record Unigram(double natsPerToken, double bitsPerByte) {}
+
+    /**
+     * Cross-entropy on {@code val} of the add-one-smoothed unigram distribution of {@code train}'s
+     * tokens, per token and per byte of validation text: the number a language model must beat.
+     */
+    public static Unigram unigramBaseline(TokenFile train, TokenFile val, long valBytes) {
+        int v = Math.max(train.vocabSize(), val.vocabSize());
+        long[] counts = new long[v];
+        int[] buf = new int[1 << 16];
+        for (long i = 0; i < train.size(); i += buf.length) {
+            int n = (int) Math.min(buf.length, train.size() - i);
+            train.read(i, buf, 0, n);
+            for (int k = 0; k < n; k++) counts[buf[k]]++;
+        }
+        double total = train.size() + (double) v;
+        double nats = 0;
+        for (long i = 0; i < val.size(); i += buf.length) {
+            int n = (int) Math.min(buf.length, val.size() - i);
+            val.read(i, buf, 0, n);
+            for (int k = 0; k < n; k++) nats -= Math.log((counts[buf[k]] + 1) / total);
+        }
+        double perToken = val.size() == 0 ? 0 : nats / val.size();
+        return new Unigram(perToken, valBytes == 0 ? 0 : nats / (Math.log(2) * valBytes));
+    }
+
+    /**
+     * Encodes a UTF-8 text file (.txt or .txt.gz) of any size into a token file, holding only one
+     * chunk of text at a time when the tokenizer is the project's byte-level BPE: chunks are cut after
+     * a line break that has non-whitespace on both sides, where GPT-2's pre-tokenizer always splits,
+     * so the ids equal those of encoding the whole text. Other tokenizers get the whole text at once.
+     * No end-of-text token is added. Returns the split statistics (bytes = UTF-8 bytes of the text).
+     */
+    public static Split encodeFile(Path textFile, Tokenizer tok, Path outBin) {
+        return encodeFile(textFile, tok, outBin, 1 << 20);
+    }
+
+    static Split encodeFile(Path textFile, Tokenizer tok, Path outBin, int chunkChars) {
+        boolean chunked = tok instanceof BpeTokenizer b && b.addedTokensAvoidNewlines();
+        long bytes = 0;
+        try (java.io.Reader r = openText(textFile);
+             TokenFile.Writer w = TokenFile.writer(outBin, tok.vocabSize())) {
+            char[] buf = new char[Math.max(chunkChars, 16) * 2];
+            int have = 0;
+            boolean eof = false;
+            while (!eof || have > 0) {
+                while (!eof && have < buf.length) {
+                    int n = r.read(buf, have, buf.length - have);
+                    if (n < 0) eof = true;
+                    else have += n;
+                }
+                int cut = have;
+                if (chunked && !eof) {
+                    cut = safeCut(buf, have);
+                    if (cut < 0) { // no safe point in the window: grow it
+                        buf = java.util.Arrays.copyOf(buf, buf.length * 2);
+                        continue;
+                    }
+                } else if (!eof) {
+                    buf = java.util.Arrays.copyOf(buf, buf.length * 2);
+                    continue;
+                }
+                String piece = new String(buf, 0, cut);
+                int[] ids = tok.encode(piece);
+                w.append(ids, 0, ids.length);
+                bytes += Corpus.utf8Length(piece);
+                System.arraycopy(buf, cut, buf, 0, have - cut);
+                have -= cut;
+            }
+            if (bytes == 0) throw Gsa4jException.at(textFile, null, "text file is empty");
+            long n = w.count();
+            w.commit();
+            return new Split(outBin.getFileName().toString(), List.of(textFile.getFileName().toString()), n, bytes);
+        } catch (java.nio.charset.MalformedInputException e) {
+            throw Gsa4jException.at(textFile, null, "not valid UTF-8 text", e);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw Gsa4jException.at(textFile, null, "text file does not exist", e);
+        } catch (IOException e) {
+            throw Gsa4jException.at(textFile, null, "cannot read: " + e, e);
+        }
+    }
+
+    /** Largest i in (0, have) with buf[i-1] == '\n' and non-whitespace at i-2 and i, or -1. */
+    private static int safeCut(char[] buf, int have) {
+        for (int i = have - 1; i >= 2; i--) {
+            if (buf[i - 1] == '\n' && !isSpace(buf[i - 2]) && !isSpace(buf[i])
+                    && !Character.isLowSurrogate(buf[i]) && !Character.isHighSurrogate(buf[i - 2])) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static final java.util.regex.Pattern SPACE =
+            java.util.regex.Pattern.compile("\\s", java.util.regex.Pattern.UNICODE_CHARACTER_CLASS);
+
+    /** Whitespace as the pre-tokenizer's {@code \s} sees it. */
+    private static boolean isSpace(char c) {
+        return SPACE.matcher(String.valueOf(c)).matches();
+    }
+
+    private static java.io.Reader openText(Path p) throws IOException {
+        java.io.InputStream in = Files.newInputStream(p);
+        try {
+            if (p.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".gz")) {
+                in = new java.util.zip.GZIPInputStream(in, 1 << 16);
+            }
+        } catch (IOException e) {
+            in.close();
+            throw Gsa4jException.at(p, null, "not a valid gzip file (" + e.getMessage() + ")", e);
+        }
+        java.nio.charset.CharsetDecoder dec = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT);
+        return new java.io.BufferedReader(new java.io.InputStreamReader(in, dec), 1 << 16);
     }
 
     // -------------------------------------------------------------------------------------
@@ -148,7 +281,11 @@ public final class DataPrep {
         int eos = tok.eosId();
         Split train = writeSplit(outDir, TRAIN, corpus.train(), tok, vocab, eos);
         Split val = writeSplit(outDir, VAL, List.of(corpus.validation()), tok, vocab, eos);
-        Result res = new Result(outDir, vocab, eos, trained, bpeSeconds, corpus.source(), fingerprint(corpus), train, val);
+        double unigram;
+        try (TokenFile a = TokenFile.open(outDir.resolve(TRAIN)); TokenFile b = TokenFile.open(outDir.resolve(VAL))) {
+            unigram = unigramBaseline(a, b, val.bytes()).bitsPerByte();
+        }
+        Result res = new Result(outDir, vocab, eos, trained, bpeSeconds, corpus.source(), fingerprint(corpus), train, val, unigram);
         writePrepJson(res);
         return res;
     }
@@ -184,6 +321,7 @@ public final class DataPrep {
         if (r.tokenizerTrained()) root.put("bpe_training_seconds", Math.round(r.bpeSeconds() * 1000) / 1000.0);
         root.put("train", splitJson(r.train()));
         root.put("validation", splitJson(r.validation()));
+        root.put("unigram_validation_bits_per_byte", Math.round(r.unigramValBitsPerByte() * 10000) / 10000.0);
         root.put("note", "tokens include one end-of-text token after each document (when the tokenizer has one);"
                 + " bytes are the UTF-8 bytes of the texts alone; bits per byte = total NLL in nats / (ln 2 * bytes)");
         try {

@@ -1,5 +1,6 @@
 package org.gsa4j.data;
 
+import org.gsa4j.io.AtomicFiles;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -149,6 +150,17 @@ public final class TokenFile implements AutoCloseable {
     /** Number of tokens. */
     public long size() {
         return count;
+    }
+
+    /**
+     * Fails with a clear message when this file's ids may not fit a model's embedding table
+     * ({@code vocabSize() > modelVocabSize}), e.g. data prepared with another tokenizer.
+     */
+    public void requireVocabAtMost(int modelVocabSize, String modelName) {
+        if (vocabSize > modelVocabSize) {
+            throw Gsa4jException.at(path, "vocab_size", "tokens come from a vocabulary of " + vocabSize
+                    + " but " + modelName + " has only " + modelVocabSize + " embeddings: the tokenizer does not match the model");
+        }
     }
 
     public int vocabSize() {

@@ -3,7 +3,9 @@ package org.gsa4j.io;
 import org.gsa4j.Gsa4jException;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,48 +28,71 @@ public final class AtomicFiles {
     private AtomicFiles() {}
 
     public static void write(Path target, Body body) {
-        Path abs = target.toAbsolutePath();
-        Path dir = abs.getParent();
-        Path tmp = null;
-        try {
-            if (dir == null) throw Gsa4jException.at(target, null, "has no parent directory");
-            if (Files.isDirectory(abs)) throw Gsa4jException.at(target, null, "is a directory");
-            Files.createDirectories(dir);
-            tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                body.write(ch);
-                ch.force(true);
-            }
-            try {
-                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
-            }
-            tmp = null;
-            fsyncDirectory(dir);
+        if (Files.isDirectory(target)) throw Gsa4jException.at(target, null, "is a directory");
+        Path tmp = tempFor(target);
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            body.write(ch);
         } catch (IOException e) {
+            deleteQuietly(tmp);
             throw Gsa4jException.at(target, null, "cannot write: " + e, e);
-        } finally {
-            if (tmp != null) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // best effort: the original error matters more
-                }
-            }
+        } catch (RuntimeException e) {
+            deleteQuietly(tmp);
+            throw e;
         }
+        commit(tmp, target);
     }
 
     public static void write(Path target, byte[] content) {
-        write(target, ch -> SafeTensors.writeAll(ch, java.nio.ByteBuffer.wrap(content)));
+        write(target, ch -> SafeTensors.writeAll(ch, ByteBuffer.wrap(content)));
+    }
+
+    /** A fresh temporary file beside the target (its directory is created if needed). */
+    public static Path tempFor(Path target) {
+        Path abs = target.toAbsolutePath();
+        Path dir = abs.getParent();
+        if (dir == null) throw Gsa4jException.at(target, null, "has no parent directory");
+        try {
+            Files.createDirectories(dir);
+            return Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+        } catch (AccessDeniedException e) {
+            throw Gsa4jException.at(target, null, "output directory is not writable (" + e.getMessage() + ")", e);
+        } catch (IOException e) {
+            throw Gsa4jException.at(target, null, "cannot create a file in " + dir + ": " + e, e);
+        }
+    }
+
+    /** fsyncs tmp, renames it to target (atomically where supported) and fsyncs the directory. */
+    public static void commit(Path tmp, Path target) {
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                ch.force(true);
+            }
+            try {
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+            fsyncDirectory(target.toAbsolutePath().getParent());
+        } catch (IOException e) {
+            deleteQuietly(tmp);
+            throw Gsa4jException.at(target, null, "cannot write: " + e, e);
+        }
+    }
+
+    public static void deleteQuietly(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException ignored) {
+            // best effort: the original error matters more
+        }
     }
 
     /** fsync a directory so a rename in it is durable; a no-op where the platform refuses (Windows). */
-    static void fsyncDirectory(Path dir) {
+    public static void fsyncDirectory(Path dir) {
         try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
             ch.force(true);
         } catch (IOException | UnsupportedOperationException ignored) {
-            // not supported for directories on this platform
+            // some platforms cannot open or sync a directory; the rename is still atomic
         }
     }
 }

@@ -306,6 +306,21 @@ public final class HfModelDir implements Closeable {
      */
     public static void save(Path dir, JsonNode config, Map<String, Tensor> weights, Function<String, SafeTensors.DType> dtypeOf,
                             long maxShardBytes) {
+        if (weights == null) throw Gsa4jException.at(dir.resolve(WEIGHTS), null, "no weights given");
+        Map<String, SafeTensors.Pending> pending = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : weights.entrySet()) {
+            Tensor t = e.getValue();
+            if (t == null) throw Gsa4jException.at(dir.resolve(WEIGHTS), e.getKey(), "tensor is null");
+            pending.put(e.getKey(), new SafeTensors.Pending(dtypeOf.apply(e.getKey()), t.shape, () -> t));
+        }
+        saveStreaming(dir, config, pending, maxShardBytes);
+    }
+
+    /**
+     * {@link #save(Path, JsonNode, Map, Function, long)} for tensors produced one at a time when
+     * they are written (a conversion holds one tensor in memory, not the model).
+     */
+    public static void saveStreaming(Path dir, JsonNode config, Map<String, SafeTensors.Pending> weights, long maxShardBytes) {
         if (config == null || !config.isObject()) throw Gsa4jException.at(dir.resolve(CONFIG), null, "config must be a JSON object");
         if (weights == null) throw Gsa4jException.at(dir.resolve(WEIGHTS), null, "no weights given");
         try {
@@ -313,10 +328,10 @@ public final class HfModelDir implements Closeable {
         } catch (IOException e) {
             throw Gsa4jException.at(dir, null, "cannot create directory: " + e, e);
         }
-        List<Map<String, Tensor>> shards = split(weights, dtypeOf, maxShardBytes);
+        List<Map<String, SafeTensors.Pending>> shards = split(weights, maxShardBytes);
         AtomicFiles.write(dir.resolve(CONFIG), PyJson.dumps(config).getBytes(StandardCharsets.UTF_8));
         if (shards.size() <= 1) {
-            SafeTensors.write(dir.resolve(WEIGHTS), shards.isEmpty() ? Map.of() : shards.get(0), dtypeOf, null);
+            SafeTensors.writeStreaming(dir.resolve(WEIGHTS), shards.isEmpty() ? Map.of() : shards.get(0), null);
             deleteStale(dir, Set.of(WEIGHTS));
             return;
         }
@@ -327,10 +342,10 @@ public final class HfModelDir implements Closeable {
         for (int i = 0; i < n; i++) {
             String name = String.format("model-%05d-of-%05d.safetensors", i + 1, n);
             names.add(name);
-            SafeTensors.write(dir.resolve(name), shards.get(i), dtypeOf, null);
-            for (Map.Entry<String, Tensor> e : shards.get(i).entrySet()) {
+            SafeTensors.writeStreaming(dir.resolve(name), shards.get(i), null);
+            for (Map.Entry<String, SafeTensors.Pending> e : shards.get(i).entrySet()) {
                 weightMap.put(e.getKey(), name);
-                total += SafeTensors.byteSize(e.getValue(), dtypeOf.apply(e.getKey()));
+                total += bytes(e.getValue());
             }
         }
         // A single model.safetensors would win over the index when loading: remove it first.
@@ -349,20 +364,23 @@ public final class HfModelDir implements Closeable {
         deleteStale(dir, Set.copyOf(keep));
     }
 
+    private static long bytes(SafeTensors.Pending p) {
+        return (long) Tensor.sizeOf(p.shape()) * p.dtype().bytes;
+    }
+
     /** huggingface_hub's split_state_dict_into_shards: greedy in iteration order. */
-    static List<Map<String, Tensor>> split(Map<String, Tensor> weights, Function<String, SafeTensors.DType> dtypeOf, long max) {
-        List<Map<String, Tensor>> out = new ArrayList<>();
-        Map<String, Tensor> cur = new LinkedHashMap<>();
+    static List<Map<String, SafeTensors.Pending>> split(Map<String, SafeTensors.Pending> weights, long max) {
+        List<Map<String, SafeTensors.Pending>> out = new ArrayList<>();
+        Map<String, SafeTensors.Pending> cur = new LinkedHashMap<>();
         long curSize = 0;
-        for (Map.Entry<String, Tensor> e : weights.entrySet()) {
+        for (Map.Entry<String, SafeTensors.Pending> e : weights.entrySet()) {
             if (max <= 0) {
                 cur.put(e.getKey(), e.getValue());
                 continue;
             }
             if (e.getValue() == null) throw Gsa4jException.at(Path.of(WEIGHTS), e.getKey(), "tensor is null");
-            SafeTensors.DType dt = dtypeOf.apply(e.getKey());
-            if (dt == null) throw Gsa4jException.at(Path.of(WEIGHTS), e.getKey(), "no dtype given for this tensor");
-            long size = SafeTensors.byteSize(e.getValue(), dt);
+            if (e.getValue().dtype() == null) throw Gsa4jException.at(Path.of(WEIGHTS), e.getKey(), "no dtype given for this tensor");
+            long size = bytes(e.getValue());
             if (size > max) {
                 out.add(Map.of(e.getKey(), e.getValue()));
                 continue;

@@ -1,9 +1,9 @@
 package org.gsa4j.models;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.gsa4j.Gsa4jException;
-import org.gsa4j.io.AtomicFiles;
+import org.gsa4j.io.HfModelDir;
+import org.gsa4j.io.LegacyLayout;
 import org.gsa4j.io.SafeTensors;
 import org.gsa4j.layers.AttentionConfig;
 import org.gsa4j.layers.GatedSlotAttention;
@@ -17,15 +17,11 @@ import org.gsa4j.layers.ParamSpec;
 import org.gsa4j.layers.TokenMixer;
 import org.gsa4j.tensor.Tensor;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /** Builds a model from a Hugging Face directory: config.json, then the weights, checked against it. */
 public final class ModelLoader {
@@ -33,16 +29,6 @@ public final class ModelLoader {
 
     /** An architecture: its naming and one token mixer per layer, from the config. */
     public record Architecture(LmConfig lm, Naming naming, TokenMixer[] mixers) {}
-
-    public static JsonNode readConfigJson(Path dir) {
-        Path file = dir.resolve("config.json");
-        if (!Files.isRegularFile(file)) throw Gsa4jException.at(file, null, "no config.json in the model directory");
-        try {
-            return new ObjectMapper().readTree(file.toFile());
-        } catch (IOException e) {
-            throw Gsa4jException.at(file, null, "invalid JSON: " + e.getMessage(), e);
-        }
-    }
 
     /** The model types {@link #architecture} knows. */
     public static final List<String> MODEL_TYPES = List.of("gsa", "gla", "retnet", "hgrn2", "transformer", "llama", "mistral");
@@ -113,52 +99,34 @@ public final class ModelLoader {
      * library reads; tied lm_head weights are omitted, as transformers does.
      */
     public static void save(CausalLM model, Path dir, SafeTensors.DType dtype) {
-        try {
-            Files.createDirectories(dir);
-            byte[] config = new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(model.configJson);
-            AtomicFiles.write(dir.resolve("config.json"), config);
-        } catch (IOException e) {
-            throw Gsa4jException.at(dir, null, "cannot write the model: " + e.getMessage(), e);
-        }
-        SafeTensors.write(dir.resolve("model.safetensors"), model.params(), dtype);
+        HfModelDir.save(dir, model.configJson, model.params(), dtype);
     }
 
     public static CausalLM load(Path dir) {
-        JsonNode json = readConfigJson(dir);
-        Architecture arch = architecture(new ConfigReader(dir.resolve("config.json"), json));
-        Path weights = dir.resolve("model.safetensors");
-        if (!Files.isRegularFile(weights)) throw Gsa4jException.at(weights, null, "weights file not found");
-        try (SafeTensors st = SafeTensors.open(weights)) {
-            Map<String, Tensor> params = readParams(weights, st, CausalLM.paramSpecs(arch.lm(), arch.naming(), arch.mixers()), arch);
+        try (HfModelDir hf = HfModelDir.open(dir)) {
+            JsonNode json = hf.configJson();
+            Architecture arch = architecture(new ConfigReader(hf.configFile(), json));
+            List<ParamSpec> specs = CausalLM.paramSpecs(arch.lm(), arch.naming(), arch.mixers());
+            Map<String, Tensor> params = checkParams(hf.weightsFile(), LegacyLayout.toCurrent(hf), specs, arch.lm().modelType());
             return new CausalLM(json, arch.lm(), arch.naming(), arch.mixers(), params);
         }
     }
 
-    /**
-     * Reads every declared parameter, converting the older hub layout of SPEC §3.5 on the way
-     * ({@code attn.norm} → {@code attn_norm}, {@code mlp.norm} → {@code mlp_norm}, a fused
-     * {@code gate_proj} of 2I rows → gate rows, then up rows).
-     */
-    static Map<String, Tensor> readParams(Path file, SafeTensors st, List<ParamSpec> specs, Architecture arch) {
+    /** Every declared parameter must be stored with its shape, and nothing else may be. */
+    static Map<String, Tensor> checkParams(Path file, Map<String, Tensor> stored, List<ParamSpec> specs, String modelType) {
         Map<String, Tensor> params = new LinkedHashMap<>();
-        Set<String> used = new HashSet<>();
-        int inter = arch.lm().intermediateSize();
         for (ParamSpec spec : specs) {
-            String name = spec.name();
-            String src = st.contains(name) ? name : LegacyLayout.sourceOf(name);
-            if (src == null || !st.contains(src)) {
-                throw Gsa4jException.at(file, name, "missing tensor (needed by config.json: " + arch.lm().modelType() + ")");
-            }
-            Tensor t = LegacyLayout.convert(name, st.f32(src), inter);
-            used.add(src);
+            Tensor t = stored.get(spec.name());
+            if (t == null) throw Gsa4jException.at(file, spec.name(), "missing tensor (needed by config.json: " + modelType + ")");
             if (!Arrays.equals(t.shape, spec.shape())) {
-                throw Gsa4jException.at(file, name, "shape " + Arrays.toString(t.shape) + " does not match config.json, which needs " + Arrays.toString(spec.shape()));
+                throw Gsa4jException.at(file, spec.name(), "shape " + Arrays.toString(t.shape)
+                        + " does not match config.json, which needs " + Arrays.toString(spec.shape()));
             }
-            params.put(name, t);
+            params.put(spec.name(), t);
         }
-        for (String n : st.names()) {
-            if (!used.contains(n) && !n.endsWith("rotary_emb.inv_freq")) {
-                throw Gsa4jException.at(file, n, "unexpected tensor: config.json (" + arch.lm().modelType() + ") has no such parameter");
+        for (String n : stored.keySet()) {
+            if (!params.containsKey(n) && !n.endsWith("rotary_emb.inv_freq")) {
+                throw Gsa4jException.at(file, n, "unexpected tensor: config.json (" + modelType + ") has no such parameter");
             }
         }
         return params;

@@ -48,6 +48,21 @@ class BpeTokenizerTest {
         assertTrue(trainSeconds < 60, "BPE training took " + trainSeconds + " s");
     }
 
+    /**
+     * The Austen vocab-4096 tokenizer is pinned: a change to the pre-tokenizer, the counting or the
+     * tie-breaking would silently make validation numbers incomparable with earlier runs.
+     */
+    @Test
+    void austenMergesArePinned() {
+        StringBuilder sb = new StringBuilder();
+        for (String[] m : tok.merges()) sb.append(sb.isEmpty() ? "" : "\n").append(m[0]).append(' ').append(m[1]);
+        assertArrayEquals(new String[] {"h", "e"}, tok.merges().get(0));
+        assertArrayEquals(new String[] {"Ġ", "t"}, tok.merges().get(1));
+        assertEquals("cdb9b632e333715074a48d3c4966f62a99e33729b7f320a5bdcb4105ca555cfe",
+                Corpus.sha256(sb.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        assertEquals(131_147, tok.encode(corpus.validation().text()).length);
+    }
+
     @Test
     void roundTripsAustenAndUnicode() {
         String val = corpus.validation().text();
@@ -165,6 +180,16 @@ class BpeTokenizerTest {
         Files.writeString(other, "{\"a\": 1}");
         e = assertThrows(Gsa4jException.class, () -> Tokenizer.load(other));
         assertTrue(e.getMessage().contains("model"), e.getMessage());
+        Path nonsense = dir.resolve("nonsense.json");
+        Files.writeString(nonsense, "{\"model\": {\"type\": \"Nonsense\", \"vocab\": {\"a\": 0}}}");
+        e = assertThrows(Gsa4jException.class, () -> Tokenizer.load(nonsense));
+        assertTrue(e.getMessage().contains("nonsense.json"), e.getMessage());
+        System.out.println("invalid tokenizer.json message: " + e.getMessage());
+        Path brokenMerge = dir.resolve("merge.json");
+        tok.save(brokenMerge);
+        Files.writeString(brokenMerge, Files.readString(brokenMerge).replaceFirst("\"merges\" : \\[", "\"merges\" : [ \"Ġ qqqq\","));
+        e = assertThrows(Gsa4jException.class, () -> Tokenizer.loadFast(brokenMerge));
+        assertTrue(e.getMessage().contains("merge.json") && e.getMessage().contains("model.merges"), e.getMessage());
     }
 
     @Test

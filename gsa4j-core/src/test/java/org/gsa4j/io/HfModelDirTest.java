@@ -295,10 +295,13 @@ class HfModelDirTest {
 
     /** huggingface_hub's own test_multiple_shards: sizes 6, 10, 30, 2, 2 with a limit of 10. */
     @Test void splitMatchesHuggingfaceHub() {
-        Map<String, Tensor> w = new LinkedHashMap<>();
+        Map<String, SafeTensors.Pending> w = new LinkedHashMap<>();
         int[] elems = {3, 5, 15, 1, 1}; // BF16: 6, 10, 30, 2, 2 bytes
-        for (int i = 0; i < elems.length; i++) w.put("layer_" + (i + 1), Tensor.zeros(elems[i]));
-        List<Map<String, Tensor>> shards = HfModelDir.split(w, n -> SafeTensors.DType.BF16, 10);
+        for (int i = 0; i < elems.length; i++) {
+            Tensor t = Tensor.zeros(elems[i]);
+            w.put("layer_" + (i + 1), new SafeTensors.Pending(SafeTensors.DType.BF16, t.shape, () -> t));
+        }
+        List<Map<String, SafeTensors.Pending>> shards = HfModelDir.split(w, 10);
         assertEquals(List.of(List.of("layer_1"), List.of("layer_3"), List.of("layer_2"), List.of("layer_4", "layer_5")),
                 shards.stream().map(m -> List.copyOf(m.keySet())).toList());
     }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.autograd.GradCheck;
 import org.gsa4j.autograd.Var;
+import org.gsa4j.io.HfModelDir;
 import org.gsa4j.io.SafeTensors;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.api.Test;
@@ -68,7 +69,7 @@ class GsaModelGradTest {
     }
 
     @Test
-    void savedModelLoadsBackIdentically(@TempDir Path tmp) {
+    void savedModelLoadsBackIdenticallyAlsoSharded(@TempDir Path tmp) {
         CausalLM model = ModelLoader.load(ReferenceCases.root().resolve("models/gsa"));
         ModelLoader.save(model, tmp.resolve("f32"), SafeTensors.DType.F32);
         CausalLM again = ModelLoader.load(tmp.resolve("f32"));
@@ -77,6 +78,11 @@ class GsaModelGradTest {
         Tensor b = again.feed(ids, 1, ids.length, again.newState(1));
         assertEquals(0.0, Tensor.relErr(b, a), "float32 save/load must be exact");
         assertEquals(model.configJson, again.configJson);
+
+        HfModelDir.save(tmp.resolve("sharded"), model.configJson, model.params(), n -> SafeTensors.DType.F32, 40_000);
+        assertTrue(java.nio.file.Files.exists(tmp.resolve("sharded/model.safetensors.index.json")));
+        CausalLM sharded = ModelLoader.load(tmp.resolve("sharded"));
+        assertEquals(0.0, Tensor.relErr(sharded.feed(ids, 1, ids.length, sharded.newState(1)), a), "sharded load must be exact");
 
         ModelLoader.save(model, tmp.resolve("bf16"), SafeTensors.DType.BF16);
         CausalLM half = ModelLoader.load(tmp.resolve("bf16"));
