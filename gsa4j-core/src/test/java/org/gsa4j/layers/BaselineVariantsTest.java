@@ -31,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *     logits and every parameter gradient;</li>
  * <li>float64 gradients against central finite differences, a few entries of every parameter;</li>
  * <li>decoding (a prefill, a second multi-token segment from the state, then single tokens) against
- *     the full forward's logits at the same positions.</li>
+ *     the full forward's logits at the same positions; and a batch of two sequences in lock-step.</li>
  * </ol>
  */
 class BaselineVariantsTest {
@@ -160,6 +160,31 @@ class BaselineVariantsTest {
         System.out.printf("[%s] decoding vs full forward: max rel err %.2e, state %d bytes after %d tokens%n",
                 name, worstStep, state.bytes(), T);
         assertTrue(worstStep <= 1e-5, name + ": decoding " + worstStep);
+
+        // 4. a batch of two different sequences decoded in lock-step: prefill 25, then single tokens to 40
+        int n = 40;
+        int[] two = new int[2 * n];
+        for (int i = 0; i < n; i++) {
+            two[i] = ids[i];
+            two[n + i] = ids[T - 1 - i];
+        }
+        Tensor full = m32.logits(Tape.inference(), m32.bind(Tape.inference()), two, 2, n, null).value;
+        DecodeState batch = m32.newState(2);
+        double worstBatch = 0;
+        for (int p = 0; p < n; ) {
+            int len = p == 0 ? 25 : 1;
+            int[] seg = new int[2 * len];
+            for (int b = 0; b < 2; b++) System.arraycopy(two, b * n + p, seg, b * len, len);
+            Tensor last = m32.feed(seg, 2, len, batch);
+            p += len;
+            for (int b = 0; b < 2; b++) {
+                Tensor got = Tensor.of(Arrays.copyOfRange(last.f, b * VOCAB, (b + 1) * VOCAB), VOCAB);
+                Tensor want = Tensor.of(Arrays.copyOfRange(full.f, (b * n + p - 1) * VOCAB, (b * n + p) * VOCAB), VOCAB);
+                worstBatch = Math.max(worstBatch, Tensor.relErr(got, want));
+            }
+        }
+        System.out.printf("[%s] batch-2 decoding vs full forward: max rel err %.2e%n", name, worstBatch);
+        assertTrue(worstBatch <= 1e-5, name + ": batch decoding " + worstBatch);
     }
 
     private static double loss64(CausalLM m, int[] ids) {
