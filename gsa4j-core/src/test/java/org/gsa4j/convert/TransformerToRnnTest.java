@@ -60,6 +60,20 @@ class TransformerToRnnTest {
         assertDecreasingLoss(gsa);
     }
 
+    @Test
+    void llamaToGlaAndRetNetLoadAndTrain() throws Exception {
+        for (Target target : new Target[] {Target.GLA, Target.RETNET}) {
+            Path out = tmp.resolve(target.name());
+            TransformerToRnn.convert(referenceLlama(), out, options(target, 0, "relu", 0));
+            CausalLM model = ModelLoader.load(out);
+            assertEquals(target.name().toLowerCase(java.util.Locale.ROOT), model.config.modelType());
+            try (HfModelDir src = HfModelDir.open(referenceLlama())) {
+                assertArrayEquals(src.f32("model.layers.0.self_attn.q_proj.weight").f, model.params().get("model.layers.0.attn.q_proj.weight").f);
+            }
+            assertDecreasingLoss(model);
+        }
+    }
+
     /** A few plain gradient steps on one batch must lower the loss: the converted model is trainable end to end. */
     static void assertDecreasingLoss(CausalLM model) {
         int[] ids = new int[2 * 32];
