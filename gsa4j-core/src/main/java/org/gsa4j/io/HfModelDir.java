@@ -46,14 +46,14 @@ public final class HfModelDir implements Closeable {
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     private final Path dir;
-    private final HfConfig config;
+    private final JsonNode configJson;
     private final Path weightsSource; // model.safetensors or the index
     private final List<SafeTensors> shards;
     private final Map<String, SafeTensors> byName; // tensor name → the file holding it
 
-    private HfModelDir(Path dir, HfConfig config, Path weightsSource, List<SafeTensors> shards, Map<String, SafeTensors> byName) {
+    private HfModelDir(Path dir, JsonNode configJson, Path weightsSource, List<SafeTensors> shards, Map<String, SafeTensors> byName) {
         this.dir = dir;
-        this.config = config;
+        this.configJson = configJson;
         this.weightsSource = weightsSource;
         this.shards = shards;
         this.byName = byName;
@@ -65,7 +65,7 @@ public final class HfModelDir implements Closeable {
 
     public static HfModelDir open(Path dir) {
         if (!Files.isDirectory(dir)) throw Gsa4jException.at(dir, null, "is not a directory");
-        HfConfig config = new HfConfig(dir.resolve(CONFIG), readJson(dir.resolve(CONFIG)));
+        JsonNode config = readJson(dir.resolve(CONFIG));
         Path single = dir.resolve(WEIGHTS);
         Path index = dir.resolve(INDEX);
         List<SafeTensors> opened = new ArrayList<>();
@@ -169,45 +169,17 @@ public final class HfModelDir implements Closeable {
     }
 
     public Path configFile() {
-        return config.file();
+        return dir.resolve(CONFIG);
     }
 
-    /** Typed access to config.json. */
-    public HfConfig config() {
-        return config;
-    }
-
-    /** The raw config.json object. */
+    /** The config.json object (typed, checked reads: {@code models.ConfigReader}). */
     public JsonNode configJson() {
-        return config.json();
+        return configJson;
     }
 
     public String modelType() {
-        return config.getString("model_type", null);
-    }
-
-    public int getInt(String field, int def) {
-        return config.getInt(field, def);
-    }
-
-    public Integer getIntOrNull(String field) {
-        return config.getIntOrNull(field);
-    }
-
-    public int requireInt(String field) {
-        return config.requireInt(field);
-    }
-
-    public double getDouble(String field, double def) {
-        return config.getDouble(field, def);
-    }
-
-    public boolean getBool(String field, boolean def) {
-        return config.getBool(field, def);
-    }
-
-    public String getString(String field, String def) {
-        return config.getString(field, def);
+        JsonNode t = configJson.get("model_type");
+        return t != null && t.isTextual() ? t.asText() : null;
     }
 
     // ------------------------------------------------------------------------------------------
@@ -271,7 +243,7 @@ public final class HfModelDir implements Closeable {
         int[] actual = st.entry(name).shape();
         if (!Arrays.equals(actual, shape)) {
             throw Gsa4jException.at(st.file(), name, "shape " + Arrays.toString(actual) + " does not match the expected "
-                    + Arrays.toString(shape) + " (config " + config.file() + ")");
+                    + Arrays.toString(shape) + " (config " + configFile() + ")");
         }
         return st.f32(name);
     }
