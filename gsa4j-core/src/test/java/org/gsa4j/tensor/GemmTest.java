@@ -186,8 +186,10 @@ class GemmTest {
             got[j] = new float[m * n];
             Gemm.sgemm(false, true, m, n, k, 1f, as[j], 0, k, bs[j], 0, k, 0f, expect[j], 0, n);
         }
-        // Each pool task runs a parallel gemm: while waiting, a thread may steal another task that
-        // also calls sgemmParallel; the thread-local pack buffers must not be shared between them.
+        // Each pool task runs a parallel gemm. While waiting, a thread may run another task that also
+        // calls sgemmParallel; Gemm then must not share its thread-local B buffer between them. Work
+        // stealing is not deterministic, so this checks nested use is correct, but cannot force the
+        // re-entrant case every run.
         Parallel.forRange(jobs, j -> Gemm.sgemmParallel(false, true, m, n, k, 1f, as[j], 0, k, bs[j], 0, k,
                 0f, got[j], 0, n));
         for (int j = 0; j < jobs; j++) assertArrayEquals(expect[j], got[j], 0f, "job " + j);
