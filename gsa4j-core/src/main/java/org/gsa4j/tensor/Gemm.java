@@ -25,7 +25,19 @@ import jdk.incubator.vector.VectorSpecies;
  * on the position of the element or on how C is split over threads, so {@link #sgemmParallel} is
  * bit-identical to {@link #sgemm} and to itself run to run.
  *
- * <p>beta == 0 never reads C (C may hold NaN or garbage).
+ * <p>Products below {@code SMALL_FMAS} multiply-adds (with k ≤ KC) skip packing A: four rows of A
+ * are broadcast straight from the source against one vector of B read in place (op(B) = Bᵀ is first
+ * transposed into a thread-local buffer). This path performs the same operations in the same order
+ * as the blocked one, so which path runs does not change a single bit.
+ *
+ * <p>beta == 0 never reads C (C may hold NaN or garbage). As in BLAS, alpha == 0 or k == 0 only
+ * scales C by beta (A and B are not read).
+ *
+ * <p>Tuning knobs (system properties, read once): {@code gsa4j.gemm.kc} (default 512; also fixes
+ * the accumulation blocking, so results depend on it), {@code gsa4j.gemm.mc} (128),
+ * {@code gsa4j.gemm.nc} (1024), {@code gsa4j.gemm.small} (32768). Defaults were measured on a
+ * Zen 4 core (32 KiB L1d, 1 MiB L2): about 95 GFLOP/s per thread at model shapes against a
+ * 114 GFLOP/s FMA peak; the micro-kernel alone with L1-resident panels runs at peak.
  */
 public final class Gemm {
     private Gemm() {}

@@ -194,4 +194,27 @@ class GemmTest {
                 0f, got[j], 0, n));
         for (int j = 0; j < jobs; j++) assertArrayEquals(expect[j], got[j], 0f, "job " + j);
     }
+
+    @Test
+    void smallAndBlockedPathsAreBitIdentical() {
+        SplittableRandom rng = new SplittableRandom(12);
+        int[][] shapes = {{16, 16, 16}, {17, 33, 5}, {64, 40, 64}, {3, 70, 100}};
+        for (int[] s : shapes) {
+            for (int t = 0; t < 4; t++) {
+                boolean tA = (t & 1) != 0, tB = (t & 2) != 0;
+                int m = s[0], n = s[1], k = s[2];
+                float[] a = rand(rng, m * k), b = rand(rng, k * n), c0 = rand(rng, m * n);
+                int lda = tA ? m : k, ldb = tB ? k : n;
+                for (float beta : new float[] {0f, 1f, 0.5f}) {
+                    float[] small = c0.clone(), blocked = c0.clone();
+                    Gemm.sgemmPath(0, tA, tB, m, n, k, 1.5f, a, 0, lda, b, 0, ldb, beta, small, 0, n);
+                    Gemm.sgemmPath(1, tA, tB, m, n, k, 1.5f, a, 0, lda, b, 0, ldb, beta, blocked, 0, n);
+                    for (int i = 0; i < small.length; i++) {
+                        assertEquals(Float.floatToRawIntBits(blocked[i]), Float.floatToRawIntBits(small[i]),
+                                "element " + i + " " + desc(tA, tB, m, n, k, beta));
+                    }
+                }
+            }
+        }
+    }
 }
