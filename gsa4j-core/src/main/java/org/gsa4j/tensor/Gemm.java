@@ -320,7 +320,18 @@ public final class Gemm {
      * {@code ap[s·MR·kc + p·MR + r]}, zero-padded beyond mc.
      */
     private static void packA(boolean transA, float[] a, int aOff, int lda, int ic, int mc, int pc, int kc, float[] ap) {
-        for (int ir = 0; ir < mc; ir += MR) {
+        int ir0 = 0;
+        if (transA && mc >= MR) {
+            // Full strips row by row of the source: each source row segment is read sequentially once.
+            int full = mc / MR;
+            for (int p = 0, src = aOff + pc * lda + ic; p < kc; p++, src += lda) {
+                for (int st = 0, d = p * MR; st < full; st++, d += MR * kc) {
+                    FloatVector.fromArray(S8, a, src + st * MR).intoArray(ap, d);
+                }
+            }
+            ir0 = full * MR;
+        }
+        for (int ir = ir0; ir < mc; ir += MR) {
             int mr = Math.min(MR, mc - ir);
             int dst = ir * kc;
             if (!transA) {
