@@ -49,11 +49,11 @@ public final class Gemm {
     /** Micro-tile columns (two vectors of B). */
     static final int NR = 2 * L;
     /** Depth of a packed block (bounds the accumulation order). */
-    static final int KC = Integer.getInteger("gsa4j.gemm.kc", 512);
+    static final int KC = Math.max(1, Integer.getInteger("gsa4j.gemm.kc", 512));
     /** Rows of A packed at a time (A block ≈ MC·KC floats stays in L2). */
-    static final int MC = Integer.getInteger("gsa4j.gemm.mc", 128);
+    static final int MC = Math.max(MR, Integer.getInteger("gsa4j.gemm.mc", 128) / MR * MR);
     /** Columns of B packed at a time. */
-    static final int NC = Integer.getInteger("gsa4j.gemm.nc", 1024);
+    static final int NC = Math.max(NR, Integer.getInteger("gsa4j.gemm.nc", 1024) / NR * NR);
 
     /** Eight float lanes: one packed column of A (MR = 8). */
     private static final VectorSpecies<Float> S8 = FloatVector.SPECIES_256;
