@@ -58,6 +58,10 @@ public final class Gemm {
     /** Eight float lanes: one packed column of A (MR = 8). */
     private static final VectorSpecies<Float> S8 = FloatVector.SPECIES_256;
 
+    static final boolean VEC_TRANSPOSE = !Boolean.getBoolean("gsa4j.gemm.scalarTranspose");
+    private static final FloatVector LO = FloatVector.fromArray(S8, new float[] {0, 8, 1, 9, 2, 10, 3, 11}, 0);
+    private static final FloatVector HI = FloatVector.fromArray(S8, new float[] {4, 12, 5, 13, 6, 14, 7, 15}, 0);
+
     private static final class Buffers {
         float[] a = new float[0];
         float[] b = new float[0];
@@ -373,7 +377,33 @@ public final class Gemm {
      */
     private static void transpose8(float[] src, int s, int ld, float[] dst, int d, int dstStride, int kc) {
         int s1 = s + ld, s2 = s1 + ld, s3 = s2 + ld, s4 = s3 + ld, s5 = s4 + ld, s6 = s5 + ld, s7 = s6 + ld;
-        for (int p = 0; p < kc; p++, d += dstStride) {
+        int p = 0;
+        if (VEC_TRANSPOSE) {
+            // 8×8 blocks: three rounds of "interleave row i with row i+4" (a perfect shuffle of the
+            // 6-bit element index; three of them transpose), two-vector permutes on 8 lanes.
+            for (; p + 8 <= kc; p += 8, d += 8 * dstStride) {
+                FloatVector x0 = FloatVector.fromArray(S8, src, s + p), x1 = FloatVector.fromArray(S8, src, s1 + p);
+                FloatVector x2 = FloatVector.fromArray(S8, src, s2 + p), x3 = FloatVector.fromArray(S8, src, s3 + p);
+                FloatVector x4 = FloatVector.fromArray(S8, src, s4 + p), x5 = FloatVector.fromArray(S8, src, s5 + p);
+                FloatVector x6 = FloatVector.fromArray(S8, src, s6 + p), x7 = FloatVector.fromArray(S8, src, s7 + p);
+                for (int round = 0; round < 3; round++) {
+                    FloatVector y0 = LO.selectFrom(x0, x4), y1 = HI.selectFrom(x0, x4);
+                    FloatVector y2 = LO.selectFrom(x1, x5), y3 = HI.selectFrom(x1, x5);
+                    FloatVector y4 = LO.selectFrom(x2, x6), y5 = HI.selectFrom(x2, x6);
+                    FloatVector y6 = LO.selectFrom(x3, x7), y7 = HI.selectFrom(x3, x7);
+                    x0 = y0; x1 = y1; x2 = y2; x3 = y3; x4 = y4; x5 = y5; x6 = y6; x7 = y7;
+                }
+                x0.intoArray(dst, d);
+                x1.intoArray(dst, d + dstStride);
+                x2.intoArray(dst, d + 2 * dstStride);
+                x3.intoArray(dst, d + 3 * dstStride);
+                x4.intoArray(dst, d + 4 * dstStride);
+                x5.intoArray(dst, d + 5 * dstStride);
+                x6.intoArray(dst, d + 6 * dstStride);
+                x7.intoArray(dst, d + 7 * dstStride);
+            }
+        }
+        for (; p < kc; p++, d += dstStride) {
             dst[d] = src[s + p];
             dst[d + 1] = src[s1 + p];
             dst[d + 2] = src[s2 + p];
