@@ -17,7 +17,13 @@ import jdk.incubator.vector.VectorSpecies;
  * every transpose combination and every size runs the same micro-kernel), and an
  * {@code MR × NR} register-blocked micro-kernel (broadcast of A times two vectors of B,
  * {@code 2·MR} accumulators) does the arithmetic. Edge tiles are written back with masked stores.
- * Pack buffers are thread-local and grow on demand, so small calls allocate nothing.
+ * Operands whose rows run along k (A untransposed, B transposed) are packed eight rows at a time
+ * through an 8×8 in-register transpose. Pack buffers are thread-local and grow on demand, so
+ * small calls allocate nothing.
+ *
+ * <p>The accumulation order of an element does not depend on MR, NR or the vector width either,
+ * so (fma being exact-rounded everywhere) results should not depend on the CPU's vector size; only
+ * {@code KC} changes them.
  *
  * <p>Numerics: each element of C accumulates its k products in plain order within a block of
  * {@code KC} (one fused multiply-add per product), then the blocks are added into C in order
