@@ -218,4 +218,28 @@ class GemmTest {
             }
         }
     }
+
+    @Test
+    void skinnyTimesTransposedRunsAsDotProducts() {
+        SplittableRandom rng = new SplittableRandom(13);
+        // m <= 4, A·Bᵀ: the dot-product path (decode-time matrix-vector products), serial and parallel.
+        for (int m = 1; m <= 5; m++) {
+            for (int k : new int[] {16, 17, 100, 600}) {
+                check(rng, false, true, m, 37, k, 1f, 0f, false);
+                check(rng, false, true, m, 38, k, 0.5f, 1.5f, false);
+            }
+            check(rng, false, true, m, 3001, 515, 1f, 0f, true);
+            check(rng, false, true, m, 1027, 1024, 1f, 1f, true);
+        }
+        int m = 3, n = 2050, k = 700;
+        float[] a = rand(rng, m * k), b = rand(rng, n * k), c0 = rand(rng, m * n);
+        float[] serial = c0.clone(), p1 = c0.clone(), p2 = c0.clone();
+        Gemm.sgemm(false, true, m, n, k, 1f, a, 0, k, b, 0, k, 0.5f, serial, 0, n);
+        Gemm.sgemmParallel(false, true, m, n, k, 1f, a, 0, k, b, 0, k, 0.5f, p1, 0, n);
+        Gemm.sgemmParallel(false, true, m, n, k, 1f, a, 0, k, b, 0, k, 0.5f, p2, 0, n);
+        for (int i = 0; i < serial.length; i++) {
+            assertEquals(Float.floatToRawIntBits(serial[i]), Float.floatToRawIntBits(p1[i]), "serial vs parallel at " + i);
+            assertEquals(Float.floatToRawIntBits(p1[i]), Float.floatToRawIntBits(p2[i]), "run to run at " + i);
+        }
+    }
 }
