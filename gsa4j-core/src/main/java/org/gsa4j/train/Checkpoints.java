@@ -98,6 +98,7 @@ public final class Checkpoints {
                 if (Files.isRegularFile(tmp.resolve(f))) files.put(f, sha256(tmp.resolve(f)));
             }
             AtomicFiles.write(tmp.resolve(TRAINER_STATE), JSON.writeValueAsBytes(state));
+            makeReadable(tmp);
             fsync(tmp);
             Path target = root.resolve(dirName(step));
             if (Files.exists(target)) deleteTree(moveAside(root, target));
@@ -168,6 +169,17 @@ public final class Checkpoints {
             throw Gsa4jException.at(file, null, "cannot read: " + e.getMessage(), e);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
+        }
+    }
+
+    /** Temporary files and directories are private (0600/0700); a finished checkpoint is readable like any model directory. */
+    static void makeReadable(Path dir) {
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path p : s.toList()) {
+                Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString(Files.isDirectory(p) ? "rwxr-xr-x" : "rw-r--r--"));
+            }
+        } catch (IOException | UnsupportedOperationException ignored) {
+            // not a POSIX file system: keep the platform's defaults
         }
     }
 

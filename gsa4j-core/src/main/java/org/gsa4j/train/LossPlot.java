@@ -65,6 +65,7 @@ public final class LossPlot {
             ByteArrayOutputStream bytes = new ByteArrayOutputStream();
             ChartUtils.writeChartAsPNG(bytes, chart, 900, 540);
             AtomicFiles.write(png, bytes.toByteArray());
+            Checkpoints.makeReadable(png);
         } catch (IOException e) {
             throw new org.gsa4j.Gsa4jException("cannot draw the loss plot " + png + ": " + e.getMessage(), e);
         }
