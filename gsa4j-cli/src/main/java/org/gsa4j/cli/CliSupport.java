@@ -39,7 +39,7 @@ final class CliSupport {
                 .setInitialMax(max)
                 .setStyle(ProgressBarStyle.ASCII)
                 .setUpdateIntervalMillis(250)
-                .setMaxRenderedLength(110)
+                .setMaxRenderedLength(120)
                 .setConsumer(new ConsoleProgressBarConsumer(System.err));
         if (unit != null) b.setUnit(unit, 1);
         if (start > 0) b.startsFrom(start, Duration.ZERO);

@@ -36,7 +36,9 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "runs/demo", paramLabel = "DIR", description = "Output directory, replaced on each run (default: ${DEFAULT-VALUE}).")
     Path out;
 
-    @Option(names = "--steps", defaultValue = "600", description = "Optimizer updates (default: ${DEFAULT-VALUE}).") long steps;
+    @Option(names = "--minutes", defaultValue = "4", description = "Training time budget: the number of updates is set from the speed measured"
+            + " over the first updates (default: ${DEFAULT-VALUE}).") double minutes;
+    @Option(names = "--steps", description = "A fixed number of updates instead of a time budget (reproducible across machines).") Long steps;
     @Option(names = "--batch-size", defaultValue = "8") int batchSize;
     @Option(names = "--seq-len", defaultValue = "128") int seqLen;
     @Option(names = "--lr", defaultValue = "4e-3") double lr;
@@ -78,26 +80,30 @@ public final class DemoCommand implements Callable<Integer> {
         ObjectNode mc = ModelConfigs.of("gsa", prep.vocabSize(), hidden, layers, heads, slots, 0);
         CausalLM model = ModelLoader.create(mc, seed);
         long nParams = model.params().values().stream().mapToLong(t -> t.size()).sum();
+        boolean budget = steps == null;
+        if (budget && !(minutes > 0)) throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "--minutes must be positive");
         TrainConfig tc = new TrainConfig();
-        tc.steps = steps;
+        tc.steps = budget ? 100_000 : steps;  // with a budget: fixed after the first updates are timed
         tc.batchSize = batchSize;
         tc.seqLen = seqLen;
         tc.lr = lr;
-        tc.warmupSteps = Math.max(1, steps / 20);
+        tc.warmupSteps = budget ? TrainCommand.BUDGET_PROBE_TO : Math.max(1, steps / 20);
         tc.seed = seed;
-        tc.evalEvery = Math.max(1, steps / 6);
+        tc.evalEvery = budget ? 0 : Math.max(1, steps / 6);
         tc.evalTokens = 8192;
-        tc.checkpointEvery = steps / 2;
+        tc.checkpointEvery = 0;
         tc.keepCheckpoints = 1;
         tc.validate(null);
-        o.printf("[2/4] training GSA: %,d parameters (%d layers, hidden %d, %d heads, %d slots), %d updates × %d × %d tokens%n",
-                nParams, layers, hidden, heads, slots, steps, batchSize, seqLen);
+        o.printf("[2/4] training GSA: %,d parameters (%d layers, hidden %d, %d heads, %d slots), %s of %d × %d tokens%n",
+                nParams, layers, hidden, heads, slots, budget ? String.format("%.3g minutes of updates", minutes) : steps + " updates",
+                batchSize, seqLen);
         Trainer.Result r;
         try (TokenFile train = TokenFile.open(prep.trainPath()); TokenFile val = TokenFile.open(prep.validationPath())) {
             r = TrainCommand.run(model, tc, LmData.train(train, batchSize, seqLen, seed), LmData.validator(val, batchSize, seqLen, tc.evalTokens),
-                    out, Files.readAllBytes(prep.tokenizerPath()), null, !noProgress && CliSupport.interactive(), err);
+                    out, Files.readAllBytes(prep.tokenizerPath()), null, !noProgress && CliSupport.interactive(), err, budget ? minutes * 60 : 0);
         }
-        o.printf("      %s, %,.0f tokens/s; training loss %.3f → %.3f%n", CliSupport.fmtSeconds(r.seconds()), r.tokensPerSecond(),
+        o.printf("      %d updates (%,d tokens) in %s, %,.0f tokens/s; training loss %.3f → %.3f%n", r.step(), r.step() * tc.tokensPerStep(),
+                CliSupport.fmtSeconds(r.seconds()), r.tokensPerSecond(),
                 r.losses().get(0), mean(r.losses().subList(Math.max(0, r.losses().size() - 20), r.losses().size())));
 
         // 3. evaluate on the whole validation novel, streamed through the recurrent state

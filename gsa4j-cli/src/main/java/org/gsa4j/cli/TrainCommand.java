@@ -76,7 +76,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--grad-accum") Integer gradAccum;
     @Option(names = "--lr", description = "Peak learning rate.") Double lr;
     @Option(names = "--min-lr-ratio", description = "Cosine floor as a fraction of the peak.") Double minLrRatio;
-    @Option(names = "--warmup", description = "Warm-up updates.") Long warmup;
+    @Option(names = "--warmup", description = "Warm-up updates (default: min(100, steps/10)).") Long warmup;
     @Option(names = "--weight-decay") Double weightDecay;
     @Option(names = "--beta1") Double beta1;
     @Option(names = "--beta2") Double beta2;
@@ -125,7 +125,9 @@ public final class TrainCommand implements Callable<Integer> {
         TrainConfig tc = new TrainConfig();
         if (ckpt != null) tc = TrainConfig.fromJson(ckpt.state().get("train_config"), ckpt.dir().resolve(Checkpoints.TRAINER_STATE));
         else if (runConfig != null) tc = tc.overlay(runConfig.get("train"), config);
+        boolean warmupGiven = warmup != null || (runConfig != null && runConfig.path("train").has("warmup_steps")) || ckpt != null;
         applyFlags(tc);
+        if (!warmupGiven) tc.warmupSteps = Math.min(tc.warmupSteps, Math.max(1, tc.steps / 10));
 
         CausalLM model;
         if (ckpt != null) {
@@ -177,12 +179,27 @@ public final class TrainCommand implements Callable<Integer> {
     /** Runs the trainer with a progress bar (or log lines); shared with the demo. */
     Trainer.Result runWithProgress(CausalLM model, TrainConfig tc, org.gsa4j.train.BatchSource source, org.gsa4j.train.Validator validator,
                                    byte[] tokJson, Checkpoints.Loaded ckpt, boolean progress, PrintStream err) {
-        return run(model, tc, source, validator, out, tokJson, ckpt, progress, err);
+        return run(model, tc, source, validator, out, tokJson, ckpt, progress, err, 0);
     }
 
     static Trainer.Result run(CausalLM model, TrainConfig tc, org.gsa4j.train.BatchSource source, org.gsa4j.train.Validator validator,
                               Path out, byte[] tokJson, Checkpoints.Loaded ckpt, boolean progress, PrintStream err) {
+        return run(model, tc, source, validator, out, tokJson, ckpt, progress, err, 0);
+    }
+
+    /** Updates timed to fix the run's length when training has a time budget (the demo). */
+    static final int BUDGET_PROBE_FROM = 10, BUDGET_PROBE_TO = 30;
+
+    /**
+     * Trains with a progress bar or log lines. With {@code budgetSeconds > 0} the number of updates is
+     * chosen after update {@value #BUDGET_PROBE_TO} from the measured speed so that training takes
+     * about that long (tc.steps is then only the initial guess).
+     */
+    static Trainer.Result run(CausalLM model, TrainConfig tc, org.gsa4j.train.BatchSource source, org.gsa4j.train.Validator validator,
+                              Path out, byte[] tokJson, Checkpoints.Loaded ckpt, boolean progress, PrintStream err, double budgetSeconds) {
         ProgressBar[] bar = new ProgressBar[1];
+        Trainer[] self = new Trainer[1];
+        double[] probeStart = new double[1];
         Trainer.Listener listener = new Trainer.Listener() {
             double ema = Double.NaN;
 
@@ -193,11 +210,21 @@ public final class TrainCommand implements Callable<Integer> {
 
             @Override
             public void onStep(Trainer.StepMetrics m) {
+                if (budgetSeconds > 0 && m.step() == BUDGET_PROBE_FROM) probeStart[0] = m.elapsedSeconds();
+                if (budgetSeconds > 0 && m.step() == BUDGET_PROBE_TO) {
+                    double perStep = (m.elapsedSeconds() - probeStart[0]) / (BUDGET_PROBE_TO - BUDGET_PROBE_FROM);
+                    long total = Math.max(BUDGET_PROBE_TO + 1, (long) ((budgetSeconds - m.elapsedSeconds()) / perStep) + BUDGET_PROBE_TO);
+                    self[0].setTotalSteps(total);
+                    tc.evalEvery = Math.max(1, total / 6);
+                    String line = String.format("time budget %s: %.2f s per update here, so %d updates in all", CliSupport.fmtSeconds(budgetSeconds), perStep, total);
+                    if (bar[0] != null) bar[0].maxHint(total);
+                    else err.println(line);
+                }
                 ema = Double.isNaN(ema) ? m.loss() : 0.9 * ema + 0.1 * m.loss();
                 String msg = String.format("loss %.3f (avg %.3f) lr %.1e %,.0f tok/s", m.loss(), ema, m.lr(), m.tokensPerSecond());
                 if (bar[0] != null) {
                     bar[0].stepTo(m.step());
-                    bar[0].setExtraMessage(msg);
+                    bar[0].setExtraMessage(String.format("loss %.3f avg %.3f %,.0f tok/s", m.loss(), ema, m.tokensPerSecond()));
                 } else if (m.step() % Math.max(1, tc.steps / 25) == 0 || m.step() == tc.steps) {
                     double eta = (tc.steps - m.step()) * tc.tokensPerStep() / Math.max(1, m.tokensPerSecond());
                     err.printf("step %d/%d %s, elapsed %s, eta %s%n", m.step(), tc.steps, msg, CliSupport.fmtSeconds(m.elapsedSeconds()),
@@ -208,16 +235,40 @@ public final class TrainCommand implements Callable<Integer> {
             @Override
             public void onValidation(long step, Map<String, Double> v) {
                 String line = String.format("step %d: validation loss %.4f, perplexity %.2f", step, v.get("val_loss"), v.getOrDefault("val_ppl", Math.exp(v.get("val_loss"))));
-                if (bar[0] != null) bar[0].setExtraMessage(line);
+                if (bar[0] != null) bar[0].setExtraMessage(String.format("val loss %.3f ppl %.1f", v.get("val_loss"), Math.exp(v.get("val_loss"))));
                 else err.println(line);
             }
         };
         Trainer trainer = new Trainer(model, tc, source, validator, out, tokJson, listener);
+        self[0] = trainer;
         if (ckpt != null) trainer.resume(ckpt);
+        // Ctrl-C: finish the update in progress, write a checkpoint, then let the JVM exit.
+        java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            trainer.requestStop();
+            err.println();
+            err.println("gsa4j: interrupted: finishing the current update" + (out != null ? " and writing a checkpoint ..." : " ..."));
+            try {
+                done.await(10, java.util.concurrent.TimeUnit.MINUTES);
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+        }, "gsa4j-train-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
         try {
-            return trainer.run();
+            Trainer.Result r = trainer.run();
+            if (trainer.stopRequested()) {
+                err.printf("gsa4j: stopped at step %d%s%n", r.step(), r.lastCheckpoint() != null ? "; resume with --resume (" + r.lastCheckpoint() + ")" : "");
+            }
+            return r;
         } finally {
             if (bar[0] != null) bar[0].close();
+            done.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running: it returns now that the latch is open
+            }
         }
     }
 

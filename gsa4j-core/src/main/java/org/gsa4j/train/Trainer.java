@@ -59,8 +59,9 @@ public final class Trainer {
     private final byte[] tokenizerJson;
     private final Listener listener;
     private final AdamW optimizer;
-    private final LrSchedule schedule;
+    private LrSchedule schedule;
     private long step;
+    private volatile boolean stopRequested;
     private double priorSeconds;
     private Path lastCheckpoint;
 
@@ -150,12 +151,40 @@ public final class Trainer {
     }
 
     public Result run() {
-        return run(cfg.steps);
+        return runUntil(Long.MAX_VALUE);
+    }
+
+    /**
+     * Changes the run's length (and so the cosine schedule's end) at a step boundary, e.g. from a
+     * listener after timing the first updates to fit a time budget. Later checkpoints record the new
+     * length, so a resume continues the changed schedule exactly.
+     */
+    public void setTotalSteps(long steps) {
+        if (steps < step || steps < 1) throw new IllegalArgumentException("total steps " + steps + " < steps done " + step);
+        cfg.steps = steps;
+        schedule = cfg.schedule();
+    }
+
+    /**
+     * Asks a running {@link #run} to stop after the update in progress; it then writes a checkpoint
+     * (when it has an output directory) and returns normally. Safe to call from another thread,
+     * e.g. a shutdown hook on Ctrl-C.
+     */
+    public void requestStop() {
+        stopRequested = true;
+    }
+
+    public boolean stopRequested() {
+        return stopRequested;
     }
 
     /** Trains until update {@code stopAt} (≤ steps; fewer simulates an interruption). */
     public Result run(long stopAt) {
         if (stopAt > cfg.steps) throw new IllegalArgumentException("stopAt " + stopAt + " > steps " + cfg.steps);
+        return runUntil(stopAt);
+    }
+
+    private Result runUntil(long stopAt) {
         List<Double> losses = new ArrayList<>();
         Map<String, Double> lastVal = null;
         long startStep = step;
@@ -163,7 +192,7 @@ public final class Trainer {
         long tokensPerStep = cfg.tokensPerStep();
         listener.onStart(startStep, cfg.steps);
         try (MetricsLog log = outDir == null ? null : new MetricsLog(metricsFile(), step)) {
-            while (step < stopAt) {
+            while (step < Math.min(stopAt, cfg.steps) && !stopRequested) {
                 long ts = System.nanoTime();
                 double lr = schedule.at(step);
                 Map<String, float[]> grads = new LinkedHashMap<>();
@@ -210,7 +239,7 @@ public final class Trainer {
                     }
                     listener.onValidation(step, lastVal);
                 }
-                if (outDir != null && (last || step == stopAt || (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0))) {
+                if (outDir != null && (last || step == stopAt || stopRequested || (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0))) {
                     checkpoint(priorSeconds + (System.nanoTime() - t0) / 1e9, loss, lastVal);
                 }
             }

@@ -119,6 +119,25 @@ class TrainerTest {
     }
 
     @Test
+    void aRequestedStopWritesACheckpointAtTheCurrentStep() {
+        try (TokenFile data = TinyRuns.data(dir, 4000)) {
+            TrainConfig c = TinyRuns.config(10);
+            Path out = dir.resolve("stop");
+            Trainer[] t = new Trainer[1];
+            t[0] = new Trainer(TinyRuns.gsa(3), c, LmData.train(data, c.batchSize, c.seqLen, c.seed), null, out, null, new Trainer.Listener() {
+                @Override
+                public void onStep(Trainer.StepMetrics m) {
+                    if (m.step() == 4) t[0].requestStop(); // as the Ctrl-C hook does
+                }
+            });
+            Trainer.Result r = t[0].run();
+            assertEquals(4, r.step());
+            assertEquals(List.of(3L, 4L), Checkpoints.list(out.resolve("checkpoints")).stream().map(Checkpoints::stepOf).toList());
+            assertEquals(4, Checkpoints.load(r.lastCheckpoint()).step());
+        }
+    }
+
+    @Test
     void corruptCheckpointsAreRefusedClearly() throws Exception {
         try (TokenFile data = TinyRuns.data(dir, 4000)) {
             TrainConfig c = TinyRuns.config(3);
