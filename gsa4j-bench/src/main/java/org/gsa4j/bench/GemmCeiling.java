@@ -90,7 +90,7 @@ public final class GemmCeiling {
     }
 
     /** 12 independent FMA chains per thread on registers only. */
-    static double fmaPeak(int threads, int reps) {
+    public static double fmaPeak(int threads, int reps) {
         long iters = 20_000_000L;
         double[] g = new double[reps];
         for (int r = -1; r < reps; r++) {
@@ -115,7 +115,7 @@ public final class GemmCeiling {
         return median(g);
     }
 
-    static float fmaLoop(long iters) {
+    public static float fmaLoop(long iters) {
         FloatVector m = FloatVector.broadcast(S, 0.999999f), a = FloatVector.broadcast(S, 1e-7f);
         FloatVector c0 = FloatVector.broadcast(S, 1f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
         FloatVector c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
@@ -128,7 +128,7 @@ public final class GemmCeiling {
                 .reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
     }
 
-    static double median(double[] x) {
+    public static double median(double[] x) {
         double[] s = x.clone();
         Arrays.sort(s);
         int n = s.length;
