@@ -72,21 +72,32 @@ public final class Gemm {
             for (int pc = 0; pc < k; pc += KC) {
                 int kc = Math.min(KC, k - pc);
                 boolean first = pc == 0;
-                packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp);
+                packB(transB, b, bOff, ldb, pc, kc, jc, 0, nc, bp);
                 for (int ic = 0; ic < m; ic += MC) {
                     int mc = Math.min(MC, m - ic);
                     packA(transA, a, aOff, lda, ic, mc, pc, kc, ap);
-                    for (int jr = 0; jr < nc; jr += NR) {
-                        int nr = Math.min(NR, nc - jr);
-                        int bBase = jr * kc;
-                        for (int ir = 0; ir < mc; ir += MR) {
-                            int mr = Math.min(MR, mc - ir);
-                            kernel(kc, ap, ir * kc, bp, bBase, tile);
-                            storeTile(tile, c, cOff + (ic + ir) * ldc + jc + jr, ldc,
-                                    mr, nr, alpha, first ? beta : 1f, first && beta == 0f);
-                        }
-                    }
+                    macroKernel(kc, mc, 0, nc, ap, bp, tile, c, cOff + ic * ldc + jc, ldc,
+                            alpha, first ? beta : 1f, first && beta == 0f);
                 }
+            }
+        }
+    }
+
+    /**
+     * C[0:mc, j0:j1] (+)= alpha · Ap · Bp over one packed depth block: Ap holds mc rows, Bp the strips
+     * covering [j0, j1) (j0 a multiple of NR, j1 ≤ nc). Every tile runs the same MR×NR micro-kernel.
+     */
+    private static void macroKernel(int kc, int mc, int j0, int j1, float[] ap, float[] bp, float[] tile,
+                                    float[] c, int cBase, int ldc, float alpha, float beta, boolean overwrite) {
+        for (int jr = j0; jr < j1; jr += NR) {
+            int nr = Math.min(NR, j1 - jr);
+            int bBase = jr * kc;
+            for (int ir = 0; ir < mc; ir += MR) {
+                int mr = Math.min(MR, mc - ir);
+                // (Storing straight from the accumulators made the kernel too large for C2 to keep
+                // its vectors unboxed: 4-5x slower. The tile round trip is cheap.)
+                kernel(kc, ap, ir * kc, bp, bBase, tile);
+                storeTile(tile, c, cBase + ir * ldc + jr, ldc, mr, nr, alpha, beta, overwrite);
             }
         }
     }
@@ -110,8 +121,8 @@ public final class Gemm {
      * Packs op(B)[pc:pc+kc, jc:jc+nc] into strips of NR columns: strip s holds
      * {@code bp[s·NR·kc + p·NR + j]}, zero-padded beyond nc.
      */
-    private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int kc, int jc, int nc, float[] bp) {
-        for (int jr = 0; jr < nc; jr += NR) {
+    private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int kc, int jc, int j0, int nc, float[] bp) {
+        for (int jr = j0; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
             int dst = jr * kc;
             if (!transB) {
@@ -305,41 +316,54 @@ public final class Gemm {
     private static final long PARALLEL_MIN_FMAS = 1L << 18;
 
     /**
-     * Multi-threaded {@link #sgemm}: C is cut into a fixed grid of tiles (sizes multiples of
-     * MR × NR, independent of scheduling); each tile is one task running {@link #sgemm} on its
-     * sub-problem. Every element of C is computed by exactly one task with the same accumulation
-     * order as {@link #sgemm}, so results are bit-identical to it.
+     * Multi-threaded {@link #sgemm}, BLIS-style: for each depth block op(B) is packed once (its strips
+     * split over the threads) into a buffer all tasks share, then C is cut into a fixed grid of
+     * MC-row × column-group tasks, each packing its rows of op(A) and running the micro-kernel. The
+     * grid depends only on the shape; every element of C sees exactly the operations of {@link #sgemm}
+     * in the same order, so results are bit-identical to it and to itself run to run.
      */
     public static void sgemmParallel(boolean transA, boolean transB, int m, int n, int k, float alpha,
                                      float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                                      float beta, float[] c, int cOff, int ldc) {
         int threads = Parallel.threads();
-        if (threads <= 1 || (long) m * n * k < PARALLEL_MIN_FMAS || m <= 0 || n <= 0) {
+        if (threads <= 1 || (long) m * n * k < PARALLEL_MIN_FMAS || m <= 0 || n <= 0 || k <= 0 || alpha == 0f) {
             sgemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
         }
-        // Tile grid: aim for ~4 tasks per thread, tiles no smaller than MC rows × 4·NR columns
-        // where the matrix allows, cutting the longer side first.
-        int target = 4 * threads;
-        int tm = 1, tn = 1;
-        int maxTm = Math.max(1, (m + MR - 1) / MR), maxTn = Math.max(1, (n + NR - 1) / NR);
-        while (tm * tn < target) {
-            int rowsPer = (m + tm - 1) / tm, colsPer = (n + tn - 1) / tn;
-            boolean canM = tm < maxTm, canN = tn < maxTn;
-            if (!canM && !canN) break;
-            if (canM && (!canN || rowsPer >= colsPer / 2)) tm++;
-            else tn++;
+        int kcMax = Math.min(k, KC);
+        int ncMax = Math.min(roundUp(n, NR), NC);
+        // Per call (a thread-local could be re-entered by a task this thread helps with while joining);
+        // at most NC·KC floats, against ≥ 2^18 multiply-adds of work.
+        float[] bp = new float[ncMax * kcMax];
+        int rowBlocks = (m + MC - 1) / MC;
+        for (int jc = 0; jc < n; jc += NC) {
+            int nc = Math.min(NC, n - jc);
+            int strips = (nc + NR - 1) / NR;
+            // column groups: enough tasks for ~4 per thread, in whole strips
+            int groups = Math.max(1, Math.min(strips, (4 * threads + rowBlocks - 1) / rowBlocks));
+            int stripsPerGroup = (strips + groups - 1) / groups;
+            groups = (strips + stripsPerGroup - 1) / stripsPerGroup;
+            int packTasks = Math.min(strips, 4 * threads), stripsPerPack = (strips + packTasks - 1) / packTasks;
+            packTasks = (strips + stripsPerPack - 1) / stripsPerPack;
+            final int fJc = jc, fNc = nc, fGroups = groups, fSpg = stripsPerGroup, fSpp = stripsPerPack;
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                final int fPc = pc, fKc = kc;
+                final boolean first = pc == 0;
+                Parallel.forRange(packTasks, t -> packB(transB, b, bOff, ldb, fPc, fKc, fJc,
+                        t * fSpp * NR, Math.min(fNc, (t + 1) * fSpp * NR), bp));
+                Parallel.forRange(rowBlocks * fGroups, t -> {
+                    int ic = (t / fGroups) * MC, mc = Math.min(MC, m - ic);
+                    int g = t % fGroups;
+                    int j0 = g * fSpg * NR, j1 = Math.min(fNc, (g + 1) * fSpg * NR);
+                    Buffers buf = BUFFERS.get();
+                    int need = roundUp(mc, MR) * fKc;
+                    if (buf.a.length < need) buf.a = new float[Math.max(need, Math.min(roundUp(m, MR), MC) * Math.min(k, KC))];
+                    packA(transA, a, aOff, lda, ic, mc, fPc, fKc, buf.a);
+                    macroKernel(fKc, mc, j0, j1, buf.a, bp, buf.tile, c, cOff + ic * ldc + fJc, ldc,
+                            alpha, first ? beta : 1f, first && beta == 0f);
+                });
+            }
         }
-        int tileM = roundUp((m + tm - 1) / tm, MR);
-        int tileN = roundUp((n + tn - 1) / tn, NR);
-        int gm = (m + tileM - 1) / tileM, gn = (n + tileN - 1) / tileN;
-        final int fTileM = tileM, fTileN = tileN;
-        Parallel.forRange(gm * gn, t -> {
-            int i0 = (t / gn) * fTileM, j0 = (t % gn) * fTileN;
-            int mm = Math.min(fTileM, m - i0), nn = Math.min(fTileN, n - j0);
-            int aO = transA ? aOff + i0 : aOff + i0 * lda;
-            int bO = transB ? bOff + j0 * ldb : bOff + j0;
-            sgemm(transA, transB, mm, nn, k, alpha, a, aO, lda, b, bO, ldb, beta, c, cOff + i0 * ldc + j0, ldc);
-        });
     }
 }
