@@ -13,11 +13,14 @@ import jdk.incubator.vector.VectorSpecies;
  * algorithm); the parallel ones split C over the cores.
  *
  * <p>{@link #sgemm} is a BLIS-style blocked GEMM on the Vector API: op(B) is packed into
- * {@code KC × NR} column strips, op(A) into {@code MR × KC} row strips (zero-padded at the edges, so
- * every transpose combination and every size runs the same micro-kernel), and an
- * {@code MR × NR} register-blocked micro-kernel (broadcast of A times two vectors of B,
- * {@code 2·MR} accumulators) does the arithmetic. Edge tiles are written back with masked stores.
- * Pack buffers are thread-local and grow on demand, so small calls allocate nothing.
+ * {@code KC × NR} column strips (zero-padded at the edges), and an {@code MR × NR} register-blocked
+ * micro-kernel (broadcast of A times two vectors of B, {@code 2·MR} accumulators) does the
+ * arithmetic. op(A) is not packed: the kernel broadcasts its elements in place through a row and a
+ * depth stride (either transpose; rows past the edge repeat the last row and are not stored), which
+ * costs nothing measurable against the scalar copy it replaced. Small problems (k ≤ KC, few
+ * multiply-adds: the chunk algorithm's blocks) skip packing B as well and read B rows in place.
+ * Edge tiles are written back with masked stores. Buffers are thread-local and grow on demand, so
+ * small calls allocate nothing.
  *
  * <p>Numerics: each element of C accumulates its k products in plain order within a block of
  * {@code KC} (one fused multiply-add per product), then the blocks are added into C in order
@@ -43,9 +46,12 @@ public final class Gemm {
     /** Columns of B packed at a time. */
     static final int NC = Integer.getInteger("gsa4j.gemm.nc", 2048);
 
+    /** Up to this many multiply-adds (and k ≤ KC) sgemm skips packing: the small blocks of the chunk algorithm. */
+    static final long DIRECT_MAX_FMAS = Long.getLong("gsa4j.gemm.directMax", 1L << 20);
+
     private static final class Buffers {
-        float[] a = new float[0];
         float[] b = new float[0];
+        float[] bt = new float[0];
         final float[] tile = new float[MR * NR];
     }
 
@@ -60,12 +66,32 @@ public final class Gemm {
             return;
         }
         Buffers buf = BUFFERS.get();
+        if (k <= KC && (long) m * n * k <= DIRECT_MAX_FMAS) {
+            direct(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, buf);
+            return;
+        }
+        packed(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, buf);
+    }
+
+    /** The packed path whatever the size (tests compare it with the unpacked small-problem path). */
+    static void sgemmPackedForTest(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                   float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                                   float beta, float[] c, int cOff, int ldc) {
+        if (m <= 0 || n <= 0) return;
+        if (k <= 0 || alpha == 0f) {
+            scaleC(m, n, beta, c, cOff, ldc);
+            return;
+        }
+        packed(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, BUFFERS.get());
+    }
+
+    private static void packed(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                               float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                               float beta, float[] c, int cOff, int ldc, Buffers buf) {
         int kcMax = Math.min(k, KC);
-        int mcMax = Math.min(roundUp(m, MR), MC);
         int ncMax = Math.min(roundUp(n, NR), NC);
-        if (buf.a.length < mcMax * kcMax) buf.a = new float[mcMax * kcMax];
         if (buf.b.length < ncMax * kcMax) buf.b = new float[ncMax * kcMax];
-        float[] ap = buf.a, bp = buf.b, tile = buf.tile;
+        float[] bp = buf.b, tile = buf.tile;
 
         for (int jc = 0; jc < n; jc += NC) {
             int nc = Math.min(NC, n - jc);
@@ -75,8 +101,7 @@ public final class Gemm {
                 packB(transB, b, bOff, ldb, pc, kc, jc, 0, nc, bp);
                 for (int ic = 0; ic < m; ic += MC) {
                     int mc = Math.min(MC, m - ic);
-                    packA(transA, a, aOff, lda, ic, mc, pc, kc, ap);
-                    macroKernel(kc, mc, 0, nc, ap, bp, tile, c, cOff + ic * ldc + jc, ldc,
+                    macroKernel(kc, mc, 0, nc, transA, a, aOff, lda, ic, pc, bp, tile, c, cOff + ic * ldc + jc, ldc,
                             alpha, first ? beta : 1f, first && beta == 0f);
                 }
             }
@@ -87,8 +112,11 @@ public final class Gemm {
      * C[0:mc, j0:j1] (+)= alpha · Ap · Bp over one packed depth block: Ap holds mc rows, Bp the strips
      * covering [j0, j1) (j0 a multiple of NR, j1 ≤ nc). Every tile runs the same MR×NR micro-kernel.
      */
-    private static void macroKernel(int kc, int mc, int j0, int j1, float[] ap, float[] bp, float[] tile,
+    private static void macroKernel(int kc, int mc, int j0, int j1, boolean transA, float[] a, int aOff, int lda,
+                                    int ic, int pc, float[] bp, float[] tile,
                                     float[] c, int cBase, int ldc, float alpha, float beta, boolean overwrite) {
+        int rs = transA ? 1 : lda, ps = transA ? lda : 1;   // op(A)[i][p] = a[aOff + i·rs + p·ps], read in place
+        int aBlock = aOff + ic * rs + pc * ps;
         for (int jr = j0; jr < j1; jr += NR) {
             int nr = Math.min(NR, j1 - jr);
             int bBase = jr * kc;
@@ -96,10 +124,138 @@ public final class Gemm {
                 int mr = Math.min(MR, mc - ir);
                 // (Storing straight from the accumulators made the kernel too large for C2 to keep
                 // its vectors unboxed: 4-5x slower. The tile round trip is cheap.)
-                kernel(kc, ap, ir * kc, bp, bBase, tile);
+                directKernel(kc, a, aBlock + ir * rs, rs, ps, mr, bp, bBase, NR, tile);
                 storeTile(tile, c, cBase + ir * ldc + jr, ldc, mr, nr, alpha, beta, overwrite);
             }
         }
+    }
+
+    /**
+     * Unpacked product for small problems with k ≤ KC: the micro-kernel reads op(A) in place
+     * (broadcasts, any transpose) and B rows in place (op(B) = Bᵀ is first transposed into a
+     * row-major scratch). Per element the arithmetic is that of the packed path (one depth block:
+     * k fused multiply-adds in order from zero, then alpha/beta), so results are bit-identical.
+     */
+    private static void direct(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                               float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                               float beta, float[] c, int cOff, int ldc, Buffers buf) {
+        if (transB) {
+            if (buf.bt.length < k * n) buf.bt = new float[Math.max(k * n, 64 * 128)];
+            float[] bt = buf.bt;
+            for (int j = 0; j < n; j++) {
+                int src = bOff + j * ldb;
+                for (int p = 0, d = j; p < k; p++, d += n) bt[d] = b[src + p];
+            }
+            b = bt;
+            bOff = 0;
+            ldb = n;
+        }
+        int rs = transA ? 1 : lda, ps = transA ? lda : 1;   // op(A)[i][p] = a[aOff + i·rs + p·ps]
+        float[] tile = buf.tile;
+        boolean overwrite = beta == 0f;
+        for (int jr = 0; jr < n; jr += NR) {
+            int nr = Math.min(NR, n - jr);
+            for (int ir = 0; ir < m; ir += MR) {
+                int mr = Math.min(MR, m - ir);
+                int a0 = aOff + ir * rs;
+                if (nr == NR) directKernel(k, a, a0, rs, ps, mr, b, bOff + jr, ldb, tile);
+                else directKernelMasked(k, a, a0, rs, ps, mr, b, bOff + jr, ldb, nr, tile);
+                storeTile(tile, c, cOff + ir * ldc + jr, ldc, mr, nr, alpha, beta, overwrite);
+            }
+        }
+    }
+
+    /** MR×NR tile of op(A)·B with op(A) read in place (rows past mr repeat the last row) and B rows in place. */
+    private static void directKernel(int k, float[] a, int a0, int rs, int ps, int mr, float[] b, int b0, int ldb, float[] tile) {
+        int o1 = Math.min(1, mr - 1) * rs, o2 = Math.min(2, mr - 1) * rs, o3 = Math.min(3, mr - 1) * rs;
+        int o4 = Math.min(4, mr - 1) * rs, o5 = Math.min(5, mr - 1) * rs, o6 = Math.min(6, mr - 1) * rs;
+        int o7 = Math.min(7, mr - 1) * rs;
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        FloatVector c60 = FloatVector.zero(S), c61 = FloatVector.zero(S);
+        FloatVector c70 = FloatVector.zero(S), c71 = FloatVector.zero(S);
+        int ao = a0, bo = b0;
+        for (int p = 0; p < k; p++, ao += ps, bo += ldb) {
+            FloatVector b0v = FloatVector.fromArray(S, b, bo);
+            FloatVector b1v = FloatVector.fromArray(S, b, bo + L);
+            FloatVector x;
+            x = FloatVector.broadcast(S, a[ao]);
+            c00 = x.fma(b0v, c00); c01 = x.fma(b1v, c01);
+            x = FloatVector.broadcast(S, a[ao + o1]);
+            c10 = x.fma(b0v, c10); c11 = x.fma(b1v, c11);
+            x = FloatVector.broadcast(S, a[ao + o2]);
+            c20 = x.fma(b0v, c20); c21 = x.fma(b1v, c21);
+            x = FloatVector.broadcast(S, a[ao + o3]);
+            c30 = x.fma(b0v, c30); c31 = x.fma(b1v, c31);
+            x = FloatVector.broadcast(S, a[ao + o4]);
+            c40 = x.fma(b0v, c40); c41 = x.fma(b1v, c41);
+            x = FloatVector.broadcast(S, a[ao + o5]);
+            c50 = x.fma(b0v, c50); c51 = x.fma(b1v, c51);
+            x = FloatVector.broadcast(S, a[ao + o6]);
+            c60 = x.fma(b0v, c60); c61 = x.fma(b1v, c61);
+            x = FloatVector.broadcast(S, a[ao + o7]);
+            c70 = x.fma(b0v, c70); c71 = x.fma(b1v, c71);
+        }
+        tile[0] = 0;
+        c00.intoArray(tile, 0); c01.intoArray(tile, L);
+        c10.intoArray(tile, NR); c11.intoArray(tile, NR + L);
+        c20.intoArray(tile, 2 * NR); c21.intoArray(tile, 2 * NR + L);
+        c30.intoArray(tile, 3 * NR); c31.intoArray(tile, 3 * NR + L);
+        c40.intoArray(tile, 4 * NR); c41.intoArray(tile, 4 * NR + L);
+        c50.intoArray(tile, 5 * NR); c51.intoArray(tile, 5 * NR + L);
+        c60.intoArray(tile, 6 * NR); c61.intoArray(tile, 6 * NR + L);
+        c70.intoArray(tile, 7 * NR); c71.intoArray(tile, 7 * NR + L);
+    }
+
+    /** {@link #directKernel} for a last strip of nr &lt; NR columns (masked loads of B). */
+    private static void directKernelMasked(int k, float[] a, int a0, int rs, int ps, int mr, float[] b, int b0, int ldb, int nr, float[] tile) {
+        VectorMask<Float> m0 = S.indexInRange(0, nr), m1 = S.indexInRange(L, nr);
+        int o1 = Math.min(1, mr - 1) * rs, o2 = Math.min(2, mr - 1) * rs, o3 = Math.min(3, mr - 1) * rs;
+        int o4 = Math.min(4, mr - 1) * rs, o5 = Math.min(5, mr - 1) * rs, o6 = Math.min(6, mr - 1) * rs;
+        int o7 = Math.min(7, mr - 1) * rs;
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        FloatVector c60 = FloatVector.zero(S), c61 = FloatVector.zero(S);
+        FloatVector c70 = FloatVector.zero(S), c71 = FloatVector.zero(S);
+        int ao = a0, bo = b0;
+        for (int p = 0; p < k; p++, ao += ps, bo += ldb) {
+            FloatVector b0v = FloatVector.fromArray(S, b, bo, m0);
+            FloatVector b1v = FloatVector.fromArray(S, b, bo + L, m1);
+            FloatVector x;
+            x = FloatVector.broadcast(S, a[ao]);
+            c00 = x.fma(b0v, c00); c01 = x.fma(b1v, c01);
+            x = FloatVector.broadcast(S, a[ao + o1]);
+            c10 = x.fma(b0v, c10); c11 = x.fma(b1v, c11);
+            x = FloatVector.broadcast(S, a[ao + o2]);
+            c20 = x.fma(b0v, c20); c21 = x.fma(b1v, c21);
+            x = FloatVector.broadcast(S, a[ao + o3]);
+            c30 = x.fma(b0v, c30); c31 = x.fma(b1v, c31);
+            x = FloatVector.broadcast(S, a[ao + o4]);
+            c40 = x.fma(b0v, c40); c41 = x.fma(b1v, c41);
+            x = FloatVector.broadcast(S, a[ao + o5]);
+            c50 = x.fma(b0v, c50); c51 = x.fma(b1v, c51);
+            x = FloatVector.broadcast(S, a[ao + o6]);
+            c60 = x.fma(b0v, c60); c61 = x.fma(b1v, c61);
+            x = FloatVector.broadcast(S, a[ao + o7]);
+            c70 = x.fma(b0v, c70); c71 = x.fma(b1v, c71);
+        }
+        tile[0] = 0;
+        c00.intoArray(tile, 0); c01.intoArray(tile, L);
+        c10.intoArray(tile, NR); c11.intoArray(tile, NR + L);
+        c20.intoArray(tile, 2 * NR); c21.intoArray(tile, 2 * NR + L);
+        c30.intoArray(tile, 3 * NR); c31.intoArray(tile, 3 * NR + L);
+        c40.intoArray(tile, 4 * NR); c41.intoArray(tile, 4 * NR + L);
+        c50.intoArray(tile, 5 * NR); c51.intoArray(tile, 5 * NR + L);
+        c60.intoArray(tile, 6 * NR); c61.intoArray(tile, 6 * NR + L);
+        c70.intoArray(tile, 7 * NR); c71.intoArray(tile, 7 * NR + L);
     }
 
     private static int roundUp(int x, int q) {
@@ -150,44 +306,6 @@ public final class Gemm {
                 for (int j = nr; j < NR; j++) {
                     int d = dst + j;
                     for (int p = 0; p < kc; p++, d += NR) bp[d] = 0f;
-                }
-            }
-        }
-    }
-
-    /**
-     * Packs op(A)[ic:ic+mc, pc:pc+kc] into strips of MR rows: strip s holds
-     * {@code ap[s·MR·kc + p·MR + r]}, zero-padded beyond mc.
-     */
-    private static void packA(boolean transA, float[] a, int aOff, int lda, int ic, int mc, int pc, int kc, float[] ap) {
-        for (int ir = 0; ir < mc; ir += MR) {
-            int mr = Math.min(MR, mc - ir);
-            int dst = ir * kc;
-            if (!transA) {
-                for (int r = 0; r < mr; r++) {
-                    int src = aOff + (ic + ir + r) * lda + pc;
-                    int d = dst + r;
-                    for (int p = 0; p < kc; p++, d += MR) ap[d] = a[src + p];
-                }
-            } else {
-                // op(A)[i][p] = a[(pc+p)·lda + ic + i]: MR consecutive source elements per p.
-                int src = aOff + pc * lda + ic + ir;
-                if (mr == MR) {
-                    for (int p = 0; p < kc; p++, src += lda) {
-                        int d = dst + p * MR;
-                        for (int r = 0; r < MR; r++) ap[d + r] = a[src + r];
-                    }
-                } else {
-                    for (int p = 0; p < kc; p++, src += lda) {
-                        int d = dst + p * MR;
-                        for (int r = 0; r < mr; r++) ap[d + r] = a[src + r];
-                    }
-                }
-            }
-            if (mr < MR) {
-                for (int p = 0; p < kc; p++) {
-                    int d = dst + p * MR;
-                    for (int r = mr; r < MR; r++) ap[d + r] = 0f;
                 }
             }
         }
@@ -356,11 +474,7 @@ public final class Gemm {
                     int ic = (t / fGroups) * MC, mc = Math.min(MC, m - ic);
                     int g = t % fGroups;
                     int j0 = g * fSpg * NR, j1 = Math.min(fNc, (g + 1) * fSpg * NR);
-                    Buffers buf = BUFFERS.get();
-                    int need = roundUp(mc, MR) * fKc;
-                    if (buf.a.length < need) buf.a = new float[Math.max(need, Math.min(roundUp(m, MR), MC) * Math.min(k, KC))];
-                    packA(transA, a, aOff, lda, ic, mc, fPc, fKc, buf.a);
-                    macroKernel(fKc, mc, j0, j1, buf.a, bp, buf.tile, c, cOff + ic * ldc + fJc, ldc,
+                    macroKernel(fKc, mc, j0, j1, transA, a, aOff, lda, ic, fPc, bp, BUFFERS.get().tile, c, cOff + ic * ldc + fJc, ldc,
                             alpha, first ? beta : 1f, first && beta == 0f);
                 });
             }

@@ -147,4 +147,28 @@ class GemmTest {
         }
         assertTrue(Parallel.threads() >= 1);
     }
+
+    @Test
+    void smallProblemsUnpackedAreBitIdenticalToThePackedPath() {
+        SplittableRandom rng = new SplittableRandom(21);
+        int[][] shapes = {{1, 1, 1}, {63, 64, 65}, {64, 64, 64}, {65, 63, 1}, {16, 16, 128}, {64, 128, 64},
+                {7, 33, 31}, {9, 17, 256}, {1, 100, 3}, {100, 1, 5}, {3, 31, 64}};
+        for (int[] sh : shapes) {
+            for (int t = 0; t < 4; t++) {
+                boolean tA = (t & 1) != 0, tB = (t & 2) != 0;
+                int m = sh[0], n = sh[1], k = sh[2];
+                int lda = (tA ? m : k) + 3, ldb = (tB ? k : n) + 1, ldc = n + 2;   // strided views
+                float[] a = rand(rng, (tA ? k : m) * lda + 5), b = rand(rng, (tB ? n : k) * ldb + 5), c0 = rand(rng, m * ldc + 7);
+                for (float beta : new float[] {0f, 1f, 0.5f}) {
+                    float[] d = c0.clone(), p = c0.clone();
+                    Gemm.sgemm(tA, tB, m, n, k, 0.75f, a, 5, lda, b, 5, ldb, beta, d, 7, ldc);
+                    Gemm.sgemmPackedForTest(tA, tB, m, n, k, 0.75f, a, 5, lda, b, 5, ldb, beta, p, 7, ldc);
+                    for (int i = 0; i < d.length; i++) {
+                        assertEquals(Float.floatToRawIntBits(p[i]), Float.floatToRawIntBits(d[i]),
+                                "direct vs packed " + Arrays.toString(sh) + " t=" + t + " beta=" + beta + " at " + i);
+                    }
+                }
+            }
+        }
+    }
 }
