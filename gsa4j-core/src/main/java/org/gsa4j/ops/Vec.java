@@ -1,6 +1,8 @@
 package org.gsa4j.ops;
 
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -11,6 +13,9 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class Vec {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
+    /** Floats as wide (in lanes) as one double vector. */
+    private static final VectorSpecies<Float> FH = VectorSpecies.of(float.class, VectorShape.forBitSize(Math.max(64, D.vectorBitSize() / 2)));
 
     private Vec() {}
 
@@ -28,8 +33,26 @@ final class Vec {
      * ~200, where a float32 b would already carry a 1e-5 relative error into every decay factor.
      */
     static void expOfDifference(float[] dst, int dOff, double[] b, int hi, int lo, int n) {
-        for (int i = 0; i < n; i++) dst[dOff + i] = (float) (b[hi + i] - b[lo + i]);
-        expInPlace(dst, dOff, n);
+        int i = 0;
+        if (FH.length() == D.length()) {
+            for (int upper = D.loopBound(n); i < upper; i += D.length()) {
+                DoubleVector diff = DoubleVector.fromArray(D, b, hi + i).sub(DoubleVector.fromArray(D, b, lo + i));
+                ((FloatVector) diff.convertShape(VectorOperators.D2F, FH, 0)).lanewise(VectorOperators.EXP).intoArray(dst, dOff + i);
+            }
+        }
+        for (; i < n; i++) dst[dOff + i] = (float) Math.exp((float) (b[hi + i] - b[lo + i]));
+    }
+
+    /** dst = src + (double) g, element-wise (one step of a running double sum of float gates). */
+    static void addWidened(double[] dst, int dOff, double[] src, int sOff, float[] g, int gOff, int n) {
+        int i = 0;
+        if (FH.length() == D.length()) {
+            for (int upper = D.loopBound(n); i < upper; i += D.length()) {
+                DoubleVector gd = (DoubleVector) FloatVector.fromArray(FH, g, gOff + i).convertShape(VectorOperators.F2D, D, 0);
+                DoubleVector.fromArray(D, src, sOff + i).add(gd).intoArray(dst, dOff + i);
+            }
+        }
+        for (; i < n; i++) dst[dOff + i] = src[sOff + i] + g[gOff + i];
     }
 
     /** dst = x ⊙ y (dst may alias x or y). */
