@@ -5,11 +5,13 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+import org.gsa4j.tensor.VectorOps;
 
 /**
- * The element-wise float32 loops of the operators (decay scaling, exp, softmax), written with the
- * Vector API because plain loops are not auto-vectorised well here. Every method works on
- * {@code n} consecutive elements starting at the given offsets.
+ * The operators' own float32 Vector-API loops (decay factors from double cumulative sums,
+ * three-way products, softmax and its backward). The generic ones (exp, mul, axpy, scale, dot)
+ * are argument-order adapters over {@link VectorOps}, the one home of the shared kernels. Every
+ * method works on {@code n} consecutive elements starting at the given offsets.
  */
 final class Vec {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -21,11 +23,7 @@ final class Vec {
 
     /** x = exp(x). */
     static void expInPlace(float[] x, int off, int n) {
-        int i = 0;
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            FloatVector.fromArray(F, x, off + i).lanewise(VectorOperators.EXP).intoArray(x, off + i);
-        }
-        for (; i < n; i++) x[off + i] = (float) Math.exp(x[off + i]);
+        VectorOps.expInPlace(x, off, n);
     }
 
     /**
@@ -57,11 +55,7 @@ final class Vec {
 
     /** dst = x ⊙ y (dst may alias x or y). */
     static void mul(float[] dst, int dOff, float[] x, int xOff, float[] y, int yOff, int n) {
-        int i = 0;
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            FloatVector.fromArray(F, x, xOff + i).mul(FloatVector.fromArray(F, y, yOff + i)).intoArray(dst, dOff + i);
-        }
-        for (; i < n; i++) dst[dOff + i] = x[xOff + i] * y[yOff + i];
+        VectorOps.mul(x, xOff, y, yOff, dst, dOff, n);
     }
 
     /** dst += x ⊙ y. */
@@ -86,33 +80,17 @@ final class Vec {
 
     /** dst += w · x. */
     static void axpy(float[] dst, int dOff, float w, float[] x, int xOff, int n) {
-        int i = 0;
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            FloatVector acc = FloatVector.fromArray(F, dst, dOff + i);
-            FloatVector.fromArray(F, x, xOff + i).fma(FloatVector.broadcast(F, w), acc).intoArray(dst, dOff + i);
-        }
-        for (; i < n; i++) dst[dOff + i] += w * x[xOff + i];
+        VectorOps.axpy(w, x, xOff, dst, dOff, n);
     }
 
     /** x = w · x. */
     static void scale(float[] x, int off, float w, int n) {
-        int i = 0;
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            FloatVector.fromArray(F, x, off + i).mul(w).intoArray(x, off + i);
-        }
-        for (; i < n; i++) x[off + i] *= w;
+        VectorOps.scale(w, x, off, n);
     }
 
     /** Σ x ⊙ y. */
     static float dot(float[] x, int xOff, float[] y, int yOff, int n) {
-        FloatVector acc = FloatVector.zero(F);
-        int i = 0;
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            acc = FloatVector.fromArray(F, x, xOff + i).fma(FloatVector.fromArray(F, y, yOff + i), acc);
-        }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) sum += x[xOff + i] * y[yOff + i];
-        return sum;
+        return VectorOps.dot(x, xOff, y, yOff, n);
     }
 
     /** Σ x ⊙ y ⊙ z. */

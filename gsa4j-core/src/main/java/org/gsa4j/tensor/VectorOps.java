@@ -147,6 +147,13 @@ public final class VectorOps {
         for (; i < n; i++) x[off + i] *= a;
     }
 
+    /** out = a·x (out may alias x at the same offset). */
+    public static void scaleTo(float a, float[] x, int xOff, float[] out, int outOff, int n) {
+        int i = 0;
+        for (; i <= n - L; i += L) FloatVector.fromArray(S, x, xOff + i).mul(a).intoArray(out, outOff + i);
+        for (; i < n; i++) out[outOff + i] = a * x[xOff + i];
+    }
+
     /** out = a + b, element-wise. */
     public static void add(float[] a, int aOff, float[] b, int bOff, float[] out, int outOff, int n) {
         int i = 0;
