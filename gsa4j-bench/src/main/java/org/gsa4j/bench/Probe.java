@@ -153,7 +153,7 @@ public final class Probe {
                 T, mf, T / mf * 1e3, GemmCeiling.median(cf), mb, T / mb * 1e3, GemmCeiling.median(cb));
     }
 
-    static ObjectNode config() {
+    public static ObjectNode config() {
         ObjectNode c = new ObjectMapper().createObjectNode();
         c.put("model_type", "gsa");
         c.put("hidden_size", 512);
@@ -181,43 +181,31 @@ public final class Probe {
         return c;
     }
 
+    /** {@link TrainStepBench}'s step (forward, backward, AdamW), timed in wall and process-CPU time. */
     static void train(int reps) {
-        int batch = 4, T = 512;
-        CausalLM model = ModelLoader.create(config(), 1);
+        int batch = TrainStepBench.BATCH, T = TrainStepBench.SEQ;
+        TrainStepBench bench = new TrainStepBench();
+        bench.setup();
         long nParams = 0;
-        for (Tensor t : model.params().values()) nParams += t.size();
-        int[] ids = new int[batch * T];
-        SplittableRandom rng = new SplittableRandom(2);
-        for (int i = 0; i < ids.length; i++) ids[i] = rng.nextInt(4096);
+        for (Tensor t : bench.model.params().values()) nParams += t.size();
         double[] ms = new double[reps];
-        double[] fwd = new double[reps];
         double[] cms = new double[reps];
         for (int r = -2; r < reps; r++) {
             long c0 = cpu();
             long t0 = System.nanoTime();
-            Tape tape = Tape.recording();
-            Map<String, Var> p = model.bind(tape);
-            Var loss = model.loss(tape, p, ids, batch, T);
-            long t1 = System.nanoTime();
-            tape.backward(loss);
-            for (Map.Entry<String, Var> e : p.entrySet()) {
-                Tensor w = e.getValue().value, gr = e.getValue().grad();
-                if (gr == null) continue;
-                for (int i = 0; i < w.f.length; i++) w.f[i] -= 1e-4f * gr.f[i];
-            }
+            double loss = bench.step();
             long t2 = System.nanoTime();
             long c2 = cpu();
             if (r >= 0) {
                 cms[r] = (c2 - c0) / 1e6;
                 ms[r] = (t2 - t0) / 1e6;
-                fwd[r] = (t1 - t0) / 1e6;
             }
-            if (r == -2) System.out.printf("params %d, loss %.4f%n", nParams, loss.value.get(0));
+            if (r == -2) System.out.printf("params %d, loss %.4f%n", nParams, loss);
         }
         double m = GemmCeiling.median(ms);
         double tokS = batch * T / m * 1e3;
         double cm = GemmCeiling.median(cms);
-        System.out.printf("train step B=%d T=%d: %.0f ms wall (fwd %.0f ms) = %.0f tok/s, 6N flops ≈ %.1f GFLOP/s; %.0f CPU-ms = %.1f GFLOP per CPU-s%n",
-                batch, T, m, GemmCeiling.median(fwd), tokS, 6.0 * nParams * tokS / 1e9, cm, 6.0 * nParams * batch * T / cm / 1e6);
+        System.out.printf("train step B=%d T=%d: %.0f ms wall = %.0f tok/s, 6N flops ≈ %.1f GFLOP/s; %.0f CPU-ms = %.1f GFLOP per CPU-s%n",
+                batch, T, m, tokS, 6.0 * nParams * tokS / 1e9, cm, 6.0 * nParams * batch * T / cm / 1e6);
     }
 }
