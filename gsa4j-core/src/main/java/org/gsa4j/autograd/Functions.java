@@ -8,7 +8,9 @@ import org.gsa4j.ops.ShortConvOp;
 import org.gsa4j.ops.attention.CausalAttention;
 import org.gsa4j.ops.attention.Rotary;
 import org.gsa4j.tensor.MatMul;
+import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 /**
  * The differentiable functions models are written with. Each computes its forward value and
@@ -17,6 +19,9 @@ import org.gsa4j.tensor.Tensor;
  */
 public final class Functions {
     private Functions() {}
+
+    /** Elements per task of the parallel float32 element-wise loops (fixed: results never depend on threads). */
+    private static final int BLOCK = 1 << 14;
 
     /** A view of x with another shape. */
     public static Var reshape(Tape tape, Var x, int... shape) {
@@ -46,7 +51,7 @@ public final class Functions {
             for (int i = 0; i < ids.length; i++) {
                 int row = ids[i] * d;
                 if (dt.isF64()) for (int j = 0; j < d; j++) dt.d[row + j] += g.d[i * d + j];
-                else for (int j = 0; j < d; j++) dt.f[row + j] += g.f[i * d + j];
+                else VectorOps.add(dt.f, row, g.f, i * d, dt.f, row, d);
             }
         });
         return out;
@@ -83,14 +88,23 @@ public final class Functions {
     }
 
     public static Var add(Tape tape, Var a, Var b) {
-        Tensor y = a.value.copy();
-        y.addInPlace(b.value);
+        Tensor y;
+        if (!a.value.isF64() && !b.value.isF64()) {
+            if (b.value.size() != a.value.size()) throw new IllegalArgumentException("size mismatch " + a.value + " + " + b.value);
+            y = Tensor.zerosLike(a.value);
+            float[] x0 = a.value.f, x1 = b.value.f, out = y.f;
+            Parallel.forBlocks(out.length, BLOCK, (i, j) -> VectorOps.add(x0, i, x1, i, out, i, j - i));
+        } else {
+            y = a.value.copy();
+            y.addInPlace(b.value);
+        }
         Var out = tape.result(y, a, b);
         tape.record(out, () -> {
             Tensor g = out.grad();
             if (g == null) return;
             a.accumulate(g);
-            b.accumulate(g);
+            // accumulate() may keep the tensor it is given: each input must get its own.
+            b.accumulate(a.requiresGrad ? g.copy() : g);
         });
         return out;
     }
@@ -99,7 +113,7 @@ public final class Functions {
     public static Var mul(Tape tape, Var a, Var b) {
         Tensor y = Tensor.zerosLike(a.value);
         if (y.isF64()) for (int i = 0; i < y.d.length; i++) y.d[i] = a.value.d[i] * b.value.d[i];
-        else for (int i = 0; i < y.f.length; i++) y.f[i] = a.value.f[i] * b.value.f[i];
+        else Parallel.forBlocks(y.f.length, BLOCK, (i, j) -> VectorOps.mul(a.value.f, i, b.value.f, i, y.f, i, j - i));
         Var out = tape.result(y, a, b);
         tape.record(out, () -> {
             Tensor g = out.grad();
@@ -113,22 +127,35 @@ public final class Functions {
     private static Tensor product(Tensor x, Tensor y) {
         Tensor r = Tensor.zerosLike(x);
         if (r.isF64()) for (int i = 0; i < r.d.length; i++) r.d[i] = x.d[i] * y.d[i];
-        else for (int i = 0; i < r.f.length; i++) r.f[i] = x.f[i] * y.f[i];
+        else Parallel.forBlocks(r.f.length, BLOCK, (i, j) -> VectorOps.mul(x.f, i, y.f, i, r.f, i, j - i));
         return r;
     }
 
     public static Var scale(Tape tape, Var x, double c) {
         Tensor y = Tensor.zerosLike(x.value);
-        for (int i = 0; i < y.size(); i++) y.set(i, c * x.value.get(i));
+        scaleInto(x.value, c, y);
         Var out = tape.result(y, x);
         tape.record(out, () -> {
             Tensor g = out.grad();
             if (g == null) return;
             Tensor dx = Tensor.zerosLike(g);
-            for (int i = 0; i < g.size(); i++) dx.set(i, c * g.get(i));
+            scaleInto(g, c, dx);
             x.accumulate(dx);
         });
         return out;
+    }
+
+    /** out = c·x (out zeros of x's shape and precision). */
+    private static void scaleInto(Tensor x, double c, Tensor out) {
+        if (out.isF64() || x.isF64()) {
+            for (int i = 0; i < out.size(); i++) out.set(i, c * x.get(i));
+        } else {
+            float cf = (float) c;
+            Parallel.forBlocks(out.f.length, BLOCK, (i, j) -> {
+                System.arraycopy(x.f, i, out.f, i, j - i);
+                VectorOps.scale(cf, out.f, i, j - i);
+            });
+        }
     }
 
     /** silu(x) = x·σ(x) (also called swish). */
@@ -136,7 +163,7 @@ public final class Functions {
         Tensor v = x.value;
         Tensor y = Tensor.zerosLike(v);
         if (v.isF64()) for (int i = 0; i < y.d.length; i++) y.d[i] = v.d[i] / (1 + Math.exp(-v.d[i]));
-        else for (int i = 0; i < y.f.length; i++) y.f[i] = (float) (v.f[i] / (1 + Math.exp(-v.f[i])));
+        else Parallel.forBlocks(y.f.length, BLOCK, (i, j) -> VectorOps.silu(v.f, i, y.f, i, j - i));
         Var out = tape.result(y, x);
         tape.record(out, () -> {
             Tensor g = out.grad();
@@ -148,10 +175,7 @@ public final class Functions {
                     dx.d[i] = g.d[i] * sg * (1 + v.d[i] * (1 - sg));
                 }
             } else {
-                for (int i = 0; i < dx.f.length; i++) {
-                    double sg = 1 / (1 + Math.exp(-v.f[i]));
-                    dx.f[i] = (float) (g.f[i] * sg * (1 + v.f[i] * (1 - sg)));
-                }
+                Parallel.forBlocks(dx.f.length, BLOCK, (i, j) -> VectorOps.siluBackward(v.f, i, g.f, i, dx.f, i, j - i));
             }
             x.accumulate(dx);
         });
@@ -177,19 +201,27 @@ public final class Functions {
     public static Var swiglu(Tape tape, Var gate, Var up) {
         Tensor a = gate.value, b = up.value;
         Tensor y = Tensor.zerosLike(a);
-        for (int i = 0; i < y.size(); i++) {
-            double x = a.get(i);
-            y.set(i, x / (1 + Math.exp(-x)) * b.get(i));
+        if (!a.isF64() && !b.isF64()) {
+            Parallel.forBlocks(y.f.length, BLOCK, (i, j) -> VectorOps.swiglu(a.f, i, b.f, i, y.f, i, j - i));
+        } else {
+            for (int i = 0; i < y.size(); i++) {
+                double x = a.get(i);
+                y.set(i, x / (1 + Math.exp(-x)) * b.get(i));
+            }
         }
         Var out = tape.result(y, gate, up);
         tape.record(out, () -> {
             Tensor g = out.grad();
             if (g == null) return;
             Tensor da = Tensor.zerosLike(a), db = Tensor.zerosLike(b);
-            for (int i = 0; i < y.size(); i++) {
-                double x = a.get(i), sg = 1 / (1 + Math.exp(-x)), gi = g.get(i);
-                db.set(i, gi * x * sg);
-                da.set(i, gi * b.get(i) * sg * (1 + x * (1 - sg)));
+            if (!a.isF64() && !b.isF64() && !g.isF64()) {
+                Parallel.forBlocks(y.f.length, BLOCK, (i, j) -> VectorOps.swigluBackward(a.f, b.f, g.f, da.f, db.f, i, j - i));
+            } else {
+                for (int i = 0; i < y.size(); i++) {
+                    double x = a.get(i), sg = 1 / (1 + Math.exp(-x)), gi = g.get(i);
+                    db.set(i, gi * x * sg);
+                    da.set(i, gi * b.get(i) * sg * (1 + x * (1 - sg)));
+                }
             }
             gate.accumulate(da);
             up.accumulate(db);
@@ -218,23 +250,39 @@ public final class Functions {
         int[] s = x.value.shape;
         int rows = s[0] * s[1], hkv = s[2], dd = s[3];
         Tensor y = Tensor.zerosLike(x.value, s[0], s[1], hkv * groups, dd);
-        for (int r = 0; r < rows; r++)
-            for (int h = 0; h < hkv; h++)
-                for (int j = 0; j < groups; j++)
-                    for (int c = 0; c < dd; c++)
-                        y.set(((r * hkv + h) * groups + j) * dd + c, x.value.get((r * hkv + h) * dd + c));
+        if (!y.isF64()) {
+            for (int r = 0; r < rows; r++)
+                for (int h = 0; h < hkv; h++)
+                    for (int j = 0; j < groups; j++)
+                        System.arraycopy(x.value.f, (r * hkv + h) * dd, y.f, ((r * hkv + h) * groups + j) * dd, dd);
+        } else {
+            for (int r = 0; r < rows; r++)
+                for (int h = 0; h < hkv; h++)
+                    for (int j = 0; j < groups; j++)
+                        for (int c = 0; c < dd; c++)
+                            y.set(((r * hkv + h) * groups + j) * dd + c, x.value.get((r * hkv + h) * dd + c));
+        }
         Var out = tape.result(y, x);
         tape.record(out, () -> {
             Tensor g = out.grad();
             if (g == null) return;
             Tensor dx = Tensor.zerosLike(x.value);
-            for (int r = 0; r < rows; r++)
-                for (int h = 0; h < hkv; h++)
-                    for (int j = 0; j < groups; j++)
-                        for (int c = 0; c < dd; c++) {
-                            int i = (r * hkv + h) * dd + c;
-                            dx.set(i, dx.get(i) + g.get(((r * hkv + h) * groups + j) * dd + c));
+            if (!dx.isF64() && !g.isF64()) {
+                for (int r = 0; r < rows; r++)
+                    for (int h = 0; h < hkv; h++)
+                        for (int j = 0; j < groups; j++) {
+                            int i = (r * hkv + h) * dd;
+                            VectorOps.add(dx.f, i, g.f, ((r * hkv + h) * groups + j) * dd, dx.f, i, dd);
                         }
+            } else {
+                for (int r = 0; r < rows; r++)
+                    for (int h = 0; h < hkv; h++)
+                        for (int j = 0; j < groups; j++)
+                            for (int c = 0; c < dd; c++) {
+                                int i = (r * hkv + h) * dd + c;
+                                dx.set(i, dx.get(i) + g.get(((r * hkv + h) * groups + j) * dd + c));
+                            }
+            }
             x.accumulate(dx);
         });
         return out;
@@ -292,18 +340,30 @@ public final class Functions {
     public static Var[] slotGate(Tape tape, Var f, double tau) {
         Tensor fv = f.value;
         Tensor g = Tensor.zerosLike(fv), s = Tensor.zerosLike(fv);
-        for (int i = 0; i < fv.size(); i++) {
-            double x = fv.get(i);
-            double logSig = Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x)));
-            double gi = logSig / tau;
-            g.set(i, gi);
-            s.set(i, 1 - Math.exp(g.get(i)));
+        if (!fv.isF64()) {
+            float invTau = (float) (1 / tau);
+            Parallel.forBlocks(fv.f.length, BLOCK, (i, j) -> VectorOps.slotGate(fv.f, g.f, s.f, i, j - i, invTau));
+        } else {
+            for (int i = 0; i < fv.size(); i++) {
+                double x = fv.get(i);
+                double logSig = Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x)));
+                double gi = logSig / tau;
+                g.set(i, gi);
+                s.set(i, 1 - Math.exp(g.get(i)));
+            }
         }
         Var gv = tape.result(g, f), sv = tape.result(s, f);
         tape.record(gv.requiresGrad ? gv : sv, () -> {
             Tensor dg = gv.grad(), ds = sv.grad();
             if (dg == null && ds == null) return;
             Tensor df = Tensor.zerosLike(fv);
+            if (!fv.isF64() && (dg == null || !dg.isF64()) && (ds == null || !ds.isF64())) {
+                float invTau = (float) (1 / tau);
+                float[] dgf = dg == null ? null : dg.f, dsf = ds == null ? null : ds.f;
+                Parallel.forBlocks(fv.f.length, BLOCK, (i, j) -> VectorOps.slotGateBackward(fv.f, g.f, dgf, dsf, df.f, i, j - i, invTau));
+                f.accumulate(df);
+                return;
+            }
             for (int i = 0; i < fv.size(); i++) {
                 double x = fv.get(i);
                 double alpha = Math.exp(g.get(i));

@@ -27,7 +27,10 @@ public final class Var {
         return grad;
     }
 
-    /** Adds {@code g} into the gradient (no-op when this value needs none). */
+    /**
+     * Adds {@code g} into the gradient (no-op when this value needs none). The first gradient is
+     * kept without a copy, so a caller must not hand the same tensor to two values.
+     */
     public void accumulate(Tensor g) {
         if (!requiresGrad) return;
         if (grad == null) grad = g.sameShape(value) && g.isF64() == value.isF64() ? g : copyInto(g);

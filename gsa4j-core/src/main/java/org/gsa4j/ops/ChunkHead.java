@@ -416,8 +416,7 @@ final class ChunkHead {
             if (gAll == null) {
                 Arrays.fill(b, row, row + dd, (t + 1) * logGamma);   // exact t·log γ, no running sum
             } else {
-                int g = rowOffset(t0 + t, dd);
-                for (int d = 0; d < dd; d++) b[row + d] = b[prev + d] + gAll[g + d];
+                Vec.addWidened(b, row, b, prev, gAll, rowOffset(t0 + t, dd), dd);
             }
         }
         int last = bRow(L - 1);

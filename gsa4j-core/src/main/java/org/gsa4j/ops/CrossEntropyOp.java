@@ -1,6 +1,10 @@
 package org.gsa4j.ops;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 import org.gsa4j.tensor.Parallel;
+import org.gsa4j.tensor.VectorOps;
 import org.gsa4j.tensor.Tensor;
 
 /**
@@ -23,6 +27,12 @@ public final class CrossEntropyOp {
                 throw new IllegalArgumentException("target " + targets[i] + " outside the vocabulary [0, " + v + ")");
             }
             int o = i * v;
+            if (!logits.isF64()) {
+                float max = VectorOps.max(logits.f, o, v);
+                lse[i] = max + Math.log(sumExpShifted(logits.f, o, v, max));
+                rowLoss[i] = lse[i] - logits.f[o + targets[i]];
+                return;
+            }
             double max = Double.NEGATIVE_INFINITY;
             for (int j = 0; j < v; j++) max = Math.max(max, logits.get(o + j));
             double sum = 0;
@@ -40,6 +50,34 @@ public final class CrossEntropyOp {
         return new Result(count == 0 ? 0 : total / count, lse, count);
     }
 
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
+    /** Σ e^{z_j − max}: float lanes within blocks of 16 vectors, the blocks added in double. */
+    private static double sumExpShifted(float[] z, int off, int n, float max) {
+        double sum = 0;
+        int i = 0, L = S.length(), blk = 16 * L;
+        for (; i <= n - blk; i += blk) {
+            FloatVector acc = FloatVector.zero(S);
+            for (int k = 0; k < blk; k += L) acc = acc.add(FloatVector.fromArray(S, z, off + i + k).sub(max).lanewise(VectorOperators.EXP));
+            sum += acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < n; i++) sum += Math.exp(z[off + i] - max);
+        return sum;
+    }
+
+    /** dz += c·e^{z − lse} over one row (the softmax part of the gradient). */
+    private static void softmaxGradRow(float[] z, float[] dz, int off, int n, double lse, float c) {
+        int i = 0, L = S.length();
+        // z − lse is formed as (z − max) − (lse − max) would be; lse is within [max, max + log n], so float is exact enough.
+        float l = (float) lse;
+        float corr = (float) (lse - l);
+        for (; i <= n - L; i += L) {
+            FloatVector p = FloatVector.fromArray(S, z, off + i).sub(l).sub(corr).lanewise(VectorOperators.EXP);
+            p.fma(FloatVector.broadcast(S, c), FloatVector.fromArray(S, dz, off + i)).intoArray(dz, off + i);
+        }
+        for (; i < n; i++) dz[off + i] += (float) (c * Math.exp(z[off + i] - lse));
+    }
+
     /** dlogits += scale · ∂loss/∂logits. */
     public static void backward(Tensor logits, int[] targets, int ignoreIndex, Result r, double scale, Tensor dlogits) {
         int n = targets.length, v = logits.size() / n;
@@ -48,6 +86,11 @@ public final class CrossEntropyOp {
         Parallel.forRange(n, i -> {
             if (targets[i] == ignoreIndex) return;
             int o = i * v;
+            if (!logits.isF64() && !dlogits.isF64()) {
+                softmaxGradRow(logits.f, dlogits.f, o, v, r.logSumExp()[i], (float) c);
+                dlogits.f[o + targets[i]] -= (float) c;
+                return;
+            }
             for (int j = 0; j < v; j++) {
                 double p = Math.exp(logits.get(o + j) - r.logSumExp()[i]);
                 dlogits.set(o + j, dlogits.get(o + j) + c * (p - (j == targets[i] ? 1 : 0)));

@@ -1,26 +1,29 @@
 package org.gsa4j.ops;
 
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+import org.gsa4j.tensor.VectorOps;
 
 /**
- * The element-wise float32 loops of the operators (decay scaling, exp, softmax), written with the
- * Vector API because plain loops are not auto-vectorised well here. Every method works on
- * {@code n} consecutive elements starting at the given offsets.
+ * The operators' own float32 Vector-API loops (decay factors from double cumulative sums,
+ * three-way products, softmax and its backward). The generic ones (exp, mul, axpy, scale, dot)
+ * are argument-order adapters over {@link VectorOps}, the one home of the shared kernels. Every
+ * method works on {@code n} consecutive elements starting at the given offsets.
  */
 final class Vec {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
+    /** Floats as wide (in lanes) as one double vector. */
+    private static final VectorSpecies<Float> FH = VectorSpecies.of(float.class, VectorShape.forBitSize(Math.max(64, D.vectorBitSize() / 2)));
 
     private Vec() {}
 
     /** x = exp(x). */
     static void expInPlace(float[] x, int off, int n) {
-        int i = 0;
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            FloatVector.fromArray(F, x, off + i).lanewise(VectorOperators.EXP).intoArray(x, off + i);
-        }
-        for (; i < n; i++) x[off + i] = (float) Math.exp(x[off + i]);
+        VectorOps.expInPlace(x, off, n);
     }
 
     /**
@@ -28,17 +31,31 @@ final class Vec {
      * ~200, where a float32 b would already carry a 1e-5 relative error into every decay factor.
      */
     static void expOfDifference(float[] dst, int dOff, double[] b, int hi, int lo, int n) {
-        for (int i = 0; i < n; i++) dst[dOff + i] = (float) (b[hi + i] - b[lo + i]);
-        expInPlace(dst, dOff, n);
+        int i = 0;
+        if (FH.length() == D.length()) {
+            for (int upper = D.loopBound(n); i < upper; i += D.length()) {
+                DoubleVector diff = DoubleVector.fromArray(D, b, hi + i).sub(DoubleVector.fromArray(D, b, lo + i));
+                ((FloatVector) diff.convertShape(VectorOperators.D2F, FH, 0)).lanewise(VectorOperators.EXP).intoArray(dst, dOff + i);
+            }
+        }
+        for (; i < n; i++) dst[dOff + i] = (float) Math.exp((float) (b[hi + i] - b[lo + i]));
+    }
+
+    /** dst = src + (double) g, element-wise (one step of a running double sum of float gates). */
+    static void addWidened(double[] dst, int dOff, double[] src, int sOff, float[] g, int gOff, int n) {
+        int i = 0;
+        if (FH.length() == D.length()) {
+            for (int upper = D.loopBound(n); i < upper; i += D.length()) {
+                DoubleVector gd = (DoubleVector) FloatVector.fromArray(FH, g, gOff + i).convertShape(VectorOperators.F2D, D, 0);
+                DoubleVector.fromArray(D, src, sOff + i).add(gd).intoArray(dst, dOff + i);
+            }
+        }
+        for (; i < n; i++) dst[dOff + i] = src[sOff + i] + g[gOff + i];
     }
 
     /** dst = x ⊙ y (dst may alias x or y). */
     static void mul(float[] dst, int dOff, float[] x, int xOff, float[] y, int yOff, int n) {
-        int i = 0;
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            FloatVector.fromArray(F, x, xOff + i).mul(FloatVector.fromArray(F, y, yOff + i)).intoArray(dst, dOff + i);
-        }
-        for (; i < n; i++) dst[dOff + i] = x[xOff + i] * y[yOff + i];
+        VectorOps.mul(x, xOff, y, yOff, dst, dOff, n);
     }
 
     /** dst += x ⊙ y. */
@@ -63,33 +80,17 @@ final class Vec {
 
     /** dst += w · x. */
     static void axpy(float[] dst, int dOff, float w, float[] x, int xOff, int n) {
-        int i = 0;
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            FloatVector acc = FloatVector.fromArray(F, dst, dOff + i);
-            FloatVector.fromArray(F, x, xOff + i).fma(FloatVector.broadcast(F, w), acc).intoArray(dst, dOff + i);
-        }
-        for (; i < n; i++) dst[dOff + i] += w * x[xOff + i];
+        VectorOps.axpy(w, x, xOff, dst, dOff, n);
     }
 
     /** x = w · x. */
     static void scale(float[] x, int off, float w, int n) {
-        int i = 0;
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            FloatVector.fromArray(F, x, off + i).mul(w).intoArray(x, off + i);
-        }
-        for (; i < n; i++) x[off + i] *= w;
+        VectorOps.scale(w, x, off, n);
     }
 
     /** Σ x ⊙ y. */
     static float dot(float[] x, int xOff, float[] y, int yOff, int n) {
-        FloatVector acc = FloatVector.zero(F);
-        int i = 0;
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            acc = FloatVector.fromArray(F, x, xOff + i).fma(FloatVector.fromArray(F, y, yOff + i), acc);
-        }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) sum += x[xOff + i] * y[yOff + i];
-        return sum;
+        return VectorOps.dot(x, xOff, y, yOff, n);
     }
 
     /** Σ x ⊙ y ⊙ z. */

@@ -20,4 +20,25 @@ public final class Parallel {
         }
         IntStream.range(0, n).parallel().forEach(body);
     }
+
+    /** A half-open range [from, to) of a blocked loop. */
+    @FunctionalInterface
+    public interface RangeBody {
+        void run(int from, int to);
+    }
+
+    /**
+     * Runs body over [0, n) cut into fixed blocks of {@code block} elements (the last one shorter), in
+     * parallel when there is more than one block. The cut depends only on n and block, never on the
+     * thread count, so per-block results are deterministic.
+     */
+    public static void forBlocks(int n, int block, RangeBody body) {
+        if (n <= 0) return;
+        int blocks = (n + block - 1) / block;
+        if (blocks == 1) {
+            body.run(0, n);
+            return;
+        }
+        forRange(blocks, i -> body.run(i * block, Math.min(n, (i + 1) * block)));
+    }
 }

@@ -137,7 +137,7 @@ public final class Tensor {
         if (other.size() != size()) throw new IllegalArgumentException("size mismatch " + this + " += " + other);
         if (f != null) {
             float[] o = other.toF32().f;
-            for (int i = 0; i < f.length; i++) f[i] += o[i];
+            Parallel.forBlocks(f.length, 1 << 16, (a, b) -> VectorOps.add(f, a, o, a, f, a, b - a));
         } else {
             double[] o = other.toF64().d;
             for (int i = 0; i < d.length; i++) d[i] += o[i];

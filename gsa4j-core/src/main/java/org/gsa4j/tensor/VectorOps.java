@@ -1,6 +1,8 @@
 package org.gsa4j.tensor;
 
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -65,21 +67,51 @@ public final class VectorOps {
         return s;
     }
 
-    /** Σ x[i]·y[i] accumulated in double. */
+    private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
+    /** Floats that widen into one double vector. */
+    private static final VectorSpecies<Float> HALF = VectorSpecies.of(float.class, VectorShape.forBitSize(Math.max(64, DS.vectorBitSize() / 2)));
+    private static final int DL = DS.length();
+
+    /** Σ x[i]·y[i] accumulated in double (products exact in double, one double lane sum per vector lane). */
     public static double dotDouble(float[] x, int xOff, float[] y, int yOff, int n) {
+        int i = 0;
         double s = 0;
-        for (int i = 0; i < n; i++) s += (double) x[xOff + i] * y[yOff + i];
+        if (DL > 1 && HALF.length() == DL) {
+            DoubleVector acc = DoubleVector.zero(DS);
+            for (; i <= n - DL; i += DL) {
+                DoubleVector a = (DoubleVector) FloatVector.fromArray(HALF, x, xOff + i).convertShape(VectorOperators.F2D, DS, 0);
+                DoubleVector b = (DoubleVector) FloatVector.fromArray(HALF, y, yOff + i).convertShape(VectorOperators.F2D, DS, 0);
+                acc = a.fma(b, acc);
+            }
+            s = acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < n; i++) s += (double) x[xOff + i] * y[yOff + i];
         return s;
     }
 
     /** Σ x[i]² accumulated in double. */
     public static double sumOfSquaresDouble(float[] x, int off, int n) {
-        double s = 0;
-        for (int i = 0; i < n; i++) {
-            double v = x[off + i];
-            s += v * v;
+        return dotDouble(x, off, x, off, n);
+    }
+
+    /** out = (x·a) ⊙ w. */
+    public static void scaledMul(float[] x, int xOff, float a, float[] w, int wOff, float[] out, int outOff, int n) {
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector.fromArray(S, x, xOff + i).mul(a).mul(FloatVector.fromArray(S, w, wOff + i)).intoArray(out, outOff + i);
         }
-        return s;
+        for (; i < n; i++) out[outOff + i] = x[xOff + i] * a * w[wOff + i];
+    }
+
+    /** RMSNorm's dx: out += rs·(g − k·x). */
+    public static void rmsNormDx(float[] g, int gOff, float[] x, int xOff, float rs, float k, float[] out, int outOff, int n) {
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector gv = FloatVector.fromArray(S, g, gOff + i), xv = FloatVector.fromArray(S, x, xOff + i);
+            FloatVector t = gv.sub(xv.mul(k)).mul(rs);
+            FloatVector.fromArray(S, out, outOff + i).add(t).intoArray(out, outOff + i);
+        }
+        for (; i < n; i++) out[outOff + i] += rs * (g[gOff + i] - x[xOff + i] * k);
     }
 
     /** max x[i]; −∞ when n == 0. NaN inputs give an unspecified result. */
@@ -113,6 +145,13 @@ public final class VectorOps {
         int i = 0;
         for (; i <= n - L; i += L) FloatVector.fromArray(S, x, off + i).mul(a).intoArray(x, off + i);
         for (; i < n; i++) x[off + i] *= a;
+    }
+
+    /** out = a·x (out may alias x at the same offset). */
+    public static void scaleTo(float a, float[] x, int xOff, float[] out, int outOff, int n) {
+        int i = 0;
+        for (; i <= n - L; i += L) FloatVector.fromArray(S, x, xOff + i).mul(a).intoArray(out, outOff + i);
+        for (; i < n; i++) out[outOff + i] = a * x[xOff + i];
     }
 
     /** out = a + b, element-wise. */
@@ -196,6 +235,95 @@ public final class VectorOps {
             s += e;
         }
         scale(1f / s, out, outOff, n);
+    }
+
+    /** out = x·σ(x) with σ in float lanes, and the backward {@code dx = dy·σ·(1 + x·(1 − σ))} (dx overwritten). */
+    public static void siluBackward(float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff, int n) {
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector v = FloatVector.fromArray(S, x, xOff + i);
+            FloatVector sg = ONE.div(v.neg().lanewise(VectorOperators.EXP).add(1f));
+            FloatVector t = ONE.sub(sg).fma(v, ONE);                       // 1 + x(1 − σ)
+            FloatVector.fromArray(S, dy, dyOff + i).mul(sg).mul(t).intoArray(dx, dxOff + i);
+        }
+        for (; i < n; i++) {
+            double v = x[xOff + i], sg = 1 / (1 + Math.exp(-v));
+            dx[dxOff + i] = (float) (dy[dyOff + i] * sg * (1 + v * (1 - sg)));
+        }
+    }
+
+    /** out = silu(a) ⊙ b. */
+    public static void swiglu(float[] a, int aOff, float[] b, int bOff, float[] out, int outOff, int n) {
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector v = FloatVector.fromArray(S, a, aOff + i);
+            v.div(v.neg().lanewise(VectorOperators.EXP).add(1f)).mul(FloatVector.fromArray(S, b, bOff + i)).intoArray(out, outOff + i);
+        }
+        for (; i < n; i++) {
+            double x = a[aOff + i];
+            out[outOff + i] = (float) (x / (1 + Math.exp(-x)) * b[bOff + i]);
+        }
+    }
+
+    /** Backward of {@link #swiglu}: da = dy·b·σ(a)(1 + a(1 − σ(a))), db = dy·a·σ(a) (both overwritten). */
+    public static void swigluBackward(float[] a, float[] b, float[] dy, float[] da, float[] db, int off, int n) {
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            int o = off + i;
+            FloatVector x = FloatVector.fromArray(S, a, o);
+            FloatVector g = FloatVector.fromArray(S, dy, o);
+            FloatVector sg = ONE.div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+            g.mul(x).mul(sg).intoArray(db, o);
+            FloatVector t = ONE.sub(sg).fma(x, ONE);
+            g.mul(FloatVector.fromArray(S, b, o)).mul(sg).mul(t).intoArray(da, o);
+        }
+        for (; i < n; i++) {
+            int o = off + i;
+            double x = a[o], sg = 1 / (1 + Math.exp(-x)), gi = dy[o];
+            db[o] = (float) (gi * x * sg);
+            da[o] = (float) (gi * b[o] * sg * (1 + x * (1 - sg)));
+        }
+    }
+
+    /**
+     * GSA's slot gate: {@code g = logsigmoid(f)/τ = (min(f,0) − log1p(e^{−|f|}))/τ},
+     * {@code s = 1 − e^{g} = −expm1(g)} (no cancellation for g near 0).
+     */
+    public static void slotGate(float[] f, float[] g, float[] s, int off, int n, float invTau) {
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector x = FloatVector.fromArray(S, f, off + i);
+            FloatVector l = x.abs().neg().lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P);
+            FloatVector gv = x.min(0f).sub(l).mul(invTau);
+            gv.intoArray(g, off + i);
+            gv.lanewise(VectorOperators.EXPM1).neg().intoArray(s, off + i);
+        }
+        for (; i < n; i++) {
+            double x = f[off + i];
+            float gi = (float) ((Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x)))) * invTau);
+            g[off + i] = gi;
+            s[off + i] = (float) -Math.expm1(gi);
+        }
+    }
+
+    /** Backward of {@link #slotGate}: df = (dg − ds ⊙ e^{g}) ⊙ (1 − σ(f)) / τ; dg or ds may be null (= 0). */
+    public static void slotGateBackward(float[] f, float[] g, float[] dg, float[] ds, float[] df, int off, int n, float invTau) {
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            int o = off + i;
+            FloatVector total = dg == null ? FloatVector.zero(S) : FloatVector.fromArray(S, dg, o);
+            if (ds != null) {
+                FloatVector alpha = FloatVector.fromArray(S, g, o).lanewise(VectorOperators.EXP);
+                total = total.sub(FloatVector.fromArray(S, ds, o).mul(alpha));
+            }
+            FloatVector oneMinusSig = ONE.div(FloatVector.fromArray(S, f, o).lanewise(VectorOperators.EXP).add(1f));
+            total.mul(oneMinusSig).mul(invTau).intoArray(df, o);
+        }
+        for (; i < n; i++) {
+            int o = off + i;
+            double total = (dg == null ? 0 : dg[o]) - (ds == null ? 0 : ds[o] * Math.exp(g[o]));
+            df[o] = (float) (total * (1 / (1 + Math.exp(f[o]))) * invTau);
+        }
     }
 
     /** Scalar σ(x). */

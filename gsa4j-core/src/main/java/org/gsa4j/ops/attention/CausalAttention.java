@@ -4,6 +4,7 @@ import java.util.Arrays;
 import org.gsa4j.tensor.Gemm;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 /**
  * Causal softmax attention with grouped-query heads and an optional sliding window
@@ -210,7 +211,7 @@ public final class CausalAttention {
                     if (m[r] != Float.NEGATIVE_INFINITY && mNew != m[r]) {
                         float alpha = (float) Math.exp(m[r] - mNew);
                         l[r] *= alpha;
-                        Vec.scale(alpha, acc, r * D, D);
+                        VectorOps.scale(alpha, acc, r * D, D);
                     }
                     l[r] += sum;
                     m[r] = mNew;
@@ -218,7 +219,7 @@ public final class CausalAttention {
                 Gemm.sgemm(false, false, nr, D, nc, 1f, s, 0, BC, v, ko, ldk, 1f, acc, 0, D);
             }
             for (int r = 0; r < nr; r++) {
-                Vec.scaleTo(1f / l[r], acc, r * D, o, qo + r * ldq, D);
+                VectorOps.scaleTo(1f / l[r], acc, r * D, o, qo + r * ldq, D);
                 lse[d.lseOff(b, h, i0 + r)] = (double) m[r] + Math.log(l[r]);
             }
         });
@@ -262,8 +263,8 @@ public final class CausalAttention {
                 int dst = d.kOff(b, t, g);
                 for (int h = g * d.G; h < (g + 1) * d.G; h++) {
                     int src = ((b * d.HQ + h) * T + t) * D;
-                    Vec.axpy(1f, dkp, src, dk, dst, D);
-                    Vec.axpy(1f, dvp, src, dv, dst, D);
+                    VectorOps.axpy(1f, dkp, src, dk, dst, D);
+                    VectorOps.axpy(1f, dvp, src, dv, dst, D);
                 }
             }
         });
@@ -289,7 +290,7 @@ public final class CausalAttention {
         for (int ib = 0; ib < nBlocks; ib++) {
             int i0 = ib * BR, i1 = Math.min(d.T, i0 + BR), nr = i1 - i0;
             int qo = d.qOff(b, i0, h);
-            for (int r = 0; r < nr; r++) delta[r] = Vec.dot(dO, qo + r * ldq, o, qo + r * ldq, D);
+            for (int r = 0; r < nr; r++) delta[r] = VectorOps.dot(dO, qo + r * ldq, o, qo + r * ldq, D);
             for (int j0 = lo(i0, window); j0 < i1; j0 += BC) {
                 int j1 = Math.min(i1, j0 + BC), nc = j1 - j0;
                 int ko = d.kOff(b, j0, g), to = base + j0 * ld;

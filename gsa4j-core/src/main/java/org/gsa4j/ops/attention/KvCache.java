@@ -2,6 +2,7 @@ package org.gsa4j.ops.attention;
 
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 /**
  * The key/value cache of one attention layer for a batch of B sequences decoded in lock-step.
@@ -188,20 +189,20 @@ public final class KvCache {
         java.util.Arrays.fill(o, qo, qo + D, 0f);
         for (int j = 0; j < n; j++) {
             int ko = off(b, j) + g * D;
-            float s = scale * Vec.dot(q, qo, kf, ko, D);
+            float s = scale * VectorOps.dot(q, qo, kf, ko, D);
             if (s > m) {
                 if (l != 0f) {
                     float alpha = (float) Math.exp(m - s);
                     l *= alpha;
-                    Vec.scale(alpha, o, qo, D);
+                    VectorOps.scale(alpha, o, qo, D);
                 }
                 m = s;
             }
             float p = (float) Math.exp(s - m);
             l += p;
-            Vec.axpy(p, vf, ko, o, qo, D);
+            VectorOps.axpy(p, vf, ko, o, qo, D);
         }
-        Vec.scale(1f / l, o, qo, D);
+        VectorOps.scale(1f / l, o, qo, D);
     }
 
     private void attendF64(int bh, int HQ, int G, int n, double[] q, double scale, double[] o) {
