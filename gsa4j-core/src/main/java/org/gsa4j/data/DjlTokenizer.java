@@ -51,6 +51,7 @@ public final class DjlTokenizer implements Tokenizer {
             }
         }
         if (max < 0) throw Gsa4jException.at(file, "model.vocab", "empty or missing vocabulary");
+        checkNativePreconditions(file, root);
         HuggingFaceTokenizer hf;
         try {
             hf = HuggingFaceTokenizer.newInstance(file, Map.of(
@@ -61,6 +62,47 @@ public final class DjlTokenizer implements Tokenizer {
             throw Gsa4jException.at(file, null, "Hugging Face tokenizers could not load it: " + e.getMessage(), e);
         }
         return new DjlTokenizer(file, hf, max + 1, eos);
+    }
+
+    /**
+     * Conditions under which the native {@code tokenizers} library panics instead of returning an
+     * error; a panic inside the native call aborts the whole JVM, so these are refused here first.
+     * <ul>
+     * <li>BPE with a {@code continuing_subword_prefix} of n UTF-8 bytes: the library slices the
+     * right part of every merge whose parts are in the vocab at byte n ({@code &b[prefix_len..]},
+     * tokenizers 0.21 bpe/model.rs), which panics when that part is shorter than n bytes or byte n
+     * is inside a character.</li>
+     * </ul>
+     */
+    static void checkNativePreconditions(Path file, JsonNode root) {
+        JsonNode model = root.path("model");
+        JsonNode prefixNode = model.path("continuing_subword_prefix");
+        if (!"BPE".equals(model.path("type").asText("BPE")) || !prefixNode.isTextual() || prefixNode.textValue().isEmpty()) return;
+        int prefixLen = prefixNode.textValue().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        JsonNode vocab = model.path("vocab");
+        int i = 0;
+        for (JsonNode m : model.path("merges")) {
+            String a = null, b = null;
+            if (m.isTextual()) {
+                String[] parts = m.textValue().split(" ", -1);
+                if (parts.length == 2) {
+                    a = parts[0];
+                    b = parts[1];
+                }
+            } else if (m.isArray() && m.size() == 2 && m.get(0).isTextual() && m.get(1).isTextual()) {
+                a = m.get(0).textValue();
+                b = m.get(1).textValue();
+            }
+            if (a != null && vocab.has(a) && vocab.has(b)) {
+                byte[] bb = b.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                if (bb.length < prefixLen || (bb.length > prefixLen && (bb[prefixLen] & 0xC0) == 0x80)) {
+                    throw Gsa4jException.at(file, "model.merges", "merge " + i + " ('" + a + "', '" + b
+                            + "'): its right part does not start with a whole continuing_subword_prefix of "
+                            + prefixLen + " bytes");
+                }
+            }
+            i++;
+        }
     }
 
     @Override
