@@ -410,6 +410,12 @@ public final class BpeTokenizer implements Tokenizer {
             if (!model.path(f).asText("").isEmpty() && !model.path(f).isNull()) return "model." + f + " is set";
         }
         if (model.path("byte_fallback").asBoolean(false)) return "model.byte_fallback is true";
+        // This encoder keeps id-indexed arrays: ids far beyond the number of tokens (a sparse or hostile
+        // vocabulary) would make it allocate gigabytes; the native library keeps a hash map instead.
+        long entries = model.path("vocab").size() + root.path("added_tokens").size(), maxId = -1;
+        for (JsonNode id : model.path("vocab")) if (id.canConvertToLong()) maxId = Math.max(maxId, id.asLong());
+        for (JsonNode t : root.path("added_tokens")) if (t.path("id").canConvertToLong()) maxId = Math.max(maxId, t.path("id").asLong());
+        if (maxId >= 4 * entries + 1024) return "its largest id " + maxId + " is far beyond its " + entries + " tokens (sparse ids)";
         for (JsonNode t : root.path("added_tokens")) {
             if (t.path("lstrip").asBoolean(false) || t.path("rstrip").asBoolean(false) || t.path("single_word").asBoolean(false)) {
                 return "added token '" + t.path("content").asText() + "' uses lstrip/rstrip/single_word";

@@ -34,16 +34,16 @@ public final class DjlTokenizer implements Tokenizer {
         if (!Files.exists(file)) throw Gsa4jException.at(file, null, "tokenizer file does not exist");
         if (Files.isDirectory(file)) throw Gsa4jException.at(file, null, "is a directory; expected a tokenizer.json file");
         JsonNode root = BpeTokenizer.readJson(file); // clear messages for empty / non-JSON / non-tokenizer files
-        int max = -1;
+        long max = -1;
         JsonNode vocab = root.path("model").path("vocab");
         if (vocab.isObject()) {
-            for (Map.Entry<String, JsonNode> e : vocab.properties()) max = Math.max(max, e.getValue().asInt(-1));
+            for (Map.Entry<String, JsonNode> e : vocab.properties()) max = Math.max(max, e.getValue().asLong(-1));
         } else if (vocab.isArray()) { // Unigram: [[piece, score], ...]
             max = vocab.size() - 1;
         }
-        int eos = -1;
+        long eos = -1;
         for (JsonNode t : root.path("added_tokens")) {
-            int id = t.path("id").asInt(-1);
+            long id = t.path("id").asLong(-1);
             max = Math.max(max, id);
             String c = t.path("content").asText("");
             if (eos < 0 && (c.equals(END_OF_TEXT) || c.equals("</s>") || c.equals("<eos>") || c.equals("<|end_of_text|>"))) {
@@ -51,6 +51,7 @@ public final class DjlTokenizer implements Tokenizer {
             }
         }
         if (max < 0) throw Gsa4jException.at(file, "model.vocab", "empty or missing vocabulary");
+        if (max >= Integer.MAX_VALUE) throw Gsa4jException.at(file, "model.vocab", "token id " + max + " does not fit a 32-bit vocabulary");
         checkNativePreconditions(file, root);
         HuggingFaceTokenizer hf;
         try {
@@ -61,7 +62,7 @@ public final class DjlTokenizer implements Tokenizer {
         } catch (IOException | RuntimeException e) {
             throw Gsa4jException.at(file, null, "Hugging Face tokenizers could not load it: " + e.getMessage(), e);
         }
-        return new DjlTokenizer(file, hf, max + 1, eos);
+        return new DjlTokenizer(file, hf, (int) max + 1, (int) eos);
     }
 
     /**
