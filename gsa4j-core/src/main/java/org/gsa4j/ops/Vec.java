@@ -16,11 +16,9 @@ final class Vec {
 
     /** x = exp(x). */
     static void expInPlace(float[] x, int off, int n) {
-        int i = 0;
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            FloatVector.fromArray(F, x, off + i).lanewise(VectorOperators.EXP).intoArray(x, off + i);
-        }
-        for (; i < n; i++) x[off + i] = (float) Math.exp(x[off + i]);
+        // Scalar Math.exp, not lanewise(EXP): the Vector API's EXP gives different bits before and after
+        // C2 compiles it (Java fallback vs. intrinsic stub), so results would depend on JIT timing (RELIABILITY.md).
+        for (int i = 0; i < n; i++) x[off + i] = (float) Math.exp(x[off + i]);
     }
 
     /**
@@ -87,7 +85,7 @@ final class Vec {
         for (int upper = F.loopBound(n); i < upper; i += F.length()) {
             acc = FloatVector.fromArray(F, x, xOff + i).fma(FloatVector.fromArray(F, y, yOff + i), acc);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = org.gsa4j.tensor.VectorOps.sumLanes(acc);
         for (; i < n; i++) sum += x[xOff + i] * y[yOff + i];
         return sum;
     }
@@ -100,7 +98,7 @@ final class Vec {
             FloatVector xy = FloatVector.fromArray(F, x, xOff + i).mul(FloatVector.fromArray(F, y, yOff + i));
             acc = xy.fma(FloatVector.fromArray(F, z, zOff + i), acc);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = org.gsa4j.tensor.VectorOps.sumLanes(acc);
         for (; i < n; i++) sum += x[xOff + i] * y[yOff + i] * z[zOff + i];
         return sum;
     }
@@ -109,15 +107,10 @@ final class Vec {
     static void softmaxInPlace(float[] x, int off, int n) {
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) max = Math.max(max, x[off + i]);
-        int i = 0;
-        FloatVector sumV = FloatVector.zero(F);
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            FloatVector e = FloatVector.fromArray(F, x, off + i).sub(max).lanewise(VectorOperators.EXP);
-            e.intoArray(x, off + i);
-            sumV = sumV.add(e);
-        }
-        float sum = sumV.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
+        // Scalar Math.exp, not lanewise(EXP): the Vector API's EXP gives different bits before and after
+        // C2 compiles it (Java fallback vs. intrinsic stub), so results would depend on JIT timing (RELIABILITY.md).
+        float sum = 0;
+        for (int i = 0; i < n; i++) {
             x[off + i] = (float) Math.exp(x[off + i] - max);
             sum += x[off + i];
         }

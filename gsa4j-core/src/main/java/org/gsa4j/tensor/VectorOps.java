@@ -37,7 +37,7 @@ public final class VectorOps {
         for (; i <= n - L; i += L) {
             acc0 = FloatVector.fromArray(S, x, xOff + i).fma(FloatVector.fromArray(S, y, yOff + i), acc0);
         }
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float s = sumLanes(acc0.add(acc1));
         for (; i < n; i++) s += x[xOff + i] * y[yOff + i];
         return s;
     }
@@ -47,7 +47,7 @@ public final class VectorOps {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (; i <= n - L; i += L) acc = acc.add(FloatVector.fromArray(S, x, off + i));
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sumLanes(acc);
         for (; i < n; i++) s += x[off + i];
         return s;
     }
@@ -60,7 +60,7 @@ public final class VectorOps {
             FloatVector v = FloatVector.fromArray(S, x, off + i);
             acc = v.fma(v, acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sumLanes(acc);
         for (; i < n; i++) s += x[off + i] * x[off + i];
         return s;
     }
@@ -133,28 +133,32 @@ public final class VectorOps {
         for (; i < n; i++) out[outOff + i] = a[aOff + i] * b[bOff + i];
     }
 
+    /**
+     * The sum of a vector's lanes, added in lane order. Not {@code reduceLanes(ADD)}: its order is
+     * unspecified and differs between the Java fallback and the C2 intrinsic, so a result would depend
+     * on whether the caller had been JIT-compiled yet (RELIABILITY.md, determinism).
+     */
+    public static float sumLanes(FloatVector v) {
+        float[] lanes = v.toArray();
+        float s = 0;
+        for (float x : lanes) s += x;
+        return s;
+    }
+
     // ---------------------------------------------------------------- activations
 
     /** out = σ(x) = 1 / (1 + e^(−x)). */
     public static void sigmoid(float[] x, int xOff, float[] out, int outOff, int n) {
-        int i = 0;
-        for (; i <= n - L; i += L) {
-            FloatVector v = FloatVector.fromArray(S, x, xOff + i);
-            FloatVector e = v.neg().lanewise(VectorOperators.EXP);
-            ONE.div(e.add(1f)).intoArray(out, outOff + i);
-        }
-        for (; i < n; i++) out[outOff + i] = sigmoid(x[xOff + i]);
+        // Scalar Math.exp, not lanewise(EXP): the Vector API's EXP gives different bits before and after
+        // C2 compiles it (Java fallback vs. intrinsic stub), so results would depend on JIT timing (RELIABILITY.md).
+        for (int i = 0; i < n; i++) out[outOff + i] = sigmoid(x[xOff + i]);
     }
 
     /** out = x·σ(x) (SiLU / swish). */
     public static void silu(float[] x, int xOff, float[] out, int outOff, int n) {
-        int i = 0;
-        for (; i <= n - L; i += L) {
-            FloatVector v = FloatVector.fromArray(S, x, xOff + i);
-            FloatVector e = v.neg().lanewise(VectorOperators.EXP);
-            v.div(e.add(1f)).intoArray(out, outOff + i);
-        }
-        for (; i < n; i++) {
+        // Scalar Math.exp, not lanewise(EXP): the Vector API's EXP gives different bits before and after
+        // C2 compiles it (Java fallback vs. intrinsic stub), so results would depend on JIT timing (RELIABILITY.md).
+        for (int i = 0; i < n; i++) {
             float v = x[xOff + i];
             out[outOff + i] = v / (1f + (float) Math.exp(-v));
         }
@@ -162,11 +166,9 @@ public final class VectorOps {
 
     /** x = e^x, in place. */
     public static void expInPlace(float[] x, int off, int n) {
-        int i = 0;
-        for (; i <= n - L; i += L) {
-            FloatVector.fromArray(S, x, off + i).lanewise(VectorOperators.EXP).intoArray(x, off + i);
-        }
-        for (; i < n; i++) x[off + i] = (float) Math.exp(x[off + i]);
+        // Scalar Math.exp, not lanewise(EXP): the Vector API's EXP gives different bits before and after
+        // C2 compiles it (Java fallback vs. intrinsic stub), so results would depend on JIT timing (RELIABILITY.md).
+        for (int i = 0; i < n; i++) x[off + i] = (float) Math.exp(x[off + i]);
     }
 
     /**
@@ -181,16 +183,10 @@ public final class VectorOps {
     public static void softmax(float[] x, int xOff, float[] out, int outOff, int n) {
         if (n == 0) return;
         float m = max(x, xOff, n);
-        FloatVector vm = FloatVector.broadcast(S, m);
-        FloatVector acc = FloatVector.zero(S);
-        int i = 0;
-        for (; i <= n - L; i += L) {
-            FloatVector e = FloatVector.fromArray(S, x, xOff + i).sub(vm).lanewise(VectorOperators.EXP);
-            e.intoArray(out, outOff + i);
-            acc = acc.add(e);
-        }
-        float s = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
+        // Scalar Math.exp, not lanewise(EXP): the Vector API's EXP gives different bits before and after
+        // C2 compiles it (Java fallback vs. intrinsic stub), so results would depend on JIT timing (RELIABILITY.md).
+        float s = 0;
+        for (int i = 0; i < n; i++) {
             float e = (float) Math.exp(x[xOff + i] - m);
             out[outOff + i] = e;
             s += e;

@@ -20,7 +20,7 @@ final class Vec {
             for (; i < bound; i += SP.length()) {
                 acc = FloatVector.fromArray(SP, a, ao + i).fma(FloatVector.fromArray(SP, b, bo + i), acc);
             }
-            s = acc.reduceLanes(VectorOperators.ADD);
+            s = org.gsa4j.tensor.VectorOps.sumLanes(acc);
         }
         for (; i < n; i++) s += a[ao + i] * b[bo + i];
         return s;
