@@ -11,7 +11,9 @@ import org.gsa4j.tensor.Parallel;
 /**
  * Standalone GFLOP/s probe: FP32 FMA peak of a register-only Vector-API loop on all threads,
  * then sgemmParallel (and single-thread sgemm) at a few shapes, each as the median of several
- * timed repetitions, with the ratio to the measured peak.
+ * timed repetitions, with the ratio to the measured peak. The machine may be shared: besides wall
+ * GFLOP/s it prints flops per (process CPU time / threads), i.e. the rate the code would reach on
+ * otherwise idle cores (pessimistic: it counts pool threads spinning for work).
  *
  * <pre>java --add-modules jdk.incubator.vector -cp gsa4j-bench/target/gsa4j-benchmarks.jar org.gsa4j.bench.GemmCeiling [reps]</pre>
  */
@@ -22,10 +24,12 @@ public final class GemmCeiling {
         int reps = args.length > 0 ? Integer.parseInt(args[0]) : 7;
         int threads = Parallel.threads();
         System.out.printf("species %s, threads %d%n", S, threads);
-        double peak = fmaPeak(threads, reps);
-        System.out.printf("FMA peak (%d threads): %.1f GFLOP/s%n", threads, peak);
-        double peak1 = fmaPeak(1, reps);
-        System.out.printf("FMA peak (1 thread):  %.1f GFLOP/s%n", peak1);
+        double[] pk = fmaPeak(threads, reps);
+        double peak = pk[0];
+        System.out.printf("FMA peak (%d threads): %.1f GFLOP/s wall, %.1f summed over threads' CPU time%n", threads, pk[0], pk[1]);
+        double[] pk1 = fmaPeak(1, reps);
+        double peak1 = pk1[0];
+        System.out.printf("FMA peak (1 thread):  %.1f GFLOP/s wall, %.1f per CPU-second%n", pk1[0], pk1[1]);
         // name, transA, transB, m, n, k
         Object[][] shapes = {
                 {"1024^3 NN", false, false, 1024, 1024, 1024},
@@ -38,31 +42,37 @@ public final class GemmCeiling {
         for (Object[] s : shapes) {
             boolean tA = (Boolean) s[1], tB = (Boolean) s[2];
             int m = (Integer) s[3], n = (Integer) s[4], k = (Integer) s[5];
-            double gp = gemm(true, tA, tB, m, n, k, reps);
-            System.out.printf("sgemmParallel %-36s %7.1f GFLOP/s  (%.0f%% of peak)%n", s[0], gp, 100 * gp / peak);
+            double[] gp = gemm(true, tA, tB, m, n, k, reps);
+            System.out.printf("sgemmParallel %-36s %7.1f GFLOP/s wall (%.0f%% of peak), %7.1f per %d CPU-seconds%n",
+                    s[0], gp[0], 100 * gp[0] / peak, gp[1], threads);
         }
-        double g1 = gemm(false, false, false, 1024, 1024, 1024, Math.max(3, reps / 2));
-        System.out.printf("sgemm 1 thread 1024^3 NN %7.1f GFLOP/s  (%.0f%% of 1-thread peak)%n", g1, 100 * g1 / peak1);
+        double[] g1 = gemm(false, false, false, 1024, 1024, 1024, Math.max(3, reps / 2));
+        System.out.printf("sgemm 1 thread 1024^3 NN %7.1f GFLOP/s wall (%.0f%% of 1-thread peak), %7.1f per CPU-second%n",
+                g1[0], 100 * g1[0] / peak1, g1[1] / threads);
         double gs = smallGemm(reps);
         System.out.printf("sgemm 1 thread 64x128x64 (chunk block, many calls) %7.1f GFLOP/s%n", gs);
     }
 
-    static double gemm(boolean parallel, boolean tA, boolean tB, int m, int n, int k, int reps) {
+    /** {median wall GFLOP/s, median GFLOP per (process CPU time / threads)}. */
+    static double[] gemm(boolean parallel, boolean tA, boolean tB, int m, int n, int k, int reps) {
         SplittableRandom rng = new SplittableRandom(1);
         float[] a = new float[m * k], b = new float[k * n], c = new float[m * n];
         for (int i = 0; i < a.length; i++) a[i] = (float) rng.nextDouble();
         for (int i = 0; i < b.length; i++) b[i] = (float) rng.nextDouble();
         int lda = tA ? m : k, ldb = tB ? k : n;
         double flops = 2.0 * m * n * k;
-        int inner = (int) Math.max(1, 2e9 / flops / (parallel ? 1 : 2));
+        int inner = (int) Math.max(1, 2e10 / flops / (parallel ? 1 : 2));
         for (int w = 0; w < 3; w++) run(parallel, tA, tB, m, n, k, a, lda, b, ldb, c, inner);
-        double[] g = new double[reps];
+        double[] g = new double[reps], gc = new double[reps];
+        int threads = Parallel.threads();
         for (int r = 0; r < reps; r++) {
+            long c0 = cpuNanos();
             long t0 = System.nanoTime();
             run(parallel, tA, tB, m, n, k, a, lda, b, ldb, c, inner);
             g[r] = flops * inner / (System.nanoTime() - t0);
+            gc[r] = flops * inner / ((cpuNanos() - c0) / (double) threads);
         }
-        return median(g);
+        return new double[] {median(g), median(gc)};
     }
 
     private static void run(boolean parallel, boolean tA, boolean tB, int m, int n, int k,
@@ -71,6 +81,16 @@ public final class GemmCeiling {
             if (parallel) Gemm.sgemmParallel(tA, tB, m, n, k, 1f, a, 0, lda, b, 0, ldb, 0f, c, 0, n);
             else Gemm.sgemm(tA, tB, m, n, k, 1f, a, 0, lda, b, 0, ldb, 0f, c, 0, n);
         }
+    }
+
+    /** CPU time of the whole process (all threads), or wall time where unavailable. */
+    static long cpuNanos() {
+        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+                instanceof com.sun.management.OperatingSystemMXBean os) {
+            long t = os.getProcessCpuTime();
+            if (t >= 0) return t;
+        }
+        return System.nanoTime();
     }
 
     static double smallGemm(int reps) {
@@ -89,16 +109,22 @@ public final class GemmCeiling {
         return median(g);
     }
 
-    /** 12 independent FMA chains per thread on registers only. */
-    static double fmaPeak(int threads, int reps) {
+    /** 12 independent FMA chains per thread on registers only: {median wall GFLOP/s, median Σ per-thread-CPU rate}. */
+    static double[] fmaPeak(int threads, int reps) {
         long iters = 20_000_000L;
-        double[] g = new double[reps];
+        double[] g = new double[reps], gc = new double[reps];
+        java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
         for (int r = -1; r < reps; r++) {
             DoubleAdder sink = new DoubleAdder();
+            DoubleAdder rate = new DoubleAdder();
             Thread[] ts = new Thread[threads];
             long t0 = System.nanoTime();
             for (int t = 0; t < threads; t++) {
-                ts[t] = new Thread(() -> sink.add(fmaLoop(iters)));
+                ts[t] = new Thread(() -> {
+                    long c0 = mx.getCurrentThreadCpuTime();
+                    sink.add(fmaLoop(iters));
+                    rate.add(2.0 * 12 * S.length() * iters / (mx.getCurrentThreadCpuTime() - c0));
+                });
                 ts[t].start();
             }
             for (Thread t : ts) {
@@ -109,10 +135,13 @@ public final class GemmCeiling {
                 }
             }
             double v = 2.0 * 12 * S.length() * iters * threads / (System.nanoTime() - t0);
-            if (r >= 0) g[r] = v;
+            if (r >= 0) {
+                g[r] = v;
+                gc[r] = rate.sum();
+            }
             if (sink.sum() == 42) System.out.print("");
         }
-        return median(g);
+        return new double[] {median(g), median(gc)};
     }
 
     static float fmaLoop(long iters) {

@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code gsa4j} command. */
 @Command(name = "gsa4j", mixinStandardHelpOptions = true, version = "gsa4j 0.1.0",
         description = "Gated Slot Attention and its linear-attention siblings in pure Java.",
-        subcommands = {GenerateCommand.class})
+        subcommands = {GenerateCommand.class, ConvertCommand.class})
 public final class Main implements Runnable {
 
     @Override
@@ -16,7 +16,7 @@ public final class Main implements Runnable {
     }
 
     public static int run(String... args) {
-        CommandLine cli = new CommandLine(new Main());
+        CommandLine cli = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true);
         // Bad input is reported as one clear line, not a stack trace.
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof Gsa4jException || e instanceof IllegalArgumentException) {

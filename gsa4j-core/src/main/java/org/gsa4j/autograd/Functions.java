@@ -1,9 +1,12 @@
 package org.gsa4j.autograd;
 
 import org.gsa4j.ops.CrossEntropyOp;
+import org.gsa4j.ops.GatedLinearAttention;
 import org.gsa4j.ops.GatedSlotAttentionOp;
 import org.gsa4j.ops.RmsNormOp;
 import org.gsa4j.ops.ShortConvOp;
+import org.gsa4j.ops.attention.CausalAttention;
+import org.gsa4j.ops.attention.Rotary;
 import org.gsa4j.tensor.MatMul;
 import org.gsa4j.tensor.Tensor;
 
@@ -329,6 +332,216 @@ public final class Functions {
             v.accumulate(d.dv());
             s.accumulate(d.ds());
             g.accumulate(d.dg());
+        });
+        return out;
+    }
+
+    /** {@code logsigmoid(x) / tau}, computed stably; backward {@code dx = dy ⊙ (1 − σ(x)) / tau}. */
+    public static Var logSigmoid(Tape tape, Var x, double tau) {
+        Tensor xv = x.value;
+        Tensor y = Tensor.zerosLike(xv);
+        for (int i = 0; i < y.size(); i++) {
+            double v = xv.get(i);
+            y.set(i, (Math.min(v, 0) - Math.log1p(Math.exp(-Math.abs(v)))) / tau);
+        }
+        Var out = tape.result(y, x);
+        tape.record(out, () -> {
+            Tensor g = out.grad();
+            if (g == null) return;
+            Tensor dx = Tensor.zerosLike(xv);
+            for (int i = 0; i < dx.size(); i++) dx.set(i, g.get(i) / (1 + Math.exp(xv.get(i))) / tau);
+            x.accumulate(dx);
+        });
+        return out;
+    }
+
+    /** {@code max(x, min)} element-wise (torch.clamp_min: the gradient passes where x ≥ min). */
+    public static Var clampMin(Tape tape, Var x, double min) {
+        Tensor xv = x.value;
+        Tensor y = Tensor.zerosLike(xv);
+        for (int i = 0; i < y.size(); i++) y.set(i, Math.max(xv.get(i), min));
+        Var out = tape.result(y, x);
+        tape.record(out, () -> {
+            Tensor g = out.grad();
+            if (g == null) return;
+            Tensor dx = Tensor.zerosLike(xv);
+            for (int i = 0; i < dx.size(); i++) dx.set(i, xv.get(i) >= min ? g.get(i) : 0);
+            x.accumulate(dx);
+        });
+        return out;
+    }
+
+    /**
+     * HGRN2's forget gate (SPEC §4.3) from the forget logits f [..., D] and a lower bound lb [D]
+     * (null: none, as in layer 0): {@code a = lb + (1 − lb) σ(f)}, log-decay {@code g = log a} and
+     * key {@code k = 1 − a = (1 − lb)(1 − σ(f))} (computed without cancellation). Returns {g, k}.
+     * Backward: {@code ∂g/∂f = (1 − lb) σ (1 − σ) / a}, {@code ∂g/∂lb = (1 − σ) / a},
+     * {@code ∂k/∂f = −(1 − lb) σ (1 − σ)}, {@code ∂k/∂lb = −(1 − σ)}.
+     */
+    public static Var[] hgrnGate(Tape tape, Var f, Var lowerBound) {
+        Tensor fv = f.value;
+        int dim = fv.dim(-1);
+        if (lowerBound != null && lowerBound.value.size() != dim) {
+            throw new IllegalArgumentException("lower bound has " + lowerBound.value.size() + " entries, gate has " + dim);
+        }
+        Tensor g = Tensor.zerosLike(fv), k = Tensor.zerosLike(fv);
+        for (int i = 0; i < fv.size(); i++) {
+            double x = fv.get(i);
+            double lb = lowerBound == null ? 0 : lowerBound.value.get(i % dim);
+            double oneMinusSig = 1 / (1 + Math.exp(x));
+            if (lowerBound == null) {
+                g.set(i, Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x))));
+            } else {
+                double sig = 1 / (1 + Math.exp(-x));
+                g.set(i, Math.log(lb + (1 - lb) * sig));
+            }
+            k.set(i, (1 - lb) * oneMinusSig);
+        }
+        Var gv = lowerBound == null ? tape.result(g, f) : tape.result(g, f, lowerBound);
+        Var kv = lowerBound == null ? tape.result(k, f) : tape.result(k, f, lowerBound);
+        tape.record(gv, () -> {
+            Tensor dg = gv.grad(), dk = kv.grad();
+            if (dg == null && dk == null) return;
+            Tensor df = Tensor.zerosLike(fv);
+            Tensor dlb = lowerBound == null ? null : Tensor.zerosLike(lowerBound.value);
+            for (int i = 0; i < fv.size(); i++) {
+                double x = fv.get(i);
+                double lb = lowerBound == null ? 0 : lowerBound.value.get(i % dim);
+                double sig = 1 / (1 + Math.exp(-x)), oneMinusSig = 1 / (1 + Math.exp(x));
+                double a = lb + (1 - lb) * sig;
+                double gi = dg == null ? 0 : dg.get(i), ki = dk == null ? 0 : dk.get(i);
+                // lb = 0: ∂g/∂f = (1 − σ) exactly, without dividing by a small σ
+                double dgdf = lowerBound == null ? oneMinusSig : (1 - lb) * sig * oneMinusSig / a;
+                df.set(i, gi * dgdf - ki * (1 - lb) * sig * oneMinusSig);
+                if (dlb != null) dlb.set(i % dim, dlb.get(i % dim) + gi * oneMinusSig / a - ki * oneMinusSig);
+            }
+            f.accumulate(df);
+            if (lowerBound != null) lowerBound.accumulate(dlb);
+        });
+        return new Var[] {gv, kv};
+    }
+
+    /**
+     * HGRN2's layer-wise lower bound (SPEC §4.3) for one layer from the model's
+     * {@code lower_bounds [L, D]}: with {@code p = softmax over the layer axis},
+     * {@code lb = cumsum(p)[layer] − p[0] = Σ_{1 ≤ l ≤ layer} p_l}, a [D] row (0 for layer 0).
+     * Backward per column: {@code dx_m = dlb · p_m · ([1 ≤ m ≤ layer] − lb)}.
+     */
+    public static Var hgrnLowerBound(Tape tape, Var lowerBounds, int layer) {
+        Tensor x = lowerBounds.value;
+        int layers = x.dim(0), dim = x.dim(1);
+        if (layer < 0 || layer >= layers) throw new IllegalArgumentException("layer " + layer + " of " + layers);
+        Tensor p = Tensor.zerosF64(layers, dim);
+        Tensor y = Tensor.zerosLike(x, dim);
+        for (int c = 0; c < dim; c++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int l = 0; l < layers; l++) max = Math.max(max, x.get(l * dim + c));
+            double sum = 0;
+            for (int l = 0; l < layers; l++) {
+                double e = Math.exp(x.get(l * dim + c) - max);
+                p.d[l * dim + c] = e;
+                sum += e;
+            }
+            double acc = 0;
+            for (int l = 0; l < layers; l++) {
+                p.d[l * dim + c] /= sum;
+                if (l >= 1 && l <= layer) acc += p.d[l * dim + c];
+            }
+            y.set(c, acc);
+        }
+        Var out = tape.result(y, lowerBounds);
+        tape.record(out, () -> {
+            Tensor g = out.grad();
+            if (g == null) return;
+            Tensor dx = Tensor.zerosLike(x);
+            for (int c = 0; c < dim; c++) {
+                double lb = 0;
+                for (int l = 1; l <= layer; l++) lb += p.d[l * dim + c];
+                for (int l = 0; l < layers; l++) {
+                    double in = l >= 1 && l <= layer ? 1 : 0;
+                    dx.set(l * dim + c, g.get(c) * p.d[l * dim + c] * (in - lb));
+                }
+            }
+            lowerBounds.accumulate(dx);
+        });
+        return out;
+    }
+
+    /**
+     * The gated-linear-attention primitive (SPEC §2.4.1) from a zero state, decay on the key axis
+     * ({@code g} shaped like q) or the value axis ({@code g} shaped like v): q, k [B,T,H,Dk],
+     * v [B,T,H,Dv] → o [B,T,H,Dv]. The scale must already be folded into q. Chunkwise in float32,
+     * the plain recurrence in float64.
+     */
+    public static Var gatedLinearAttention(Tape tape, GatedLinearAttention.Decay decay, Var q, Var k, Var v, Var g) {
+        GatedLinearAttention.Gate gate = switch (decay) {
+            case KEY -> GatedLinearAttention.Gate.key(g.value);
+            case VALUE -> GatedLinearAttention.Gate.value(g.value);
+            case SCALAR -> throw new IllegalArgumentException("a scalar decay takes per-head log γ: use the logGamma overload");
+        };
+        GatedLinearAttention.Result r = GatedLinearAttention.forward(gate, q.value, k.value, v.value, null);
+        Var out = tape.result(r.o(), q, k, v, g);
+        tape.record(out, () -> {
+            Tensor dO = out.grad();
+            if (dO == null) return;
+            GatedLinearAttention.Grads d = GatedLinearAttention.backward(r.saved(), dO, null);
+            q.accumulate(d.dq());
+            k.accumulate(d.dk());
+            v.accumulate(d.dv());
+            g.accumulate(d.dg());
+        });
+        return out;
+    }
+
+    /** As above with a fixed scalar decay per head (RetNet): {@code logGamma[h] = log γ_h}, no gate gradient. */
+    public static Var gatedLinearAttention(Tape tape, double[] logGamma, Var q, Var k, Var v) {
+        GatedLinearAttention.Result r = GatedLinearAttention.forward(GatedLinearAttention.Gate.scalar(logGamma.clone()),
+                q.value, k.value, v.value, null);
+        Var out = tape.result(r.o(), q, k, v);
+        tape.record(out, () -> {
+            Tensor dO = out.grad();
+            if (dO == null) return;
+            GatedLinearAttention.Grads d = GatedLinearAttention.backward(r.saved(), dO, null);
+            q.accumulate(d.dq());
+            k.accumulate(d.dk());
+            v.accumulate(d.dv());
+        });
+        return out;
+    }
+
+    /**
+     * Rotary position embedding of x [B,T,H,dim] (half-split), token t at position offset + t.
+     * The rotation is orthogonal: backward rotates the gradient by −θ.
+     */
+    public static Var rotary(Tape tape, Var x, Rotary rotary, int offset) {
+        Tensor y = x.value.copy();
+        rotary.apply(y, offset, false);
+        Var out = tape.result(y, x);
+        tape.record(out, () -> {
+            Tensor g = out.grad();
+            if (g == null) return;
+            Tensor dx = g.copy();
+            rotary.apply(dx, offset, true);
+            x.accumulate(dx);
+        });
+        return out;
+    }
+
+    /**
+     * Causal softmax attention: q [B,T,HQ,D], k, v [B,T,HKV,D] (query head h uses kv head h / G),
+     * logits scaled by {@code scale}, {@code window} the sliding window (0 = full causal) →
+     * o [B,T,HQ,D].
+     */
+    public static Var causalAttention(Tape tape, Var q, Var k, Var v, double scale, int window) {
+        CausalAttention.Result r = CausalAttention.forward(q.value, k.value, v.value, scale, window);
+        Var out = tape.result(r.o(), q, k, v);
+        tape.record(out, () -> {
+            Tensor dO = out.grad();
+            if (dO == null) return;
+            CausalAttention.Grads d = CausalAttention.backward(r, dO);
+            q.accumulate(d.dq());
+            k.accumulate(d.dk());
+            v.accumulate(d.dv());
         });
         return out;
     }

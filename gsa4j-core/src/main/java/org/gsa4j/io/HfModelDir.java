@@ -46,14 +46,14 @@ public final class HfModelDir implements Closeable {
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     private final Path dir;
-    private final HfConfig config;
+    private final JsonNode configJson;
     private final Path weightsSource; // model.safetensors or the index
     private final List<SafeTensors> shards;
     private final Map<String, SafeTensors> byName; // tensor name → the file holding it
 
-    private HfModelDir(Path dir, HfConfig config, Path weightsSource, List<SafeTensors> shards, Map<String, SafeTensors> byName) {
+    private HfModelDir(Path dir, JsonNode configJson, Path weightsSource, List<SafeTensors> shards, Map<String, SafeTensors> byName) {
         this.dir = dir;
-        this.config = config;
+        this.configJson = configJson;
         this.weightsSource = weightsSource;
         this.shards = shards;
         this.byName = byName;
@@ -65,7 +65,7 @@ public final class HfModelDir implements Closeable {
 
     public static HfModelDir open(Path dir) {
         if (!Files.isDirectory(dir)) throw Gsa4jException.at(dir, null, "is not a directory");
-        HfConfig config = new HfConfig(dir.resolve(CONFIG), readJson(dir.resolve(CONFIG)));
+        JsonNode config = readJson(dir.resolve(CONFIG));
         Path single = dir.resolve(WEIGHTS);
         Path index = dir.resolve(INDEX);
         List<SafeTensors> opened = new ArrayList<>();
@@ -169,45 +169,17 @@ public final class HfModelDir implements Closeable {
     }
 
     public Path configFile() {
-        return config.file();
+        return dir.resolve(CONFIG);
     }
 
-    /** Typed access to config.json. */
-    public HfConfig config() {
-        return config;
-    }
-
-    /** The raw config.json object. */
+    /** The config.json object (typed, checked reads: {@code models.ConfigReader}). */
     public JsonNode configJson() {
-        return config.json();
+        return configJson;
     }
 
     public String modelType() {
-        return config.getString("model_type", null);
-    }
-
-    public int getInt(String field, int def) {
-        return config.getInt(field, def);
-    }
-
-    public Integer getIntOrNull(String field) {
-        return config.getIntOrNull(field);
-    }
-
-    public int requireInt(String field) {
-        return config.requireInt(field);
-    }
-
-    public double getDouble(String field, double def) {
-        return config.getDouble(field, def);
-    }
-
-    public boolean getBool(String field, boolean def) {
-        return config.getBool(field, def);
-    }
-
-    public String getString(String field, String def) {
-        return config.getString(field, def);
+        JsonNode t = configJson.get("model_type");
+        return t != null && t.isTextual() ? t.asText() : null;
     }
 
     // ------------------------------------------------------------------------------------------
@@ -271,7 +243,7 @@ public final class HfModelDir implements Closeable {
         int[] actual = st.entry(name).shape();
         if (!Arrays.equals(actual, shape)) {
             throw Gsa4jException.at(st.file(), name, "shape " + Arrays.toString(actual) + " does not match the expected "
-                    + Arrays.toString(shape) + " (config " + config.file() + ")");
+                    + Arrays.toString(shape) + " (config " + configFile() + ")");
         }
         return st.f32(name);
     }
@@ -306,6 +278,21 @@ public final class HfModelDir implements Closeable {
      */
     public static void save(Path dir, JsonNode config, Map<String, Tensor> weights, Function<String, SafeTensors.DType> dtypeOf,
                             long maxShardBytes) {
+        if (weights == null) throw Gsa4jException.at(dir.resolve(WEIGHTS), null, "no weights given");
+        Map<String, SafeTensors.Pending> pending = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : weights.entrySet()) {
+            Tensor t = e.getValue();
+            if (t == null) throw Gsa4jException.at(dir.resolve(WEIGHTS), e.getKey(), "tensor is null");
+            pending.put(e.getKey(), new SafeTensors.Pending(dtypeOf.apply(e.getKey()), t.shape, () -> t));
+        }
+        saveStreaming(dir, config, pending, maxShardBytes);
+    }
+
+    /**
+     * {@link #save(Path, JsonNode, Map, Function, long)} for tensors produced one at a time when
+     * they are written (a conversion holds one tensor in memory, not the model).
+     */
+    public static void saveStreaming(Path dir, JsonNode config, Map<String, SafeTensors.Pending> weights, long maxShardBytes) {
         if (config == null || !config.isObject()) throw Gsa4jException.at(dir.resolve(CONFIG), null, "config must be a JSON object");
         if (weights == null) throw Gsa4jException.at(dir.resolve(WEIGHTS), null, "no weights given");
         try {
@@ -313,10 +300,10 @@ public final class HfModelDir implements Closeable {
         } catch (IOException e) {
             throw Gsa4jException.at(dir, null, "cannot create directory: " + e, e);
         }
-        List<Map<String, Tensor>> shards = split(weights, dtypeOf, maxShardBytes);
+        List<Map<String, SafeTensors.Pending>> shards = split(weights, maxShardBytes);
         AtomicFiles.write(dir.resolve(CONFIG), PyJson.dumps(config).getBytes(StandardCharsets.UTF_8));
         if (shards.size() <= 1) {
-            SafeTensors.write(dir.resolve(WEIGHTS), shards.isEmpty() ? Map.of() : shards.get(0), dtypeOf, null);
+            SafeTensors.writeStreaming(dir.resolve(WEIGHTS), shards.isEmpty() ? Map.of() : shards.get(0), null);
             deleteStale(dir, Set.of(WEIGHTS));
             return;
         }
@@ -327,10 +314,10 @@ public final class HfModelDir implements Closeable {
         for (int i = 0; i < n; i++) {
             String name = String.format("model-%05d-of-%05d.safetensors", i + 1, n);
             names.add(name);
-            SafeTensors.write(dir.resolve(name), shards.get(i), dtypeOf, null);
-            for (Map.Entry<String, Tensor> e : shards.get(i).entrySet()) {
+            SafeTensors.writeStreaming(dir.resolve(name), shards.get(i), null);
+            for (Map.Entry<String, SafeTensors.Pending> e : shards.get(i).entrySet()) {
                 weightMap.put(e.getKey(), name);
-                total += SafeTensors.byteSize(e.getValue(), dtypeOf.apply(e.getKey()));
+                total += bytes(e.getValue());
             }
         }
         // A single model.safetensors would win over the index when loading: remove it first.
@@ -349,20 +336,23 @@ public final class HfModelDir implements Closeable {
         deleteStale(dir, Set.copyOf(keep));
     }
 
+    private static long bytes(SafeTensors.Pending p) {
+        return (long) Tensor.sizeOf(p.shape()) * p.dtype().bytes;
+    }
+
     /** huggingface_hub's split_state_dict_into_shards: greedy in iteration order. */
-    static List<Map<String, Tensor>> split(Map<String, Tensor> weights, Function<String, SafeTensors.DType> dtypeOf, long max) {
-        List<Map<String, Tensor>> out = new ArrayList<>();
-        Map<String, Tensor> cur = new LinkedHashMap<>();
+    static List<Map<String, SafeTensors.Pending>> split(Map<String, SafeTensors.Pending> weights, long max) {
+        List<Map<String, SafeTensors.Pending>> out = new ArrayList<>();
+        Map<String, SafeTensors.Pending> cur = new LinkedHashMap<>();
         long curSize = 0;
-        for (Map.Entry<String, Tensor> e : weights.entrySet()) {
+        for (Map.Entry<String, SafeTensors.Pending> e : weights.entrySet()) {
             if (max <= 0) {
                 cur.put(e.getKey(), e.getValue());
                 continue;
             }
             if (e.getValue() == null) throw Gsa4jException.at(Path.of(WEIGHTS), e.getKey(), "tensor is null");
-            SafeTensors.DType dt = dtypeOf.apply(e.getKey());
-            if (dt == null) throw Gsa4jException.at(Path.of(WEIGHTS), e.getKey(), "no dtype given for this tensor");
-            long size = SafeTensors.byteSize(e.getValue(), dt);
+            if (e.getValue().dtype() == null) throw Gsa4jException.at(Path.of(WEIGHTS), e.getKey(), "no dtype given for this tensor");
+            long size = bytes(e.getValue());
             if (size > max) {
                 out.add(Map.of(e.getKey(), e.getValue()));
                 continue;

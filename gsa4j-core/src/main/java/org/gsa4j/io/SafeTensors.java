@@ -30,6 +30,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Function;
+import java.util.function.Supplier;
 
 /**
  * A memory-mapped safetensors file: an 8-byte little-endian header length, a JSON header mapping
@@ -412,7 +413,25 @@ public final class SafeTensors implements AutoCloseable {
      * {@code g_norm.weight} stays F32. Integer dtypes accept only integral values.
      */
     public static void write(Path file, Map<String, Tensor> tensors, Function<String, DType> dtypeOf, Map<String, String> metadata) {
-        List<Planned> plan = plan(file, tensors, dtypeOf);
+        if (tensors == null) throw Gsa4jException.at(file, "tensors", "no tensors given");
+        Map<String, Pending> pending = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+            Tensor t = e.getValue();
+            if (t == null) throw Gsa4jException.at(file, e.getKey(), "tensor is null");
+            pending.put(e.getKey(), new Pending(dtypeOf.apply(e.getKey()), t.shape, () -> t));
+        }
+        writeStreaming(file, pending, metadata);
+    }
+
+    /** A tensor to be written: its stored dtype and shape now, its values only when its turn comes. */
+    public record Pending(DType dtype, int[] shape, Supplier<Tensor> values) {}
+
+    /**
+     * Writes tensors one at a time, asking each {@link Pending} for its values only when they are
+     * written, so that a conversion never holds more than one tensor in memory.
+     */
+    public static void writeStreaming(Path file, Map<String, Pending> tensors, Map<String, String> metadata) {
+        List<Planned> plan = plan(file, tensors);
         byte[] header = header(file, plan, metadata == null ? DEFAULT_METADATA : metadata);
         AtomicFiles.write(file, ch -> {
             ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
@@ -421,40 +440,42 @@ public final class SafeTensors implements AutoCloseable {
             writeAll(ch, buf);
             writeAll(ch, ByteBuffer.wrap(header));
             buf.clear();
-            for (Planned p : plan) encode(file, p, buf, ch);
+            for (Planned p : plan) {
+                Tensor t = p.values.values().get();
+                if (!Arrays.equals(t.shape, p.values.shape())) {
+                    throw Gsa4jException.at(file, p.name, "values of shape " + Arrays.toString(t.shape)
+                            + " for a tensor declared as " + Arrays.toString(p.values.shape()));
+                }
+                encode(file, p.name, p.dtype, t, buf, ch);
+            }
             buf.flip();
             writeAll(ch, buf);
         });
     }
 
-    /** Size in bytes of {@code t} stored as {@code dtype}. */
     public static long byteSize(Tensor t, DType dtype) {
         return (long) t.size() * dtype.bytes;
     }
 
-    record Planned(String name, Tensor t, DType dtype, long begin, long end) {}
+    record Planned(String name, Pending values, DType dtype, long begin, long end) {}
 
-    static List<Planned> plan(Path file, Map<String, Tensor> tensors, Function<String, DType> dtypeOf) {
-        if (tensors == null) throw Gsa4jException.at(file, "tensors", "no tensors given");
-        List<Map.Entry<String, Tensor>> list = new ArrayList<>(tensors.entrySet());
-        Map<String, DType> dtByName = new LinkedHashMap<>();
-        for (Map.Entry<String, Tensor> e : list) {
+    static List<Planned> plan(Path file, Map<String, Pending> tensors) {
+        List<Map.Entry<String, Pending>> list = new ArrayList<>(tensors.entrySet());
+        for (Map.Entry<String, Pending> e : list) {
             String name = e.getKey();
             if (name == null || name.isEmpty()) throw Gsa4jException.at(file, String.valueOf(name), "tensor name must be a non-empty string");
             if (name.equals("__metadata__")) throw Gsa4jException.at(file, name, "reserved name cannot be a tensor");
             if (e.getValue() == null) throw Gsa4jException.at(file, name, "tensor is null");
-            DType dt = dtypeOf.apply(name);
-            if (dt == null) throw Gsa4jException.at(file, name, "no dtype given for this tensor");
-            dtByName.put(name, dt);
+            if (e.getValue().dtype() == null) throw Gsa4jException.at(file, name, "no dtype given for this tensor");
         }
         // The Python writer's order: descending dtype (Rust enum order), then name.
-        list.sort(Comparator.<Map.Entry<String, Tensor>>comparingInt(e -> -dtByName.get(e.getKey()).rank)
+        list.sort(Comparator.<Map.Entry<String, Pending>>comparingInt(e -> -e.getValue().dtype().rank)
                 .thenComparing(Map.Entry::getKey));
         List<Planned> plan = new ArrayList<>();
         long off = 0;
-        for (Map.Entry<String, Tensor> e : list) {
-            DType dt = dtByName.get(e.getKey());
-            long n = byteSize(e.getValue(), dt);
+        for (Map.Entry<String, Pending> e : list) {
+            DType dt = e.getValue().dtype();
+            long n = (long) Tensor.sizeOf(e.getValue().shape()) * dt.bytes;
             plan.add(new Planned(e.getKey(), e.getValue(), dt, off, off + n));
             off += n;
         }
@@ -477,7 +498,7 @@ public final class SafeTensors implements AutoCloseable {
                 g.writeObjectFieldStart(p.name);
                 g.writeStringField("dtype", p.dtype.name());
                 g.writeArrayFieldStart("shape");
-                for (int s : p.t.shape) g.writeNumber(s);
+                for (int s : p.values.shape()) g.writeNumber(s);
                 g.writeEndArray();
                 g.writeArrayFieldStart("data_offsets");
                 g.writeNumber(p.begin);
@@ -495,10 +516,9 @@ public final class SafeTensors implements AutoCloseable {
         return bos.toByteArray();
     }
 
-    private static void encode(Path file, Planned p, ByteBuffer buf, FileChannel ch) throws IOException {
-        Tensor t = p.t;
+    private static void encode(Path file, String name, DType dtype, Tensor t, ByteBuffer buf, FileChannel ch) throws IOException {
         int n = t.size();
-        int width = p.dtype.bytes;
+        int width = dtype.bytes;
         for (int i = 0; i < n; ) {
             if (buf.remaining() < width) {
                 buf.flip();
@@ -506,21 +526,21 @@ public final class SafeTensors implements AutoCloseable {
                 buf.clear();
             }
             int m = Math.min(n - i, buf.remaining() / width);
-            if (p.dtype == DType.F32 && t.f != null) {
+            if (dtype == DType.F32 && t.f != null) {
                 buf.asFloatBuffer().put(t.f, i, m);
                 buf.position(buf.position() + m * 4);
-            } else if (p.dtype == DType.F64 && t.d != null) {
+            } else if (dtype == DType.F64 && t.d != null) {
                 buf.asDoubleBuffer().put(t.d, i, m);
                 buf.position(buf.position() + m * 8);
             } else {
                 for (int j = i; j < i + m; j++) {
-                    switch (p.dtype) {
+                    switch (dtype) {
                         case F32 -> buf.putFloat((float) t.d[j]);
                         case F64 -> buf.putDouble(t.f[j]);
                         case BF16 -> buf.putShort(toBf16(t.f != null ? t.f[j] : (float) t.d[j]));
                         case F16 -> buf.putShort(Float.floatToFloat16(t.f != null ? t.f[j] : (float) t.d[j]));
-                        case I64 -> buf.putLong(integral(file, p, j, Long.MIN_VALUE, Long.MAX_VALUE));
-                        case I32 -> buf.putInt((int) integral(file, p, j, Integer.MIN_VALUE, Integer.MAX_VALUE));
+                        case I64 -> buf.putLong(integral(file, name, t, j, Long.MIN_VALUE, Long.MAX_VALUE));
+                        case I32 -> buf.putInt((int) integral(file, name, t, j, Integer.MIN_VALUE, Integer.MAX_VALUE));
                     }
                 }
             }
@@ -528,10 +548,10 @@ public final class SafeTensors implements AutoCloseable {
         }
     }
 
-    private static long integral(Path file, Planned p, int i, long min, long max) {
-        double v = p.t.get(i);
+    private static long integral(Path file, String name, Tensor t, int i, long min, long max) {
+        double v = t.get(i);
         if (v != Math.rint(v) || v < min || v > max) {
-            throw Gsa4jException.at(file, p.name, "element " + i + " = " + v + " cannot be stored exactly as " + p.dtype);
+            throw Gsa4jException.at(file, name, "element " + i + " = " + v + " cannot be stored exactly as an integer");
         }
         return (long) v;
     }

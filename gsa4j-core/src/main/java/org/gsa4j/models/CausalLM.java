@@ -5,6 +5,7 @@ import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.layers.GatedMlp;
+import org.gsa4j.layers.ModelLevelParams;
 import org.gsa4j.layers.ParamScope;
 import org.gsa4j.layers.ParamSpec;
 import org.gsa4j.layers.TokenMixer;
@@ -54,6 +55,11 @@ public final class CausalLM {
             for (ParamSpec s : mixers[i].params()) specs.add(new ParamSpec(l + n.mixer() + s.name(), s.shape(), s.init()));
             specs.add(ParamSpec.ones(l + n.mlpNorm(), d));
             for (ParamSpec s : mlp.params()) specs.add(new ParamSpec(l + n.mlp() + s.name(), s.shape(), s.init()));
+        }
+        // model-level parameters some mixers read (HGRN2's model.lower_bounds), once each
+        java.util.Set<String> modelLevel = new java.util.HashSet<>();
+        for (TokenMixer m : mixers) {
+            if (m instanceof ModelLevelParams mp) for (ParamSpec s : mp.modelParams()) if (modelLevel.add(s.name())) specs.add(s);
         }
         specs.add(ParamSpec.ones(n.finalNorm(), d));
         if (!c.tieWordEmbeddings()) specs.add(ParamSpec.matrix(n.lmHead(), c.vocabSize(), d));

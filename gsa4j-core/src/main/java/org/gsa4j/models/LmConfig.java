@@ -20,9 +20,18 @@ public record LmConfig(String modelType, int vocabSize, int hiddenSize, int numL
                 : defaultIntermediate(d, c.doubleValue("hidden_ratio", defaultRatio));
         String act = c.string("hidden_act", "swish");
         if (!act.equals("swish") && !act.equals("silu")) throw c.error("hidden_act", "only swish/silu is supported, found '" + act + "'");
-        if (c.isSet("attn")) throw c.error("attn", "hybrid attention layers are not supported yet");
         if (c.isSet("attnres_block_size")) throw c.error("attnres_block_size", "only the ordinary residual stream (null) is supported");
         return new LmConfig(modelType, c.positiveInt("vocab_size", 32000), d, c.positiveInt("num_hidden_layers", 24),
                 c.doubleValue("norm_eps", 1e-6), inter, c.boolValue("tie_word_embeddings", false), act);
+    }
+
+    /** Reads the shared fields in transformers' Llama/Mistral naming (rms_norm_eps, explicit intermediate_size ...). */
+    public static LmConfig readLlama(ConfigReader c, String modelType, int defaultIntermediate) {
+        int d = c.positiveInt("hidden_size", 4096);
+        String act = c.string("hidden_act", "silu");
+        if (!act.equals("silu") && !act.equals("swish")) throw c.error("hidden_act", "only silu is supported, found '" + act + "'");
+        return new LmConfig(modelType, c.positiveInt("vocab_size", 32000), d, c.positiveInt("num_hidden_layers", 32),
+                c.doubleValue("rms_norm_eps", 1e-6), c.positiveInt("intermediate_size", defaultIntermediate),
+                c.boolValue("tie_word_embeddings", false), act);
     }
 }

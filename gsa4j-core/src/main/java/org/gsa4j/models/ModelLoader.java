@@ -5,7 +5,14 @@ import org.gsa4j.Gsa4jException;
 import org.gsa4j.io.HfModelDir;
 import org.gsa4j.io.LegacyLayout;
 import org.gsa4j.io.SafeTensors;
+import org.gsa4j.layers.AttentionConfig;
 import org.gsa4j.layers.GatedSlotAttention;
+import org.gsa4j.layers.GlaConfig;
+import org.gsa4j.layers.GlaLayer;
+import org.gsa4j.layers.Hgrn2Config;
+import org.gsa4j.layers.Hgrn2Layer;
+import org.gsa4j.layers.RetNetLayer;
+import org.gsa4j.layers.SoftmaxAttentionLayer;
 import org.gsa4j.layers.ParamSpec;
 import org.gsa4j.layers.TokenMixer;
 import org.gsa4j.tensor.Tensor;
@@ -23,6 +30,9 @@ public final class ModelLoader {
     /** An architecture: its naming and one token mixer per layer, from the config. */
     public record Architecture(LmConfig lm, Naming naming, TokenMixer[] mixers) {}
 
+    /** The model types {@link #architecture} knows. */
+    public static final List<String> MODEL_TYPES = List.of("gsa", "gla", "retnet", "hgrn2", "transformer", "llama", "mistral");
+
     /** The architecture a config describes; unknown model types are refused by name. */
     public static Architecture architecture(ConfigReader c) {
         String type = c.string("model_type", null);
@@ -30,12 +40,50 @@ public final class ModelLoader {
             case "gsa" -> {
                 LmConfig lm = LmConfig.readFla(c, type, 4);
                 var gsa = MixerConfigs.gsa(c);
+                return fla(c, lm, i -> new GatedSlotAttention(gsa));
+            }
+            case "gla" -> {
+                LmConfig lm = LmConfig.readFla(c, type, 4);
+                GlaConfig gla = MixerConfigs.gla(c);
+                return fla(c, lm, i -> new GlaLayer(gla));
+            }
+            case "retnet" -> {
+                LmConfig lm = LmConfig.readFla(c, type, 2);
+                GlaConfig ret = MixerConfigs.retnet(c);
+                return fla(c, lm, i -> new RetNetLayer(ret));
+            }
+            case "hgrn2" -> {
+                LmConfig lm = LmConfig.readFla(c, type, 4);
+                Hgrn2Config h = MixerConfigs.hgrn2(c);
+                return fla(c, lm, i -> new Hgrn2Layer(h, i));
+            }
+            case "transformer" -> {
+                LmConfig lm = LmConfig.readFla(c, type, 4);
+                AttentionConfig a = MixerConfigs.transformer(c);
                 TokenMixer[] mixers = new TokenMixer[lm.numLayers()];
-                for (int i = 0; i < mixers.length; i++) mixers[i] = new GatedSlotAttention(gsa);
+                for (int i = 0; i < mixers.length; i++) mixers[i] = new SoftmaxAttentionLayer(a);
                 return new Architecture(lm, Naming.FLA, mixers);
             }
-            default -> throw c.error("model_type", "unknown model_type '" + type + "' (supported: gsa)");
+            case "llama", "mistral" -> {
+                boolean mistral = type.equals("mistral");
+                LmConfig lm = LmConfig.readLlama(c, type, mistral ? 14336 : 11008);
+                AttentionConfig a = MixerConfigs.llama(c, mistral);
+                TokenMixer[] mixers = new TokenMixer[lm.numLayers()];
+                for (int i = 0; i < mixers.length; i++) mixers[i] = new SoftmaxAttentionLayer(a);
+                return new Architecture(lm, Naming.LLAMA, mixers);
+            }
+            default -> throw c.error("model_type", "unknown model_type '" + type + "' (supported: " + String.join(", ", MODEL_TYPES) + ")");
         }
+    }
+
+    /** An fla linear model: the architecture's layer, or softmax attention where the hybrid {@code attn} field says so. */
+    private static Architecture fla(ConfigReader c, LmConfig lm, java.util.function.IntFunction<TokenMixer> layer) {
+        Map<Integer, AttentionConfig> hybrid = MixerConfigs.hybridAttention(c, lm.hiddenSize(), lm.numLayers());
+        TokenMixer[] mixers = new TokenMixer[lm.numLayers()];
+        for (int i = 0; i < mixers.length; i++) {
+            mixers[i] = hybrid.containsKey(i) ? new SoftmaxAttentionLayer(hybrid.get(i)) : layer.apply(i);
+        }
+        return new Architecture(lm, Naming.FLA, mixers);
     }
 
     /** A model with fresh weights (SPEC §3.3 initialisation) for a config, e.g. to train from scratch. */

@@ -37,15 +37,20 @@ public final class Gemm {
     /** Micro-tile columns (two vectors of B). */
     static final int NR = 2 * L;
     /** Depth of a packed block (bounds the accumulation order). */
-    static final int KC = Integer.getInteger("gsa4j.gemm.kc", 256);
+    static final int KC = Integer.getInteger("gsa4j.gemm.kc", 512);
     /** Rows of A packed at a time (A block ≈ MC·KC floats stays in L2). */
     static final int MC = Integer.getInteger("gsa4j.gemm.mc", 128);
     /** Columns of B packed at a time. */
-    static final int NC = Integer.getInteger("gsa4j.gemm.nc", 2048);
+    static final int NC = Integer.getInteger("gsa4j.gemm.nc", 1024);
+
+    /** Eight float lanes: one packed column of A (MR = 8). */
+    private static final VectorSpecies<Float> S8 = FloatVector.SPECIES_256;
 
     private static final class Buffers {
         float[] a = new float[0];
         float[] b = new float[0];
+        float[] s = new float[0];
+        boolean bInUse;
         final float[] tile = new float[MR * NR];
     }
 
@@ -59,35 +64,185 @@ public final class Gemm {
             scaleC(m, n, beta, c, cOff, ldc);
             return;
         }
-        Buffers buf = BUFFERS.get();
-        int kcMax = Math.min(k, KC);
-        int mcMax = Math.min(roundUp(m, MR), MC);
-        int ncMax = Math.min(roundUp(n, NR), NC);
-        if (buf.a.length < mcMax * kcMax) buf.a = new float[mcMax * kcMax];
-        if (buf.b.length < ncMax * kcMax) buf.b = new float[ncMax * kcMax];
-        float[] ap = buf.a, bp = buf.b, tile = buf.tile;
+        if (k <= KC && (long) m * n * k <= SMALL_FMAS) {
+            small(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+            return;
+        }
+        blocked(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, false);
+    }
 
-        for (int jc = 0; jc < n; jc += NC) {
-            int nc = Math.min(NC, n - jc);
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
-                boolean first = pc == 0;
-                packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp);
-                for (int ic = 0; ic < m; ic += MC) {
-                    int mc = Math.min(MC, m - ic);
-                    packA(transA, a, aOff, lda, ic, mc, pc, kc, ap);
-                    for (int jr = 0; jr < nc; jr += NR) {
-                        int nr = Math.min(NR, nc - jr);
-                        int bBase = jr * kc;
-                        for (int ir = 0; ir < mc; ir += MR) {
-                            int mr = Math.min(MR, mc - ir);
-                            kernel(kc, ap, ir * kc, bp, bBase, tile);
-                            storeTile(tile, c, cOff + (ic + ir) * ldc + jc + jr, ldc,
-                                    mr, nr, alpha, first ? beta : 1f, first && beta == 0f);
+    /**
+     * The blocked algorithm. For each (jc, pc) block, op(B) is packed once (shared by all threads
+     * when parallel), then row blocks of C (and, when there are too few of them, groups of NR
+     * column strips) are computed as independent tasks. The k-blocking, and with it the
+     * accumulation order of every element, is the same serial or parallel.
+     */
+    private static void blocked(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                                float beta, float[] c, int cOff, int ldc, boolean parallel) {
+        Buffers buf = BUFFERS.get();
+        int need = Math.min(roundUp(n, NR), NC) * Math.min(k, KC);
+        // The calling thread may run other tasks while it waits for ours (work stealing), and one of
+        // them may call back in here: only the outermost call on a thread uses its B buffer.
+        boolean own = !buf.bInUse;
+        float[] bp;
+        if (own) {
+            if (buf.b.length < need) buf.b = new float[need];
+            bp = buf.b;
+            buf.bInUse = true;
+        } else {
+            bp = new float[need];
+        }
+        try {
+            int threads = parallel ? Parallel.threads() : 1;
+            int target = 4 * threads;
+            for (int jc = 0; jc < n; jc += NC) {
+                int nc = Math.min(NC, n - jc);
+                int strips = (nc + NR - 1) / NR;
+                for (int pc = 0; pc < k; pc += KC) {
+                    int kc = Math.min(KC, k - pc);
+                    float betaEff = pc == 0 ? beta : 1f;
+                    boolean overwrite = pc == 0 && beta == 0f;
+                    final int fjc = jc, fnc = nc, fpc = pc, fkc = kc;
+                    if (parallel && (long) kc * nc >= (1 << 16)) {
+                        int groups = Math.min(strips, 2 * threads);
+                        Parallel.forRange(groups, g -> {
+                            int s0 = g * strips / groups, s1 = (g + 1) * strips / groups;
+                            packB(transB, b, bOff, ldb, fpc, fkc, fjc + s0 * NR,
+                                    Math.min(fnc, s1 * NR) - s0 * NR, bp, s0 * NR * fkc);
+                        });
+                    } else {
+                        packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp, 0);
+                    }
+                    if (!parallel) {
+                        for (int ic = 0; ic < m; ic += MC) {
+                            rowBlock(transA, a, aOff, lda, ic, Math.min(MC, m - ic), pc, kc, bp, 0, strips, nc,
+                                    c, cOff + jc, ldc, alpha, betaEff, overwrite);
                         }
+                    } else {
+                        int mc = MC;
+                        int icBlocks = (m + mc - 1) / mc;
+                        if (icBlocks < target) {
+                            mc = Math.max(MR, roundUp((m + target - 1) / target, MR));
+                            icBlocks = (m + mc - 1) / mc;
+                        }
+                        int jrGroups = icBlocks >= target ? 1 : Math.min(strips, (target + icBlocks - 1) / icBlocks);
+                        final int fmc = mc, fIcBlocks = icBlocks, fJr = jrGroups;
+                        Parallel.forRange(icBlocks * jrGroups, t -> {
+                            int ib = t % fIcBlocks, g = t / fIcBlocks;
+                            int ic = ib * fmc;
+                            int s0 = g * strips / fJr, s1 = (g + 1) * strips / fJr;
+                            rowBlock(transA, a, aOff, lda, ic, Math.min(fmc, m - ic), fpc, fkc, bp, s0, s1, fnc,
+                                    c, cOff + fjc, ldc, alpha, betaEff, overwrite);
+                        });
                     }
                 }
             }
+        } finally {
+            if (own) buf.bInUse = false;
+        }
+    }
+
+    /**
+     * Packs op(A)[ic:ic+mc, pc:pc+kc] into this thread's A buffer and runs the micro-kernel over
+     * column strips [s0, s1) of the packed B block (nc columns wide). A row-block task never waits
+     * on other tasks, so the thread-local A buffer and tile cannot be re-entered while in use.
+     */
+    private static void rowBlock(boolean transA, float[] a, int aOff, int lda, int ic, int mc, int pc, int kc,
+                                 float[] bp, int s0, int s1, int nc, float[] c, int cOff, int ldc,
+                                 float alpha, float beta, boolean overwrite) {
+        Buffers buf = BUFFERS.get();
+        int need = roundUp(mc, MR) * kc;
+        if (buf.a.length < need) buf.a = new float[Math.max(need, roundUp(MC, MR) * kc)];
+        float[] ap = buf.a, tile = buf.tile;
+        packA(transA, a, aOff, lda, ic, mc, pc, kc, ap);
+        for (int s = s0; s < s1; s++) {
+            int jr = s * NR;
+            int nr = Math.min(NR, nc - jr);
+            int bBase = jr * kc;
+            for (int ir = 0; ir < mc; ir += MR) {
+                int mr = Math.min(MR, mc - ir);
+                kernel(kc, ap, ir * kc, bp, bBase, tile);
+                storeTile(tile, c, cOff + (ic + ir) * ldc + jr, ldc, mr, nr, alpha, beta, overwrite);
+            }
+        }
+    }
+
+    /** Below this many multiply-adds (and k ≤ KC), sgemm skips packing A and runs {@link #small}. */
+    static final long SMALL_FMAS = Long.getLong("gsa4j.gemm.small", 1L << 15);
+
+    /**
+     * Unpacked path for small products: 4 rows × one vector of columns per step, A broadcast straight
+     * from its source, B read in place (op(B) = Bᵀ is first transposed into a thread-local buffer).
+     * Same arithmetic as the blocked path for k ≤ KC (one fma chain per element, then
+     * alpha·acc + beta·C).
+     */
+    private static void small(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                              float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                              float beta, float[] c, int cOff, int ldc) {
+        float[] bb = b;
+        int bo = bOff, lb = ldb;
+        if (transB) {
+            Buffers buf = BUFFERS.get();
+            if (buf.s.length < k * n) buf.s = new float[Math.max(k * n, 1024)];
+            bb = buf.s;
+            int j = 0;
+            for (; j + 8 <= n; j += 8) transpose8(b, bOff + j * ldb, ldb, bb, j, n, k);
+            for (; j < n; j++) {
+                int src = bOff + j * ldb;
+                for (int p = 0, d = j; p < k; p++, d += n) bb[d] = b[src + p];
+            }
+            bo = 0;
+            lb = n;
+        }
+        int si = transA ? 1 : lda, sp = transA ? lda : 1;
+        boolean overwrite = beta == 0f;
+        for (int j = 0; j < n; j += L) {
+            boolean full = j + L <= n;
+            VectorMask<Float> mask = S.indexInRange(j, n);
+            int i = 0;
+            for (; i + 4 <= m; i += 4) {
+                FloatVector c0 = FloatVector.zero(S), c1 = c0, c2 = c0, c3 = c0;
+                int ai = aOff + i * si;
+                for (int p = 0, bi = bo + j, ap = ai; p < k; p++, bi += lb, ap += sp) {
+                    FloatVector bv = full ? FloatVector.fromArray(S, bb, bi) : FloatVector.fromArray(S, bb, bi, mask);
+                    c0 = FloatVector.broadcast(S, a[ap]).fma(bv, c0);
+                    c1 = FloatVector.broadcast(S, a[ap + si]).fma(bv, c1);
+                    c2 = FloatVector.broadcast(S, a[ap + 2 * si]).fma(bv, c2);
+                    c3 = FloatVector.broadcast(S, a[ap + 3 * si]).fma(bv, c3);
+                }
+                int off = cOff + i * ldc + j;
+                storeRow(c0, c, off, alpha, beta, overwrite, full, mask);
+                storeRow(c1, c, off + ldc, alpha, beta, overwrite, full, mask);
+                storeRow(c2, c, off + 2 * ldc, alpha, beta, overwrite, full, mask);
+                storeRow(c3, c, off + 3 * ldc, alpha, beta, overwrite, full, mask);
+            }
+            for (; i < m; i++) {
+                FloatVector c0 = FloatVector.zero(S);
+                for (int p = 0, bi = bo + j, ap = aOff + i * si; p < k; p++, bi += lb, ap += sp) {
+                    FloatVector bv = full ? FloatVector.fromArray(S, bb, bi) : FloatVector.fromArray(S, bb, bi, mask);
+                    c0 = FloatVector.broadcast(S, a[ap]).fma(bv, c0);
+                }
+                storeRow(c0, c, cOff + i * ldc + j, alpha, beta, overwrite, full, mask);
+            }
+        }
+    }
+
+    private static void storeRow(FloatVector v, float[] c, int off, float alpha, float beta, boolean overwrite,
+                                 boolean full, VectorMask<Float> mask) {
+        if (alpha != 1f) v = v.mul(alpha);
+        if (full) {
+            if (!overwrite) {
+                FloatVector o = FloatVector.fromArray(S, c, off);
+                v = v.add(beta != 1f ? o.mul(beta) : o);
+            }
+            v.intoArray(c, off);
+        } else {
+            if (!overwrite) {
+                FloatVector o = FloatVector.fromArray(S, c, off, mask);
+                v = v.add(beta != 1f ? o.mul(beta) : o);
+            }
+            v.intoArray(c, off, mask);
         }
     }
 
@@ -110,10 +265,11 @@ public final class Gemm {
      * Packs op(B)[pc:pc+kc, jc:jc+nc] into strips of NR columns: strip s holds
      * {@code bp[s·NR·kc + p·NR + j]}, zero-padded beyond nc.
      */
-    private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int kc, int jc, int nc, float[] bp) {
+    private static void packB(boolean transB, float[] b, int bOff, int ldb, int pc, int kc, int jc, int nc,
+                              float[] bp, int bpOff) {
         for (int jr = 0; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
-            int dst = jr * kc;
+            int dst = bpOff + jr * kc;
             if (!transB) {
                 int src = bOff + pc * ldb + jc + jr;
                 if (nr == NR) {
@@ -129,6 +285,9 @@ public final class Gemm {
                         FloatVector.fromArray(S, b, src + L, m1).intoArray(bp, dst + L);
                     }
                 }
+            } else if (nr == NR) {
+                int src = bOff + (jc + jr) * ldb + pc;
+                for (int g = 0; g < NR; g += 8, src += 8 * ldb) transpose8(b, src, ldb, bp, dst + g, NR, kc);
             } else {
                 // op(B)[p][j] = b[(jc+jr+j)·ldb + pc + p]: each packed column is a contiguous source row.
                 for (int j = 0; j < nr; j++) {
@@ -153,18 +312,21 @@ public final class Gemm {
             int mr = Math.min(MR, mc - ir);
             int dst = ir * kc;
             if (!transA) {
-                for (int r = 0; r < mr; r++) {
-                    int src = aOff + (ic + ir + r) * lda + pc;
-                    int d = dst + r;
-                    for (int p = 0; p < kc; p++, d += MR) ap[d] = a[src + p];
+                int src = aOff + (ic + ir) * lda + pc;
+                if (mr == MR) {
+                    transpose8(a, src, lda, ap, dst, MR, kc);
+                } else {
+                    for (int r = 0; r < mr; r++, src += lda) {
+                        int d = dst + r;
+                        for (int p = 0; p < kc; p++, d += MR) ap[d] = a[src + p];
+                    }
                 }
             } else {
                 // op(A)[i][p] = a[(pc+p)·lda + ic + i]: MR consecutive source elements per p.
                 int src = aOff + pc * lda + ic + ir;
                 if (mr == MR) {
-                    for (int p = 0; p < kc; p++, src += lda) {
-                        int d = dst + p * MR;
-                        for (int r = 0; r < MR; r++) ap[d + r] = a[src + r];
+                    for (int p = 0, d = dst; p < kc; p++, src += lda, d += MR) {
+                        FloatVector.fromArray(S8, a, src).intoArray(ap, d);
                     }
                 } else {
                     for (int p = 0; p < kc; p++, src += lda) {
@@ -179,6 +341,24 @@ public final class Gemm {
                     for (int r = mr; r < MR; r++) ap[d + r] = 0f;
                 }
             }
+        }
+    }
+
+    /**
+     * dst[d + p·dstStride + r] = src[s + r·ld + p] for r < 8, p < kc: eight source rows read
+     * sequentially, eight contiguous floats written per p.
+     */
+    private static void transpose8(float[] src, int s, int ld, float[] dst, int d, int dstStride, int kc) {
+        int s1 = s + ld, s2 = s1 + ld, s3 = s2 + ld, s4 = s3 + ld, s5 = s4 + ld, s6 = s5 + ld, s7 = s6 + ld;
+        for (int p = 0; p < kc; p++, d += dstStride) {
+            dst[d] = src[s + p];
+            dst[d + 1] = src[s1 + p];
+            dst[d + 2] = src[s2 + p];
+            dst[d + 3] = src[s3 + p];
+            dst[d + 4] = src[s4 + p];
+            dst[d + 5] = src[s5 + p];
+            dst[d + 6] = src[s6 + p];
+            dst[d + 7] = src[s7 + p];
         }
     }
 
@@ -280,6 +460,19 @@ public final class Gemm {
         }
     }
 
+    /** Test hook: forces one code path (0 = small/unpacked, 1 = blocked serial, 2 = blocked parallel). */
+    static void sgemmPath(int path, boolean transA, boolean transB, int m, int n, int k, float alpha,
+                          float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
+                          float beta, float[] c, int cOff, int ldc) {
+        if (m <= 0 || n <= 0) return;
+        if (k <= 0 || alpha == 0f) {
+            scaleC(m, n, beta, c, cOff, ldc);
+            return;
+        }
+        if (path == 0) small(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        else blocked(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, path == 2);
+    }
+
     static void kernelForTest(int kc, float[] ap, float[] bp, float[] c) {
         kernel(kc, ap, 0, bp, 0, c);
     }
@@ -302,44 +495,23 @@ public final class Gemm {
     }
 
     /** Below this many multiply-adds a call runs on the calling thread. */
-    private static final long PARALLEL_MIN_FMAS = 1L << 18;
+    private static final long PARALLEL_MIN_FMAS = 1L << 20;
 
     /**
-     * Multi-threaded {@link #sgemm}: C is cut into a fixed grid of tiles (sizes multiples of
-     * MR × NR, independent of scheduling); each tile is one task running {@link #sgemm} on its
-     * sub-problem. Every element of C is computed by exactly one task with the same accumulation
-     * order as {@link #sgemm}, so results are bit-identical to it.
+     * Multi-threaded {@link #sgemm}: for every (column block, k block) step, op(B) is packed once and
+     * shared, and row blocks of C (times groups of column strips when rows are few) are independent
+     * tasks on the common pool. Every element of C is computed by exactly one task per k block, the k
+     * blocks in order, with the same arithmetic as {@link #sgemm}; results are bit-identical to it.
+     * Small products (below PARALLEL_MIN_FMAS multiply-adds) run on the calling thread.
      */
     public static void sgemmParallel(boolean transA, boolean transB, int m, int n, int k, float alpha,
                                      float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                                      float beta, float[] c, int cOff, int ldc) {
-        int threads = Parallel.threads();
-        if (threads <= 1 || (long) m * n * k < PARALLEL_MIN_FMAS || m <= 0 || n <= 0) {
+        if (Parallel.threads() <= 1 || m <= 0 || n <= 0 || k <= 0 || alpha == 0f
+                || (long) m * n * k < PARALLEL_MIN_FMAS) {
             sgemm(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
             return;
         }
-        // Tile grid: aim for ~4 tasks per thread, tiles no smaller than MC rows × 4·NR columns
-        // where the matrix allows, cutting the longer side first.
-        int target = 4 * threads;
-        int tm = 1, tn = 1;
-        int maxTm = Math.max(1, (m + MR - 1) / MR), maxTn = Math.max(1, (n + NR - 1) / NR);
-        while (tm * tn < target) {
-            int rowsPer = (m + tm - 1) / tm, colsPer = (n + tn - 1) / tn;
-            boolean canM = tm < maxTm, canN = tn < maxTn;
-            if (!canM && !canN) break;
-            if (canM && (!canN || rowsPer >= colsPer / 2)) tm++;
-            else tn++;
-        }
-        int tileM = roundUp((m + tm - 1) / tm, MR);
-        int tileN = roundUp((n + tn - 1) / tn, NR);
-        int gm = (m + tileM - 1) / tileM, gn = (n + tileN - 1) / tileN;
-        final int fTileM = tileM, fTileN = tileN;
-        Parallel.forRange(gm * gn, t -> {
-            int i0 = (t / gn) * fTileM, j0 = (t % gn) * fTileN;
-            int mm = Math.min(fTileM, m - i0), nn = Math.min(fTileN, n - j0);
-            int aO = transA ? aOff + i0 : aOff + i0 * lda;
-            int bO = transB ? bOff + j0 * ldb : bOff + j0;
-            sgemm(transA, transB, mm, nn, k, alpha, a, aO, lda, b, bO, ldb, beta, c, cOff + i0 * ldc + j0, ldc);
-        });
+        blocked(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, true);
     }
 }

@@ -70,9 +70,8 @@ class HfModelDirTest {
             try (HfModelDir m = HfModelDir.open(d)) {
                 assertFalse(m.sharded());
                 assertNotNull(m.modelType(), d.toString());
-                assertTrue(m.getInt("hidden_size", -1) > 0 || m.config().has("hidden_size"));
-                int vocab = m.requireInt("vocab_size");
-                int d0 = m.requireInt("hidden_size");
+                int vocab = m.configJson().get("vocab_size").asInt();
+                int d0 = m.configJson().get("hidden_size").asInt();
                 String emb = m.has("model.embeddings.weight") ? "model.embeddings.weight" : "model.embed_tokens.weight";
                 assertEquals(vocab * d0, m.expect(emb, vocab, d0).size(), d.toString());
                 for (String n : m.tensorNames()) assertArrayEquals(m.shape(n), m.f32(n).shape);
@@ -80,14 +79,7 @@ class HfModelDirTest {
         }
         try (HfModelDir m = HfModelDir.open(MODELS.resolve("gsa_bf16"))) {
             assertEquals(SafeTensors.DType.BF16, m.dtype("lm_head.weight"));
-            assertEquals(2, m.requireInt("num_heads"));
-            assertNull(m.getIntOrNull("num_kv_heads"));
-            assertEquals(1e-6, m.getDouble("norm_eps", 0));
-            assertEquals("swish", m.getString("feature_map", null));
-            assertFalse(m.getBool("tie_word_embeddings", true));
-        }
-        try (HfModelDir m = HfModelDir.open(MODELS.resolve("llama"))) {
-            assertEquals(10000.0, m.config().getObject("rope_parameters").getDouble("rope_theta", 0));
+            assertEquals("gsa", m.modelType());
         }
     }
 
@@ -132,29 +124,6 @@ class HfModelDirTest {
         fails(() -> HfModelDir.open(d), "config.json", "JSON object");
         Files.writeString(d.resolve("config.json"), "{\"a\":1,\"a\":2}");
         fails(() -> HfModelDir.open(d), "config.json", "invalid JSON");
-    }
-
-    @Test void wrongConfigTypesNameFileAndField() throws IOException {
-        Path d = dirWithConfig("{\"hidden_size\":\"64\",\"norm_eps\":true,\"use_short_conv\":1,\"feature_map\":3,"
-                + "\"num_heads\":2.5,\"vocab_size\":99999999999,\"attn\":{\"layers\":[1,\"x\"],\"num_heads\":[]}}");
-        HfConfig c = new HfConfig(d.resolve("config.json"), HfModelDir.readJson(d.resolve("config.json")));
-        fails(() -> c.getInt("hidden_size", 1), "config.json", "'hidden_size'", "integer");
-        fails(() -> c.getDouble("norm_eps", 1), "config.json", "'norm_eps'", "number");
-        fails(() -> c.getBool("use_short_conv", false), "config.json", "'use_short_conv'", "true or false");
-        fails(() -> c.getString("feature_map", ""), "config.json", "'feature_map'", "string");
-        fails(() -> c.getInt("num_heads", 1), "config.json", "'num_heads'");
-        fails(() -> c.getInt("vocab_size", 1), "config.json", "'vocab_size'", "32-bit");
-        fails(() -> c.requireInt("num_slots"), "config.json", "'num_slots'", "missing");
-        fails(() -> c.getObject("attn").getIntArray("layers"), "config.json", "'attn.layers[1]'");
-        fails(() -> c.getObject("attn").getInt("num_heads", 0), "config.json", "'attn.num_heads'");
-        fails(() -> c.getObject("hidden_size"), "config.json", "'hidden_size'", "object");
-        assertEquals(7, c.getInt("absent", 7));
-    }
-
-    @Test void integralFloatIsAnInteger() throws IOException {
-        Path d = dirWithConfig("{\"gate_logit_normalizer\": 8.0}");
-        HfConfig c = new HfConfig(d.resolve("config.json"), HfModelDir.readJson(d.resolve("config.json")));
-        assertEquals(8, c.getInt("gate_logit_normalizer", 0));
     }
 
     // ---------------------------------------------------------------- weights errors
@@ -234,7 +203,6 @@ class HfModelDirTest {
             assertEquals(w.keySet(), m.tensorNames());
             for (var e : w.entrySet()) assertArrayEquals(e.getValue().f, m.expect(e.getKey(), e.getValue().shape).f);
             assertEquals(config(), m.configJson());
-            assertArrayEquals(new int[]{1, 3}, m.config().getObject("attn").getIntArray("layers"));
         }
     }
 
@@ -243,7 +211,7 @@ class HfModelDirTest {
         Map<String, Tensor> w = weights(3);
         HfModelDir.save(d, Map.of("model_type", "gsa", "hidden_size", 8), w, SafeTensors.DType.BF16);
         try (HfModelDir m = HfModelDir.open(d)) {
-            assertEquals(8, m.requireInt("hidden_size"));
+            assertEquals(8, m.configJson().get("hidden_size").asInt());
             for (var e : w.entrySet()) {
                 assertEquals(SafeTensors.DType.BF16, m.dtype(e.getKey()));
                 assertTrue(Tensor.relErr(m.f32(e.getKey()), e.getValue()) < 4e-3, e.getKey());
@@ -295,10 +263,13 @@ class HfModelDirTest {
 
     /** huggingface_hub's own test_multiple_shards: sizes 6, 10, 30, 2, 2 with a limit of 10. */
     @Test void splitMatchesHuggingfaceHub() {
-        Map<String, Tensor> w = new LinkedHashMap<>();
+        Map<String, SafeTensors.Pending> w = new LinkedHashMap<>();
         int[] elems = {3, 5, 15, 1, 1}; // BF16: 6, 10, 30, 2, 2 bytes
-        for (int i = 0; i < elems.length; i++) w.put("layer_" + (i + 1), Tensor.zeros(elems[i]));
-        List<Map<String, Tensor>> shards = HfModelDir.split(w, n -> SafeTensors.DType.BF16, 10);
+        for (int i = 0; i < elems.length; i++) {
+            Tensor t = Tensor.zeros(elems[i]);
+            w.put("layer_" + (i + 1), new SafeTensors.Pending(SafeTensors.DType.BF16, t.shape, () -> t));
+        }
+        List<Map<String, SafeTensors.Pending>> shards = HfModelDir.split(w, 10);
         assertEquals(List.of(List.of("layer_1"), List.of("layer_3"), List.of("layer_2"), List.of("layer_4", "layer_5")),
                 shards.stream().map(m -> List.copyOf(m.keySet())).toList());
     }

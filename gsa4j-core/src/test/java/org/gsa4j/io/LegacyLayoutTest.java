@@ -19,7 +19,7 @@ class LegacyLayoutTest {
              HfModelDir current = HfModelDir.open(MODELS.resolve("gsa"))) {
             assertTrue(LegacyLayout.isLegacy(legacy.tensorNames()));
             assertFalse(LegacyLayout.isLegacy(current.tensorNames()));
-            assertTrue(legacy.getBool("norm_first", false));
+            assertTrue(legacy.configJson().path("norm_first").asBoolean(false));
             Map<String, Tensor> conv = LegacyLayout.toCurrent(legacy);
             assertEquals(current.tensorNames(), conv.keySet());
             for (String n : current.tensorNames()) assertArrayEquals(current.f32(n).f, conv.get(n).f, n);

@@ -16,6 +16,12 @@ class GemmTest {
     /** One random problem laid out with offsets and padded strides; checks sgemm (or sgemmParallel) against dgemm. */
     static void check(SplittableRandom rng, boolean tA, boolean tB, int m, int n, int k,
                       float alpha, float beta, boolean parallel) {
+        check(rng, tA, tB, m, n, k, alpha, beta, parallel ? 3 : -1);
+    }
+
+    /** path: -1 = sgemm, 3 = sgemmParallel, 0/1/2 = forced small / blocked / blocked-parallel. */
+    static void check(SplittableRandom rng, boolean tA, boolean tB, int m, int n, int k,
+                      float alpha, float beta, int path) {
         int aRows = tA ? k : m, aCols = tA ? m : k;
         int bRows = tB ? n : k, bCols = tB ? k : n;
         int lda = aCols + rng.nextInt(3), ldb = bCols + rng.nextInt(3), ldc = n + rng.nextInt(3);
@@ -38,8 +44,9 @@ class GemmTest {
         double[] bound = new double[cd.length];
         Gemm.dgemm(tA, tB, m, n, k, alpha, ad, aOff, lda, bd, bOff, ldb, beta, cd, cOff, ldc);
         Gemm.dgemm(tA, tB, m, n, k, Math.abs(alpha), aAbs, aOff, lda, bAbs, bOff, ldb, 0, bound, cOff, ldc);
-        if (parallel) Gemm.sgemmParallel(tA, tB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
-        else Gemm.sgemm(tA, tB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        if (path == 3) Gemm.sgemmParallel(tA, tB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        else if (path == -1) Gemm.sgemm(tA, tB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+        else Gemm.sgemmPath(path, tA, tB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
         double eps = 6.0e-8;
         for (int idx = 0; idx < c.length; idx++) {
             int rel = idx - cOff;
@@ -52,7 +59,7 @@ class GemmTest {
             double err = Math.abs(c[idx] - cd[idx]);
             if (!(err <= tol)) {
                 fail("C[" + rel / ldc + "," + rel % ldc + "] = " + c[idx] + " expected " + cd[idx]
-                        + " (tol " + tol + ") " + desc(tA, tB, m, n, k, beta));
+                        + " (tol " + tol + ") " + desc(tA, tB, m, n, k, beta) + " path=" + path);
             }
         }
     }
@@ -90,6 +97,25 @@ class GemmTest {
                     check(rng, tA, tB, SIZES[i], SIZES[j], k, 1f, 0f, false);
                     check(rng, tA, tB, SIZES[i], SIZES[j], k, 1f, 1f, false);
                 }
+            }
+        }
+    }
+
+    @Test
+    void everyCodePathMatchesDoubleReference() {
+        SplittableRandom rng = new SplittableRandom(99);
+        int[] sizes = {1, 3, 15, 16, 17, 33, 65};
+        for (int path = 0; path <= 2; path++) {
+            for (int t = 0; t < 4; t++) {
+                boolean tA = (t & 1) != 0, tB = (t & 2) != 0;
+                for (int i = 0; i < sizes.length; i++) {
+                    for (int j = 0; j < sizes.length; j++) {
+                        int k = sizes[(3 * i + j + t) % sizes.length];
+                        check(rng, tA, tB, sizes[i], sizes[j], k, 1f, (i + j) % 2 == 0 ? 0f : 1f, path);
+                    }
+                }
+                check(rng, tA, tB, 37, 70, Gemm.KC + 3, 0.5f, 0.5f, path); // two k blocks
+                check(rng, tA, tB, 130, 100, 64, 1f, 0f, path); // several row blocks and column strips
             }
         }
     }
@@ -146,5 +172,24 @@ class GemmTest {
             }
         }
         assertTrue(Parallel.threads() >= 1);
+    }
+
+    @Test
+    void nestedParallelCallsFromPoolTasksAreCorrect() {
+        SplittableRandom rng = new SplittableRandom(8);
+        int m = 200, n = 150, k = 600, jobs = 6;
+        float[][] as = new float[jobs][], bs = new float[jobs][], expect = new float[jobs][], got = new float[jobs][];
+        for (int j = 0; j < jobs; j++) {
+            as[j] = rand(rng, m * k);
+            bs[j] = rand(rng, n * k);
+            expect[j] = new float[m * n];
+            got[j] = new float[m * n];
+            Gemm.sgemm(false, true, m, n, k, 1f, as[j], 0, k, bs[j], 0, k, 0f, expect[j], 0, n);
+        }
+        // Each pool task runs a parallel gemm: while waiting, a thread may steal another task that
+        // also calls sgemmParallel; the thread-local pack buffers must not be shared between them.
+        Parallel.forRange(jobs, j -> Gemm.sgemmParallel(false, true, m, n, k, 1f, as[j], 0, k, bs[j], 0, k,
+                0f, got[j], 0, n));
+        for (int j = 0; j < jobs; j++) assertArrayEquals(expect[j], got[j], 0f, "job " + j);
     }
 }

@@ -1,0 +1,24 @@
+package org.gsa4j.layers;
+
+import org.gsa4j.autograd.Functions;
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
+
+import java.util.Set;
+
+/** The parameter-free feature maps GLA and RetNet accept on q and k (transformers' ACT2FN names). */
+public final class FeatureMaps {
+    private FeatureMaps() {}
+
+    /** Names accepted; null means none. */
+    public static final Set<String> SUPPORTED = Set.of("swish", "silu", "relu");
+
+    static Var apply(Tape tape, String name, Var x) {
+        if (name == null) return x;
+        return switch (name) {
+            case "swish", "silu" -> Functions.silu(tape, x);
+            case "relu" -> Functions.relu(tape, x);
+            default -> throw new IllegalStateException("feature map " + name);
+        };
+    }
+}

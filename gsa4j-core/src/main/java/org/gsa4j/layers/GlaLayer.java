@@ -1,0 +1,92 @@
+package org.gsa4j.layers;
+
+import org.gsa4j.autograd.Functions;
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
+import org.gsa4j.ops.GatedLinearAttention.Decay;
+import org.gsa4j.ops.GatedLinearAttention.Gate;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Gated Linear Attention (SPEC §4.1): q, k, v projections (optionally short conv + silu), the
+ * low-rank forget gate {@code gk = (x W0ᵀ) W1ᵀ + b1} with {@code log a = logsigmoid(gk)/16}
+ * (optionally clamped from below), optional feature map on q and k, GQA expansion, the primitive
+ * with the decay on the key axis and {@code scale = head_k_dim^-0.5}, then per head
+ * {@code RMSNorm(o; eps = norm_eps) ⊙ w ⊙ swish(g)} and {@code o_proj}.
+ */
+public final class GlaLayer implements TokenMixer {
+    private static final String[] CONV_NAMES = {"q_conv1d.weight", "k_conv1d.weight", "v_conv1d.weight"};
+
+    private final GlaConfig c;
+
+    public GlaLayer(GlaConfig config) {
+        this.c = config;
+    }
+
+    @Override
+    public List<ParamSpec> params() {
+        int d = c.hiddenSize(), r = GlaConfig.GATE_LOW_RANK_DIM;
+        List<ParamSpec> specs = new ArrayList<>(List.of(
+                ParamSpec.matrix("q_proj.weight", c.keyDim(), d),
+                ParamSpec.matrix("k_proj.weight", c.kvKeyDim(), d),
+                ParamSpec.matrix("v_proj.weight", c.kvValueDim(), d)));
+        if (c.useOutputGate()) specs.add(ParamSpec.matrix("g_proj.weight", c.valueDim(), d));
+        specs.add(ParamSpec.matrix("gk_proj.0.weight", r, d));
+        specs.add(ParamSpec.matrix("gk_proj.1.weight", c.kvKeyDim(), r));
+        specs.add(ParamSpec.zeros("gk_proj.1.bias", c.kvKeyDim()));
+        if (c.elementwiseAffine()) specs.add(ParamSpec.ones(c.gateNormName(), c.headVDim()));
+        specs.add(ParamSpec.matrix("o_proj.weight", d, c.valueDim()));
+        if (c.useShortConv()) {
+            int[] channels = {c.keyDim(), c.kvKeyDim(), c.kvValueDim()};
+            for (int i = 0; i < 3; i++) specs.add(ParamSpec.matrix(CONV_NAMES[i], channels[i], 1, c.convSize()));
+        }
+        return specs;
+    }
+
+    @Override
+    public Var forward(Tape tape, ParamScope p, Var x, MixerState st) {
+        LinearState state = (LinearState) st;
+        int b = x.value.dim(0), t = x.value.dim(1);
+        int h = c.numHeads(), hkv = c.numKvHeads(), dk = c.headKDim(), dv = c.headVDim();
+
+        Var q = Functions.linear(tape, x, p.get("q_proj.weight"));
+        Var k = Functions.linear(tape, x, p.get("k_proj.weight"));
+        Var v = Functions.linear(tape, x, p.get("v_proj.weight"));
+        if (c.useShortConv()) {
+            Var[] in = {q, k, v};
+            for (int i = 0; i < 3; i++) {
+                in[i] = Functions.silu(tape, ShortConvs.apply(tape, in[i], p.get(CONV_NAMES[i]), state == null ? null : state.conv, i));
+            }
+            q = in[0];
+            k = in[1];
+            v = in[2];
+        }
+        Var gk = Functions.linear(tape, Functions.linear(tape, x, p.get("gk_proj.0.weight")), p.get("gk_proj.1.weight"));
+        gk = Functions.addBias(tape, gk, p.get("gk_proj.1.bias"));
+
+        q = FeatureMaps.apply(tape, c.featureMap(), Functions.reshape(tape, q, b, t, h, dk));
+        k = FeatureMaps.apply(tape, c.featureMap(), Functions.reshape(tape, k, b, t, hkv, dk));
+        v = Functions.reshape(tape, v, b, t, hkv, dv);
+        Var g = Functions.logSigmoid(tape, Functions.reshape(tape, gk, b, t, hkv, dk), GlaConfig.GATE_LOGIT_NORMALIZER);
+        if (c.clampMin() != null) g = Functions.clampMin(tape, g, c.clampMin());
+
+        k = Functions.repeatHeads(tape, k, c.groups());
+        v = Functions.repeatHeads(tape, v, c.groups());
+        g = Functions.repeatHeads(tape, g, c.groups());
+        q = Functions.scale(tape, q, 1.0 / Math.sqrt(dk));
+
+        Var o = state == null
+                ? Functions.gatedLinearAttention(tape, Decay.KEY, q, k, v, g)
+                : tape.constant(state.run(Gate.key(g.value), q.value, k.value, v.value));
+        o = OutputGate.apply(tape, p, x, o, c);
+        return Functions.linear(tape, Functions.reshape(tape, o, b, t, c.valueDim()), p.get("o_proj.weight"));
+    }
+
+    @Override
+    public MixerState newState(int batch) {
+        return new LinearState(batch, c.numHeads(), c.headKDim(), c.headVDim(),
+                c.useShortConv() ? ShortConvs.zeroCaches(batch, c.convSize(), c.keyDim(), c.kvKeyDim(), c.kvValueDim()) : null);
+    }
+}

@@ -1,0 +1,91 @@
+package org.gsa4j.layers;
+
+import org.gsa4j.autograd.Functions;
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
+import org.gsa4j.ops.GatedLinearAttention.Decay;
+import org.gsa4j.ops.GatedLinearAttention.Gate;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The HGRN2 layer (SPEC §4.3): {@code q = swish(q_proj x)}, forget logits {@code f = f_proj x},
+ * input {@code i = i_proj x} (optional short convolutions without activation), log-forget
+ * {@code g = log(lb + (1 − lb) σ(f))} with the layer's lower bound (none for layer 0),
+ * key {@code k = 1 − exp(g)}, the primitive with the decay on the key axis and
+ * {@code scale = head_f_dim^-0.5}, then {@code o_proj(RMSNorm_d(o; eps 1e-5) ⊙ g_norm.weight)}.
+ */
+public final class Hgrn2Layer implements TokenMixer, ModelLevelParams {
+    /** The output norm's eps is hard-wired in the reference (SPEC §4.3). */
+    private static final double OUTPUT_NORM_EPS = 1e-5;
+    private static final String[] CONV_NAMES = {"q_conv1d.weight", "f_conv1d.weight", "i_conv1d.weight"};
+
+    private final Hgrn2Config c;
+    private final int layer;
+
+    public Hgrn2Layer(Hgrn2Config config, int layer) {
+        this.c = config;
+        this.layer = layer;
+    }
+
+    @Override
+    public List<ParamSpec> params() {
+        int d = c.hiddenSize(), fd = c.forgetDim();
+        List<ParamSpec> specs = new ArrayList<>(List.of(
+                ParamSpec.matrix("q_proj.weight", fd, d),
+                ParamSpec.matrix("f_proj.weight", fd, d),
+                ParamSpec.matrix("i_proj.weight", d, d)));
+        if (c.elementwiseAffine()) specs.add(ParamSpec.ones("g_norm.weight", d));
+        specs.add(ParamSpec.matrix("o_proj.weight", d, d));
+        if (c.useShortConv()) {
+            int[] channels = {fd, fd, d};
+            for (int i = 0; i < 3; i++) specs.add(ParamSpec.matrix(CONV_NAMES[i], channels[i], 1, c.convSize()));
+        }
+        return specs;
+    }
+
+    @Override
+    public List<ParamSpec> modelParams() {
+        return c.useLowerBound() ? List.of(ParamSpec.zeros(Hgrn2Config.LOWER_BOUNDS, c.numLayers(), c.forgetDim())) : List.of();
+    }
+
+    @Override
+    public Var forward(Tape tape, ParamScope p, Var x, MixerState st) {
+        LinearState state = (LinearState) st;
+        int b = x.value.dim(0), t = x.value.dim(1);
+        int h = c.numHeads(), df = c.headFDim(), di = c.headIDim();
+
+        Var[] qfi = {
+                Functions.linear(tape, x, p.get("q_proj.weight")),
+                Functions.linear(tape, x, p.get("f_proj.weight")),
+                Functions.linear(tape, x, p.get("i_proj.weight"))};
+        if (c.useShortConv()) {
+            for (int j = 0; j < 3; j++) qfi[j] = ShortConvs.apply(tape, qfi[j], p.get(CONV_NAMES[j]), state == null ? null : state.conv, j);
+        }
+        Var q = Functions.silu(tape, qfi[0]);
+        Var lowerBound = null;
+        if (c.useLowerBound() && layer > 0) {
+            Var all = new ParamScope(p.vars(), "").get(Hgrn2Config.LOWER_BOUNDS);
+            lowerBound = Functions.hgrnLowerBound(tape, all, layer);
+        }
+        Var[] gk = Functions.hgrnGate(tape, qfi[1], lowerBound);
+        q = Functions.scale(tape, Functions.reshape(tape, q, b, t, h, df), 1.0 / Math.sqrt(df));
+        Var g = Functions.reshape(tape, gk[0], b, t, h, df);
+        Var k = Functions.reshape(tape, gk[1], b, t, h, df);
+        Var i = Functions.reshape(tape, qfi[2], b, t, h, di);
+
+        Var o = state == null
+                ? Functions.gatedLinearAttention(tape, Decay.KEY, q, k, i, g)
+                : tape.constant(state.run(Gate.key(g.value), q.value, k.value, i.value));
+        o = Functions.rmsNorm(tape, Functions.reshape(tape, o, b, t, c.hiddenSize()), p.optional("g_norm.weight"), OUTPUT_NORM_EPS);
+        return Functions.linear(tape, o, p.get("o_proj.weight"));
+    }
+
+    @Override
+    public MixerState newState(int batch) {
+        int fd = c.forgetDim(), d = c.hiddenSize();
+        return new LinearState(batch, c.numHeads(), c.headFDim(), c.headIDim(),
+                c.useShortConv() ? ShortConvs.zeroCaches(batch, c.convSize(), fd, fd, d) : null);
+    }
+}

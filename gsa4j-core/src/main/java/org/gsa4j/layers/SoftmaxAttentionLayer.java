@@ -1,0 +1,120 @@
+package org.gsa4j.layers;
+
+import org.gsa4j.autograd.Functions;
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
+import org.gsa4j.ops.attention.CausalAttention;
+import org.gsa4j.ops.attention.KvCache;
+import org.gsa4j.ops.attention.Rotary;
+import org.gsa4j.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Causal softmax attention (SPEC §4.4, §4.5): q, k, v projections (biases iff qkv_bias), heads
+ * split, optional per-head RMSNorm of q and k, half-split rotary on q and k (positions from the KV
+ * cache's length when decoding), causal softmax with {@code scale = head_dim^-0.5} and an optional
+ * sliding window, GQA by head grouping, {@code o_proj}. Decoding keeps a {@link KvCache}, whose
+ * size grows with the context (up to the window).
+ */
+public final class SoftmaxAttentionLayer implements TokenMixer {
+    private final AttentionConfig c;
+    private final Rotary rotary;
+
+    public SoftmaxAttentionLayer(AttentionConfig config) {
+        this.c = config;
+        this.rotary = new Rotary(config.headDim(), config.ropeTheta());
+    }
+
+    @Override
+    public List<ParamSpec> params() {
+        int d = c.hiddenSize(), qd = c.numHeads() * c.headDim(), kvd = c.numKvHeads() * c.headDim();
+        List<ParamSpec> specs = new ArrayList<>();
+        specs.add(ParamSpec.matrix("q_proj.weight", qd, d));
+        if (c.qkvBias()) specs.add(ParamSpec.zeros("q_proj.bias", qd));
+        specs.add(ParamSpec.matrix("k_proj.weight", kvd, d));
+        if (c.qkvBias()) specs.add(ParamSpec.zeros("k_proj.bias", kvd));
+        specs.add(ParamSpec.matrix("v_proj.weight", kvd, d));
+        if (c.qkvBias()) specs.add(ParamSpec.zeros("v_proj.bias", kvd));
+        specs.add(ParamSpec.matrix("o_proj.weight", d, qd));
+        if (c.qkNorm()) {
+            specs.add(ParamSpec.ones("q_norm.weight", c.headDim()));
+            specs.add(ParamSpec.ones("k_norm.weight", c.headDim()));
+        }
+        return specs;
+    }
+
+    private Var project(Tape tape, ParamScope p, Var x, String name) {
+        Var y = Functions.linear(tape, x, p.get(name + ".weight"));
+        return c.qkvBias() ? Functions.addBias(tape, y, p.get(name + ".bias")) : y;
+    }
+
+    @Override
+    public Var forward(Tape tape, ParamScope p, Var x, MixerState st) {
+        State state = (State) st;
+        int b = x.value.dim(0), t = x.value.dim(1);
+        int h = c.numHeads(), hkv = c.numKvHeads(), hd = c.headDim();
+        int offset = state == null ? 0 : state.cache.length();
+
+        Var q = Functions.reshape(tape, project(tape, p, x, "q_proj"), b, t, h, hd);
+        Var k = Functions.reshape(tape, project(tape, p, x, "k_proj"), b, t, hkv, hd);
+        Var v = Functions.reshape(tape, project(tape, p, x, "v_proj"), b, t, hkv, hd);
+        if (c.qkNorm()) {
+            q = Functions.rmsNorm(tape, q, p.get("q_norm.weight"), AttentionConfig.QK_NORM_EPS);
+            k = Functions.rmsNorm(tape, k, p.get("k_norm.weight"), AttentionConfig.QK_NORM_EPS);
+        }
+        q = Functions.rotary(tape, q, rotary, offset);
+        k = Functions.rotary(tape, k, rotary, offset);
+        double scale = 1.0 / Math.sqrt(hd);
+
+        Var o = state == null
+                ? Functions.causalAttention(tape, q, k, v, scale, c.window())
+                : tape.constant(decode(q.value, k.value, v.value, scale, state.cache));
+        return Functions.linear(tape, Functions.reshape(tape, o, b, t, h * hd), p.get("o_proj.weight"));
+    }
+
+    /**
+     * From an empty cache, a prompt is attended in one causal pass and then appended; otherwise every
+     * token goes through the cache one step at a time.
+     */
+    private Tensor decode(Tensor q, Tensor k, Tensor v, double scale, KvCache cache) {
+        int b = q.dim(0), t = q.dim(1), h = q.dim(2), hkv = k.dim(2), hd = q.dim(3);
+        if (cache.length() == 0 && t > 1) {
+            Tensor o = CausalAttention.forward(q, k, v, scale, c.window()).o();
+            cache.append(k, v);
+            return o;
+        }
+        Tensor o = Tensor.zeros(b, t, h, hd);
+        Tensor qs = Tensor.zeros(b, h, hd), ks = Tensor.zeros(b, hkv, hd), vs = Tensor.zeros(b, hkv, hd), os = Tensor.zeros(b, h, hd);
+        for (int i = 0; i < t; i++) {
+            for (int bi = 0; bi < b; bi++) {
+                System.arraycopy(q.f, (bi * t + i) * h * hd, qs.f, bi * h * hd, h * hd);
+                System.arraycopy(k.f, (bi * t + i) * hkv * hd, ks.f, bi * hkv * hd, hkv * hd);
+                System.arraycopy(v.f, (bi * t + i) * hkv * hd, vs.f, bi * hkv * hd, hkv * hd);
+            }
+            cache.step(qs, ks, vs, scale, os);
+            for (int bi = 0; bi < b; bi++) System.arraycopy(os.f, bi * h * hd, o.f, (bi * t + i) * h * hd, h * hd);
+        }
+        return o;
+    }
+
+    @Override
+    public MixerState newState(int batch) {
+        return new State(new KvCache(batch, c.numKvHeads(), c.headDim(), c.window()));
+    }
+
+    /** One layer's key/value cache (rotated keys). */
+    static final class State implements MixerState {
+        final KvCache cache;
+
+        State(KvCache cache) {
+            this.cache = cache;
+        }
+
+        @Override
+        public long bytes() {
+            return cache.bytes();
+        }
+    }
+}
