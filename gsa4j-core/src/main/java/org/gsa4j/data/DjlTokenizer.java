@@ -73,9 +73,18 @@ public final class DjlTokenizer implements Tokenizer {
      * right part of every merge whose parts are in the vocab at byte n ({@code &b[prefix_len..]},
      * tokenizers 0.21 bpe/model.rs), which panics when that part is shorter than n bytes or byte n
      * is inside a character.</li>
+     * <li>JSON nested deeper than serde_json's recursion limit (128) inside a component the library
+     * deserializes through an {@code unwrap()} (e.g. the decoder, tokenizers 0.21 decoders/mod.rs):
+     * no tokenizer.json nests more than a few levels, so anything deeper than
+     * {@link #MAX_JSON_DEPTH} is refused.</li>
      * </ul>
      */
     static void checkNativePreconditions(Path file, JsonNode root) {
+        int depth = depth(root, 1);
+        if (depth > MAX_JSON_DEPTH) {
+            throw Gsa4jException.at(file, null, "JSON nested " + depth + " levels deep (at most " + MAX_JSON_DEPTH
+                    + " accepted: deeper documents crash the native tokenizers library)");
+        }
         JsonNode model = root.path("model");
         JsonNode prefixNode = model.path("continuing_subword_prefix");
         if (!"BPE".equals(model.path("type").asText("BPE")) || !prefixNode.isTextual() || prefixNode.textValue().isEmpty()) return;
@@ -104,6 +113,21 @@ public final class DjlTokenizer implements Tokenizer {
             }
             i++;
         }
+    }
+
+    /** Deepest JSON nesting accepted (serde_json, inside the native library, stops at 128). */
+    static final int MAX_JSON_DEPTH = 64;
+
+    /** Nesting depth of a JSON value (a scalar is 0, {} or [] is 1); stops counting past the limit. */
+    private static int depth(JsonNode n, int level) {
+        if (!n.isContainerNode()) return level - 1;
+        if (level > MAX_JSON_DEPTH) return level;
+        int max = level;
+        for (JsonNode c : n) {
+            max = Math.max(max, depth(c, level + 1));
+            if (max > MAX_JSON_DEPTH) break;
+        }
+        return max;
     }
 
     @Override

@@ -33,32 +33,32 @@ class LoaderFuzzTest {
         return targets;
     }
 
-    @FuzzTest(maxDuration = "30s")
+    @FuzzTest(maxDuration = "2m")
     void safetensors(byte[] in) {
         targets().run(FuzzTargets.Target.SAFETENSORS, in);
     }
 
-    @FuzzTest(maxDuration = "30s")
+    @FuzzTest(maxDuration = "2m")
     void config(byte[] in) {
         targets().run(FuzzTargets.Target.CONFIG, in);
     }
 
-    @FuzzTest(maxDuration = "30s")
+    @FuzzTest(maxDuration = "2m")
     void index(byte[] in) {
         targets().run(FuzzTargets.Target.INDEX, in);
     }
 
-    @FuzzTest(maxDuration = "30s")
+    @FuzzTest(maxDuration = "2m")
     void weights(byte[] in) {
         targets().run(FuzzTargets.Target.WEIGHTS, in);
     }
 
-    @FuzzTest(maxDuration = "30s")
+    @FuzzTest(maxDuration = "2m")
     void tokenizer(byte[] in) {
         targets().run(FuzzTargets.Target.TOKENIZER, in);
     }
 
-    @FuzzTest(maxDuration = "30s")
+    @FuzzTest(maxDuration = "2m")
     void tokenFile(byte[] in) {
         targets().run(FuzzTargets.Target.TOKEN_FILE, in);
     }
