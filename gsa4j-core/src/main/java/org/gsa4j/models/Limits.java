@@ -53,6 +53,11 @@ public final class Limits {
     static void checkFits(Path file, long bytes, String what) {
         long available = availableHeap() - HEADROOM;
         if (bytes > available) {
+            // "In use" counts garbage not yet collected: collect once before refusing.
+            System.gc();
+            available = availableHeap() - HEADROOM;
+        }
+        if (bytes > available) {
             throw Gsa4jException.at(file, null, String.format(Locale.ROOT,
                     "%s need %,d bytes (%s) but the JVM has only %,d bytes (%s) of heap available (-Xmx %s): "
                             + "run with a larger -Xmx (e.g. JAVA_TOOL_OPTIONS=-Xmx%dg) or on a machine with more memory",

@@ -73,4 +73,54 @@ class FuzzRegressionTest {
             assertTrue(allocated < 256L << 20, id + ": allocated " + allocated);
         }
     }
+
+    /**
+     * Bug 8: merging one pre-token rescanned it once per merge applied (O(n·merges)): 320,000
+     * letters without a space took 12 s with a 4,096-token Austen vocabulary. The heap-based merge
+     * is O(n log n) and gives the same tokens.
+     */
+    @Test
+    void encodingAPreTokenOfAMegabyteIsFast() {
+        String text = org.gsa4j.data.Corpus.austen().validation().text();
+        BpeTokenizer tok = org.gsa4j.data.BpeTrainer.train(java.util.List.of(text.substring(0, 200_000)), 2048);
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(8);
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 1 << 20; i++) sb.append((char) ('a' + rng.nextInt(26)));
+        String word = sb.toString();
+        int[] ids = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> tok.encode(word));
+        assertEquals(word, tok.decode(ids));
+        // Same tokens as the plain algorithm (repeatedly merge every occurrence of the best pair) on a prefix.
+        String prefix = word.substring(0, 3000);
+        assertArrayEquals(plainBpe(tok, prefix), tok.encode(prefix));
+    }
+
+    /** The textbook BPE loop on one pre-token, through the public merge list. */
+    static int[] plainBpe(BpeTokenizer tok, String piece) {
+        java.util.List<String> syms = new java.util.ArrayList<>();
+        for (char c : piece.toCharArray()) syms.add(String.valueOf(c)); // ASCII letters: one byte-level char each
+        java.util.Map<String, Integer> rank = new java.util.HashMap<>();
+        java.util.List<String[]> merges = tok.merges();
+        for (int r = merges.size() - 1; r >= 0; r--) rank.put(merges.get(r)[0] + " " + merges.get(r)[1], r);
+        while (true) {
+            int best = Integer.MAX_VALUE;
+            for (int i = 0; i + 1 < syms.size(); i++) best = Math.min(best, rank.getOrDefault(syms.get(i) + " " + syms.get(i + 1), Integer.MAX_VALUE));
+            if (best == Integer.MAX_VALUE) break;
+            String a = merges.get(best)[0], b = merges.get(best)[1];
+            java.util.List<String> out = new java.util.ArrayList<>();
+            for (int i = 0; i < syms.size(); ) {
+                if (i + 1 < syms.size() && syms.get(i).equals(a) && syms.get(i + 1).equals(b)) {
+                    out.add(a + b);
+                    i += 2;
+                } else {
+                    out.add(syms.get(i++));
+                }
+            }
+            syms = out;
+        }
+        java.util.Map<String, Integer> idOf = new java.util.HashMap<>();
+        for (int id = 0; id < tok.vocabSize(); id++) if (tok.token(id) != null) idOf.putIfAbsent(tok.token(id), id);
+        int[] ids = new int[syms.size()];
+        for (int i = 0; i < ids.length; i++) ids[i] = idOf.getOrDefault(syms.get(i), -1);
+        return ids;
+    }
 }

@@ -132,7 +132,7 @@ final class Mutator {
 
     // ------------------------------------------------------------------------------ JSON
 
-    private static final Pattern JSON_VALUE = Pattern.compile("-?\\d+(\\.\\d+)?([eE][-+]?\\d+)?|\"(?:[^\"\\\\]|\\\\.)*\"|null|true|false");
+    private static final Pattern JSON_VALUE = Pattern.compile("-?\\d+(\\.\\d+)?([eE][-+]?\\d+)?|\"[^\"\\\\]*+(?:\\\\.[^\"\\\\]*+)*+\"|null|true|false");
 
     byte[] mutateJsonText(byte[] b) {
         String s = new String(b, StandardCharsets.UTF_8);

@@ -118,6 +118,7 @@ class NumericalRobustnessTest {
                 }
                 if (d / m > 1e-3) bad++;
             }
+            System.out.printf("GSA op at ±%.0e: %d of %d output rows differ from float64 by more than 1e-3%n", big, bad, T * H);
             assertTrue(bad <= T * H / 100, bad + " of " + T * H + " output rows differ by more than 1e-3 at ±" + big);
 
             // Backward: finite.

@@ -82,6 +82,7 @@ class ResourceLimitsTest {
             long allocated = allocatedBy(() -> assertTimeoutPreemptively(Duration.ofSeconds(10),
                     () -> e[0] = assertThrows(Gsa4jException.class, () -> ModelLoader.load(dir))));
             String m = e[0].getMessage();
+            System.out.println(dt[0] + ": " + m);
             assertTrue(m.startsWith(dir.resolve("model.safetensors").toString()), m);
             long need = (Runtime.getRuntime().maxMemory() / (1L << 30) + 2) * (1L << 30);
             assertTrue(m.contains(String.format(java.util.Locale.ROOT, "need %,d bytes", need)), m);
