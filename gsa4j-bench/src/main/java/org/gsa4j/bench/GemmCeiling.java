@@ -38,6 +38,7 @@ public final class GemmCeiling {
                 {"linear x[2048x2048]*W^T[512x2048]", false, true, 2048, 512, 2048},
                 {"dx = dy[2048x2048]*W[2048x512]", false, false, 2048, 512, 2048},
                 {"dW = dy^T[2048x2048]*x[2048x512]", true, false, 2048, 512, 2048},
+                {"decode x[1x512]*W^T[2048x512]", false, true, 1, 2048, 512},
         };
         for (Object[] s : shapes) {
             boolean tA = (Boolean) s[1], tB = (Boolean) s[2];

@@ -4,6 +4,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.gsa4j.tensor.Gemm;
 import org.gsa4j.tensor.MatMul;
+import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -21,8 +22,10 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * Matrix products at model shapes (T = 2048 tokens, d = 512, MLP/projection width 2048), reported
  * as ops/s. Each benchmark's state counts calls and wall time per iteration and prints GFLOP/s at
- * the end of every iteration ({@code [gflops] name: X}), so the ratio to the FMA peak printed by
- * {@link GemmCeiling} is visible. GFLOP/s = ops/s × FLOPS_PER_OP (listed below).
+ * the end of every iteration ({@code [gflops] name: X GFLOP/s wall, Y per N CPU-seconds}), so the
+ * ratio to the FMA peak printed by {@link GemmCeiling} is visible; Y divides by the process CPU time
+ * over the N threads used, which is the meaningful figure when other work shares the cores.
+ * GFLOP/s = ops/s × FLOPS_PER_OP (listed below).
  *
  * <pre>
  * mvn -B -o -q package -pl gsa4j-bench -am -DskipTests
@@ -49,20 +52,30 @@ public class MatMulBench {
     /** Call counter and timer shared by the benchmarks of one state. */
     abstract static class Counted {
         long calls;
-        long t0;
+        long t0, cpu0;
         abstract double flopsPerOp();
         abstract String name();
+
+        /** Threads the benchmark keeps busy (to normalise CPU time on a shared machine). */
+        int threadsUsed() {
+            return Parallel.threads();
+        }
 
         @Setup(Level.Iteration)
         public void startIteration() {
             calls = 0;
             t0 = System.nanoTime();
+            cpu0 = GemmCeiling.cpuNanos();
         }
 
         @TearDown(Level.Iteration)
         public void endIteration() {
             double s = (System.nanoTime() - t0) * 1e-9;
-            if (calls > 0) System.out.printf("%n[gflops] %s: %.1f GFLOP/s%n", name(), flopsPerOp() * calls / s / 1e9);
+            double cpu = (GemmCeiling.cpuNanos() - cpu0) * 1e-9 / threadsUsed();
+            if (calls > 0) {
+                System.out.printf("%n[gflops] %s: %.1f GFLOP/s wall, %.1f per %d CPU-second(s)%n", name(),
+                        flopsPerOp() * calls / s / 1e9, flopsPerOp() * calls / cpu / 1e9, threadsUsed());
+            }
         }
     }
 
@@ -99,7 +112,7 @@ public class MatMulBench {
     public static class Back extends Counted {
         float[] dy, w, x, dx, dw;
         double flopsPerOp() { return 2.0 * T * H * D; }
-        String name() { return "backward (per product)"; }
+        String name() { return "backward"; }
 
         @Setup(Level.Trial)
         public void init() {
@@ -118,6 +131,8 @@ public class MatMulBench {
         int m, n, k;
         double flopsPerOp() { return 2.0 * m * n * k; }
         String name() { return "block " + m + "x" + n + "x" + k; }
+        @Override
+        int threadsUsed() { return 1; }
 
         void init(int m, int n, int k) {
             this.m = m;
@@ -154,15 +169,28 @@ public class MatMulBench {
         return MatMul.linear(s.h, s.w);
     }
 
+    /** Separate states so that the per-iteration GFLOP/s lines name their product. */
+    @State(Scope.Thread)
+    public static class BackDx extends Back {
+        @Override
+        String name() { return "backwardDx"; }
+    }
+
+    @State(Scope.Thread)
+    public static class BackDw extends Back {
+        @Override
+        String name() { return "backwardDw"; }
+    }
+
     @Benchmark
-    public float[] backwardDx(Back s) {
+    public float[] backwardDx(BackDx s) {
         s.calls++;
         Gemm.sgemmParallel(false, false, T, D, H, 1f, s.dy, 0, H, s.w, 0, D, 0f, s.dx, 0, D);
         return s.dx;
     }
 
     @Benchmark
-    public float[] backwardDw(Back s) {
+    public float[] backwardDw(BackDw s) {
         s.calls++;
         Gemm.sgemmParallel(true, false, H, D, T, 1f, s.dy, 0, H, s.x, 0, D, 0f, s.dw, 0, D);
         return s.dw;

@@ -186,10 +186,60 @@ class GemmTest {
             got[j] = new float[m * n];
             Gemm.sgemm(false, true, m, n, k, 1f, as[j], 0, k, bs[j], 0, k, 0f, expect[j], 0, n);
         }
-        // Each pool task runs a parallel gemm: while waiting, a thread may steal another task that
-        // also calls sgemmParallel; the thread-local pack buffers must not be shared between them.
+        // Each pool task runs a parallel gemm. While waiting, a thread may run another task that also
+        // calls sgemmParallel; Gemm then must not share its thread-local B buffer between them. Work
+        // stealing is not deterministic, so this checks nested use is correct, but cannot force the
+        // re-entrant case every run.
         Parallel.forRange(jobs, j -> Gemm.sgemmParallel(false, true, m, n, k, 1f, as[j], 0, k, bs[j], 0, k,
                 0f, got[j], 0, n));
         for (int j = 0; j < jobs; j++) assertArrayEquals(expect[j], got[j], 0f, "job " + j);
+    }
+
+    @Test
+    void smallAndBlockedPathsAreBitIdentical() {
+        SplittableRandom rng = new SplittableRandom(12);
+        int[][] shapes = {{16, 16, 16}, {17, 33, 5}, {64, 40, 64}, {3, 70, 100}};
+        for (int[] s : shapes) {
+            for (int t = 0; t < 4; t++) {
+                boolean tA = (t & 1) != 0, tB = (t & 2) != 0;
+                int m = s[0], n = s[1], k = s[2];
+                if (k > Gemm.KC) continue; // sgemm takes the small path only for k <= KC
+                float[] a = rand(rng, m * k), b = rand(rng, k * n), c0 = rand(rng, m * n);
+                int lda = tA ? m : k, ldb = tB ? k : n;
+                for (float beta : new float[] {0f, 1f, 0.5f}) {
+                    float[] small = c0.clone(), blocked = c0.clone();
+                    Gemm.sgemmPath(0, tA, tB, m, n, k, 1.5f, a, 0, lda, b, 0, ldb, beta, small, 0, n);
+                    Gemm.sgemmPath(1, tA, tB, m, n, k, 1.5f, a, 0, lda, b, 0, ldb, beta, blocked, 0, n);
+                    for (int i = 0; i < small.length; i++) {
+                        assertEquals(Float.floatToRawIntBits(blocked[i]), Float.floatToRawIntBits(small[i]),
+                                "element " + i + " " + desc(tA, tB, m, n, k, beta));
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void skinnyTimesTransposedRunsAsDotProducts() {
+        SplittableRandom rng = new SplittableRandom(13);
+        // m <= 4, A·Bᵀ: the dot-product path (decode-time matrix-vector products), serial and parallel.
+        for (int m = 1; m <= 5; m++) {
+            for (int k : new int[] {16, 17, 100, 600}) {
+                check(rng, false, true, m, 37, k, 1f, 0f, false);
+                check(rng, false, true, m, 38, k, 0.5f, 1.5f, false);
+            }
+            check(rng, false, true, m, 3001, 515, 1f, 0f, true);
+            check(rng, false, true, m, 1027, 1024, 1f, 1f, true);
+        }
+        int m = 3, n = 2050, k = 700;
+        float[] a = rand(rng, m * k), b = rand(rng, n * k), c0 = rand(rng, m * n);
+        float[] serial = c0.clone(), p1 = c0.clone(), p2 = c0.clone();
+        Gemm.sgemm(false, true, m, n, k, 1f, a, 0, k, b, 0, k, 0.5f, serial, 0, n);
+        Gemm.sgemmParallel(false, true, m, n, k, 1f, a, 0, k, b, 0, k, 0.5f, p1, 0, n);
+        Gemm.sgemmParallel(false, true, m, n, k, 1f, a, 0, k, b, 0, k, 0.5f, p2, 0, n);
+        for (int i = 0; i < serial.length; i++) {
+            assertEquals(Float.floatToRawIntBits(serial[i]), Float.floatToRawIntBits(p1[i]), "serial vs parallel at " + i);
+            assertEquals(Float.floatToRawIntBits(p1[i]), Float.floatToRawIntBits(p2[i]), "run to run at " + i);
+        }
     }
 }
