@@ -154,4 +154,13 @@ public final class CausalLM {
         for (int b = 0; b < batch; b++) System.arraycopy(all.f, ((b + 1) * seqLen - 1) * v, last.f, b * v, v);
         return last;
     }
+
+    /**
+     * Like {@link #feed} but returns the logits of every position, [B·T, vocab] (row-major B×T):
+     * for scoring a stream chunk by chunk while the state carries the context.
+     */
+    public Tensor feedAll(int[] ids, int batch, int seqLen, DecodeState state) {
+        Tape tape = Tape.inference();
+        return logits(tape, bind(tape), ids, batch, seqLen, state).value;
+    }
 }

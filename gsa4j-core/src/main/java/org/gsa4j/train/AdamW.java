@@ -1,0 +1,142 @@
+package org.gsa4j.train;
+
+import org.gsa4j.Gsa4jException;
+import org.gsa4j.io.SafeTensors;
+import org.gsa4j.tensor.Tensor;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Predicate;
+
+/**
+ * AdamW (Loshchilov &amp; Hutter) exactly as {@code torch.optim.AdamW}: for each parameter with gradient g,
+ * <pre>
+ *   p ← p − lr·wd·p                      (decoupled decay; only where {@link #decays} says so)
+ *   m ← β1·m + (1 − β1)·g
+ *   v ← β2·v + (1 − β2)·g²
+ *   p ← p − lr · (m / (1 − β1ᵗ)) / (sqrt(v / (1 − β2ᵗ)) + ε)
+ * </pre>
+ * Moments are float32 (saved and restored bit-exactly); the arithmetic of one element is done in
+ * double, in a fixed order, so an update is deterministic.
+ */
+public final class AdamW {
+    private final double beta1, beta2, eps, weightDecay;
+    private final Predicate<String> decays;
+    private final Map<String, float[]> m = new LinkedHashMap<>();
+    private final Map<String, float[]> v = new LinkedHashMap<>();
+    private long t;
+
+    public AdamW(double beta1, double beta2, double eps, double weightDecay, Predicate<String> decays) {
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.eps = eps;
+        this.weightDecay = weightDecay;
+        this.decays = decays;
+    }
+
+    public static AdamW of(TrainConfig c, Map<String, Tensor> params) {
+        Predicate<String> decays = c.decayNormsAndEmbeddings ? n -> true : defaultDecayRule(params);
+        return new AdamW(c.beta1, c.beta2, c.eps, c.weightDecay, decays);
+    }
+
+    /**
+     * The usual rule: matrices (rank ≥ 2) decay; norm weights, biases (rank 1), embeddings and
+     * per-layer bound tables (HGRN2's {@code lower_bounds}) do not.
+     */
+    public static Predicate<String> defaultDecayRule(Map<String, Tensor> params) {
+        return name -> {
+            Tensor p = params.get(name);
+            if (p == null || p.rank() < 2) return false;
+            String n = name.toLowerCase(java.util.Locale.ROOT);
+            return !(n.contains("embed") || n.contains("norm") || n.endsWith("bias") || n.contains("lower_bounds"));
+        };
+    }
+
+    public boolean decays(String name) {
+        return decays.test(name);
+    }
+
+    /** Updates taken so far. */
+    public long stepCount() {
+        return t;
+    }
+
+    /**
+     * One update of every parameter that has a gradient; gradients are multiplied by {@code gradScale}
+     * first (the clipping factor). Parameters without a gradient are left alone (moments too).
+     */
+    public void step(Map<String, Tensor> params, Map<String, float[]> grads, double lr, double gradScale) {
+        t++;
+        double bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t);
+        for (Map.Entry<String, Tensor> e : params.entrySet()) {
+            float[] g = grads.get(e.getKey());
+            if (g == null) continue;
+            float[] p = e.getValue().f;
+            if (p == null) throw new IllegalArgumentException("AdamW needs float32 parameters: " + e.getKey());
+            if (g.length != p.length) throw new IllegalArgumentException("gradient size mismatch for " + e.getKey());
+            float[] mm = m.computeIfAbsent(e.getKey(), k -> new float[p.length]);
+            float[] vv = v.computeIfAbsent(e.getKey(), k -> new float[p.length]);
+            double decay = decays.test(e.getKey()) ? 1 - lr * weightDecay : 1;
+            for (int i = 0; i < p.length; i++) {
+                double gi = g[i] * gradScale;
+                double mi = beta1 * mm[i] + (1 - beta1) * gi;
+                double vi = beta2 * vv[i] + (1 - beta2) * gi * gi;
+                mm[i] = (float) mi;
+                vv[i] = (float) vi;
+                double pi = p[i] * decay;
+                p[i] = (float) (pi - lr * (mm[i] / bc1) / (Math.sqrt(vv[i] / bc2) + eps));
+            }
+        }
+    }
+
+    /** The moments as tensors named {@code exp_avg.NAME} / {@code exp_avg_sq.NAME} (shapes of the params). */
+    public Map<String, Tensor> stateTensors(Map<String, Tensor> params) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : params.entrySet()) {
+            float[] mm = m.get(e.getKey()), vv = v.get(e.getKey());
+            if (mm == null) continue;
+            out.put("exp_avg." + e.getKey(), Tensor.of(mm, e.getValue().shape));
+            out.put("exp_avg_sq." + e.getKey(), Tensor.of(vv, e.getValue().shape));
+        }
+        return out;
+    }
+
+    public void save(Path file, Map<String, Tensor> params) {
+        SafeTensors.write(file, stateTensors(params), SafeTensors.DType.F32,
+                Map.of("format", "gsa4j-adamw", "step", Long.toString(t)));
+    }
+
+    /** Restores moments and step count; every tensor must belong to a parameter with its shape. */
+    public void load(Path file, Map<String, Tensor> params) {
+        try (SafeTensors st = SafeTensors.open(file)) {
+            String step = st.metadata().get("step");
+            if (step == null || !"gsa4j-adamw".equals(st.metadata().get("format"))) {
+                throw Gsa4jException.at(file, null, "not a gsa4j AdamW state (metadata format/step missing)");
+            }
+            try {
+                t = Long.parseLong(step);
+            } catch (NumberFormatException e) {
+                throw Gsa4jException.at(file, null, "metadata step is not an integer: " + step);
+            }
+            m.clear();
+            v.clear();
+            Set<String> names = st.names();
+            for (String n : names) {
+                boolean first = n.startsWith("exp_avg.");
+                if (!first && !n.startsWith("exp_avg_sq.")) throw Gsa4jException.at(file, n, "unexpected tensor in the optimizer state");
+                String param = n.substring(first ? "exp_avg.".length() : "exp_avg_sq.".length());
+                Tensor p = params.get(param);
+                if (p == null) throw Gsa4jException.at(file, n, "optimizer state for a parameter the model does not have");
+                Tensor s = st.f32(n);
+                if (!Arrays.equals(s.shape, p.shape)) {
+                    throw Gsa4jException.at(file, n, "shape " + Arrays.toString(s.shape) + " != parameter " + Arrays.toString(p.shape));
+                }
+                (first ? m : v).put(param, s.f.clone());
+            }
+            if (!m.keySet().equals(v.keySet())) throw Gsa4jException.at(file, null, "exp_avg and exp_avg_sq name different parameters");
+        }
+    }
+}

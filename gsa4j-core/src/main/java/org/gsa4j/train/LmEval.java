@@ -1,0 +1,195 @@
+package org.gsa4j.train;
+
+import org.gsa4j.Gsa4jException;
+import org.gsa4j.data.Tokenizer;
+import org.gsa4j.models.CausalLM;
+import org.gsa4j.models.DecodeState;
+import org.gsa4j.tensor.Parallel;
+import org.gsa4j.tensor.Tensor;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.Reader;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+
+/**
+ * Perplexity and bits per byte of a model on a text of any length, in constant memory: the text is
+ * read and tokenized in blocks (cut only after a line break followed by a non-space character, where
+ * the byte-level pre-tokenizer splits anyway, so the tokens equal those of the whole text), and the
+ * tokens are fed in chunks through the model's recurrent state ({@link CausalLM#feedAll}). Token i
+ * is scored with the logits of position i−1, carried across chunks. When the tokenizer has an
+ * end-of-text token, it is fed first as the document start so that the first token is scored too.
+ *
+ * <p>{@code perplexity = exp(NLL / tokens)}, {@code bits per byte = NLL / (ln 2 · UTF-8 bytes)}.
+ */
+public final class LmEval {
+    private LmEval() {}
+
+    private static final int BLOCK_CHARS = 1 << 16;
+
+    /** Progress: bytes of the file read so far, tokens scored, NLL so far. */
+    public interface Progress {
+        void update(long bytesRead, long tokensScored, double nllNats);
+    }
+
+    public record Result(long tokens, long bytes, double nllNats, double seconds, long stateBytes, int chunk, boolean firstTokenScored) {
+        public double perplexity() {
+            return Math.exp(nllNats / tokens);
+        }
+
+        public double bitsPerByte() {
+            return nllNats / (Math.log(2) * bytes);
+        }
+
+        public double bitsPerToken() {
+            return nllNats / (Math.log(2) * tokens);
+        }
+
+        public double tokensPerSecond() {
+            return tokens / Math.max(seconds, 1e-9);
+        }
+    }
+
+    public static Result evaluate(CausalLM model, Tokenizer tok, Path textFile, int chunk, Progress progress) {
+        if (!Files.isRegularFile(textFile)) throw Gsa4jException.at(textFile, null, "no such text file");
+        try (InputStream in = Files.newInputStream(textFile)) {
+            if (Files.size(textFile) == 0) throw Gsa4jException.at(textFile, null, "the file is empty: nothing to evaluate");
+            Reader reader = new InputStreamReader(in, StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT));
+            return evaluate(model, tok, reader, chunk, progress);
+        } catch (CharacterCodingException e) {
+            throw Gsa4jException.at(textFile, null, "not valid UTF-8 text", e);
+        } catch (NoSuchFileException e) {
+            throw Gsa4jException.at(textFile, null, "no such text file", e);
+        } catch (IOException e) {
+            throw Gsa4jException.at(textFile, null, "cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    public static Result evaluate(CausalLM model, Tokenizer tok, Reader reader, int chunk, Progress progress) throws IOException {
+        if (chunk <= 0) throw new Gsa4jException("eval: chunk length must be positive, is " + chunk);
+        if (tok.vocabSize() > model.config.vocabSize()) {
+            throw new Gsa4jException("the tokenizer has " + tok.vocabSize() + " tokens but the model only " + model.config.vocabSize()
+                    + ": they do not belong together");
+        }
+        long t0 = System.nanoTime();
+        Scorer s = new Scorer(model, chunk);
+        if (tok.eosId() >= 0) s.start(tok.eosId());
+        StringBuilder buf = new StringBuilder();
+        char[] cbuf = new char[BLOCK_CHARS];
+        long bytes = 0;
+        for (int n; (n = reader.read(cbuf)) > 0; ) {
+            buf.append(cbuf, 0, n);
+            if (buf.length() < BLOCK_CHARS) continue;
+            int cut = cutPoint(buf);
+            if (cut < 0 && buf.length() < 64 * BLOCK_CHARS) continue;
+            if (cut < 0) cut = buf.length(); // a pathological line of megabytes: cut anyway
+            String piece = buf.substring(0, cut);
+            buf.delete(0, cut);
+            bytes += utf8(piece);
+            s.score(tok.encode(piece));
+            if (progress != null) progress.update(bytes, s.count, s.nll);
+        }
+        if (!buf.isEmpty()) {
+            bytes += utf8(buf.toString());
+            s.score(tok.encode(buf.toString()));
+        }
+        if (s.count == 0) throw new Gsa4jException("eval: the text has no tokens to score");
+        if (progress != null) progress.update(bytes, s.count, s.nll);
+        return new Result(s.count, bytes, s.nll, (System.nanoTime() - t0) / 1e9, s.state.bytes(), chunk, tok.eosId() >= 0);
+    }
+
+    /** After the last "\n" that is followed by a non-space character, or -1. */
+    static int cutPoint(CharSequence s) {
+        for (int i = s.length() - 2; i >= 0; i--) {
+            if (s.charAt(i) == '\n' && !Character.isWhitespace(s.charAt(i + 1))) return i + 1;
+        }
+        return -1;
+    }
+
+    private static long utf8(String s) {
+        long n = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c < 0x80) n++;
+            else if (c < 0x800) n += 2;
+            else if (Character.isHighSurrogate(c)) {
+                n += 4;
+                i++;
+            } else n += 3;
+        }
+        return n;
+    }
+
+    /** Feeds token ids through the state; scores each with the previous position's logits. */
+    public static final class Scorer {
+        private final CausalLM model;
+        private final int chunk, vocab;
+        final DecodeState state;
+        private float[] pending;
+        private int pendingOff;
+        double nll;
+        long count;
+
+        public Scorer(CausalLM model, int chunk) {
+            this.model = model;
+            this.chunk = chunk;
+            this.vocab = model.config.vocabSize();
+            this.state = model.newState(1);
+        }
+
+        /** Feeds a context token whose successor will be scored, without scoring it. */
+        public void start(int id) {
+            Tensor l = model.feedAll(new int[] {id}, 1, 1, state);
+            pending = l.f;
+            pendingOff = 0;
+        }
+
+        public void score(int[] ids) {
+            for (int from = 0; from < ids.length; from += chunk) {
+                int n = Math.min(chunk, ids.length - from);
+                int[] piece = java.util.Arrays.copyOfRange(ids, from, from + n);
+                for (int id : piece) {
+                    if (id < 0 || id >= vocab) throw new Gsa4jException("token id " + id + " outside the model's vocabulary [0, " + vocab + ")");
+                }
+                Tensor l = model.feedAll(piece, 1, n, state);
+                double[] rows = new double[n];
+                float[] prev = pending;
+                int prevOff = pendingOff;
+                Parallel.forRange(n, j -> {
+                    if (j == 0) rows[0] = prev == null ? Double.NaN : nll(prev, prevOff, piece[0]);
+                    else rows[j] = nll(l.f, (j - 1) * vocab, piece[j]);
+                });
+                for (double r : rows) {
+                    if (Double.isNaN(r)) continue;
+                    nll += r;
+                    count++;
+                }
+                pending = l.f;
+                pendingOff = (n - 1) * vocab;
+            }
+        }
+
+        private double nll(float[] logits, int off, int target) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < vocab; j++) max = Math.max(max, logits[off + j]);
+            double sum = 0;
+            for (int j = 0; j < vocab; j++) sum += Math.exp(logits[off + j] - max);
+            return max + Math.log(sum) - logits[off + target];
+        }
+
+        public double nll() {
+            return nll;
+        }
+
+        public long count() {
+            return count;
+        }
+    }
+}

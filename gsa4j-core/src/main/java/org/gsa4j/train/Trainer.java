@@ -1,0 +1,297 @@
+package org.gsa4j.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.gsa4j.Gsa4jException;
+import org.gsa4j.autograd.Functions;
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
+import org.gsa4j.models.CausalLM;
+import org.gsa4j.tensor.Parallel;
+import org.gsa4j.tensor.Tensor;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The training loop for any {@link CausalLM}: for each update, {@code grad_accum} micro-batches
+ * (forward on a recording tape, mean cross-entropy over the labelled positions, backward), gradients
+ * averaged, the global norm clipped, one AdamW step at the scheduled learning rate.
+ *
+ * <p>Deterministic: batches are a pure function of their index, the kernels reduce in a fixed order,
+ * the optimizer runs sequentially, so the same seed and thread count give bit-identical losses.
+ * Resuming from a checkpoint restores weights, moments and the update count, and the data position
+ * is the update count, so a resumed run continues exactly as the uninterrupted one would have.
+ *
+ * <p>A non-finite loss or gradient norm stops training with a {@link NonFiniteLossException} that
+ * names the update; nothing is written for it, so the last checkpoint stays the last good one.
+ */
+public final class Trainer {
+
+    /** What the caller sees while training runs (progress bars, logs). All methods optional. */
+    public interface Listener {
+        default void onStart(long fromStep, long totalSteps) {}
+
+        default void onStep(StepMetrics m) {}
+
+        default void onValidation(long step, Map<String, Double> metrics) {}
+
+        default void onCheckpoint(long step, Path dir) {}
+    }
+
+    /** One update: its 1-based number, mean loss, learning rate, gradient norm (before clipping), throughput. */
+    public record StepMetrics(long step, double loss, double lr, double gradNorm, long tokens, double tokensPerSecond,
+                              double elapsedSeconds, double stepSeconds) {}
+
+    /** The outcome of {@link #run}. */
+    public record Result(long step, List<Double> losses, Map<String, Double> lastValidation, Path lastCheckpoint,
+                         double seconds, double tokensPerSecond) {}
+
+    private final CausalLM model;
+    private final TrainConfig cfg;
+    private final BatchSource data;
+    private final Validator validator;
+    private final Path outDir;
+    private final byte[] tokenizerJson;
+    private final Listener listener;
+    private final AdamW optimizer;
+    private LrSchedule schedule;
+    private long step;
+    private volatile boolean stopRequested;
+    private double priorSeconds;
+    private Path lastCheckpoint;
+
+    /**
+     * @param validator     may be null (no validation)
+     * @param outDir        may be null (no checkpoints, metrics or plot); otherwise checkpoints go to
+     *                      {@code outDir/checkpoints}, metrics to {@code outDir/metrics.jsonl}, the plot to
+     *                      {@code outDir/loss.png}
+     * @param tokenizerJson copied into every checkpoint when given
+     */
+    public Trainer(CausalLM model, TrainConfig cfg, BatchSource data, Validator validator, Path outDir, byte[] tokenizerJson,
+                   Listener listener) {
+        cfg.validate(null);
+        this.model = model;
+        this.cfg = cfg;
+        this.data = data;
+        this.validator = validator;
+        this.outDir = outDir;
+        this.tokenizerJson = tokenizerJson;
+        this.listener = listener == null ? new Listener() {} : listener;
+        this.optimizer = AdamW.of(cfg, model.params());
+        this.schedule = cfg.schedule();
+        if (outDir != null) ensureWritable(outDir);
+    }
+
+    /** Creates the directory if needed and proves a file can be written there, or says clearly why not. */
+    public static void ensureWritable(Path dir) {
+        try {
+            java.nio.file.Files.createDirectories(dir);
+            Path probe = java.nio.file.Files.createTempFile(dir, ".write-probe-", ".tmp");
+            java.nio.file.Files.delete(probe);
+        } catch (java.nio.file.FileAlreadyExistsException e) {
+            throw Gsa4jException.at(dir, null, "the output directory is not writable: " + e.getFile() + " exists and is not a directory", e);
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw Gsa4jException.at(dir, null, "the output directory is not writable: permission denied", e);
+        } catch (java.io.IOException e) {
+            throw Gsa4jException.at(dir, null, "the output directory is not writable: " + e, e);
+        }
+    }
+
+    public Path checkpointRoot() {
+        return outDir == null ? null : outDir.resolve("checkpoints");
+    }
+
+    public Path metricsFile() {
+        return outDir == null ? null : outDir.resolve("metrics.jsonl");
+    }
+
+    public Path plotFile() {
+        return outDir == null ? null : outDir.resolve("loss.png");
+    }
+
+    public long step() {
+        return step;
+    }
+
+    public AdamW optimizer() {
+        return optimizer;
+    }
+
+    /**
+     * Continues from a checkpoint: weights, optimizer moments and update count. The checkpoint's
+     * model must have exactly this model's parameters (names and shapes).
+     */
+    public void resume(Checkpoints.Loaded ckpt) {
+        Map<String, Tensor> live = model.params(), saved = ckpt.model().params();
+        if (!live.keySet().equals(saved.keySet())) {
+            throw new Gsa4jException("cannot resume from " + ckpt.dir() + ": its model has other parameters than the one configured ("
+                    + ckpt.model().config.modelType() + " vs " + model.config.modelType() + ")");
+        }
+        for (Map.Entry<String, Tensor> e : live.entrySet()) {
+            Tensor s = saved.get(e.getKey());
+            if (!Arrays.equals(s.shape, e.getValue().shape)) {
+                throw new Gsa4jException("cannot resume from " + ckpt.dir() + ": " + e.getKey() + " has shape " + Arrays.toString(s.shape)
+                        + " there and " + Arrays.toString(e.getValue().shape) + " in the configured model");
+            }
+        }
+        optimizer.load(ckpt.dir().resolve(Checkpoints.OPTIMIZER), live);
+        if (optimizer.stepCount() != ckpt.step()) {
+            throw new Gsa4jException("cannot resume from " + ckpt.dir() + ": optimizer step " + optimizer.stepCount()
+                    + " != checkpoint step " + ckpt.step() + " (corrupt checkpoint)");
+        }
+        for (Map.Entry<String, Tensor> e : live.entrySet()) System.arraycopy(saved.get(e.getKey()).f, 0, e.getValue().f, 0, e.getValue().f.length);
+        step = ckpt.step();
+        priorSeconds = ckpt.state().path("elapsed_seconds").asDouble(0);
+        lastCheckpoint = ckpt.dir();
+    }
+
+    public Result run() {
+        return runUntil(Long.MAX_VALUE);
+    }
+
+    /**
+     * Changes the run's length (and so the cosine schedule's end) at a step boundary, e.g. from a
+     * listener after timing the first updates to fit a time budget. Later checkpoints record the new
+     * length, so a resume continues the changed schedule exactly.
+     */
+    public void setTotalSteps(long steps) {
+        if (steps < step || steps < 1) throw new IllegalArgumentException("total steps " + steps + " < steps done " + step);
+        cfg.steps = steps;
+        schedule = cfg.schedule();
+    }
+
+    /**
+     * Asks a running {@link #run} to stop after the update in progress; it then writes a checkpoint
+     * (when it has an output directory) and returns normally. Safe to call from another thread,
+     * e.g. a shutdown hook on Ctrl-C.
+     */
+    public void requestStop() {
+        stopRequested = true;
+    }
+
+    public boolean stopRequested() {
+        return stopRequested;
+    }
+
+    /** Trains until update {@code stopAt} (≤ steps; fewer simulates an interruption). */
+    public Result run(long stopAt) {
+        if (stopAt > cfg.steps) throw new IllegalArgumentException("stopAt " + stopAt + " > steps " + cfg.steps);
+        return runUntil(stopAt);
+    }
+
+    private Result runUntil(long stopAt) {
+        List<Double> losses = new ArrayList<>();
+        Map<String, Double> lastVal = null;
+        long startStep = step;
+        long t0 = System.nanoTime();
+        long tokensPerStep = cfg.tokensPerStep();
+        listener.onStart(startStep, cfg.steps);
+        try (MetricsLog log = outDir == null ? null : new MetricsLog(metricsFile(), step)) {
+            while (step < Math.min(stopAt, cfg.steps) && !stopRequested) {
+                long ts = System.nanoTime();
+                double lr = schedule.at(step);
+                Map<String, float[]> grads = new LinkedHashMap<>();
+                double lossSum = 0;
+                for (int micro = 0; micro < cfg.gradAccum; micro++) {
+                    BatchSource.Batch b = data.batch(step * cfg.gradAccum + micro);
+                    lossSum += forwardBackward(b, grads);
+                }
+                double loss = lossSum / cfg.gradAccum;
+                double inv = 1.0 / cfg.gradAccum;
+                double sq = 0;
+                for (float[] g : grads.values()) for (float x : g) sq += (double) x * x;
+                double gradNorm = Math.sqrt(sq) * inv;
+                long number = step + 1;
+                if (!Double.isFinite(loss) || !Double.isFinite(gradNorm)) {
+                    String what = !Double.isFinite(loss) ? "the loss is " + loss : "the gradient norm is " + gradNorm + " (loss " + loss + ")";
+                    throw new NonFiniteLossException(number, "training stopped at step " + number + ": " + what + " (learning rate "
+                            + String.format("%.3g", lr) + "). Nothing was saved for this step; "
+                            + (lastCheckpoint == null ? "there is no earlier checkpoint" : "the last good checkpoint is " + lastCheckpoint)
+                            + ". Try a lower --lr, a longer warm-up or gradient clipping.");
+                }
+                double clip = cfg.clipGradNorm > 0 && gradNorm > cfg.clipGradNorm ? cfg.clipGradNorm / (gradNorm + 1e-6) : 1.0;
+                optimizer.step(model.params(), grads, lr, inv * clip);
+                step = number;
+                losses.add(loss);
+                double now = (System.nanoTime() - t0) / 1e9;
+                double tps = (step - startStep) * tokensPerStep / Math.max(now, 1e-9);
+                StepMetrics m = new StepMetrics(step, loss, lr, gradNorm, step * tokensPerStep, tps, priorSeconds + now,
+                        (System.nanoTime() - ts) / 1e9);
+                if (log != null) {
+                    ObjectNode r = log.record("train", step);
+                    r.put("loss", loss).put("lr", lr).put("grad_norm", gradNorm).put("tokens", m.tokens())
+                            .put("tok_per_s", Math.round(tps * 10) / 10.0).put("elapsed_s", Math.round(m.elapsedSeconds() * 1000) / 1000.0);
+                    log.append(r);
+                }
+                listener.onStep(m);
+                boolean last = step == cfg.steps;
+                if (validator != null && (last || (cfg.evalEvery > 0 && step % cfg.evalEvery == 0))) {
+                    lastVal = validator.evaluate(model);
+                    if (log != null) {
+                        ObjectNode r = log.record("val", step);
+                        lastVal.forEach(r::put);
+                        log.append(r);
+                    }
+                    listener.onValidation(step, lastVal);
+                }
+                if (outDir != null && (last || step == stopAt || stopRequested || (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0))) {
+                    checkpoint(priorSeconds + (System.nanoTime() - t0) / 1e9, loss, lastVal);
+                }
+            }
+        } finally {
+            if (outDir != null && java.nio.file.Files.exists(metricsFile())) {
+                try {
+                    LossPlot.write(metricsFile(), plotFile(), model.config.modelType() + " — " + data.describe());
+                } catch (RuntimeException e) {
+                    System.err.println("gsa4j: warning: the loss plot was not drawn: " + e.getMessage());
+                }
+            }
+        }
+        double secs = (System.nanoTime() - t0) / 1e9;
+        return new Result(step, losses, lastVal, lastCheckpoint, secs, (step - startStep) * tokensPerStep / Math.max(secs, 1e-9));
+    }
+
+    /** Forward and backward of one micro-batch; gradients are summed into {@code grads}. Returns the loss. */
+    private double forwardBackward(BatchSource.Batch b, Map<String, float[]> grads) {
+        Tape tape = Tape.recording();
+        Map<String, Var> vars = model.bind(tape);
+        Var logits = model.logits(tape, vars, b.inputs(), b.batchSize(), b.seqLen(), null);
+        Var loss = Functions.crossEntropy(tape, logits, b.targets(), CausalLM.IGNORE_INDEX);
+        double value = loss.value.get(0);
+        if (!Double.isFinite(value)) return value;
+        tape.backward(loss);
+        for (Map.Entry<String, Var> e : vars.entrySet()) {
+            Tensor g = e.getValue().grad();
+            if (g == null) continue;
+            float[] acc = grads.get(e.getKey());
+            if (acc == null) grads.put(e.getKey(), cfg.gradAccum == 1 ? g.f : g.f.clone());
+            else for (int i = 0; i < acc.length; i++) acc[i] += g.f[i];
+        }
+        return value;
+    }
+
+    private void checkpoint(double elapsed, double loss, Map<String, Double> val) {
+        ObjectNode s = new ObjectMapper().createObjectNode();
+        s.put("format", Checkpoints.FORMAT);
+        s.put("version", 1);
+        s.put("step", step);
+        s.put("tokens_seen", step * cfg.tokensPerStep());
+        s.put("elapsed_seconds", elapsed);
+        s.put("model_type", model.config.modelType());
+        s.put("threads", Parallel.threads());
+        s.put("last_loss", loss);
+        if (val != null) val.forEach(s.putObject("last_validation")::put);
+        ObjectNode d = s.putObject("data");
+        d.put("source", data.describe());
+        d.put("next_batch_index", step * cfg.gradAccum);
+        d.put("note", "batches are a pure function of (seed, index): the data position is next_batch_index, no generator state is needed");
+        s.set("train_config", cfg.toJson());
+        lastCheckpoint = Checkpoints.save(checkpointRoot(), step, model, optimizer, s, tokenizerJson, cfg.keepCheckpoints);
+        listener.onCheckpoint(step, lastCheckpoint);
+    }
+}

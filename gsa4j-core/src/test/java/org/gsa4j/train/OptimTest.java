@@ -1,0 +1,69 @@
+package org.gsa4j.train;
+
+import org.gsa4j.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** AdamW and the learning-rate schedule against values worked out by hand. */
+class OptimTest {
+
+    @Test
+    void scheduleWarmsUpLinearlyThenFollowsTheCosineToTheFloor() {
+        LrSchedule s = new LrSchedule(1.0, 0.1, 4, 14);
+        assertEquals(0.25, s.at(0), 1e-15);
+        assertEquals(0.5, s.at(1), 1e-15);
+        assertEquals(1.0, s.at(3), 1e-15);
+        assertEquals(1.0, s.at(4), 1e-15);          // cosine starts at the peak
+        assertEquals(0.55, s.at(9), 1e-12);         // half way: floor + (peak − floor)/2
+        assertEquals(0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * 0.2)), s.at(6), 1e-12); // p = (6 − 4)/10
+        assertEquals(0.1, s.at(14), 1e-15);
+        assertEquals(0.1, s.at(1000), 1e-15);
+        LrSchedule none = new LrSchedule(2.0, 0.0, 0, 10);
+        assertEquals(2.0, none.at(0), 1e-15);
+        assertEquals(1.0, none.at(5), 1e-12);
+    }
+
+    @Test
+    void adamwMatchesHandComputedUpdates() {
+        Map<String, Tensor> params = new LinkedHashMap<>();
+        params.put("w", Tensor.of(new float[] {1.0f, -2.0f}, 1, 2));      // a matrix: decayed
+        params.put("norm.weight", Tensor.of(new float[] {1.0f}, 1));       // a norm weight: not decayed
+        AdamW opt = new AdamW(0.9, 0.999, 1e-8, 0.1, AdamW.defaultDecayRule(params));
+        assertTrue(opt.decays("w"));
+        assertFalse(opt.decays("norm.weight"));
+        Map<String, float[]> g = new LinkedHashMap<>();
+        g.put("w", new float[] {0.5f, -1.0f});
+        g.put("norm.weight", new float[] {0.5f});
+        // step 1: p·(1 − lr·wd) then m̂ = g, v̂ = g², so the step is lr·sign(g)
+        opt.step(params, g, 0.1, 1.0);
+        assertEquals(0.99 - 0.1, params.get("w").f[0], 1e-6);
+        assertEquals(-1.98 + 0.1, params.get("w").f[1], 1e-6);
+        assertEquals(0.9, params.get("norm.weight").f[0], 1e-6);
+        // step 2, same gradient: bias-corrected moments are again g and g²
+        opt.step(params, g, 0.1, 1.0);
+        assertEquals(0.89 * 0.99 - 0.1, params.get("w").f[0], 1e-6);
+        assertEquals(0.8, params.get("norm.weight").f[0], 1e-6);
+        assertEquals(2, opt.stepCount());
+        // moments by hand: m = 0.9·0.05 + 0.1·0.5 = 0.095; v = 0.999·0.00025 + 0.001·0.25 = 0.00049975
+        Map<String, Tensor> st = opt.stateTensors(params);
+        assertEquals(0.095, st.get("exp_avg.w").f[0], 1e-7);
+        assertEquals(0.00049975, st.get("exp_avg_sq.w").f[0], 1e-9);
+    }
+
+    @Test
+    void gradientScaleIsAppliedBeforeTheMoments() {
+        Map<String, Tensor> params = new LinkedHashMap<>();
+        params.put("w", Tensor.of(new float[] {0f, 0f}, 1, 2));
+        AdamW opt = new AdamW(0.5, 0.5, 0.0, 0.0, n -> true);
+        Map<String, float[]> g = Map.of("w", new float[] {4f, -2f});
+        opt.step(params, g, 1.0, 0.25); // g·0.25 = [1, −0.5]; m̂/√v̂ = sign
+        opt.step(params, Map.of("w", new float[] {0f, 0f}), 1.0, 1.0);
+        // step 2: m = 0.25·[1,−.5] → m̂ = m/0.75 ; v = 0.25·[1,.25] → v̂ = v/0.75
+        double m0 = 0.25 / 0.75, v0 = 0.25 / 0.75;
+        assertEquals(-1 - m0 / Math.sqrt(v0), params.get("w").f[0], 1e-6);
+    }
+}
