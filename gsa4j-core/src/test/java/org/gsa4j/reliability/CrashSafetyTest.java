@@ -142,7 +142,7 @@ class CrashSafetyTest {
                 if (kills % 2 == 1) {
                     // Every other kill: the moment a checkpoint's temporary directory appears.
                     long until = System.nanoTime() + 5_000_000_000L;
-                    while (p.isAlive() && hiddenEntries(ckpts) == 0 && System.nanoTime() < until) Thread.onSpinWait();
+                    while (p.isAlive() && hiddenEntries(ckpts) == 0 && System.nanoTime() < until) java.util.concurrent.locks.LockSupport.parkNanos(200_000);
                 } else if (p.waitFor(rng.nextInt(120), TimeUnit.MILLISECONDS)) {
                     finished = p.exitValue() == 0;
                     assertTrue(finished, "child failed: " + Files.readString(tmp.resolve("child.log")));

@@ -33,7 +33,8 @@ final class FuzzTargets {
 
     enum Target {
         SAFETENSORS(Mutator.Kind.SAFETENSORS), CONFIG(Mutator.Kind.JSON), INDEX(Mutator.Kind.JSON),
-        WEIGHTS(Mutator.Kind.SAFETENSORS), TOKENIZER(Mutator.Kind.JSON), TOKEN_FILE(Mutator.Kind.BINARY);
+        WEIGHTS(Mutator.Kind.SAFETENSORS), TOKENIZER(Mutator.Kind.JSON), TOKEN_FILE(Mutator.Kind.BINARY),
+        TRAIN_CONFIG(Mutator.Kind.JSON);
         final Mutator.Kind kind;
 
         Target(Mutator.Kind kind) {
@@ -45,7 +46,7 @@ final class FuzzTargets {
     enum Outcome { LOADED, REJECTED }
 
     private final Path root;
-    private final Path stFile, refDir, shardDir, weightsDir, tokFile, tokenFile;
+    private final Path stFile, refDir, shardDir, weightsDir, tokFile, tokenFile, runConfig;
 
     FuzzTargets(Path root) {
         this.root = root;
@@ -60,6 +61,7 @@ final class FuzzTargets {
             Seeds.saveTiny(weightsDir, false);
             tokFile = Files.createDirectories(root.resolve("tok")).resolve("tokenizer.json");
             tokenFile = Files.createDirectories(root.resolve("tokens")).resolve("train.tok");
+            runConfig = Files.createDirectories(root.resolve("run")).resolve("run.json");
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -73,6 +75,7 @@ final class FuzzTargets {
             case WEIGHTS -> List.of(Seeds.safetensors(tmp).getLast());
             case TOKENIZER -> Seeds.tokenizers();
             case TOKEN_FILE -> Seeds.tokenFiles(tmp);
+            case TRAIN_CONFIG -> Seeds.runConfigs();
         };
     }
 
@@ -90,6 +93,7 @@ final class FuzzTargets {
                 case WEIGHTS -> write(weightsDir.resolve("model.safetensors"), input).getParent();
                 case TOKENIZER -> write(tokFile, input);
                 case TOKEN_FILE -> write(tokenFile, input);
+                case TRAIN_CONFIG -> write(runConfig, input);
             };
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -102,6 +106,7 @@ final class FuzzTargets {
                 case WEIGHTS -> model(weightsDir);
                 case TOKENIZER -> tokenizer(tokFile);
                 case TOKEN_FILE -> tokenFile(tokenFile);
+                case TRAIN_CONFIG -> trainConfig(runConfig);
             }
             o = Outcome.LOADED;
         } catch (Gsa4jException e) {
@@ -161,6 +166,31 @@ final class FuzzTargets {
         try (Tokenizer tok = Tokenizer.loadFast(f)) {
             int[] ids = tok.encode(Seeds.TEXT);
             tok.decode(ids);
+        }
+    }
+
+    /**
+     * A run config ({"model": …, "train": …}) as {@code gsa4j train --config} reads it (the JSON
+     * step mirrors TrainCommand.readJson; the "model" part goes through the same ConfigReader as
+     * config.json, fuzzed by CONFIG). An accepted config must give a finite, non-negative learning
+     * rate at every step and a token count per update that fits a Java array.
+     */
+    static void trainConfig(Path f) {
+        com.fasterxml.jackson.databind.JsonNode root;
+        try {
+            root = new com.fasterxml.jackson.databind.ObjectMapper().readTree(f.toFile());
+        } catch (IOException e) {
+            throw Gsa4jException.at(f, null, "invalid JSON: " + e.getMessage().lines().findFirst().orElse(""), e);
+        }
+        if (root == null || !root.isObject()) throw Gsa4jException.at(f, null, "must be a JSON object");
+        org.gsa4j.train.TrainConfig c = org.gsa4j.train.TrainConfig.fromJson(root.get("train"), f);
+        var sched = c.schedule();
+        for (long s : new long[] {0, 1, c.warmupSteps - 1, c.warmupSteps, c.steps / 2, c.steps - 1, c.steps}) {
+            double lr = sched.at(Math.max(0, s));
+            if (!(lr >= 0) || !Double.isFinite(lr)) throw new AssertionError("accepted config gives lr " + lr + " at step " + s);
+        }
+        if ((long) c.batchSize * (c.seqLen + 1L) > Integer.MAX_VALUE) {
+            throw new AssertionError("accepted config needs " + (long) c.batchSize * (c.seqLen + 1L) + " tokens in one batch");
         }
     }
 

@@ -81,6 +81,7 @@ class LoaderFuzzCiTest {
             case WEIGHTS -> "weights";
             case TOKENIZER -> "tokenizer";
             case TOKEN_FILE -> "tokenFile";
+            case TRAIN_CONFIG -> "trainConfig";
         };
     }
 

@@ -62,4 +62,9 @@ class LoaderFuzzTest {
     void tokenFile(byte[] in) {
         targets().run(FuzzTargets.Target.TOKEN_FILE, in);
     }
+
+    @FuzzTest(maxDuration = "2m")
+    void trainConfig(byte[] in) {
+        targets().run(FuzzTargets.Target.TRAIN_CONFIG, in);
+    }
 }

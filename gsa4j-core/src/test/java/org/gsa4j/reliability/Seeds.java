@@ -98,6 +98,15 @@ final class Seeds {
         return List.of(plain.getBytes(StandardCharsets.UTF_8));
     }
 
+    /** The example run config of the repository (configs/gsa-austen.json). */
+    static List<byte[]> runConfigs() {
+        try {
+            return List.of(Files.readAllBytes(Path.of("../configs/gsa-austen.json")));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     static List<byte[]> tokenFiles(Path tmp) {
         int[] small = {0, 1, 2, 3, 4, 5, 6, 7, 255, 9};
         int[] wide = {0, 70000, 5, 65536};
@@ -130,6 +139,7 @@ final class Seeds {
         write(base.resolve("index"), indexes(tmp));
         write(base.resolve("tokenizer"), tokenizers());
         write(base.resolve("tokenFile"), tokenFiles(tmp));
+        write(base.resolve("trainConfig"), runConfigs());
     }
 
     private static void write(Path dir, List<byte[]> seeds) throws IOException {
