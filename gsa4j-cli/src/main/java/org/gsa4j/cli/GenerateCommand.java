@@ -42,7 +42,10 @@ public final class GenerateCommand implements Callable<Integer> {
         int[] ids;
     }
 
-    @Option(names = "--max-new-tokens", defaultValue = "64", description = "Tokens to generate (default: ${DEFAULT-VALUE}).")
+    /** Upper bound of --max-new-tokens (the text mode keeps and re-decodes the whole continuation). */
+    static final int MAX_NEW_TOKENS = 1 << 20;
+
+    @Option(names = "--max-new-tokens", defaultValue = "64", description = "Tokens to generate, at most 1048576 (default: ${DEFAULT-VALUE}).")
     int maxNewTokens;
 
     @Option(names = "--temperature", defaultValue = "0.8", description = "Sampling temperature; 0 = greedy (default: ${DEFAULT-VALUE}).")
@@ -62,7 +65,9 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (maxNewTokens < 0) throw new ParameterException(spec.commandLine(), "--max-new-tokens must be >= 0");
+        if (maxNewTokens < 0 || maxNewTokens > MAX_NEW_TOKENS) {
+            throw new ParameterException(spec.commandLine(), "--max-new-tokens must be in [0, " + MAX_NEW_TOKENS + "], got " + maxNewTokens);
+        }
         PrintStream out = System.out, err = System.err;
         CausalLM lm = ModelLoader.load(model);
         Sampler sampler = Sampler.of(temperature, topK, topP, seed);

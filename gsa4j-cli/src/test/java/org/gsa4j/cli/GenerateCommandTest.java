@@ -72,4 +72,13 @@ class GenerateCommandTest {
         assertTrue(r.err().contains("/nonexistent/model"), r.err());
         assertTrue(!r.err().contains("Exception"), "one clear line, no stack trace: " + r.err());
     }
+
+    @Test
+    void maxNewTokensIsBounded() throws Exception {
+        for (String n : new String[] {"-1", "1048577", "2147483647"}) {
+            Run r = run("generate", "--model", referenceModel("gsa").toString(), "--prompt-ids", "1,2", "--max-new-tokens", n);
+            assertEquals(2, r.exitCode(), n);
+            assertTrue(r.err().contains("--max-new-tokens must be in [0, 1048576]"), r.err());
+        }
+    }
 }

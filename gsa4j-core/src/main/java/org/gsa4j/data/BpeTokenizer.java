@@ -205,37 +205,93 @@ public final class BpeTokenizer implements Tokenizer {
         out.addAll(ids);
     }
 
-    /** Applies the merges to one pre-token's bytes. */
+    /**
+     * Applies the merges to one pre-token's bytes, as Hugging Face {@code tokenizers} does
+     * ({@code Word::merge_all}): the symbols form a linked list, every adjacent pair with a merge
+     * sits in a min-heap ordered by (rank, position), and the top entry is merged unless it has
+     * expired (one of its symbols already merged away). O(n log n) in the pre-token's length, so
+     * hostile text (a megabyte without a space) cannot make encoding quadratic.
+     */
     int[] bpe(byte[] bytes) {
         int n = bytes.length;
         if (ignoreMerges) {
             Integer whole = vocab.get(ByteLevel.encodeBytes(bytes, 0, n));
             if (whole != null) return new int[] {whole};
         }
-        int[] sym = new int[n];
-        for (int i = 0; i < n; i++) sym[i] = byteIds[bytes[i] & 0xFF];
-        while (n > 1) {
-            long best = Long.MAX_VALUE;
-            for (int i = 0; i + 1 < n; i++) {
-                long v = mergeTable.get(LongLongMap.pair(sym[i], sym[i + 1]), Long.MAX_VALUE);
-                if (v < best) best = v;
-            }
-            if (best == Long.MAX_VALUE) break;
-            int newId = (int) best;
-            int rank = (int) (best >>> 32);
-            int a = mergeLeft[rank], b = mergeRight[rank];
-            int w = 0;
-            for (int i = 0; i < n; ) {
-                if (i + 1 < n && sym[i] == a && sym[i + 1] == b) {
-                    sym[w++] = newId;
-                    i += 2;
-                } else {
-                    sym[w++] = sym[i++];
-                }
-            }
-            n = w;
+        int[] sym = new int[n], next = new int[n], prev = new int[n];
+        boolean[] gone = new boolean[n];
+        for (int i = 0; i < n; i++) {
+            sym[i] = byteIds[bytes[i] & 0xFF];
+            next[i] = i + 1 < n ? i + 1 : -1;
+            prev[i] = i - 1;
         }
-        return n == sym.length ? sym : Arrays.copyOf(sym, n);
+        LongHeap heap = new LongHeap(Math.max(n, 1));
+        for (int i = 0; i + 1 < n; i++) push(heap, sym[i], sym[i + 1], i);
+        int live = n;
+        while (!heap.isEmpty()) {
+            long top = heap.pop();
+            int rank = (int) (top >>> 32), pos = (int) top;
+            if (gone[pos] || next[pos] < 0) continue;
+            int right = next[pos];
+            long v = mergeTable.get(LongLongMap.pair(sym[pos], sym[right]), Long.MAX_VALUE);
+            if (v == Long.MAX_VALUE || (int) (v >>> 32) != rank) continue; // expired entry
+            sym[pos] = (int) v;
+            gone[right] = true;
+            live--;
+            next[pos] = next[right];
+            if (next[pos] >= 0) prev[next[pos]] = pos;
+            if (prev[pos] >= 0) push(heap, sym[prev[pos]], sym[pos], prev[pos]);
+            if (next[pos] >= 0) push(heap, sym[pos], sym[next[pos]], pos);
+        }
+        int[] out = new int[live];
+        for (int i = 0, w = 0; i >= 0 && w < live; i = next[i]) out[w++] = sym[i];
+        return out;
+    }
+
+    private void push(LongHeap heap, int a, int b, int pos) {
+        long v = mergeTable.get(LongLongMap.pair(a, b), Long.MAX_VALUE);
+        if (v != Long.MAX_VALUE) heap.push((v >>> 32) << 32 | pos);
+    }
+
+    /** A binary min-heap of longs (rank in the high half, position in the low half). */
+    static final class LongHeap {
+        private long[] a;
+        private int size;
+
+        LongHeap(int cap) {
+            a = new long[cap];
+        }
+
+        boolean isEmpty() {
+            return size == 0;
+        }
+
+        void push(long x) {
+            if (size == a.length) a = Arrays.copyOf(a, a.length * 2);
+            int i = size++;
+            while (i > 0) {
+                int p = (i - 1) >>> 1;
+                if (a[p] <= x) break;
+                a[i] = a[p];
+                i = p;
+            }
+            a[i] = x;
+        }
+
+        long pop() {
+            long top = a[0], x = a[--size];
+            int i = 0;
+            while (true) {
+                int c = 2 * i + 1;
+                if (c >= size) break;
+                if (c + 1 < size && a[c + 1] < a[c]) c++;
+                if (x <= a[c]) break;
+                a[i] = a[c];
+                i = c;
+            }
+            a[i] = x;
+            return top;
+        }
     }
 
     // ------------------------------------------------------------------------------- decode
@@ -410,6 +466,12 @@ public final class BpeTokenizer implements Tokenizer {
             if (!model.path(f).asText("").isEmpty() && !model.path(f).isNull()) return "model." + f + " is set";
         }
         if (model.path("byte_fallback").asBoolean(false)) return "model.byte_fallback is true";
+        // This encoder keeps id-indexed arrays: ids far beyond the number of tokens (a sparse or hostile
+        // vocabulary) would make it allocate gigabytes; the native library keeps a hash map instead.
+        long entries = model.path("vocab").size() + root.path("added_tokens").size(), maxId = -1;
+        for (JsonNode id : model.path("vocab")) if (id.canConvertToLong()) maxId = Math.max(maxId, id.asLong());
+        for (JsonNode t : root.path("added_tokens")) if (t.path("id").canConvertToLong()) maxId = Math.max(maxId, t.path("id").asLong());
+        if (maxId >= 4 * entries + 1024) return "its largest id " + maxId + " is far beyond its " + entries + " tokens (sparse ids)";
         for (JsonNode t : root.path("added_tokens")) {
             if (t.path("lstrip").asBoolean(false) || t.path("rstrip").asBoolean(false) || t.path("single_word").asBoolean(false)) {
                 return "added token '" + t.path("content").asText() + "' uses lstrip/rstrip/single_word";

@@ -34,16 +34,16 @@ public final class DjlTokenizer implements Tokenizer {
         if (!Files.exists(file)) throw Gsa4jException.at(file, null, "tokenizer file does not exist");
         if (Files.isDirectory(file)) throw Gsa4jException.at(file, null, "is a directory; expected a tokenizer.json file");
         JsonNode root = BpeTokenizer.readJson(file); // clear messages for empty / non-JSON / non-tokenizer files
-        int max = -1;
+        long max = -1;
         JsonNode vocab = root.path("model").path("vocab");
         if (vocab.isObject()) {
-            for (Map.Entry<String, JsonNode> e : vocab.properties()) max = Math.max(max, e.getValue().asInt(-1));
+            for (Map.Entry<String, JsonNode> e : vocab.properties()) max = Math.max(max, e.getValue().asLong(-1));
         } else if (vocab.isArray()) { // Unigram: [[piece, score], ...]
             max = vocab.size() - 1;
         }
-        int eos = -1;
+        long eos = -1;
         for (JsonNode t : root.path("added_tokens")) {
-            int id = t.path("id").asInt(-1);
+            long id = t.path("id").asLong(-1);
             max = Math.max(max, id);
             String c = t.path("content").asText("");
             if (eos < 0 && (c.equals(END_OF_TEXT) || c.equals("</s>") || c.equals("<eos>") || c.equals("<|end_of_text|>"))) {
@@ -51,6 +51,8 @@ public final class DjlTokenizer implements Tokenizer {
             }
         }
         if (max < 0) throw Gsa4jException.at(file, "model.vocab", "empty or missing vocabulary");
+        if (max >= Integer.MAX_VALUE) throw Gsa4jException.at(file, "model.vocab", "token id " + max + " does not fit a 32-bit vocabulary");
+        checkNativePreconditions(file, root);
         HuggingFaceTokenizer hf;
         try {
             hf = HuggingFaceTokenizer.newInstance(file, Map.of(
@@ -60,7 +62,72 @@ public final class DjlTokenizer implements Tokenizer {
         } catch (IOException | RuntimeException e) {
             throw Gsa4jException.at(file, null, "Hugging Face tokenizers could not load it: " + e.getMessage(), e);
         }
-        return new DjlTokenizer(file, hf, max + 1, eos);
+        return new DjlTokenizer(file, hf, (int) max + 1, (int) eos);
+    }
+
+    /**
+     * Conditions under which the native {@code tokenizers} library panics instead of returning an
+     * error; a panic inside the native call aborts the whole JVM, so these are refused here first.
+     * <ul>
+     * <li>BPE with a {@code continuing_subword_prefix} of n UTF-8 bytes: the library slices the
+     * right part of every merge whose parts are in the vocab at byte n ({@code &b[prefix_len..]},
+     * tokenizers 0.21 bpe/model.rs), which panics when that part is shorter than n bytes or byte n
+     * is inside a character.</li>
+     * <li>JSON nested deeper than serde_json's recursion limit (128) inside a component the library
+     * deserializes through an {@code unwrap()} (e.g. the decoder, tokenizers 0.21 decoders/mod.rs):
+     * no tokenizer.json nests more than a few levels, so anything deeper than
+     * {@link #MAX_JSON_DEPTH} is refused.</li>
+     * </ul>
+     */
+    static void checkNativePreconditions(Path file, JsonNode root) {
+        int depth = depth(root, 1);
+        if (depth > MAX_JSON_DEPTH) {
+            throw Gsa4jException.at(file, null, "JSON nested " + depth + " levels deep (at most " + MAX_JSON_DEPTH
+                    + " accepted: deeper documents crash the native tokenizers library)");
+        }
+        JsonNode model = root.path("model");
+        JsonNode prefixNode = model.path("continuing_subword_prefix");
+        if (!"BPE".equals(model.path("type").asText("BPE")) || !prefixNode.isTextual() || prefixNode.textValue().isEmpty()) return;
+        int prefixLen = prefixNode.textValue().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        JsonNode vocab = model.path("vocab");
+        int i = 0;
+        for (JsonNode m : model.path("merges")) {
+            String a = null, b = null;
+            if (m.isTextual()) {
+                String[] parts = m.textValue().split(" ", -1);
+                if (parts.length == 2) {
+                    a = parts[0];
+                    b = parts[1];
+                }
+            } else if (m.isArray() && m.size() == 2 && m.get(0).isTextual() && m.get(1).isTextual()) {
+                a = m.get(0).textValue();
+                b = m.get(1).textValue();
+            }
+            if (a != null && vocab.has(a) && vocab.has(b)) {
+                byte[] bb = b.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                if (bb.length < prefixLen || (bb.length > prefixLen && (bb[prefixLen] & 0xC0) == 0x80)) {
+                    throw Gsa4jException.at(file, "model.merges", "merge " + i + " ('" + a + "', '" + b
+                            + "'): its right part does not start with a whole continuing_subword_prefix of "
+                            + prefixLen + " bytes");
+                }
+            }
+            i++;
+        }
+    }
+
+    /** Deepest JSON nesting accepted (serde_json, inside the native library, stops at 128). */
+    static final int MAX_JSON_DEPTH = 64;
+
+    /** Nesting depth of a JSON value (a scalar is 0, {} or [] is 1); stops counting past the limit. */
+    private static int depth(JsonNode n, int level) {
+        if (!n.isContainerNode()) return level - 1;
+        if (level > MAX_JSON_DEPTH) return level;
+        int max = level;
+        for (JsonNode c : n) {
+            max = Math.max(max, depth(c, level + 1));
+            if (max > MAX_JSON_DEPTH) break;
+        }
+        return max;
     }
 
     @Override

@@ -11,6 +11,9 @@ import java.util.function.IntConsumer;
  * through the chunk form into a decoding state, then each new token is one recurrent step.
  */
 public final class Generator {
+    /** Longest slice of the prompt fed at once. */
+    public static final int PREFILL_CHUNK = 1024;
+
     private final CausalLM model;
 
     public Generator(CausalLM model) {
@@ -33,7 +36,13 @@ public final class Generator {
         }
         DecodeState state = model.newState(1);
         long t0 = System.nanoTime();
-        Tensor logits = model.feed(prompt, 1, prompt.length, state);
+        // The prompt goes in slices of PREFILL_CHUNK tokens (the state carries over exactly), so a
+        // long prompt needs memory for one slice's activations and logits, not the whole prompt's.
+        Tensor logits = null;
+        for (int from = 0; from < prompt.length; from += PREFILL_CHUNK) {
+            int[] part = java.util.Arrays.copyOfRange(prompt, from, Math.min(prompt.length, from + PREFILL_CHUNK));
+            logits = model.feed(part, 1, part.length, state);
+        }
         long t1 = System.nanoTime();
         int produced = 0;
         for (int i = 0; i < maxNew; i++) {

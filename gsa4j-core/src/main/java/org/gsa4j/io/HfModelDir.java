@@ -64,7 +64,7 @@ public final class HfModelDir implements Closeable {
     // ------------------------------------------------------------------------------------------
 
     public static HfModelDir open(Path dir) {
-        if (!Files.isDirectory(dir)) throw Gsa4jException.at(dir, null, "is not a directory");
+        if (!Files.isDirectory(dir)) throw Gsa4jException.at(dir, null, "is not a directory (a model directory holds config.json and model.safetensors)");
         JsonNode config = readJson(dir.resolve(CONFIG));
         Path single = dir.resolve(WEIGHTS);
         Path index = dir.resolve(INDEX);

@@ -88,9 +88,14 @@ public final class ModelLoader {
 
     /** A model with fresh weights (SPEC §3.3 initialisation) for a config, e.g. to train from scratch. */
     public static CausalLM create(JsonNode json, long seed) {
-        Architecture arch = architecture(new ConfigReader(Path.of("config.json"), json));
+        ConfigReader reader = new ConfigReader(Path.of("config.json"), json);
+        Limits.checkLayerCount(reader, Limits.MAX_LAYERS, "at most " + Limits.MAX_LAYERS + " layers are supported");
+        Architecture arch = architecture(reader);
         double std = json.path("initializer_range").asDouble(0.02);
         List<ParamSpec> specs = CausalLM.paramSpecs(arch.lm(), arch.naming(), arch.mixers());
+        long bytes = 0;
+        for (ParamSpec s : specs) bytes += 4L * Limits.numel(s.shape());
+        Limits.checkFits(reader.file(), bytes, "a new model's float32 weights");
         return new CausalLM(json, arch.lm(), arch.naming(), arch.mixers(), CausalLM.initParams(specs, std, seed));
     }
 
@@ -105,7 +110,12 @@ public final class ModelLoader {
     public static CausalLM load(Path dir) {
         try (HfModelDir hf = HfModelDir.open(dir)) {
             JsonNode json = hf.configJson();
-            Architecture arch = architecture(new ConfigReader(hf.configFile(), json));
+            ConfigReader reader = new ConfigReader(hf.configFile(), json);
+            // Before anything is sized from the config or read from the weights:
+            Limits.checkLayerCount(reader, hf.tensorNames().size(), hf.weightsFile() + " holds only "
+                    + hf.tensorNames().size() + " tensors");
+            Limits.checkFits(hf.weightsFile(), Limits.float32Bytes(hf), "the weights as float32");
+            Architecture arch = architecture(reader);
             List<ParamSpec> specs = CausalLM.paramSpecs(arch.lm(), arch.naming(), arch.mixers());
             Map<String, Tensor> params = checkParams(hf.weightsFile(), LegacyLayout.toCurrent(hf), specs, arch.lm().modelType());
             return new CausalLM(json, arch.lm(), arch.naming(), arch.mixers(), params);

@@ -58,8 +58,8 @@ public final class CrossEntropyOp {
         int i = 0, L = S.length(), blk = 16 * L;
         for (; i <= n - blk; i += blk) {
             FloatVector acc = FloatVector.zero(S);
-            for (int k = 0; k < blk; k += L) acc = acc.add(FloatVector.fromArray(S, z, off + i + k).sub(max).lanewise(VectorOperators.EXP));
-            sum += acc.reduceLanes(VectorOperators.ADD);
+            for (int k = 0; k < blk; k += L) acc = acc.add(VectorOps.exp(FloatVector.fromArray(S, z, off + i + k).sub(max)));
+            sum += VectorOps.sumLanes(acc);
         }
         for (; i < n; i++) sum += Math.exp(z[off + i] - max);
         return sum;
@@ -72,7 +72,7 @@ public final class CrossEntropyOp {
         float l = (float) lse;
         float corr = (float) (lse - l);
         for (; i <= n - L; i += L) {
-            FloatVector p = FloatVector.fromArray(S, z, off + i).sub(l).sub(corr).lanewise(VectorOperators.EXP);
+            FloatVector p = VectorOps.exp(FloatVector.fromArray(S, z, off + i).sub(l).sub(corr));
             p.fma(FloatVector.broadcast(S, c), FloatVector.fromArray(S, dz, off + i)).intoArray(dz, off + i);
         }
         for (; i < n; i++) dz[off + i] += (float) (c * Math.exp(z[off + i] - lse));

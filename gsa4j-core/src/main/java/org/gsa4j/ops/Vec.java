@@ -35,7 +35,7 @@ final class Vec {
         if (FH.length() == D.length()) {
             for (int upper = D.loopBound(n); i < upper; i += D.length()) {
                 DoubleVector diff = DoubleVector.fromArray(D, b, hi + i).sub(DoubleVector.fromArray(D, b, lo + i));
-                ((FloatVector) diff.convertShape(VectorOperators.D2F, FH, 0)).lanewise(VectorOperators.EXP).intoArray(dst, dOff + i);
+                VectorOps.exp((FloatVector) diff.convertShape(VectorOperators.D2F, FH, 0)).intoArray(dst, dOff + i);
             }
         }
         for (; i < n; i++) dst[dOff + i] = (float) Math.exp((float) (b[hi + i] - b[lo + i]));
@@ -101,7 +101,7 @@ final class Vec {
             FloatVector xy = FloatVector.fromArray(F, x, xOff + i).mul(FloatVector.fromArray(F, y, yOff + i));
             acc = xy.fma(FloatVector.fromArray(F, z, zOff + i), acc);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = VectorOps.sumLanes(acc);
         for (; i < n; i++) sum += x[xOff + i] * y[yOff + i] * z[zOff + i];
         return sum;
     }
@@ -113,11 +113,11 @@ final class Vec {
         int i = 0;
         FloatVector sumV = FloatVector.zero(F);
         for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            FloatVector e = FloatVector.fromArray(F, x, off + i).sub(max).lanewise(VectorOperators.EXP);
+            FloatVector e = VectorOps.exp(FloatVector.fromArray(F, x, off + i).sub(max));
             e.intoArray(x, off + i);
             sumV = sumV.add(e);
         }
-        float sum = sumV.reduceLanes(VectorOperators.ADD);
+        float sum = VectorOps.sumLanes(sumV);
         for (; i < n; i++) {
             x[off + i] = (float) Math.exp(x[off + i] - max);
             sum += x[off + i];

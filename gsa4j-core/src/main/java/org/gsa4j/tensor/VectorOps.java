@@ -2,6 +2,7 @@ package org.gsa4j.tensor;
 
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -17,7 +18,8 @@ import jdk.incubator.vector.VectorSpecies;
  * variants, which accumulate in double (at half the vector width).
  *
  * <p>Element-wise kernels allow {@code out} to alias an input at the same offset.
- * Transcendentals use {@link VectorOperators#EXP} (within about 1 ulp of {@link Math#exp}).
+ * Transcendentals use {@link #exp(FloatVector)}, built from IEEE add/mul/fma only, so that compiled
+ * and interpreted code give the same bits (RELIABILITY.md, determinism).
  */
 public final class VectorOps {
     private VectorOps() {}
@@ -39,7 +41,7 @@ public final class VectorOps {
         for (; i <= n - L; i += L) {
             acc0 = FloatVector.fromArray(S, x, xOff + i).fma(FloatVector.fromArray(S, y, yOff + i), acc0);
         }
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float s = sumLanes(acc0.add(acc1));
         for (; i < n; i++) s += x[xOff + i] * y[yOff + i];
         return s;
     }
@@ -49,7 +51,7 @@ public final class VectorOps {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (; i <= n - L; i += L) acc = acc.add(FloatVector.fromArray(S, x, off + i));
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sumLanes(acc);
         for (; i < n; i++) s += x[off + i];
         return s;
     }
@@ -62,7 +64,7 @@ public final class VectorOps {
             FloatVector v = FloatVector.fromArray(S, x, off + i);
             acc = v.fma(v, acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sumLanes(acc);
         for (; i < n; i++) s += x[off + i] * x[off + i];
         return s;
     }
@@ -83,7 +85,7 @@ public final class VectorOps {
                 DoubleVector b = (DoubleVector) FloatVector.fromArray(HALF, y, yOff + i).convertShape(VectorOperators.F2D, DS, 0);
                 acc = a.fma(b, acc);
             }
-            s = acc.reduceLanes(VectorOperators.ADD);
+            s = sumLanes(acc);
         }
         for (; i < n; i++) s += (double) x[xOff + i] * y[yOff + i];
         return s;
@@ -172,16 +174,58 @@ public final class VectorOps {
         for (; i < n; i++) out[outOff + i] = a[aOff + i] * b[bOff + i];
     }
 
+    /**
+     * The sum of a vector's lanes, added in lane order. Not {@code reduceLanes(ADD)}: its order is
+     * unspecified and differs between the Java fallback and the C2 intrinsic, so a result would depend
+     * on whether the caller had been JIT-compiled yet (RELIABILITY.md, determinism).
+     */
+    public static float sumLanes(FloatVector v) {
+        float s = 0;
+        for (int i = 0; i < v.length(); i++) s += v.lane(i);
+        return s;
+    }
+
+    /** {@link #sumLanes(FloatVector)} for doubles. */
+    public static double sumLanes(DoubleVector v) {
+        double s = 0;
+        for (int i = 0; i < v.length(); i++) s += v.lane(i);
+        return s;
+    }
+
+    private static final float LOG2E = 1.44269504f;
+    private static final float LN2_HI = 0.693359375f;       // ln 2 split so that n·LN2_HI is exact
+    private static final float LN2_LO = -2.12194440e-4f;
+    private static final float ROUND = 12582912f;           // 1.5·2^23: x + ROUND rounds x to an integer
+    private static final float[] TAYLOR = {1f / 720, 1f / 120, 1f / 24, 1f / 6, 0.5f, 1f, 1f};
+
+    /**
+     * e^x lane-wise, within about 1 ulp of {@link Math#exp}: {@code e^x = 2^n · e^r} with
+     * {@code n = round(x·log2 e)}, {@code |r| ≤ ln2/2}, e^r by its degree-7 Taylor polynomial, and 2^n
+     * applied as two normal halves so that overflow gives +∞ and underflow rounds into the subnormals.
+     * Not {@code lanewise(EXP)}: that differs in the last bit between the Java fallback and the C2
+     * intrinsic, which made results depend on JIT timing; this uses only exactly-rounded operations.
+     */
+    public static FloatVector exp(FloatVector x) {
+        FloatVector xc = x.max(-104f).min(89f);
+        FloatVector n = xc.fma(x.broadcast(LOG2E), x.broadcast(ROUND)).sub(ROUND);
+        FloatVector r = n.fma(x.broadcast(-LN2_HI), xc);
+        r = n.fma(x.broadcast(-LN2_LO), r);
+        FloatVector p = x.broadcast(1f / 5040);
+        for (float c : TAYLOR) p = p.fma(r, x.broadcast(c));
+        IntVector ni = (IntVector) n.convert(VectorOperators.F2I, 0);
+        IntVector half = ni.lanewise(VectorOperators.ASHR, 1);
+        FloatVector s1 = half.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector s2 = ni.sub(half).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector y = p.mul(s1).mul(s2);
+        return y.blend(0f, x.compare(VectorOperators.LT, -104f));
+    }
+
     // ---------------------------------------------------------------- activations
 
     /** out = σ(x) = 1 / (1 + e^(−x)). */
     public static void sigmoid(float[] x, int xOff, float[] out, int outOff, int n) {
         int i = 0;
-        for (; i <= n - L; i += L) {
-            FloatVector v = FloatVector.fromArray(S, x, xOff + i);
-            FloatVector e = v.neg().lanewise(VectorOperators.EXP);
-            ONE.div(e.add(1f)).intoArray(out, outOff + i);
-        }
+        for (; i <= n - L; i += L) ONE.div(exp(FloatVector.fromArray(S, x, xOff + i).neg()).add(1f)).intoArray(out, outOff + i);
         for (; i < n; i++) out[outOff + i] = sigmoid(x[xOff + i]);
     }
 
@@ -190,8 +234,7 @@ public final class VectorOps {
         int i = 0;
         for (; i <= n - L; i += L) {
             FloatVector v = FloatVector.fromArray(S, x, xOff + i);
-            FloatVector e = v.neg().lanewise(VectorOperators.EXP);
-            v.div(e.add(1f)).intoArray(out, outOff + i);
+            v.div(exp(v.neg()).add(1f)).intoArray(out, outOff + i);
         }
         for (; i < n; i++) {
             float v = x[xOff + i];
@@ -202,9 +245,7 @@ public final class VectorOps {
     /** x = e^x, in place. */
     public static void expInPlace(float[] x, int off, int n) {
         int i = 0;
-        for (; i <= n - L; i += L) {
-            FloatVector.fromArray(S, x, off + i).lanewise(VectorOperators.EXP).intoArray(x, off + i);
-        }
+        for (; i <= n - L; i += L) exp(FloatVector.fromArray(S, x, off + i)).intoArray(x, off + i);
         for (; i < n; i++) x[off + i] = (float) Math.exp(x[off + i]);
     }
 
@@ -220,15 +261,14 @@ public final class VectorOps {
     public static void softmax(float[] x, int xOff, float[] out, int outOff, int n) {
         if (n == 0) return;
         float m = max(x, xOff, n);
-        FloatVector vm = FloatVector.broadcast(S, m);
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (; i <= n - L; i += L) {
-            FloatVector e = FloatVector.fromArray(S, x, xOff + i).sub(vm).lanewise(VectorOperators.EXP);
+            FloatVector e = exp(FloatVector.fromArray(S, x, xOff + i).sub(m));
             e.intoArray(out, outOff + i);
             acc = acc.add(e);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sumLanes(acc);
         for (; i < n; i++) {
             float e = (float) Math.exp(x[xOff + i] - m);
             out[outOff + i] = e;
@@ -242,7 +282,7 @@ public final class VectorOps {
         int i = 0;
         for (; i <= n - L; i += L) {
             FloatVector v = FloatVector.fromArray(S, x, xOff + i);
-            FloatVector sg = ONE.div(v.neg().lanewise(VectorOperators.EXP).add(1f));
+            FloatVector sg = ONE.div(exp(v.neg()).add(1f));
             FloatVector t = ONE.sub(sg).fma(v, ONE);                       // 1 + x(1 − σ)
             FloatVector.fromArray(S, dy, dyOff + i).mul(sg).mul(t).intoArray(dx, dxOff + i);
         }
@@ -257,7 +297,7 @@ public final class VectorOps {
         int i = 0;
         for (; i <= n - L; i += L) {
             FloatVector v = FloatVector.fromArray(S, a, aOff + i);
-            v.div(v.neg().lanewise(VectorOperators.EXP).add(1f)).mul(FloatVector.fromArray(S, b, bOff + i)).intoArray(out, outOff + i);
+            v.div(exp(v.neg()).add(1f)).mul(FloatVector.fromArray(S, b, bOff + i)).intoArray(out, outOff + i);
         }
         for (; i < n; i++) {
             double x = a[aOff + i];
@@ -272,7 +312,7 @@ public final class VectorOps {
             int o = off + i;
             FloatVector x = FloatVector.fromArray(S, a, o);
             FloatVector g = FloatVector.fromArray(S, dy, o);
-            FloatVector sg = ONE.div(x.neg().lanewise(VectorOperators.EXP).add(1f));
+            FloatVector sg = ONE.div(exp(x.neg()).add(1f));
             g.mul(x).mul(sg).intoArray(db, o);
             FloatVector t = ONE.sub(sg).fma(x, ONE);
             g.mul(FloatVector.fromArray(S, b, o)).mul(sg).mul(t).intoArray(da, o);
@@ -290,15 +330,9 @@ public final class VectorOps {
      * {@code s = 1 − e^{g} = −expm1(g)} (no cancellation for g near 0).
      */
     public static void slotGate(float[] f, float[] g, float[] s, int off, int n, float invTau) {
-        int i = 0;
-        for (; i <= n - L; i += L) {
-            FloatVector x = FloatVector.fromArray(S, f, off + i);
-            FloatVector l = x.abs().neg().lanewise(VectorOperators.EXP).lanewise(VectorOperators.LOG1P);
-            FloatVector gv = x.min(0f).sub(l).mul(invTau);
-            gv.intoArray(g, off + i);
-            gv.lanewise(VectorOperators.EXPM1).neg().intoArray(s, off + i);
-        }
-        for (; i < n; i++) {
+        // Scalar on purpose: the Vector API's LOG1P/EXPM1 round differently once JIT-compiled, and this
+        // is T·H·M elements per layer, negligible next to the projections.
+        for (int i = 0; i < n; i++) {
             double x = f[off + i];
             float gi = (float) ((Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x)))) * invTau);
             g[off + i] = gi;
@@ -313,10 +347,10 @@ public final class VectorOps {
             int o = off + i;
             FloatVector total = dg == null ? FloatVector.zero(S) : FloatVector.fromArray(S, dg, o);
             if (ds != null) {
-                FloatVector alpha = FloatVector.fromArray(S, g, o).lanewise(VectorOperators.EXP);
+                FloatVector alpha = exp(FloatVector.fromArray(S, g, o));
                 total = total.sub(FloatVector.fromArray(S, ds, o).mul(alpha));
             }
-            FloatVector oneMinusSig = ONE.div(FloatVector.fromArray(S, f, o).lanewise(VectorOperators.EXP).add(1f));
+            FloatVector oneMinusSig = ONE.div(exp(FloatVector.fromArray(S, f, o)).add(1f));
             total.mul(oneMinusSig).mul(invTau).intoArray(df, o);
         }
         for (; i < n; i++) {

@@ -94,6 +94,9 @@ public final class TrainConfig {
         check(batchSize > 0, where, "batch_size", "must be positive, is " + batchSize);
         check(seqLen > 0, where, "seq_len", "must be positive, is " + seqLen);
         check(gradAccum > 0, where, "grad_accum", "must be positive, is " + gradAccum);
+        // One batch of windows (T+1 tokens each) is one Java array, and its activations scale with it.
+        check((long) batchSize * (seqLen + 1L) <= Integer.MAX_VALUE - 8, where, "seq_len",
+                "batch_size × (seq_len + 1) = " + (long) batchSize * (seqLen + 1L) + " tokens per batch is more than one array holds");
         check(lr > 0 && Double.isFinite(lr), where, "lr", "must be positive, is " + lr);
         check(minLrRatio >= 0 && minLrRatio <= 1, where, "min_lr_ratio", "must be in [0, 1], is " + minLrRatio);
         check(warmupSteps >= 0, where, "warmup_steps", "must be >= 0, is " + warmupSteps);

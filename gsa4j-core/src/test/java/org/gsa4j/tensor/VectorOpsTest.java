@@ -1,6 +1,7 @@
 package org.gsa4j.tensor;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -138,5 +139,33 @@ class VectorOpsTest {
                 assertSlice(ref, out2, new float[x.length], n, 2e-6, "softmax out-of-place");
             }
         }
+    }
+
+    /** The deterministic vector exp: within 2 ulp of Math.exp over float's range, exact at the edges. */
+    @org.junit.jupiter.api.Test
+    void vectorExpMatchesMathExp() {
+        jdk.incubator.vector.VectorSpecies<Float> sp = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(9);
+        float[] x = new float[sp.length() * 4000];
+        for (int i = 0; i < x.length; i++) x[i] = (float) (rng.nextDouble() * 200 - 110);
+        float[] special = {0f, -0f, 1e-8f, -1e-8f, 88.72f, 88.73f, 89f, 1e4f, -87.3f, -103.9f, -104.5f, -1e4f,
+                Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN, 0.5f * (float) Math.log(2)};
+        System.arraycopy(special, 0, x, 0, special.length);
+        double worstUlps = 0;
+        for (int i = 0; i < x.length; i += sp.length()) {
+            float[] y = new float[sp.length()];
+            org.gsa4j.tensor.VectorOps.exp(jdk.incubator.vector.FloatVector.fromArray(sp, x, i)).intoArray(y, 0);
+            for (int j = 0; j < y.length; j++) {
+                float want = (float) Math.exp(x[i + j]);
+                if (Float.isNaN(want) || Float.isInfinite(want) || want == 0f) {
+                    assertEquals(want, y[j], 0f, "exp(" + x[i + j] + ")");
+                    continue;
+                }
+                double ulps = Math.abs(y[j] - want) / Math.ulp(want);
+                worstUlps = Math.max(worstUlps, ulps);
+                assertTrue(ulps <= 2 || Math.abs(y[j] - want) <= Float.MIN_VALUE * 2, "exp(" + x[i + j] + ") = " + y[j] + " vs " + want);
+            }
+        }
+        System.out.printf("vector exp: worst error %.1f ulp over %d inputs%n", worstUlps, x.length);
     }
 }
