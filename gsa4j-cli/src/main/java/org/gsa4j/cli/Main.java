@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code gsa4j} command. */
 @Command(name = "gsa4j", mixinStandardHelpOptions = true, version = "gsa4j 0.1.0",
         description = "Gated Slot Attention and its linear-attention siblings in pure Java.",
-        subcommands = {GenerateCommand.class})
+        subcommands = {GenerateCommand.class, BenchCommand.class})
 public final class Main implements Runnable {
 
     @Override
