@@ -149,7 +149,7 @@ public final class TrainSuite {
                 ctx.out.printf("  loss java %.7f; PyTorch peer skipped: %s%n", javaLoss, peerWhy);
             }
 
-            int rounds = ctx.quick ? 2 : 7;
+            int rounds = ctx.quick ? 2 : 5;
             // warm-up: two Java steps, one per peer mode
             javaStep.run();
             javaStep.run();
@@ -167,6 +167,8 @@ public final class TrainSuite {
                     tc.add(peer.call("time chunk 1").get("times").get(0).asDouble());
                     tn.add(peer.call("time naive 1").get("times").get(0).asDouble());
                 }
+                ctx.out.printf("    round %d/%d: java %.3f s%s%n", r + 1, rounds, tj.get(r),
+                        peer == null ? "" : String.format(java.util.Locale.ROOT, ", chunk peer %.3f s, naive peer %.3f s", tc.get(r), tn.get(r)));
             }
             double javaS = med(tj);
             ObjectNode jr = stepRow(ctx, "java", javaS, tj, tokens, stepFlops);
