@@ -62,14 +62,14 @@ class BenchCommandTest {
             assertEquals("ok", row(doc, "train", "loss check").path("status").asText(), "Java and the peers agree on the loss");
             has(doc, "train", "speedup", "vs_chunk", "vs_naive");
         }
-        has(doc, "decode", "gsa F32 ctx=64", "seconds_per_token", "frac_roofline", "state_bytes", "bytes_per_token");
-        has(doc, "decode", "gsa F32 ctx=256", "seconds_per_token", "frac_roofline", "state_bytes");
+        has(doc, "decode", "gsa F32 ctx=256", "seconds_per_token", "frac_roofline", "state_bytes", "bytes_per_token");
+        has(doc, "decode", "gsa F32 ctx=1024", "seconds_per_token", "frac_roofline", "state_bytes");
         // GSA's state does not grow with the context
-        assertEquals(row(doc, "decode", "gsa F32 ctx=64").path("state_bytes").asLong(), row(doc, "decode", "gsa F32 ctx=256").path("state_bytes").asLong());
+        assertEquals(row(doc, "decode", "gsa F32 ctx=256").path("state_bytes").asLong(), row(doc, "decode", "gsa F32 ctx=1024").path("state_bytes").asLong());
         assertNotNull(row(doc, "decode", "gsa BF16"));
-        JsonNode llama = row(doc, "decode", "llama F32 ctx=256");
+        JsonNode llama = row(doc, "decode", "llama F32 ctx=1024");
         if (llama != null && llama.path("status").asText().equals("ok")) {
-            assertTrue(llama.path("state_bytes").asLong() > row(doc, "decode", "llama F32 ctx=64").path("state_bytes").asLong(), "KV cache grows");
+            assertTrue(llama.path("state_bytes").asLong() > row(doc, "decode", "llama F32 ctx=256").path("state_bytes").asLong(), "KV cache grows");
         } else {
             assertTrue(row(doc, "decode", "llama F32") != null || llama != null, "a llama row says why it is missing");
         }

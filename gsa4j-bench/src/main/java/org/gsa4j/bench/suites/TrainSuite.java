@@ -149,7 +149,7 @@ public final class TrainSuite {
                 ctx.out.printf("  loss java %.7f; PyTorch peer skipped: %s%n", javaLoss, peerWhy);
             }
 
-            int rounds = ctx.quick ? 2 : 5;
+            int rounds = ctx.quick ? 2 : 3;
             // warm-up: two Java steps, one per peer mode
             javaStep.run();
             javaStep.run();
