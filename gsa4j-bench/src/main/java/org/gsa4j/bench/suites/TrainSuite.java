@@ -149,10 +149,9 @@ public final class TrainSuite {
                 ctx.out.printf("  loss java %.7f; PyTorch peer skipped: %s%n", javaLoss, peerWhy);
             }
 
-            int rounds = ctx.quick ? 2 : 3;
-            // warm-up: two Java steps, one per peer mode
-            javaStep.run();
-            javaStep.run();
+            int rounds = Integer.getInteger("gsa4j.bench.trainRounds", ctx.quick ? 2 : 3);
+            // warm-up: three Java steps (C2 compiles the kernels), one per peer mode
+            for (int i = 0; i < 3; i++) javaStep.run();
             if (peer != null) {
                 peer.call("time chunk 1");
                 peer.call("time naive 1");
