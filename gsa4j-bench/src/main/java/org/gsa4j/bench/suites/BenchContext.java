@@ -61,6 +61,18 @@ public final class BenchContext {
         if (Double.isNaN(peakGflops)) new CeilingsSuite().measure(this, true);
     }
 
+    /**
+     * Load-robust efficiency: FLOPs per CPU-second the process spent (all its threads, JIT and GC
+     * included, so a conservative figure), as a fraction of one core's FMA rate per CPU-second.
+     */
+    public void putPerCpu(ObjectNode r, double flopsPerRep, Measure.Stat s) {
+        double cpuSeconds = s.cpuShare() * s.median() * threads;
+        if (!(cpuSeconds > 0)) return;
+        double g = flopsPerRep / cpuSeconds / 1e9;
+        r.put("gflops_per_cpu_s", g);
+        r.put("frac_peak_per_cpu_s", g / (peakGflops / threads));
+    }
+
     public static void put(ObjectNode r, Measure.Stat s) {
         r.put("median_s", s.median());
         r.put("min_s", s.min());

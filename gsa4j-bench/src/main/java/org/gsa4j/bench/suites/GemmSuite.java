@@ -61,8 +61,10 @@ public final class GemmSuite {
                 r.put("frac_peak", gflops / ctx.peakGflops);
                 r.put("calls_per_rep", inner);
                 BenchContext.put(r, s);
-                ctx.out.printf("  %-44s %-13s %s m=%-5d n=%-5d k=%-5d %7.1f GFLOP/s  %5.1f%% of peak  (cpu share %.2f)%n",
-                        name, p[0], (tA ? "T" : "N") + (tB ? "T" : "N"), m, n, k, gflops, 100 * gflops / ctx.peakGflops, s.cpuShare());
+                ctx.putPerCpu(r, 2.0 * m * n * k * inner, s);
+                ctx.out.printf("  %-44s %-13s %s m=%-5d n=%-5d k=%-5d %7.1f GFLOP/s  %5.1f%% of peak  (cpu share %.2f; per CPU-second %.0f%% of peak)%n",
+                        name, p[0], (tA ? "T" : "N") + (tB ? "T" : "N"), m, n, k, gflops, 100 * gflops / ctx.peakGflops, s.cpuShare(),
+                        100 * r.path("frac_peak_per_cpu_s").asDouble());
             }
         }
     }

@@ -54,6 +54,7 @@ public final class OpSuite {
         // The step reads and writes both memories once: its bandwidth bound if they were in DRAM.
         r.put("state_gbs", 2.0 * stateBytes / perToken / 1e9);
         BenchContext.put(r, s);
+        ctx.putPerCpu(r, Flops.gsaStepPerToken(H, K, V, M) * inner, s);
         ctx.out.printf("  %-30s %9.2f µs/token  %7.1f GFLOP/s  %5.1f%% of peak  (state %d KiB, cpu share %.2f)%n",
                 "recurrent step", perToken * 1e6, gflops, 100 * gflops / ctx.peakGflops, stateBytes >> 10, s.cpuShare());
     }
@@ -73,8 +74,9 @@ public final class OpSuite {
         r.put("frac_peak", gflops / ctx.peakGflops);
         r.put("flops", flops);
         BenchContext.put(r, s);
-        ctx.out.printf("  %-30s %10.0f tokens/s  %7.1f GFLOP/s  %5.1f%% of peak  (%.2f ms, cpu share %.2f)%n",
-                name, t / s.median(), gflops, 100 * gflops / ctx.peakGflops, s.median() * 1e3, s.cpuShare());
+        ctx.putPerCpu(r, flops, s);
+        ctx.out.printf("  %-30s %10.0f tokens/s  %7.1f GFLOP/s  %5.1f%% of peak  (%.2f ms, cpu share %.2f; per CPU-second %.1f%% of peak)%n",
+                name, t / s.median(), gflops, 100 * gflops / ctx.peakGflops, s.median() * 1e3, s.cpuShare(), 100 * r.path("frac_peak_per_cpu_s").asDouble());
     }
 
     /** Operator inputs of length T with the layer's gate parameterisation. */

@@ -157,11 +157,12 @@ public final class TrainSuite {
                 peer.call("time naive 1");
             }
             List<Double> tj = new ArrayList<>(), tc = new ArrayList<>(), tn = new ArrayList<>();
-            double cpuShare = 0;
+            double cpuShare = 0, cpuSeconds = 0;
             for (int r = 0; r < rounds; r++) {
                 Measure.Stat s = Measure.time(0, 1, ctx.threads, javaStep);
                 tj.add(s.median());
                 cpuShare += s.cpuShare() / rounds;
+                cpuSeconds += s.cpuShare() * s.median() * ctx.threads;
                 if (peer != null) {
                     tc.add(peer.call("time chunk 1").get("times").get(0).asDouble());
                     tn.add(peer.call("time naive 1").get("times").get(0).asDouble());
@@ -172,6 +173,10 @@ public final class TrainSuite {
             double javaS = med(tj);
             ObjectNode jr = stepRow(ctx, "java", javaS, tj, tokens, stepFlops);
             jr.put("cpu_share", cpuShare);
+            jr.put("gflops_per_cpu_s", stepFlops * rounds / cpuSeconds / 1e9);
+            jr.put("mfu_per_cpu_s", stepFlops * rounds / cpuSeconds / 1e9 / (ctx.peakGflops / ctx.threads));
+            ctx.out.printf("  java per CPU-second: %.1f GFLOP (MFU %.1f%% of a core's peak per CPU-second; cpu share %.2f)%n",
+                    jr.get("gflops_per_cpu_s").asDouble(), 100 * jr.get("mfu_per_cpu_s").asDouble(), cpuShare);
             if (peer != null) {
                 double chunkS = med(tc), naiveS = med(tn);
                 stepRow(ctx, "pytorch chunk", chunkS, tc, tokens, stepFlops);
