@@ -73,8 +73,10 @@ public final class DecodeSuite {
     public void run(BenchContext ctx) {
         ctx.needCeilings();
         int[] contexts = ctx.quick ? new int[]{256, 1024} : new int[]{1024, 16384, 262144, 1048576};
+        String only = System.getProperty("gsa4j.bench.decodeContexts"); // e.g. for profiling one length
+        if (only != null) contexts = java.util.Arrays.stream(only.split(",")).mapToInt(x -> Integer.parseInt(x.trim())).toArray();
         int prefill = ctx.quick ? 32 : 1024;
-        int steps = ctx.quick ? 8 : 32;
+        int steps = Integer.getInteger("gsa4j.bench.decodeSteps", ctx.quick ? 8 : 32);
         ctx.out.printf("== decode (batch 1, F32 weights; %d decoded tokens per point; first %d context tokens prefilled for real)%n",
                 steps, prefill);
         model(ctx, "gsa", gsaConfig(ctx.quick), contexts, prefill, steps);

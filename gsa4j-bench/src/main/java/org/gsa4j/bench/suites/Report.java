@@ -188,9 +188,11 @@ public final class Report {
             JsonNode sp = find(doc, "train", "speedup");
             if (sp != null) {
                 double vc = sp.path("vs_chunk").asDouble(), vn = sp.path("vs_naive").asDouble();
-                s.append(f("%nJava vs chunked PyTorch: **%.2f×** (target ≥ 1.5×: %s). Java vs naive PyTorch: **%.2f×** (target ≥ 10×: %s).%s%n%n",
-                        vc, vc >= 1.5 ? "met" : f("missed by %.0f%%", 100 * (1 - vc / 1.5)), vn, vn >= 10 ? "met" : f("missed by %.0f%%", 100 * (1 - vn / 10)),
+                double[] best = bestRatios(doc);
+                s.append(f("%nJava vs chunked PyTorch: **%.2f×** by median step (target ≥ 1.5×: %s), %.2f× by fastest step. Java vs naive PyTorch: **%.2f×** by median (target ≥ 10×: %s), %.2f× by fastest step.%s%n",
+                        vc, vc >= 1.5 ? "met" : f("missed by %.0f%%", 100 * (1 - vc / 1.5)), best[0], vn, vn >= 10 ? "met" : f("missed by %.0f%%", 100 * (1 - vn / 10)), best[1],
                         sp.path("status").asText().equals("ok") ? "" : " (" + sp.path("status").asText() + ")"));
+                s.append("The fastest step of each is the least disturbed by other load; its ratio is the conservative one (the peer's OpenMP threads suffer more from a busy machine than Java's pool, see the analysis).\n\n");
             } else s.append('\n');
         }
 
@@ -257,8 +259,11 @@ public final class Report {
         JsonNode sp = find(doc, "train", "speedup");
         if (sp != null) {
             double vc = sp.path("vs_chunk").asDouble(), vn = sp.path("vs_naive").asDouble();
-            s.append(f("| training step ≥ 1.5× chunked PyTorch | %.2f× | %s |%n", vc, vc >= 1.5 ? "met" : f("missed by %.0f%%", 100 * (1 - vc / 1.5))));
-            s.append(f("| training step ≥ 10× naive PyTorch | %.2f× | %s |%n", vn, vn >= 10 ? "met" : f("missed by %.0f%%", 100 * (1 - vn / 10))));
+            double[] best = bestRatios(doc);
+            s.append(f("| training step ≥ 1.5× chunked PyTorch | %.2f× median, %.2f× fastest step | %s |%n", vc, best[0],
+                    Math.min(vc, best[0]) >= 1.5 ? "met" : f("missed by %.0f%% (fastest-step ratio)", 100 * (1 - best[0] / 1.5))));
+            s.append(f("| training step ≥ 10× naive PyTorch | %.2f× median, %.2f× fastest step | %s |%n", vn, best[1],
+                    Math.min(vn, best[1]) >= 10 ? "met" : f("missed by %.0f%% (fastest-step ratio)", 100 * (1 - best[1] / 10))));
         }
         List<JsonNode> dec = rows(doc, "decode");
         double worstRoof = Double.MAX_VALUE;
@@ -300,6 +305,14 @@ public final class Report {
                     allocMax / 1024.0, gcs, allocMax == 0 && gcs == 0 ? "met" : "missed"));
         }
         return s.toString();
+    }
+
+    /** {chunk, naive}: fastest PyTorch step ÷ fastest Java step. */
+    static double[] bestRatios(JsonNode doc) {
+        JsonNode j = find(doc, "train", "java"), c = find(doc, "train", "pytorch chunk"), n = find(doc, "train", "pytorch naive");
+        if (j == null || c == null || n == null) return new double[]{Double.NaN, Double.NaN};
+        double jm = j.path("min_s").asDouble();
+        return new double[]{c.path("min_s").asDouble() / jm, n.path("min_s").asDouble() / jm};
     }
 
     static boolean decodeChart(JsonNode doc, Path file) throws IOException {

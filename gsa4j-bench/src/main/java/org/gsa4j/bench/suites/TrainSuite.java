@@ -184,6 +184,9 @@ public final class TrainSuite {
                 ObjectNode ratio = ctx.row("train", "speedup");
                 ratio.put("vs_chunk", chunkS / javaS);
                 ratio.put("vs_naive", naiveS / javaS);
+                double jMin = tj.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN);
+                ratio.put("vs_chunk_fastest", tc.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN) / jMin);
+                ratio.put("vs_naive_fastest", tn.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN) / jMin);
                 ratio.put("target_vs_chunk", 1.5);
                 ratio.put("target_vs_naive", 10.0);
                 if (!lossOk) ratio.put("status", "failed: loss check failed");
