@@ -58,7 +58,7 @@ public final class BenchContext {
 
     /** Ensures the ceilings are known (a short measurement when the ceilings suite did not run). */
     public void needCeilings() {
-        if (Double.isNaN(peakGflops)) new CeilingsSuite().measure(this, true);
+        if (Double.isNaN(peakGflops)) new CeilingsSuite().measure(this, quick);
     }
 
     /**
