@@ -5,7 +5,10 @@ SPEC.md (sections 1.3, 2.1, 2.2, 3.2), with two token-mixing operators:
   naive  -- the exact recurrence of SPEC 2.1, one token at a time (the reference library's only
             CPU path), differentiated by autograd;
   chunk  -- the chunkwise-parallel form of SPEC 2.2 (chunk C=64: inter-chunk state products plus
-            causal intra-chunk matrix products), differentiated by autograd.
+            causal intra-chunk matrix products), differentiated by autograd. Intra-chunk decay
+            ratios A_t/A_j are formed as exp(G_t) * exp(-G_j) over the whole chunk (no 16-token
+            sub-block reference points as in the Triton kernels): exact for the bench's gates
+            (|G| stays far below float32's exp range over 64 tokens), not for extreme decays.
 
 It loads config.json and model.safetensors as written by gsa4j (F32), and the token batch from a
 JSON file. It is driven over stdin/stdout by the Java bench, one JSON object per line:
