@@ -239,7 +239,7 @@ public final class Report {
                 n++;
             }
             if (n == 0) continue;
-            s.append(f("* **%s**: %.2f ms/token at %d tokens of context → %.2f ms at %d (%+.0f%%); spread over all lengths %.0f%%; lowest fraction of the roofline %.0f%%.%n",
+            s.append(f("* **%s**: %.2f ms/token at %d tokens of context → %.2f ms at %d (%+.1f%%); spread over all lengths %.1f%%; lowest fraction of the roofline %.0f%%.%n",
                     arch, 1e3 * first, firstCtx, 1e3 * last, lastCtx, 100 * (last / first - 1), 100 * (max / min - 1), 100 * minRoof));
         }
         return s.toString();
@@ -295,7 +295,7 @@ public final class Report {
         }
         if (!Double.isNaN(gFirst)) {
             double spread = Math.max(gMax / gFirst - 1, 1 - gMin / gFirst);
-            s.append(f("| GSA time per token flat within ±10%% over the context lengths | max deviation from the shortest %.0f%% | %s |%n", 100 * spread, spread <= 0.10 ? "met" : "missed"));
+            s.append(f("| GSA time per token flat within ±10%% over the context lengths | max deviation from the shortest %.1f%% | %s |%n", 100 * spread, spread <= 0.10 ? "met" : "missed"));
         }
         if (!Double.isNaN(lFirst)) {
             s.append(f("| Llama's time per token grows with context | %.2f → %.2f ms | %s |%n", 1e3 * lFirst, 1e3 * lLast, lLast > lFirst ? "yes" : "no"));
