@@ -87,7 +87,7 @@ public final class DemoCommand implements Callable<Integer> {
         tc.batchSize = batchSize;
         tc.seqLen = seqLen;
         tc.lr = lr;
-        tc.warmupSteps = budget ? TrainCommand.BUDGET_PROBE_TO : Math.max(1, steps / 20);
+        tc.warmupSteps = budget ? TrainCommand.BUDGET_PROBE_FROM : Math.max(1, steps / 20);
         tc.seed = seed;
         tc.evalEvery = budget ? 0 : Math.max(1, steps / 6);
         tc.evalTokens = 8192;

@@ -188,7 +188,7 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     /** Updates timed to fix the run's length when training has a time budget (the demo). */
-    static final int BUDGET_PROBE_FROM = 10, BUDGET_PROBE_TO = 30;
+    static final int BUDGET_PROBE_FROM = 30, BUDGET_PROBE_TO = 60;
 
     /**
      * Trains with a progress bar or log lines. With {@code budgetSeconds > 0} the number of updates is
@@ -213,7 +213,9 @@ public final class TrainCommand implements Callable<Integer> {
                 if (budgetSeconds > 0 && m.step() == BUDGET_PROBE_FROM) probeStart[0] = m.elapsedSeconds();
                 if (budgetSeconds > 0 && m.step() == BUDGET_PROBE_TO) {
                     double perStep = (m.elapsedSeconds() - probeStart[0]) / (BUDGET_PROBE_TO - BUDGET_PROBE_FROM);
-                    long total = Math.max(BUDGET_PROBE_TO + 1, (long) ((budgetSeconds - m.elapsedSeconds()) / perStep) + BUDGET_PROBE_TO);
+                    // six validations of eval_tokens each, forward only (about a third of a training token's cost)
+                    double valSeconds = validator == null ? 0 : 6 * perStep * tc.evalTokens / (3.0 * tc.tokensPerStep());
+                    long total = Math.max(BUDGET_PROBE_TO + 1, (long) ((budgetSeconds - m.elapsedSeconds() - valSeconds) / perStep) + BUDGET_PROBE_TO);
                     self[0].setTotalSteps(total);
                     tc.evalEvery = Math.max(1, total / 6);
                     String line = String.format("time budget %s: %.2f s per update here, so %d updates in all", CliSupport.fmtSeconds(budgetSeconds), perStep, total);

@@ -26,17 +26,20 @@ public final class LossPlot {
         System.setProperty("java.awt.headless", "true");
         List<JsonNode> records = MetricsLog.read(metricsJsonl);
         XYSeries train = new XYSeries("train loss");
-        XYSeries smooth = new XYSeries("train loss (moving average)");
+        XYSeries smooth = new XYSeries("train loss (mean of the last 20)");
         XYSeries val = new XYSeries("validation loss");
-        double ema = Double.NaN;
+        java.util.ArrayDeque<Double> window = new java.util.ArrayDeque<>();
+        double windowSum = 0;
         for (JsonNode r : records) {
             long step = r.path("step").asLong();
             if ("train".equals(r.path("type").asText()) && r.has("loss")) {
                 double l = r.get("loss").asDouble();
                 if (!Double.isFinite(l)) continue;
                 train.add(step, l);
-                ema = Double.isNaN(ema) ? l : 0.95 * ema + 0.05 * l;
-                smooth.add(step, ema);
+                window.addLast(l);
+                windowSum += l;
+                if (window.size() > 20) windowSum -= window.removeFirst();
+                smooth.add(step, windowSum / window.size());
             } else if ("val".equals(r.path("type").asText()) && r.has("val_loss")) {
                 val.add(step, r.get("val_loss").asDouble());
             }

@@ -238,22 +238,25 @@ public final class Trainer {
                         log.append(r);
                     }
                     listener.onValidation(step, lastVal);
+                    if (log != null) drawPlot(); // keep the plot current (and drawn even if the run is killed later)
                 }
                 if (outDir != null && (last || step == stopAt || stopRequested || (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0))) {
                     checkpoint(priorSeconds + (System.nanoTime() - t0) / 1e9, loss, lastVal);
                 }
             }
         } finally {
-            if (outDir != null && java.nio.file.Files.exists(metricsFile())) {
-                try {
-                    LossPlot.write(metricsFile(), plotFile(), model.config.modelType() + " — " + data.describe());
-                } catch (RuntimeException e) {
-                    System.err.println("gsa4j: warning: the loss plot was not drawn: " + e.getMessage());
-                }
-            }
+            if (outDir != null && java.nio.file.Files.exists(metricsFile())) drawPlot();
         }
         double secs = (System.nanoTime() - t0) / 1e9;
         return new Result(step, losses, lastVal, lastCheckpoint, secs, (step - startStep) * tokensPerStep / Math.max(secs, 1e-9));
+    }
+
+    private void drawPlot() {
+        try {
+            LossPlot.write(metricsFile(), plotFile(), model.config.modelType() + " — " + data.describe());
+        } catch (RuntimeException | LinkageError | InternalError e) {
+            System.err.println("gsa4j: warning: the loss plot was not (re)drawn: " + e.getMessage());
+        }
     }
 
     /** Forward and backward of one micro-batch; gradients are summed into {@code grads}. Returns the loss. */
