@@ -8,6 +8,8 @@ import org.gsa4j.layers.GatedMlp;
 import org.gsa4j.layers.ParamScope;
 import org.gsa4j.layers.ParamSpec;
 import org.gsa4j.layers.TokenMixer;
+import org.gsa4j.ops.StepOps;
+import org.gsa4j.tensor.MatVec;
 import org.gsa4j.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -140,6 +142,7 @@ public final class CausalLM {
      * step for T = 1) and returns the last position's logits per batch row, [B, vocab].
      */
     public Tensor feed(int[] ids, int batch, int seqLen, DecodeState state) {
+        if (seqLen == 1 && ids.length == batch && workspace(state, batch).complete) return step(ids, state).copy();
         Tape tape = Tape.inference();
         Map<String, Var> p = bind(tape);
         Tensor all = logits(tape, p, ids, batch, seqLen, state).value;
@@ -147,5 +150,101 @@ public final class CausalLM {
         Tensor last = Tensor.zeros(batch, v);
         for (int b = 0; b < batch; b++) System.arraycopy(all.f, ((b + 1) * seqLen - 1) * v, last.f, b * v, v);
         return last;
+    }
+
+    /**
+     * One token per sequence (ids [B], B = the state's batch) through the recurrent step on the
+     * state's own buffers: allocation-free after the first call. Returns the logits [B, vocab],
+     * a buffer the next step overwrites.
+     */
+    public Tensor step(int[] ids, DecodeState state) {
+        Workspace w = workspace(state, ids.length);
+        if (!w.complete) throw new UnsupportedOperationException(config.modelType() + " has no single-token step; use feed");
+        w.run(ids, state);
+        state.advance(1);
+        return w.logitsT;
+    }
+
+    private Workspace workspace(DecodeState state, int batch) {
+        if (state.workspace instanceof Workspace ws && ws.batch == batch) return ws;
+        Workspace ws = new Workspace(batch);
+        state.workspace = ws;
+        return ws;
+    }
+
+    /** Weights resolved by name once and the activations of one step, per decoding state. */
+    private final class Workspace {
+        final int batch, d, inter, vocab;
+        final TokenMixer.Stepper[] steppers;
+        final Tensor embed, head, finalNorm;
+        final Tensor[] mixerNorm, mlpNorm, down;
+        final Tensor[][] gateUp;
+        final float[] x, h, mixed, gate, up;
+        final float[][] gateUpOut;
+        final Tensor logitsT;
+        /** Whether every layer has a stepper (otherwise T = 1 goes through the tape). */
+        final boolean complete;
+
+        Workspace(int batch) {
+            this.batch = batch;
+            d = config.hiddenSize();
+            inter = config.intermediateSize();
+            vocab = config.vocabSize();
+            int n = config.numLayers();
+            steppers = new TokenMixer.Stepper[n];
+            mixerNorm = new Tensor[n];
+            mlpNorm = new Tensor[n];
+            down = new Tensor[n];
+            gateUp = new Tensor[n][];
+            boolean all = true;
+            for (int i = 0; i < n; i++) {
+                String l = naming.layer(i), mx = l + naming.mixer(), mlp = l + naming.mlp();
+                steppers[i] = mixers[i].stepper(name -> param(mx + name), batch);
+                all &= steppers[i] != null;
+                mixerNorm[i] = param(l + naming.mixerNorm());
+                mlpNorm[i] = param(l + naming.mlpNorm());
+                gateUp[i] = new Tensor[] {param(mlp + "gate_proj.weight"), param(mlp + "up_proj.weight")};
+                down[i] = param(mlp + "down_proj.weight");
+            }
+            embed = param(naming.embeddings());
+            head = config.tieWordEmbeddings() ? embed : param(naming.lmHead());
+            finalNorm = param(naming.finalNorm());
+            x = new float[batch * d];
+            h = new float[batch * d];
+            mixed = new float[batch * d];
+            gate = new float[batch * inter];
+            up = new float[batch * inter];
+            gateUpOut = new float[][] {gate, up};
+            logitsT = Tensor.zeros(batch, vocab);
+            complete = all;
+        }
+
+        private Tensor param(String name) {
+            Tensor t = params.get(name);
+            if (t == null) throw new IllegalStateException("missing parameter " + name);
+            return t;
+        }
+
+        void run(int[] ids, DecodeState state) {
+            double eps = config.normEps();
+            for (int b = 0; b < batch; b++) {
+                int id = ids[b];
+                if (id < 0 || id >= vocab) throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + vocab + ")");
+                if (embed.isBf16()) for (int j = 0; j < d; j++) x[b * d + j] = Float.intBitsToFloat(embed.h[id * d + j] << 16);
+                else System.arraycopy(embed.f, id * d, x, b * d, d);
+            }
+            for (int i = 0; i < steppers.length; i++) {
+                StepOps.rmsNorm(x, mixerNorm[i].f, eps, batch, d, h);
+                steppers[i].step(h, state.layers[i], mixed);
+                StepOps.addInto(x, mixed, batch * d);
+                StepOps.rmsNorm(x, mlpNorm[i].f, eps, batch, d, h);
+                MatVec.multiply(h, 0, batch, gateUp[i], gateUpOut, 0);
+                StepOps.swiglu(gate, up, batch * inter);
+                MatVec.multiply(gate, 0, batch, down[i], mixed, 0);
+                StepOps.addInto(x, mixed, batch * d);
+            }
+            StepOps.rmsNorm(x, finalNorm.f, eps, batch, d, h);
+            MatVec.multiply(h, 0, batch, head, logitsT.f, 0);
+        }
     }
 }

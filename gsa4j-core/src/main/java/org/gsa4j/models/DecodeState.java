@@ -9,6 +9,8 @@ import org.gsa4j.layers.TokenMixer.MixerState;
 public final class DecodeState {
     final MixerState[] layers;
     private long position;
+    /** The single-token step's buffers (CausalLM.Workspace), made by the first step. */
+    Object workspace;
 
     DecodeState(MixerState[] layers) {
         this.layers = layers;
