@@ -1,6 +1,7 @@
 package org.gsa4j.models;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.gsa4j.Gsa4jException;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
@@ -88,6 +89,14 @@ public final class CausalLM {
 
     /** Leaves on a tape for every parameter (trainable, unless the tape is for inference). */
     public Map<String, Var> bind(Tape tape) {
+        if (tape.enabled()) {
+            for (Map.Entry<String, Tensor> e : params.entrySet()) {
+                if (e.getValue().isBf16()) {
+                    throw new Gsa4jException("weight " + e.getKey() + " is held as BF16, which is for inference only;"
+                            + " load the model with F32 weights to train it");
+                }
+            }
+        }
         Map<String, Var> vars = new LinkedHashMap<>();
         for (Map.Entry<String, Tensor> e : params.entrySet()) vars.put(e.getKey(), tape.leaf(e.getValue(), true));
         return vars;
@@ -128,6 +137,10 @@ public final class CausalLM {
             for (int t = 0; t < seqLen; t++)
                 labels[b * seqLen + t] = t + 1 < seqLen ? ids[b * seqLen + t + 1] : IGNORE_INDEX;
         return labels;
+    }
+
+    TokenMixer[] mixers() {
+        return mixers;
     }
 
     /** A fresh decoding state for a batch. */
