@@ -57,6 +57,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1234", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--weights", defaultValue = "f32",
+            description = "Weights in memory: f32, or bf16 (matrices as bfloat16: half the bytes read per token) (default: ${DEFAULT-VALUE}).")
+    String weights;
+
     @Option(names = "--stats", description = "Print timing and the decoding state's size to stderr.")
     boolean stats;
 
@@ -64,7 +68,12 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         if (maxNewTokens < 0) throw new ParameterException(spec.commandLine(), "--max-new-tokens must be >= 0");
         PrintStream out = System.out, err = System.err;
-        CausalLM lm = ModelLoader.load(model);
+        ModelLoader.WeightFormat format = switch (weights.toLowerCase(java.util.Locale.ROOT)) {
+            case "f32" -> ModelLoader.WeightFormat.F32;
+            case "bf16" -> ModelLoader.WeightFormat.BF16;
+            default -> throw new ParameterException(spec.commandLine(), "--weights must be f32 or bf16, got '" + weights + "'");
+        };
+        CausalLM lm = ModelLoader.load(model, format);
         Sampler sampler = Sampler.of(temperature, topK, topP, seed);
         Generator generator = new Generator(lm);
         Generator.Stats s;

@@ -207,10 +207,19 @@ public final class GatedSlotAttention implements TokenMixer {
                 StepOps.repeatHeads(f, b, hkv, m, g, fRep);
                 StepOps.repeatHeads(s, b, hkv, m, g, sRep);
             }
-            GatedSlotAttentionOp.step(qT, kT, vT, sT, gT, 1.0, state.hk, state.hv, oT);
+            current = state;
+            MatVec.forEach(b * h, heads);   // the operator step per (sequence, head), heads across the cores
+            current = null;
             StepOps.silu(o, 0, o.length);
             StepOps.rmsNorm(o, gNorm == null ? null : gNorm.f, OUTPUT_NORM_EPS, b, c.valueDim(), normed);
             MatVec.multiply(normed, 0, b, oProj, out, 0);
+        }
+
+        private State current;
+        private final java.util.function.IntConsumer heads = this::head;
+
+        private void head(int bh) {
+            GatedSlotAttentionOp.step(qT, kT, vT, sT, gT, 1.0, current.hk, current.hv, oT, bh, bh + 1);
         }
 
         /** The feature map over rows of dk (heads of all sequences). */

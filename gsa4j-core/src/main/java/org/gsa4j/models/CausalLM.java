@@ -147,7 +147,9 @@ public final class CausalLM {
     public DecodeState newState(int batch) {
         TokenMixer.MixerState[] states = new TokenMixer.MixerState[mixers.length];
         for (int i = 0; i < mixers.length; i++) states[i] = mixers[i].newState(batch);
-        return new DecodeState(states);
+        DecodeState state = new DecodeState(states);
+        state.batch = batch;
+        return state;
     }
 
     /**
@@ -176,6 +178,11 @@ public final class CausalLM {
         w.run(ids, state);
         state.advance(1);
         return w.logitsT;
+    }
+
+    /** Whether {@link #step} serves this state (every layer has a single-token step). */
+    public boolean canStep(DecodeState state) {
+        return workspace(state, state.batch).complete;
     }
 
     private Workspace workspace(DecodeState state, int batch) {

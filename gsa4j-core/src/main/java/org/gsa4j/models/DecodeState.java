@@ -11,6 +11,8 @@ public final class DecodeState {
     private long position;
     /** The single-token step's buffers (CausalLM.Workspace), made by the first step. */
     Object workspace;
+    /** Sequences in the batch (set by newState). */
+    int batch = 1;
 
     DecodeState(MixerState[] layers) {
         this.layers = layers;

@@ -12,6 +12,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.IntConsumer;
 
 /**
  * Bandwidth-bound products {@code y = x·Wᵀ} for a few rows of x (decoding: one row per sequence),
@@ -39,7 +40,7 @@ public final class MatVec {
 
     /** y [n, M] = x [n, K] · wᵀ for w [M, K] (float32 or bfloat16); x and y float32. */
     public static void multiply(float[] x, int xOff, int n, Tensor w, float[] y, int yOff) {
-        multiply(x, xOff, n, new Tensor[] {w}, new float[][] {y}, yOff);
+        multiply(x, xOff, n, w, y, null, null, yOff);
     }
 
     /**
@@ -47,20 +48,93 @@ public final class MatVec {
      * = Σ x[xOff + r·K + c]·ws[i][j, c]}. The arrays are read, not kept (callers reuse them).
      */
     public static void multiply(float[] x, int xOff, int n, Tensor[] ws, float[][] ys, int yOff) {
-        int k = ws[0].dim(1);
+        multiply(x, xOff, n, null, null, ws, ys, yOff);
+    }
+
+    /** One matrix (w, y) when ws is null, else the list: no array is made for a single product. */
+    private static void multiply(float[] x, int xOff, int n, Tensor w, float[] y, Tensor[] ws, float[][] ys, int yOff) {
+        int count = ws == null ? 1 : ws.length;
+        int k = (ws == null ? w : ws[0]).dim(1);
         long rows = 0;
-        for (Tensor w : ws) {
-            if (w.rank() != 2 || w.dim(1) != k) throw new IllegalArgumentException("matvec: weights " + w + " vs K = " + k);
-            rows += w.dim(0);
+        for (int i = 0; i < count; i++) {
+            Tensor wi = ws == null ? w : ws[i];
+            if (wi.rank() != 2 || wi.dim(1) != k) throw new IllegalArgumentException("matvec: weights " + wi + " vs K = " + k);
+            rows += wi.dim(0);
         }
-        if (rows * k * n < PARALLEL_FMAS || TEAM == null || !TEAM.lock.tryLock()) {
-            for (int i = 0; i < ws.length; i++) rows(x, xOff, n, k, ws[i], 0, ws[i].dim(0), ys[i], yOff);
+        if (rows * k * n < PARALLEL_FMAS || !teamFree()) {
+            for (int i = 0; i < count; i++) {
+                Tensor wi = ws == null ? w : ws[i];
+                rows(x, xOff, n, k, wi, 0, wi.dim(0), ws == null ? y : ys[i], yOff);
+            }
             return;
         }
         try {
-            TEAM.run(x, xOff, n, k, ws, ys, yOff, (int) rows);
+            Job j = JOB;
+            j.x = x;
+            j.xOff = xOff;
+            j.n = n;
+            j.k = k;
+            j.w = w;
+            j.y = y;
+            j.ws = ws;
+            j.ys = ys;
+            j.yOff = yOff;
+            j.totalRows = (int) rows;
+            int per = (j.totalRows + 8 * Parallel.threads() - 1) / (8 * Parallel.threads());
+            j.chunkRows = Math.max(MIN_CHUNK, (per + 3) & ~3);
+            TEAM.run(j, (j.totalRows + j.chunkRows - 1) / j.chunkRows);
+            j.x = j.y = null;
+            j.w = null;
+            j.ws = null;
+            j.ys = null;
         } finally {
             TEAM.lock.unlock();
+        }
+    }
+
+    /**
+     * Runs {@code job.accept(c)} for every c in [0, chunks) on the decode team, the caller taking
+     * part, and returns when all are done. Allocation-free (pass a job object made once); runs
+     * serially on the caller when the team is busy with another caller's work.
+     */
+    public static void forEach(int chunks, IntConsumer job) {
+        if (chunks <= 1 || !teamFree()) {
+            for (int c = 0; c < chunks; c++) job.accept(c);
+            return;
+        }
+        try {
+            TEAM.run(job, chunks);
+        } finally {
+            TEAM.lock.unlock();
+        }
+    }
+
+    /** Takes the team's lock if the team exists, is idle, and this is not a call from inside one of its jobs. */
+    private static boolean teamFree() {
+        return TEAM != null && !TEAM.lock.isHeldByCurrentThread() && TEAM.lock.tryLock();
+    }
+
+    /** The one matvec in flight on the team (guarded by its lock). */
+    private static final Job JOB = new Job();
+
+    private static final class Job implements IntConsumer {
+        float[] x, y;
+        int xOff, n, k, yOff, totalRows, chunkRows;
+        Tensor w;
+        Tensor[] ws;
+        float[][] ys;
+
+        @Override
+        public void accept(int c) {
+            int a = c * chunkRows, b = Math.min(totalRows, a + chunkRows), base = 0;
+            int count = ws == null ? 1 : ws.length;
+            for (int i = 0; i < count && base < b; i++) {
+                Tensor wi = ws == null ? w : ws[i];
+                int m = wi.dim(0);
+                int lo = Math.max(a, base), hi = Math.min(b, base + m);
+                if (lo < hi) rows(x, xOff, n, k, wi, lo - base, hi - base, ws == null ? y : ys[i], yOff);
+                base += m;
+            }
         }
     }
 
@@ -207,10 +281,8 @@ public final class MatVec {
         private final AtomicLong ticket = new AtomicLong();
         private final AtomicInteger done = new AtomicInteger();
         // The job (written before the ticket is published, read after a successful claim).
-        private float[] x;
-        private int xOff, n, k, yOff, totalRows, chunkRows, chunks;
-        private Tensor[] ws;
-        private float[][] ys;
+        private IntConsumer job;
+        private int chunks;
 
         Team(int workers) {
             threads = new Thread[workers];
@@ -224,18 +296,9 @@ public final class MatVec {
             }
         }
 
-        void run(float[] x, int xOff, int n, int k, Tensor[] ws, float[][] ys, int yOff, int totalRows) {
-            this.x = x;
-            this.xOff = xOff;
-            this.n = n;
-            this.k = k;
-            this.ws = ws;
-            this.ys = ys;
-            this.yOff = yOff;
-            this.totalRows = totalRows;
-            int per = (totalRows + 8 * (threads.length + 1) - 1) / (8 * (threads.length + 1));
-            chunkRows = Math.max(MIN_CHUNK, (per + 3) & ~3);
-            chunks = (totalRows + chunkRows - 1) / chunkRows;
+        void run(IntConsumer job, int chunks) {
+            this.job = job;
+            this.chunks = chunks;
             done.set(0);
             int g = generation + 1;
             ticket.set((long) g << 32);
@@ -243,9 +306,7 @@ public final class MatVec {
             for (int t = 0; t < threads.length; t++) if (parked[t].get() != 0) LockSupport.unpark(threads[t]);
             work(g);
             while (done.get() < chunks) Thread.onSpinWait();
-            this.x = null;
-            this.ws = null;
-            this.ys = null;
+            this.job = null;
         }
 
         private void loop(int id) {
@@ -275,18 +336,8 @@ public final class MatVec {
                     if (c >= chunks) return;
                     continue;
                 }
-                runChunk(c);
+                job.accept(c);
                 done.incrementAndGet();
-            }
-        }
-
-        private void runChunk(int c) {
-            int a = c * chunkRows, b = Math.min(totalRows, a + chunkRows), base = 0;
-            for (int i = 0; i < ws.length && base < b; i++) {
-                int m = ws[i].dim(0);
-                int lo = Math.max(a, base), hi = Math.min(b, base + m);
-                if (lo < hi) rows(x, xOff, n, k, ws[i], lo - base, hi - base, ys[i], yOff);
-                base += m;
             }
         }
     }
