@@ -186,7 +186,7 @@ public final class CausalLM {
     }
 
     private Workspace workspace(DecodeState state, int batch) {
-        if (state.workspace instanceof Workspace ws && ws.batch == batch) return ws;
+        if (state.workspace instanceof Workspace ws && ws.batch == batch && ws.model() == this) return ws;
         Workspace ws = new Workspace(batch);
         state.workspace = ws;
         return ws;
@@ -237,6 +237,10 @@ public final class CausalLM {
             gateUpOut = new float[][] {gate, up};
             logitsT = Tensor.zeros(batch, vocab);
             complete = all;
+        }
+
+        CausalLM model() {
+            return CausalLM.this;
         }
 
         private Tensor param(String name) {

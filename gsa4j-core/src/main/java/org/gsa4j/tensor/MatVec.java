@@ -305,7 +305,11 @@ public final class MatVec {
             generation = g;
             for (int t = 0; t < threads.length; t++) if (parked[t].get() != 0) LockSupport.unpark(threads[t]);
             work(g);
-            while (done.get() < chunks) Thread.onSpinWait();
+            // The chunks still running are other threads' (this one found none left to claim).
+            for (int i = 0; done.get() < chunks; i++) {
+                if (i < SPINS) Thread.onSpinWait();
+                else Thread.yield(); // a worker descheduled on a busy machine: give it the core
+            }
             this.job = null;
         }
 
