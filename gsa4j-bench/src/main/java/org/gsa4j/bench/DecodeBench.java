@@ -28,15 +28,18 @@ import java.util.concurrent.TimeUnit;
  * 12 layers, 4 heads, 64 slots, vocabulary 32000, MLP 2048, tied embeddings), weights held as F32
  * and as BF16, after a prefilled context of {@code context} tokens: time per token of
  * {@link CausalLM#step} (the allocation-free path {@code feed(…, 1, 1, …)} takes, less its copy).
+ * The context is prefilled (chunk form) with the F32 weights for both formats: the state's size,
+ * fixed for GSA, is what sets the work per token; the BF16 model then decodes from that state.
  * Every weight matrix is streamed once per token, so bytes per token (printed at setup) ÷ time is
- * the achieved bandwidth to compare with {@link #triad} (the DRAM roofline, measured alongside).
+ * the achieved bandwidth to compare with {@link TriadBench} (the DRAM roofline); {@link DecodeRoofline}
+ * times both alternately in one process, which a shared machine needs.
  * Run: {@code java -jar gsa4j-bench/target/gsa4j-benchmarks.jar DecodeBench -prof gc}.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 3, time = 2)
-@Measurement(iterations = 5, time = 2)
+@Measurement(iterations = 5, time = 4)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx6g"})
 public class DecodeBench {
     @Param({"F32", "BF16"})
@@ -74,19 +77,20 @@ public class DecodeBench {
     @Setup(Level.Trial)
     public void setup() {
         CausalLM f32 = ModelLoader.create(config(), 42);
-        model = ModelLoader.withWeights(f32, WeightFormat.valueOf(weights));
-        state = model.newState(1);
+        state = f32.newState(1);
         SplittableRandom rng = new SplittableRandom(7);
         long t0 = System.nanoTime();
         for (int done = 0; done < context; done += PREFILL_CHUNK) {
             int[] ids = new int[Math.min(PREFILL_CHUNK, context - done)];
             for (int i = 0; i < ids.length; i++) ids[i] = rng.nextInt(model.config.vocabSize());
-            model.feed(ids, 1, ids.length, state);
+            f32.feed(ids, 1, ids.length, state);
         }
+        double prefill = (System.nanoTime() - t0) / 1e9;
+        model = ModelLoader.withWeights(f32, WeightFormat.valueOf(weights));
         long params = 0;
         for (Tensor t : model.params().values()) params += t.size();
         System.out.printf("%n[DecodeBench] %s: %.1fM parameters, %.1f MB read per token; prefilled %d tokens in %.1f s; state %d bytes%n",
-                weights, params / 1e6, bytesPerToken(model) / 1e6, state.position(), (System.nanoTime() - t0) / 1e9, state.bytes());
+                weights, params / 1e6, bytesPerToken(model) / 1e6, state.position(), prefill, state.bytes());
     }
 
     @Benchmark
@@ -94,18 +98,5 @@ public class DecodeBench {
         Tensor logits = model.step(id, state);
         id[0] = (int) ((id[0] * 7919L + 13) % model.config.vocabSize());
         return logits;
-    }
-
-    /** STREAM triad a = b + s·c over 3 × 128 MB on all cores: the DRAM bandwidth roofline (GB/s = 384 MB ÷ time). */
-    @State(Scope.Benchmark)
-    public static class Arrays3 {
-        static final int N = 32 << 20;
-        final float[] a = new float[N], b = new float[N], c = new float[N];
-    }
-
-    @Benchmark
-    @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx2g"})
-    public void triad(Arrays3 s) {
-        Triad.run(s.a, s.b, s.c, 3f);
     }
 }

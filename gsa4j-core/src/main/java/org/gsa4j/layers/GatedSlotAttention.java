@@ -243,6 +243,18 @@ public final class GatedSlotAttention implements TokenMixer {
         Tensor[] conv;
 
         @Override
+        public MixerState copy() {
+            State s = new State();
+            s.hk = hk.copy();
+            s.hv = hv.copy();
+            if (conv != null) {
+                s.conv = new Tensor[conv.length];
+                for (int i = 0; i < conv.length; i++) s.conv[i] = conv[i].copy();
+            }
+            return s;
+        }
+
+        @Override
         public long bytes() {
             long n = (long) hk.size() + hv.size();
             if (conv != null) for (Tensor t : conv) n += t.size();

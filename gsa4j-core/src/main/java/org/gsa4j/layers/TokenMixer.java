@@ -43,5 +43,10 @@ public interface TokenMixer {
     interface MixerState {
         /** Memory held, in bytes: fixed for the linear models, growing with context for attention. */
         long bytes();
+
+        /** An independent copy (e.g. to continue one prefilled prompt in several ways). */
+        default MixerState copy() {
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot be copied");
+        }
     }
 }

@@ -27,6 +27,16 @@ public final class DecodeState {
         position += tokens;
     }
 
+    /** An independent copy at the same position (its own step buffers are made on first use). */
+    public DecodeState copy() {
+        MixerState[] c = new MixerState[layers.length];
+        for (int i = 0; i < c.length; i++) c[i] = layers[i].copy();
+        DecodeState s = new DecodeState(c);
+        s.position = position;
+        s.batch = batch;
+        return s;
+    }
+
     /** Bytes held by all layers' states. */
     public long bytes() {
         long n = 0;

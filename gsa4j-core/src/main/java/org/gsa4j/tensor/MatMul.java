@@ -25,7 +25,7 @@ public final class MatMul {
             MatVec.multiply(x.f, 0, n, w, y.f, 0);
             return y;
         }
-        Tensor wc = w.toPrecisionOf(x);
+        Tensor wc = w.toPrecisionOf(x); // BF16 weights (inference) are widened for many-row inputs (prefill)
         if (x.isF64()) {
             Gemm.dgemm(false, true, n, m, k, 1.0, x.d, 0, k, wc.d, 0, k, 0.0, y.d, 0, m);
         } else {

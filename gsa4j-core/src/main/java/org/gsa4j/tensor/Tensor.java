@@ -141,7 +141,8 @@ public final class Tensor {
     public Tensor toF32() {
         if (f != null) return this;
         float[] out = new float[size()];
-        for (int i = 0; i < out.length; i++) out[i] = (float) get(i);
+        if (h != null) for (int i = 0; i < out.length; i++) out[i] = Float.intBitsToFloat(h[i] << 16);
+        else for (int i = 0; i < out.length; i++) out[i] = (float) d[i];
         return new Tensor(shape.clone(), out, null);
     }
 

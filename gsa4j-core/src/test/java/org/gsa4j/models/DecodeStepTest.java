@@ -59,6 +59,18 @@ class DecodeStepTest {
         }
     }
 
+    @Test
+    void aCopiedStateContinuesIndependentlyAndIdentically() {
+        CausalLM model = ModelLoader.create(config("swish", true), 9);
+        DecodeState a = model.newState(1);
+        model.feed(java.util.Arrays.copyOf(PROMPT, 9), 1, 9, a);
+        DecodeState b = a.copy();
+        assertEquals(a.position(), b.position());
+        float[] first = model.step(new int[] {5}, a).f.clone();
+        model.step(new int[] {6}, a); // a moves on; b must not
+        assertArrayEquals(first, model.step(new int[] {5}, b).f);
+    }
+
     /** The shared forward on an inference tape (the path feed takes for T &gt; 1). */
     private static Tensor tapeFeed(CausalLM model, int[] ids, int t, DecodeState state) {
         Tape tape = Tape.inference();
