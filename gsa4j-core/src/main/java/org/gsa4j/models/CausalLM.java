@@ -200,7 +200,6 @@ public final class CausalLM {
         final Tensor[] mixerNorm, mlpNorm, down;
         final Tensor[][] gateUp;
         final float[] x, h, mixed, gate, up;
-        final float[][] gateUpOut;
         final Tensor logitsT;
         /** Whether every layer has a stepper (otherwise T = 1 goes through the tape). */
         final boolean complete;
@@ -234,9 +233,22 @@ public final class CausalLM {
             mixed = new float[batch * d];
             gate = new float[batch * inter];
             up = new float[batch * inter];
-            gateUpOut = new float[][] {gate, up};
             logitsT = Tensor.zeros(batch, vocab);
             complete = all;
+            mlpChunks = (inter + MLP_CHUNK - 1) / MLP_CHUNK;
+        }
+
+        /** The MLP's first half as one parallel job: chunk c computes gate and up rows and their swiglu. */
+        private static final int MLP_CHUNK = 64;
+        private final int mlpChunks;
+        private int layer;
+        private final java.util.function.IntConsumer mlpJob = this::mlpChunk;
+
+        private void mlpChunk(int c) {
+            int a = c * MLP_CHUNK, b = Math.min(inter, a + MLP_CHUNK);
+            MatVec.rows(h, 0, batch, d, gateUp[layer][0], a, b, gate, 0);
+            MatVec.rows(h, 0, batch, d, gateUp[layer][1], a, b, up, 0);
+            for (int r = 0; r < batch; r++) StepOps.swiglu(gate, up, r * inter + a, b - a);
         }
 
         CausalLM model() {
@@ -262,8 +274,8 @@ public final class CausalLM {
                 steppers[i].step(h, state.layers[i], mixed);
                 StepOps.addInto(x, mixed, batch * d);
                 StepOps.rmsNorm(x, mlpNorm[i].f, eps, batch, d, h);
-                MatVec.multiply(h, 0, batch, gateUp[i], gateUpOut, 0);
-                StepOps.swiglu(gate, up, batch * inter);
+                layer = i;
+                MatVec.forEach(mlpChunks, mlpJob);   // gate and up rows, then swiglu on them, per chunk
                 MatVec.multiply(gate, 0, batch, down[i], mixed, 0);
                 StepOps.addInto(x, mixed, batch * d);
             }

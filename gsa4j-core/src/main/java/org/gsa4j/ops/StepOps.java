@@ -20,7 +20,12 @@ public final class StepOps {
 
     /** gate ← silu(gate) ⊙ up. */
     public static void swiglu(float[] gate, float[] up, int n) {
-        for (int i = 0; i < n; i++) {
+        swiglu(gate, up, 0, n);
+    }
+
+    /** gate ← silu(gate) ⊙ up over [off, off + n). */
+    public static void swiglu(float[] gate, float[] up, int off, int n) {
+        for (int i = off; i < off + n; i++) {
             double x = gate[i];
             gate[i] = (float) (x / (1 + Math.exp(-x)) * up[i]);
         }

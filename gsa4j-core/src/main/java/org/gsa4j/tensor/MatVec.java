@@ -138,8 +138,11 @@ public final class MatVec {
         }
     }
 
-    /** Output rows [j0, j1) of one matrix. */
-    static void rows(float[] x, int xOff, int n, int k, Tensor w, int j0, int j1, float[] y, int yOff) {
+    /**
+     * Output rows [j0, j1) of one matrix on the calling thread: {@code y[yOff + r·M + j]} for r &lt; n
+     * (a building block for fused jobs run through {@link #forEach}).
+     */
+    public static void rows(float[] x, int xOff, int n, int k, Tensor w, int j0, int j1, float[] y, int yOff) {
         int m = w.dim(0);
         if (w.h != null) bf16Rows(x, xOff, n, k, w.h, j0, j1, y, yOff, m);
         else f32Rows(x, xOff, n, k, w.f, j0, j1, y, yOff, m);

@@ -79,18 +79,26 @@ class DecodeStepTest {
         return Tensor.of(java.util.Arrays.copyOfRange(all.f, (t - 1) * v, t * v), 1, v);
     }
 
+    /**
+     * BF16-held weights decode as their values widened to F32: the matrix products are bit-for-bit
+     * equal (MatVecTest); the whole model is compared at 1e-6 because the operator's vector exp
+     * may round differently in the last place before and after JIT compilation.
+     */
     @Test
-    void bf16WeightsDecodeExactlyAsTheirValuesWidenedToF32() {
+    void bf16WeightsDecodeAsTheirValuesWidenedToF32() {
         CausalLM model = ModelLoader.create(config("swish", true), 6);
         CausalLM bf16 = ModelLoader.withWeights(model, WeightFormat.BF16);
         CausalLM wide = ModelLoader.withWeights(bf16, WeightFormat.F32);
         assertTrue(bf16.params().get("model.embeddings.weight").isBf16());
+        assertTrue(!wide.params().get("model.embeddings.weight").isBf16());
         DecodeState a = bf16.newState(2), b = wide.newState(2);
-        assertArrayEquals(wide.feed(PROMPT, 2, 10, b).f, bf16.feed(PROMPT, 2, 10, a).f, "prefill");
+        double worst = Tensor.relErr(bf16.feed(PROMPT, 2, 10, a), wide.feed(PROMPT, 2, 10, b));
         for (int i = 0; i < 10; i++) {
             int[] ids = {PROMPT[i], PROMPT[19 - i]};
-            assertArrayEquals(wide.step(ids, b).f, bf16.step(ids, a).f, "step " + i);
+            worst = Math.max(worst, Tensor.relErr(bf16.step(ids, a), wide.step(ids, b)));
         }
+        System.out.printf("[decode step] BF16 vs widened F32: max rel err %.1e%n", worst);
+        assertTrue(worst <= 1e-6, "rel err " + worst);
     }
 
     @Test
