@@ -267,7 +267,12 @@ public final class MatVec {
         return Float.intBitsToFloat(b << 16);
     }
 
-    private static final Team TEAM = Parallel.threads() > 1 ? new Team(Parallel.threads() - 1) : null;
+    /** The decode team: one worker per extra core ({@code -Dgsa4j.decodeThreads=N} caps the threads, 1 = serial). */
+    private static final Team TEAM = decodeThreads() > 1 ? new Team(decodeThreads() - 1) : null;
+
+    private static int decodeThreads() {
+        return Math.max(1, Math.min(Parallel.threads(), Integer.getInteger("gsa4j.decodeThreads", Parallel.threads())));
+    }
 
     /**
      * Resident worker threads for the decode products: a job is published by bumping a generation
