@@ -60,6 +60,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1234", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--weights", defaultValue = "f32",
+            description = "Weights in memory: f32, or bf16 (matrices as bfloat16: half the bytes read per token) (default: ${DEFAULT-VALUE}).")
+    String weights;
+
     @Option(names = "--stats", description = "Print timing and the decoding state's size to stderr.")
     boolean stats;
 
@@ -69,7 +73,12 @@ public final class GenerateCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--max-new-tokens must be in [0, " + MAX_NEW_TOKENS + "], got " + maxNewTokens);
         }
         PrintStream out = System.out, err = System.err;
-        CausalLM lm = ModelLoader.load(model);
+        ModelLoader.WeightFormat format = switch (weights.toLowerCase(java.util.Locale.ROOT)) {
+            case "f32" -> ModelLoader.WeightFormat.F32;
+            case "bf16" -> ModelLoader.WeightFormat.BF16;
+            default -> throw new ParameterException(spec.commandLine(), "--weights must be f32 or bf16, got '" + weights + "'");
+        };
+        CausalLM lm = ModelLoader.load(model, format);
         Sampler sampler = Sampler.of(temperature, topK, topP, seed);
         Generator generator = new Generator(lm);
         Generator.Stats s;

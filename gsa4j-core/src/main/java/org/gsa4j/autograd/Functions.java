@@ -40,7 +40,8 @@ public final class Functions {
             if (ids[i] < 0 || ids[i] >= vocab) {
                 throw new IllegalArgumentException("token id " + ids[i] + " outside the vocabulary [0, " + vocab + ")");
             }
-            if (y.isF64()) System.arraycopy(table.value.d, ids[i] * d, y.d, i * d, d);
+            if (table.value.isBf16()) for (int j = 0; j < d; j++) y.f[i * d + j] = (float) table.value.get(ids[i] * d + j);
+            else if (y.isF64()) System.arraycopy(table.value.d, ids[i] * d, y.d, i * d, d);
             else System.arraycopy(table.value.f, ids[i] * d, y.f, i * d, d);
         }
         Var out = tape.result(y, table);

@@ -45,11 +45,14 @@ public final class Generator {
         }
         long t1 = System.nanoTime();
         int produced = 0;
+        int[] one = new int[1];
+        boolean step = model.canStep(state); // the allocation-free single-token path
         for (int i = 0; i < maxNew; i++) {
             int next = sampler.sample(logits.f);
             onToken.accept(next);
             produced++;
-            if (i + 1 < maxNew) logits = model.feed(new int[] {next}, 1, 1, state);
+            one[0] = next;
+            if (i + 1 < maxNew) logits = step ? model.step(one, state) : model.feed(one, 1, 1, state);
         }
         long t2 = System.nanoTime();
         return new Stats(prompt.length, produced, (t1 - t0) / 1e9, (t2 - t1) / 1e9, state.bytes());

@@ -232,6 +232,11 @@ public final class HfModelDir implements Closeable {
         return holder(name).f32(name);
     }
 
+    /** The tensor as bfloat16 bits (copied if stored so, else rounded). */
+    public Tensor bf16(String name) {
+        return holder(name).bf16(name);
+    }
+
     /** The tensor as float64, whatever its stored dtype. */
     public Tensor f64(String name) {
         return holder(name).f64(name);

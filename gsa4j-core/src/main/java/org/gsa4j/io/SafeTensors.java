@@ -351,6 +351,16 @@ public final class SafeTensors implements AutoCloseable {
         return Tensor.of(out, e.shape);
     }
 
+    /** The tensor as bfloat16 bits: copied when stored as BF16, otherwise rounded to nearest even. */
+    public Tensor bf16(String name) {
+        Entry e = entry(name);
+        if (e.dtype != DType.BF16) return f32(name).toBf16();
+        int n = arrayLength(e);
+        short[] out = new short[n];
+        MemorySegment.copy(data.asSlice(e.begin, e.end - e.begin), I16_LE, 0, out, 0, n);
+        return Tensor.ofBf16(out, e.shape);
+    }
+
     /** The tensor converted to float64. */
     public Tensor f64(String name) {
         Entry e = entry(name);

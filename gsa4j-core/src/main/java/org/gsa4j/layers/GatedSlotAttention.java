@@ -5,10 +5,13 @@ import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.ops.GatedSlotAttentionOp;
 import org.gsa4j.ops.ShortConvOp;
+import org.gsa4j.ops.StepOps;
+import org.gsa4j.tensor.MatVec;
 import org.gsa4j.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * The Gated Slot Attention layer (SPEC §1.3): projections, optional short convolutions, feature
@@ -127,10 +130,129 @@ public final class GatedSlotAttention implements TokenMixer {
         return s;
     }
 
+    @Override
+    public Stepper stepper(Function<String, Tensor> params, int batch) {
+        return new Step(params, batch);
+    }
+
+    /**
+     * The decode step of {@link #forward} for T = 1 on preallocated buffers: the same projections,
+     * convolutions, feature map, gate and output norm, with the recurrent operator step between.
+     */
+    private final class Step implements Stepper {
+        private final int b, h, hkv, dk, dv, m, kvK, kvV;
+        private final int[] channels;
+        private final Tensor[] proj;
+        private final float[][] projOut;
+        private final Tensor[] convW;
+        private final Tensor featureW, gNorm, oProj;
+        private final float[] q, k, v, f, s, kRep, vRep, fRep, sRep, fm, o, normed;
+        private final Tensor qT, kT, vT, sT, gT, oT;
+
+        Step(Function<String, Tensor> params, int batch) {
+            b = batch;
+            h = c.numHeads();
+            hkv = c.numKvHeads();
+            dk = c.headKDim();
+            dv = c.headVDim();
+            m = c.numSlots();
+            kvK = hkv * dk;
+            kvV = hkv * dv;
+            channels = new int[] {c.keyDim(), kvK, kvV};
+            proj = new Tensor[] {params.apply("q_proj.weight"), params.apply("k_proj.weight"), params.apply("v_proj.weight"), params.apply("f_proj.weight")};
+            q = new float[b * c.keyDim()];
+            k = new float[b * kvK];
+            v = new float[b * kvV];
+            f = new float[b * hkv * m];
+            s = new float[b * hkv * m];
+            projOut = new float[][] {q, k, v, f};
+            convW = c.useShortConv() ? new Tensor[] {params.apply(CONV_NAMES[0]), params.apply(CONV_NAMES[1]), params.apply(CONV_NAMES[2])} : null;
+            featureW = c.featureMap().equals("t2r") ? params.apply("feature_map.layer.weight") : null;
+            fm = new float[b * h * dk];
+            gNorm = c.elementwiseAffine() ? params.apply("g_norm.weight") : null;
+            oProj = params.apply("o_proj.weight");
+            int g = c.groups();
+            kRep = g == 1 ? k : new float[b * h * dk];
+            vRep = g == 1 ? v : new float[b * h * dv];
+            fRep = g == 1 ? f : new float[b * h * m];
+            sRep = g == 1 ? s : new float[b * h * m];
+            o = new float[b * h * dv];
+            normed = new float[b * h * dv];
+            qT = Tensor.of(q, b, h, dk);
+            kT = Tensor.of(kRep, b, h, dk);
+            vT = Tensor.of(vRep, b, h, dv);
+            sT = Tensor.of(sRep, b, h, m);
+            gT = Tensor.of(fRep, b, h, m);
+            oT = Tensor.of(o, b, h, dv);
+        }
+
+        @Override
+        public void step(float[] x, MixerState st, float[] out) {
+            State state = (State) st;
+            MatVec.multiply(x, 0, b, proj, projOut, 0);
+            if (convW != null) {
+                for (int i = 0; i < 3; i++) {
+                    StepOps.shortConvStep(projOut[i], convW[i].f, state.conv[i].f, b, channels[i], c.convSize());
+                    StepOps.silu(projOut[i], 0, projOut[i].length);
+                }
+            }
+            featureMap(q, b * h);
+            featureMap(k, b * hkv);
+            StepOps.silu(v, 0, v.length);
+            StepOps.slotGate(f, s, f.length, c.gateLogitNormalizer());
+            int g = c.groups();
+            if (g > 1) {
+                StepOps.repeatHeads(k, b, hkv, dk, g, kRep);
+                StepOps.repeatHeads(v, b, hkv, dv, g, vRep);
+                StepOps.repeatHeads(f, b, hkv, m, g, fRep);
+                StepOps.repeatHeads(s, b, hkv, m, g, sRep);
+            }
+            current = state;
+            MatVec.forEach(b * h, heads);   // the operator step per (sequence, head), heads across the cores
+            current = null;
+            StepOps.silu(o, 0, o.length);
+            StepOps.rmsNorm(o, gNorm == null ? null : gNorm.f, OUTPUT_NORM_EPS, b, c.valueDim(), normed);
+            MatVec.multiply(normed, 0, b, oProj, out, 0);
+        }
+
+        private State current;
+        private final java.util.function.IntConsumer heads = this::head;
+
+        private void head(int bh) {
+            GatedSlotAttentionOp.step(qT, kT, vT, sT, gT, 1.0, current.hk, current.hv, oT, bh, bh + 1);
+        }
+
+        /** The feature map over rows of dk (heads of all sequences). */
+        private void featureMap(float[] x, int rows) {
+            switch (c.featureMap()) {
+                case "swish" -> StepOps.silu(x, 0, rows * dk);
+                case "relu" -> StepOps.relu(x, 0, rows * dk);
+                case "t2r" -> {
+                    MatVec.multiply(x, 0, rows, featureW, fm, 0);
+                    System.arraycopy(fm, 0, x, 0, rows * dk);
+                    StepOps.relu(x, 0, rows * dk);
+                }
+                default -> throw new IllegalStateException(c.featureMap());
+            }
+        }
+    }
+
     /** Per layer: the key and value slot memories (per query head) and the convolution caches. */
     static final class State implements MixerState {
         Tensor hk, hv;
         Tensor[] conv;
+
+        @Override
+        public MixerState copy() {
+            State s = new State();
+            s.hk = hk.copy();
+            s.hv = hv.copy();
+            if (conv != null) {
+                s.conv = new Tensor[conv.length];
+                for (int i = 0; i < conv.length; i++) s.conv[i] = conv[i].copy();
+            }
+            return s;
+        }
 
         @Override
         public long bytes() {

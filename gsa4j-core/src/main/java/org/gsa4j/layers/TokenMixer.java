@@ -2,8 +2,10 @@ package org.gsa4j.layers;
 
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
+import org.gsa4j.tensor.Tensor;
 
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * A sequence-mixing layer (GSA, GLA, RetNet, HGRN2, softmax attention): maps the normalised
@@ -23,9 +25,28 @@ public interface TokenMixer {
     /** A fresh (zero) decoding state for a batch. */
     MixerState newState(int batch);
 
+    /**
+     * A single-token decoding step on buffers of its own, allocation-free when called (weights
+     * looked up once, by name under this mixer's prefix), or null if this mixer has none; decoding
+     * then goes through {@link #forward}.
+     */
+    default Stepper stepper(Function<String, Tensor> params, int batch) {
+        return null;
+    }
+
+    /** One token per sequence: x [B, d] (normalised residual) → out [B, d]; the state moves on. */
+    interface Stepper {
+        void step(float[] x, MixerState state, float[] out);
+    }
+
     /** What one layer carries between tokens when decoding. */
     interface MixerState {
         /** Memory held, in bytes: fixed for the linear models, growing with context for attention. */
         long bytes();
+
+        /** An independent copy (e.g. to continue one prefilled prompt in several ways). */
+        default MixerState copy() {
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot be copied");
+        }
     }
 }

@@ -1,6 +1,7 @@
 package org.gsa4j.models;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.gsa4j.Gsa4jException;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
@@ -9,6 +10,8 @@ import org.gsa4j.layers.ModelLevelParams;
 import org.gsa4j.layers.ParamScope;
 import org.gsa4j.layers.ParamSpec;
 import org.gsa4j.layers.TokenMixer;
+import org.gsa4j.ops.StepOps;
+import org.gsa4j.tensor.MatVec;
 import org.gsa4j.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -92,6 +95,14 @@ public final class CausalLM {
 
     /** Leaves on a tape for every parameter (trainable, unless the tape is for inference). */
     public Map<String, Var> bind(Tape tape) {
+        if (tape.enabled()) {
+            for (Map.Entry<String, Tensor> e : params.entrySet()) {
+                if (e.getValue().isBf16()) {
+                    throw new Gsa4jException("weight " + e.getKey() + " is held as BF16, which is for inference only;"
+                            + " load the model with F32 weights to train it");
+                }
+            }
+        }
         Map<String, Var> vars = new LinkedHashMap<>();
         for (Map.Entry<String, Tensor> e : params.entrySet()) vars.put(e.getKey(), tape.leaf(e.getValue(), true));
         return vars;
@@ -134,11 +145,17 @@ public final class CausalLM {
         return labels;
     }
 
+    TokenMixer[] mixers() {
+        return mixers;
+    }
+
     /** A fresh decoding state for a batch. */
     public DecodeState newState(int batch) {
         TokenMixer.MixerState[] states = new TokenMixer.MixerState[mixers.length];
         for (int i = 0; i < mixers.length; i++) states[i] = mixers[i].newState(batch);
-        return new DecodeState(states);
+        DecodeState state = new DecodeState(states);
+        state.batch = batch;
+        return state;
     }
 
     /**
@@ -146,6 +163,7 @@ public final class CausalLM {
      * step for T = 1) and returns the last position's logits per batch row, [B, vocab].
      */
     public Tensor feed(int[] ids, int batch, int seqLen, DecodeState state) {
+        if (seqLen == 1 && ids.length == batch && workspace(state, batch).complete) return step(ids, state).copy();
         Tape tape = Tape.inference();
         Map<String, Var> p = bind(tape);
         Tensor all = logits(tape, p, ids, batch, seqLen, state).value;
@@ -162,5 +180,122 @@ public final class CausalLM {
     public Tensor feedAll(int[] ids, int batch, int seqLen, DecodeState state) {
         Tape tape = Tape.inference();
         return logits(tape, bind(tape), ids, batch, seqLen, state).value;
+    }
+
+    /**
+     * One token per sequence (ids [B], B = the state's batch) through the recurrent step on the
+     * state's own buffers: allocation-free after the first call. Returns the logits [B, vocab],
+     * a buffer the next step overwrites.
+     */
+    public Tensor step(int[] ids, DecodeState state) {
+        Workspace w = workspace(state, ids.length);
+        if (!w.complete) throw new UnsupportedOperationException(config.modelType() + " has no single-token step; use feed");
+        w.run(ids, state);
+        state.advance(1);
+        return w.logitsT;
+    }
+
+    /** Whether {@link #step} serves this state (every layer has a single-token step). */
+    public boolean canStep(DecodeState state) {
+        return workspace(state, state.batch).complete;
+    }
+
+    private Workspace workspace(DecodeState state, int batch) {
+        if (state.workspace instanceof Workspace ws && ws.batch == batch && ws.model() == this) return ws;
+        Workspace ws = new Workspace(batch);
+        state.workspace = ws;
+        return ws;
+    }
+
+    /** Weights resolved by name once and the activations of one step, per decoding state. */
+    private final class Workspace {
+        final int batch, d, inter, vocab;
+        final TokenMixer.Stepper[] steppers;
+        final Tensor embed, head, finalNorm;
+        final Tensor[] mixerNorm, mlpNorm, down;
+        final Tensor[][] gateUp;
+        final float[] x, h, mixed, gate, up;
+        final Tensor logitsT;
+        /** Whether every layer has a stepper (otherwise T = 1 goes through the tape). */
+        final boolean complete;
+
+        Workspace(int batch) {
+            this.batch = batch;
+            d = config.hiddenSize();
+            inter = config.intermediateSize();
+            vocab = config.vocabSize();
+            int n = config.numLayers();
+            steppers = new TokenMixer.Stepper[n];
+            mixerNorm = new Tensor[n];
+            mlpNorm = new Tensor[n];
+            down = new Tensor[n];
+            gateUp = new Tensor[n][];
+            boolean all = true;
+            for (int i = 0; i < n; i++) {
+                String l = naming.layer(i), mx = l + naming.mixer(), mlp = l + naming.mlp();
+                steppers[i] = mixers[i].stepper(name -> param(mx + name), batch);
+                all &= steppers[i] != null;
+                mixerNorm[i] = param(l + naming.mixerNorm());
+                mlpNorm[i] = param(l + naming.mlpNorm());
+                gateUp[i] = new Tensor[] {param(mlp + "gate_proj.weight"), param(mlp + "up_proj.weight")};
+                down[i] = param(mlp + "down_proj.weight");
+            }
+            embed = param(naming.embeddings());
+            head = config.tieWordEmbeddings() ? embed : param(naming.lmHead());
+            finalNorm = param(naming.finalNorm());
+            x = new float[batch * d];
+            h = new float[batch * d];
+            mixed = new float[batch * d];
+            gate = new float[batch * inter];
+            up = new float[batch * inter];
+            logitsT = Tensor.zeros(batch, vocab);
+            complete = all;
+            mlpChunks = (inter + MLP_CHUNK - 1) / MLP_CHUNK;
+        }
+
+        /** The MLP's first half as one parallel job: chunk c computes gate and up rows and their swiglu. */
+        private static final int MLP_CHUNK = 64;
+        private final int mlpChunks;
+        private int layer;
+        private final java.util.function.IntConsumer mlpJob = this::mlpChunk;
+
+        private void mlpChunk(int c) {
+            int a = c * MLP_CHUNK, b = Math.min(inter, a + MLP_CHUNK);
+            MatVec.rows(h, 0, batch, d, gateUp[layer][0], a, b, gate, 0);
+            MatVec.rows(h, 0, batch, d, gateUp[layer][1], a, b, up, 0);
+            for (int r = 0; r < batch; r++) StepOps.swiglu(gate, up, r * inter + a, b - a);
+        }
+
+        CausalLM model() {
+            return CausalLM.this;
+        }
+
+        private Tensor param(String name) {
+            Tensor t = params.get(name);
+            if (t == null) throw new IllegalStateException("missing parameter " + name);
+            return t;
+        }
+
+        void run(int[] ids, DecodeState state) {
+            double eps = config.normEps();
+            for (int b = 0; b < batch; b++) {
+                int id = ids[b];
+                if (id < 0 || id >= vocab) throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + vocab + ")");
+                if (embed.isBf16()) for (int j = 0; j < d; j++) x[b * d + j] = Float.intBitsToFloat(embed.h[id * d + j] << 16);
+                else System.arraycopy(embed.f, id * d, x, b * d, d);
+            }
+            for (int i = 0; i < steppers.length; i++) {
+                StepOps.rmsNorm(x, mixerNorm[i].f, eps, batch, d, h);
+                steppers[i].step(h, state.layers[i], mixed);
+                StepOps.addInto(x, mixed, batch * d);
+                StepOps.rmsNorm(x, mlpNorm[i].f, eps, batch, d, h);
+                layer = i;
+                MatVec.forEach(mlpChunks, mlpJob);   // gate and up rows, then swiglu on them, per chunk
+                MatVec.multiply(gate, 0, batch, down[i], mixed, 0);
+                StepOps.addInto(x, mixed, batch * d);
+            }
+            StepOps.rmsNorm(x, finalNorm.f, eps, batch, d, h);
+            MatVec.multiply(h, 0, batch, head, logitsT.f, 0);
+        }
     }
 }

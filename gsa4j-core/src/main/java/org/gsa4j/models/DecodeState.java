@@ -9,6 +9,10 @@ import org.gsa4j.layers.TokenMixer.MixerState;
 public final class DecodeState {
     final MixerState[] layers;
     private long position;
+    /** The single-token step's buffers (CausalLM.Workspace), made by the first step. */
+    Object workspace;
+    /** Sequences in the batch (set by newState). */
+    int batch = 1;
 
     DecodeState(MixerState[] layers) {
         this.layers = layers;
@@ -21,6 +25,16 @@ public final class DecodeState {
 
     void advance(int tokens) {
         position += tokens;
+    }
+
+    /** An independent copy at the same position (its own step buffers are made on first use). */
+    public DecodeState copy() {
+        MixerState[] c = new MixerState[layers.length];
+        for (int i = 0; i < c.length; i++) c[i] = layers[i].copy();
+        DecodeState s = new DecodeState(c);
+        s.position = position;
+        s.batch = batch;
+        return s;
     }
 
     /** Bytes held by all layers' states. */

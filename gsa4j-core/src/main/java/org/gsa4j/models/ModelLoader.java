@@ -107,7 +107,21 @@ public final class ModelLoader {
         HfModelDir.save(dir, model.configJson, model.params(), dtype);
     }
 
+    /**
+     * How weights are held in memory: F32 (training and inference), or BF16 for the matrices
+     * (embeddings, projections, lm_head; half the bytes read per decoded token), inference only.
+     */
+    public enum WeightFormat { F32, BF16 }
+
     public static CausalLM load(Path dir) {
+        return load(dir, WeightFormat.F32);
+    }
+
+    /**
+     * Loads with weights held as {@code format}: BF16 copies matrices stored as BF16 straight
+     * from the file and rounds other stored precisions; vectors and convolution kernels stay F32.
+     */
+    public static CausalLM load(Path dir, WeightFormat format) {
         try (HfModelDir hf = HfModelDir.open(dir)) {
             JsonNode json = hf.configJson();
             ConfigReader reader = new ConfigReader(hf.configFile(), json);
@@ -117,9 +131,29 @@ public final class ModelLoader {
             Limits.checkFits(hf.weightsFile(), Limits.float32Bytes(hf), "the weights as float32");
             Architecture arch = architecture(reader);
             List<ParamSpec> specs = CausalLM.paramSpecs(arch.lm(), arch.naming(), arch.mixers());
-            Map<String, Tensor> params = checkParams(hf.weightsFile(), LegacyLayout.toCurrent(hf), specs, arch.lm().modelType());
-            return new CausalLM(json, arch.lm(), arch.naming(), arch.mixers(), params);
+            Map<String, Tensor> stored;
+            if (format == WeightFormat.BF16 && !LegacyLayout.isLegacy(hf.tensorNames())) {
+                stored = new LinkedHashMap<>();
+                for (String n : hf.tensorNames()) stored.put(n, hf.shape(n).length == 2 ? hf.bf16(n) : hf.f32(n));
+            } else {
+                stored = LegacyLayout.toCurrent(hf);
+            }
+            Map<String, Tensor> params = checkParams(hf.weightsFile(), stored, specs, arch.lm().modelType());
+            return new CausalLM(json, arch.lm(), arch.naming(), arch.mixers(), format == WeightFormat.BF16 ? toBf16Matrices(params) : params);
         }
+    }
+
+    /** The same model with its matrices held as BF16 (rounded to nearest even), for inference. */
+    public static CausalLM withWeights(CausalLM model, WeightFormat format) {
+        Map<String, Tensor> params = format == WeightFormat.BF16 ? toBf16Matrices(model.params()) : new LinkedHashMap<>(model.params());
+        if (format == WeightFormat.F32) params.replaceAll((n, t) -> t.toF32());
+        return new CausalLM(model.configJson, model.config, model.naming, model.mixers(), params);
+    }
+
+    private static Map<String, Tensor> toBf16Matrices(Map<String, Tensor> params) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        params.forEach((n, t) -> out.put(n, t.rank() == 2 ? t.toBf16() : t));
+        return out;
     }
 
     /** Every declared parameter must be stored with its shape, and nothing else may be. */

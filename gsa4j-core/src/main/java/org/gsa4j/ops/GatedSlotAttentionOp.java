@@ -71,11 +71,17 @@ public final class GatedSlotAttentionOp {
      * q,k [B,H,K], v [B,H,V], s,g [B,H,M]; hk [B,H,K,M], hv [B,H,M,V] updated in place; o [B,H,V] written.
      */
     public static void step(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, Tensor hk, Tensor hv, Tensor o) {
-        int B = q.dim(0), H = q.dim(1), K = q.dim(2), V = v.dim(2), M = s.dim(2);
+        step(q, k, v, s, g, scale, hk, hv, o, 0, q.dim(0) * q.dim(1));
+    }
+
+    /** {@link #step} for the (batch·head) rows [from, to) only: disjoint ranges may run on different threads. */
+    public static void step(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, Tensor hk, Tensor hv, Tensor o,
+                            int from, int to) {
+        int K = q.dim(2), V = v.dim(2), M = s.dim(2);
         float[] alpha = Scratch.floats(0, M);
         float[] work = Scratch.floats(1, K + M);        // scale·q in [0, K), then a → p in [K, K + M)
         int pOff = K;
-        for (int bh = 0; bh < B * H; bh++) {
+        for (int bh = from; bh < to; bh++) {
             System.arraycopy(g.f, bh * M, alpha, 0, M);                // α = exp(g)
             Vec.expInPlace(alpha, 0, M);
             System.arraycopy(q.f, bh * K, work, 0, K);

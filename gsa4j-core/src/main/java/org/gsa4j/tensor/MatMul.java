@@ -21,7 +21,11 @@ public final class MatMul {
         int[] outShape = Arrays.copyOf(x.shape, x.rank());
         outShape[outShape.length - 1] = m;
         Tensor y = Tensor.zerosLike(x, outShape);
-        Tensor wc = w.toPrecisionOf(x);
+        if (!x.isF64() && n <= MatVec.MAX_ROWS) { // decoding: bandwidth-bound, float32 or bfloat16 weights
+            MatVec.multiply(x.f, 0, n, w, y.f, 0);
+            return y;
+        }
+        Tensor wc = w.toPrecisionOf(x); // BF16 weights (inference) are widened for many-row inputs (prefill)
         if (x.isF64()) {
             Gemm.dgemm(false, true, n, m, k, 1.0, x.d, 0, k, wc.d, 0, k, 0.0, y.d, 0, m);
         } else {

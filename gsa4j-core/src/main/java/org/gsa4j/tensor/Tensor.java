@@ -13,13 +13,20 @@ public final class Tensor {
     public final int[] shape;
     public final float[] f;
     public final double[] d;
+    /** bfloat16 bits (weights held for inference only; {@link #f} and {@link #d} are then null). */
+    public final short[] h;
 
     private Tensor(int[] shape, float[] f, double[] d) {
+        this(shape, f, d, null);
+    }
+
+    private Tensor(int[] shape, float[] f, double[] d, short[] h) {
         this.shape = shape;
         this.f = f;
         this.d = d;
+        this.h = h;
         int n = sizeOf(shape);
-        int len = f != null ? f.length : d.length;
+        int len = f != null ? f.length : d != null ? d.length : h.length;
         if (len != n) {
             throw new IllegalArgumentException("data length " + len + " != shape " + Arrays.toString(shape));
         }
@@ -41,6 +48,27 @@ public final class Tensor {
 
     public static Tensor of(double[] data, int... shape) {
         return new Tensor(shape.clone(), null, data);
+    }
+
+    /** bfloat16 bits as a tensor (for inference weights: matmul and embedding read it; other kernels need {@link #toF32}). */
+    public static Tensor ofBf16(short[] bits, int... shape) {
+        return new Tensor(shape.clone(), null, null, bits);
+    }
+
+    /** This tensor rounded to bfloat16 (round to nearest even), or itself if it already is. */
+    public Tensor toBf16() {
+        if (h != null) return this;
+        short[] out = new short[size()];
+        for (int i = 0; i < out.length; i++) {
+            float x = (float) get(i);
+            int bits = Float.floatToRawIntBits(x);
+            out[i] = Float.isNaN(x) ? (short) 0x7FC0 : (short) ((bits + ((bits >>> 16) & 1) + 0x7FFF) >>> 16);
+        }
+        return ofBf16(out, shape);
+    }
+
+    public boolean isBf16() {
+        return h != null;
     }
 
     public static Tensor zeros(int... shape) {
@@ -79,7 +107,7 @@ public final class Tensor {
     }
 
     public int size() {
-        return f != null ? f.length : d.length;
+        return f != null ? f.length : d != null ? d.length : h.length;
     }
 
     public int rank() {
@@ -91,7 +119,7 @@ public final class Tensor {
     }
 
     public double get(int i) {
-        return f != null ? f[i] : d[i];
+        return f != null ? f[i] : d != null ? d[i] : Float.intBitsToFloat((h[i] & 0xFFFF) << 16);
     }
 
     public void set(int i, double v) {
@@ -101,24 +129,27 @@ public final class Tensor {
 
     /** A view with another shape over the same data. */
     public Tensor reshape(int... newShape) {
+        if (h != null) return new Tensor(newShape.clone(), null, null, h);
         return f != null ? new Tensor(newShape.clone(), f, null) : new Tensor(newShape.clone(), null, d);
     }
 
     public Tensor copy() {
+        if (h != null) return new Tensor(shape.clone(), null, null, h.clone());
         return f != null ? new Tensor(shape.clone(), f.clone(), null) : new Tensor(shape.clone(), null, d.clone());
     }
 
     public Tensor toF32() {
         if (f != null) return this;
-        float[] out = new float[d.length];
-        for (int i = 0; i < out.length; i++) out[i] = (float) d[i];
+        float[] out = new float[size()];
+        if (h != null) for (int i = 0; i < out.length; i++) out[i] = Float.intBitsToFloat(h[i] << 16);
+        else for (int i = 0; i < out.length; i++) out[i] = (float) d[i];
         return new Tensor(shape.clone(), out, null);
     }
 
     public Tensor toF64() {
         if (d != null) return this;
-        double[] out = new double[f.length];
-        for (int i = 0; i < out.length; i++) out[i] = f[i];
+        double[] out = new double[size()];
+        for (int i = 0; i < out.length; i++) out[i] = get(i);
         return new Tensor(shape.clone(), null, out);
     }
 
@@ -164,6 +195,6 @@ public final class Tensor {
 
     @Override
     public String toString() {
-        return (isF64() ? "F64" : "F32") + Arrays.toString(shape);
+        return (isF64() ? "F64" : h != null ? "BF16" : "F32") + Arrays.toString(shape);
     }
 }

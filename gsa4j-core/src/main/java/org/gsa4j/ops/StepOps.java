@@ -1,0 +1,85 @@
+package org.gsa4j.ops;
+
+/**
+ * The element-wise pieces of a single-token decoding step, on float slices in place or into
+ * preallocated buffers, each with exactly the arithmetic of its {@code autograd.Functions}
+ * counterpart (double intermediates, one float rounding), so that the step path and the tape path
+ * agree to the last bit outside the matrix products.
+ */
+public final class StepOps {
+    private StepOps() {}
+
+    /** x ← silu(x) = x·σ(x). */
+    public static void silu(float[] x, int off, int n) {
+        for (int i = off; i < off + n; i++) x[i] = (float) (x[i] / (1 + Math.exp(-x[i])));
+    }
+
+    public static void relu(float[] x, int off, int n) {
+        for (int i = off; i < off + n; i++) x[i] = (float) Math.max(x[i], 0);
+    }
+
+    /** gate ← silu(gate) ⊙ up. */
+    public static void swiglu(float[] gate, float[] up, int n) {
+        swiglu(gate, up, 0, n);
+    }
+
+    /** gate ← silu(gate) ⊙ up over [off, off + n). */
+    public static void swiglu(float[] gate, float[] up, int off, int n) {
+        for (int i = off; i < off + n; i++) {
+            double x = gate[i];
+            gate[i] = (float) (x / (1 + Math.exp(-x)) * up[i]);
+        }
+    }
+
+    /** y ← y + x. */
+    public static void addInto(float[] y, float[] x, int n) {
+        for (int i = 0; i < n; i++) y[i] += x[i];
+    }
+
+    /** RMSNorm of rows of length d: y = x / sqrt(mean(x²) + eps) ⊙ w (w may be null). */
+    public static void rmsNorm(float[] x, float[] w, double eps, int rows, int d, float[] y) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * d;
+            double ss = 0;
+            for (int j = 0; j < d; j++) ss += (double) x[o + j] * x[o + j];
+            double rs = 1.0 / Math.sqrt(ss / d + eps);
+            for (int j = 0; j < d; j++) y[o + j] = (float) (x[o + j] * rs * (w == null ? 1 : w[j]));
+        }
+    }
+
+    /** GSA's slot gate: g = logsigmoid(f)/τ, s = 1 − exp(g), written over f (→ g) and into s. */
+    public static void slotGate(float[] f, float[] s, int n, double tau) {
+        for (int i = 0; i < n; i++) {
+            double x = f[i];
+            double logSig = Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x)));
+            f[i] = (float) (logSig / tau);
+            s[i] = (float) (1 - Math.exp(f[i]));
+        }
+    }
+
+    /**
+     * One token of the causal depthwise convolution, in place: x [B, C] becomes
+     * {@code Σ_i w[c,i]·(cache…, x)}; the cache [B, W−1, C] shifts by one and takes x.
+     */
+    public static void shortConvStep(float[] x, float[] w, float[] cache, int batch, int channels, int width) {
+        int keep = width - 1;
+        for (int b = 0; b < batch; b++)
+            for (int c = 0; c < channels; c++) {
+                float xv = x[b * channels + c];
+                double acc = 0;
+                for (int i = 0; i < keep; i++) acc += w[c * width + i] * (double) cache[(b * keep + i) * channels + c];
+                acc += w[c * width + keep] * (double) xv;
+                for (int i = 0; i + 1 < keep; i++) cache[(b * keep + i) * channels + c] = cache[(b * keep + i + 1) * channels + c];
+                if (keep > 0) cache[(b * keep + keep - 1) * channels + c] = xv;
+                x[b * channels + c] = (float) acc;
+            }
+    }
+
+    /** [B, Hkv, D] → [B, Hkv·G, D]: query head i reads kv head i / G. */
+    public static void repeatHeads(float[] x, int batch, int hkv, int d, int groups, float[] y) {
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < hkv; h++)
+                for (int j = 0; j < groups; j++)
+                    System.arraycopy(x, (b * hkv + h) * d, y, ((b * hkv + h) * groups + j) * d, d);
+    }
+}

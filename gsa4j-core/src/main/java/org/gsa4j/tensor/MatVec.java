@@ -1,0 +1,356 @@
+package org.gsa4j.tensor;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.IntConsumer;
+
+/**
+ * Bandwidth-bound products {@code y = x·Wᵀ} for a few rows of x (decoding: one row per sequence),
+ * W [M, K] in float32 or bfloat16. Each weight row is streamed once per call with Vector-API FMAs
+ * over four output rows at a time; bfloat16 weights are widened in registers ({@code bits << 16}).
+ * The output rows are split into fixed chunks run by a small team of resident threads that hand
+ * out chunks without allocating, so a decode step allocates nothing. Every output element is
+ * computed by one thread in a fixed order: results do not depend on the thread count, and a
+ * bfloat16 matrix gives bit-for-bit the result of the same values widened to float32.
+ */
+public final class MatVec {
+    private MatVec() {}
+
+    /** Inputs with at most this many rows take this kernel in {@link MatMul#linear}. */
+    public static final int MAX_ROWS = 8;
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    private static final VectorSpecies<Short> SH = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
+    private static final VectorSpecies<Integer> SI = VectorSpecies.of(int.class, S.vectorShape());
+    /** Below this many multiply-adds a call runs on the calling thread (dispatch costs a few µs). */
+    private static final long PARALLEL_FMAS = 1 << 16;
+    /** Output rows per chunk (a multiple of 4); about 8 chunks per thread at the model's sizes. */
+    private static final int MIN_CHUNK = 16;
+
+    /** y [n, M] = x [n, K] · wᵀ for w [M, K] (float32 or bfloat16); x and y float32. */
+    public static void multiply(float[] x, int xOff, int n, Tensor w, float[] y, int yOff) {
+        multiply(x, xOff, n, w, y, null, null, yOff);
+    }
+
+    /**
+     * Several products of the same x [n, K] in one parallel dispatch: {@code ys[i][yOff + r·Mᵢ + j]
+     * = Σ x[xOff + r·K + c]·ws[i][j, c]}. The arrays are read, not kept (callers reuse them).
+     */
+    public static void multiply(float[] x, int xOff, int n, Tensor[] ws, float[][] ys, int yOff) {
+        multiply(x, xOff, n, null, null, ws, ys, yOff);
+    }
+
+    /** One matrix (w, y) when ws is null, else the list: no array is made for a single product. */
+    private static void multiply(float[] x, int xOff, int n, Tensor w, float[] y, Tensor[] ws, float[][] ys, int yOff) {
+        int count = ws == null ? 1 : ws.length;
+        int k = (ws == null ? w : ws[0]).dim(1);
+        long rows = 0;
+        for (int i = 0; i < count; i++) {
+            Tensor wi = ws == null ? w : ws[i];
+            if (wi.rank() != 2 || wi.dim(1) != k) throw new IllegalArgumentException("matvec: weights " + wi + " vs K = " + k);
+            rows += wi.dim(0);
+        }
+        if (rows * k * n < PARALLEL_FMAS || !teamFree()) {
+            for (int i = 0; i < count; i++) {
+                Tensor wi = ws == null ? w : ws[i];
+                rows(x, xOff, n, k, wi, 0, wi.dim(0), ws == null ? y : ys[i], yOff);
+            }
+            return;
+        }
+        try {
+            Job j = JOB;
+            j.x = x;
+            j.xOff = xOff;
+            j.n = n;
+            j.k = k;
+            j.w = w;
+            j.y = y;
+            j.ws = ws;
+            j.ys = ys;
+            j.yOff = yOff;
+            j.totalRows = (int) rows;
+            int per = (j.totalRows + 8 * Parallel.threads() - 1) / (8 * Parallel.threads());
+            j.chunkRows = Math.max(MIN_CHUNK, (per + 3) & ~3);
+            TEAM.run(j, (j.totalRows + j.chunkRows - 1) / j.chunkRows);
+            j.x = j.y = null;
+            j.w = null;
+            j.ws = null;
+            j.ys = null;
+        } finally {
+            TEAM.lock.unlock();
+        }
+    }
+
+    /**
+     * Runs {@code job.accept(c)} for every c in [0, chunks) on the decode team, the caller taking
+     * part, and returns when all are done. Allocation-free (pass a job object made once); runs
+     * serially on the caller when the team is busy with another caller's work.
+     */
+    public static void forEach(int chunks, IntConsumer job) {
+        if (chunks <= 1 || !teamFree()) {
+            for (int c = 0; c < chunks; c++) job.accept(c);
+            return;
+        }
+        try {
+            TEAM.run(job, chunks);
+        } finally {
+            TEAM.lock.unlock();
+        }
+    }
+
+    /** Takes the team's lock if the team exists, is idle, and this is not a call from inside one of its jobs. */
+    private static boolean teamFree() {
+        return TEAM != null && !TEAM.lock.isHeldByCurrentThread() && TEAM.lock.tryLock();
+    }
+
+    /** The one matvec in flight on the team (guarded by its lock). */
+    private static final Job JOB = new Job();
+
+    private static final class Job implements IntConsumer {
+        float[] x, y;
+        int xOff, n, k, yOff, totalRows, chunkRows;
+        Tensor w;
+        Tensor[] ws;
+        float[][] ys;
+
+        @Override
+        public void accept(int c) {
+            int a = c * chunkRows, b = Math.min(totalRows, a + chunkRows), base = 0;
+            int count = ws == null ? 1 : ws.length;
+            for (int i = 0; i < count && base < b; i++) {
+                Tensor wi = ws == null ? w : ws[i];
+                int m = wi.dim(0);
+                int lo = Math.max(a, base), hi = Math.min(b, base + m);
+                if (lo < hi) rows(x, xOff, n, k, wi, lo - base, hi - base, ws == null ? y : ys[i], yOff);
+                base += m;
+            }
+        }
+    }
+
+    /**
+     * Output rows [j0, j1) of one matrix on the calling thread: {@code y[yOff + r·M + j]} for r &lt; n
+     * (a building block for fused jobs run through {@link #forEach}).
+     */
+    public static void rows(float[] x, int xOff, int n, int k, Tensor w, int j0, int j1, float[] y, int yOff) {
+        int m = w.dim(0);
+        if (w.h != null) bf16Rows(x, xOff, n, k, w.h, j0, j1, y, yOff, m);
+        else f32Rows(x, xOff, n, k, w.f, j0, j1, y, yOff, m);
+    }
+
+    static void f32Rows(float[] x, int xOff, int n, int k, float[] w, int j0, int j1, float[] y, int yOff, int m) {
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            int w0 = j * k, w1 = w0 + k, w2 = w1 + k, w3 = w2 + k;
+            for (int r = 0; r < n; r++) {
+                int xr = xOff + r * k;
+                FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+                int i = 0;
+                for (; i <= k - L; i += L) {
+                    FloatVector xv = FloatVector.fromArray(S, x, xr + i);
+                    a0 = FloatVector.fromArray(S, w, w0 + i).fma(xv, a0);
+                    a1 = FloatVector.fromArray(S, w, w1 + i).fma(xv, a1);
+                    a2 = FloatVector.fromArray(S, w, w2 + i).fma(xv, a2);
+                    a3 = FloatVector.fromArray(S, w, w3 + i).fma(xv, a3);
+                }
+                float s0 = sum(a0), s1 = sum(a1);
+                float s2 = sum(a2), s3 = sum(a3);
+                for (; i < k; i++) {
+                    float xi = x[xr + i];
+                    s0 += w[w0 + i] * xi;
+                    s1 += w[w1 + i] * xi;
+                    s2 += w[w2 + i] * xi;
+                    s3 += w[w3 + i] * xi;
+                }
+                int yr = yOff + r * m + j;
+                y[yr] = s0;
+                y[yr + 1] = s1;
+                y[yr + 2] = s2;
+                y[yr + 3] = s3;
+            }
+        }
+        for (; j < j1; j++) {
+            int w0 = j * k;
+            for (int r = 0; r < n; r++) {
+                int xr = xOff + r * k;
+                FloatVector a0 = FloatVector.zero(S);
+                int i = 0;
+                for (; i <= k - L; i += L) a0 = FloatVector.fromArray(S, w, w0 + i).fma(FloatVector.fromArray(S, x, xr + i), a0);
+                float s0 = sum(a0);
+                for (; i < k; i++) s0 += w[w0 + i] * x[xr + i];
+                y[yOff + r * m + j] = s0;
+            }
+        }
+    }
+
+    /** As {@link #f32Rows}, the weights widened from bfloat16 bits in registers: the same arithmetic. */
+    static void bf16Rows(float[] x, int xOff, int n, int k, short[] w, int j0, int j1, float[] y, int yOff, int m) {
+        int j = j0;
+        for (; j + 4 <= j1; j += 4) {
+            int w0 = j * k, w1 = w0 + k, w2 = w1 + k, w3 = w2 + k;
+            for (int r = 0; r < n; r++) {
+                int xr = xOff + r * k;
+                FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+                int i = 0;
+                for (; i <= k - L; i += L) {
+                    FloatVector xv = FloatVector.fromArray(S, x, xr + i);
+                    a0 = widen(w, w0 + i).fma(xv, a0);
+                    a1 = widen(w, w1 + i).fma(xv, a1);
+                    a2 = widen(w, w2 + i).fma(xv, a2);
+                    a3 = widen(w, w3 + i).fma(xv, a3);
+                }
+                float s0 = sum(a0), s1 = sum(a1);
+                float s2 = sum(a2), s3 = sum(a3);
+                for (; i < k; i++) {
+                    float xi = x[xr + i];
+                    s0 += bf16(w[w0 + i]) * xi;
+                    s1 += bf16(w[w1 + i]) * xi;
+                    s2 += bf16(w[w2 + i]) * xi;
+                    s3 += bf16(w[w3 + i]) * xi;
+                }
+                int yr = yOff + r * m + j;
+                y[yr] = s0;
+                y[yr + 1] = s1;
+                y[yr + 2] = s2;
+                y[yr + 3] = s3;
+            }
+        }
+        for (; j < j1; j++) {
+            int w0 = j * k;
+            for (int r = 0; r < n; r++) {
+                int xr = xOff + r * k;
+                FloatVector a0 = FloatVector.zero(S);
+                int i = 0;
+                for (; i <= k - L; i += L) a0 = widen(w, w0 + i).fma(FloatVector.fromArray(S, x, xr + i), a0);
+                float s0 = sum(a0);
+                for (; i < k; i++) s0 += bf16(w[w0 + i]) * x[xr + i];
+                y[yOff + r * m + j] = s0;
+            }
+        }
+    }
+
+    /**
+     * Σ lanes by a fixed tree of lane-wise adds ({@code reduceLanes} may add in another order once
+     * compiled than when interpreted, which would break bit-for-bit reproducibility).
+     */
+    private static float sum(FloatVector v) {
+        for (VectorShuffle<Float> s : FOLD) v = v.add(v.rearrange(s));
+        return v.lane(0);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] FOLD = new VectorShuffle[Integer.numberOfTrailingZeros(L)];
+
+    static {
+        for (int i = 0, half = L / 2; half >= 1; i++, half /= 2) {
+            int h = half;
+            FOLD[i] = VectorShuffle.fromOp(S, l -> l ^ h);
+        }
+    }
+
+    private static FloatVector widen(short[] h, int off) {
+        return ((IntVector) ShortVector.fromArray(SH, h, off).convertShape(VectorOperators.S2I, SI, 0))
+                .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    private static float bf16(short b) {
+        return Float.intBitsToFloat(b << 16);
+    }
+
+    /** The decode team: one worker per extra core ({@code -Dgsa4j.decodeThreads=N} caps the threads, 1 = serial). */
+    private static final Team TEAM = decodeThreads() > 1 ? new Team(decodeThreads() - 1) : null;
+
+    private static int decodeThreads() {
+        return Math.max(1, Math.min(Parallel.threads(), Integer.getInteger("gsa4j.decodeThreads", Parallel.threads())));
+    }
+
+    /**
+     * Resident worker threads for the decode products: a job is published by bumping a generation
+     * number; workers spin briefly, then park; chunks are claimed from a counter tagged with the
+     * generation, so a late worker can never take a chunk of the next job. Allocation-free.
+     */
+    private static final class Team {
+        private static final int SPINS = 1 << 12; // about 0.2 ms of PAUSE: bridges the serial gaps of a step
+        final ReentrantLock lock = new ReentrantLock();
+        private final Thread[] threads;
+        private final AtomicInteger[] parked;
+        private volatile int generation;
+        /** (generation << 32) | next chunk. */
+        private final AtomicLong ticket = new AtomicLong();
+        private final AtomicInteger done = new AtomicInteger();
+        // The job (written before the ticket is published, read after a successful claim).
+        private IntConsumer job;
+        private int chunks;
+
+        Team(int workers) {
+            threads = new Thread[workers];
+            parked = new AtomicInteger[workers];
+            for (int t = 0; t < workers; t++) {
+                int id = t;
+                parked[t] = new AtomicInteger();
+                threads[t] = new Thread(() -> loop(id), "gsa4j-matvec-" + t);
+                threads[t].setDaemon(true);
+                threads[t].start();
+            }
+        }
+
+        void run(IntConsumer job, int chunks) {
+            this.job = job;
+            this.chunks = chunks;
+            done.set(0);
+            int g = generation + 1;
+            ticket.set((long) g << 32);
+            generation = g;
+            for (int t = 0; t < threads.length; t++) if (parked[t].get() != 0) LockSupport.unpark(threads[t]);
+            work(g);
+            // The chunks still running are other threads' (this one found none left to claim).
+            for (int i = 0; done.get() < chunks; i++) {
+                if (i < SPINS) Thread.onSpinWait();
+                else Thread.yield(); // a worker descheduled on a busy machine: give it the core
+            }
+            this.job = null;
+        }
+
+        private void loop(int id) {
+            int seen = 0;
+            while (true) {
+                int g;
+                for (int i = 0; (g = generation) == seen; i++) {
+                    if (i < SPINS) {
+                        Thread.onSpinWait();
+                    } else {
+                        parked[id].set(1);
+                        if (generation == seen) LockSupport.park(this);
+                        parked[id].set(0);
+                    }
+                }
+                seen = g;
+                work(g);
+            }
+        }
+
+        private void work(int g) {
+            while (true) {
+                long t = ticket.get();
+                if ((int) (t >>> 32) != g) return;
+                int c = (int) t;
+                if (c >= chunks || !ticket.compareAndSet(t, t + 1)) {
+                    if (c >= chunks) return;
+                    continue;
+                }
+                job.accept(c);
+                done.incrementAndGet();
+            }
+        }
+    }
+}

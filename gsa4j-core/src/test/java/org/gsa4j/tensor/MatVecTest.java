@@ -1,0 +1,77 @@
+package org.gsa4j.tensor;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The decode matvec against float64 loops on awkward sizes, float32 and bfloat16 weights. */
+class MatVecTest {
+    private static final int[] SIZES = {1, 15, 16, 17, 1000};
+
+    @Test
+    void matchesFloat64LoopsOnAwkwardSizes() {
+        SplittableRandom rng = new SplittableRandom(7);
+        for (int m : SIZES)
+            for (int k : SIZES)
+                for (int n : new int[] {1, 3, MatVec.MAX_ROWS}) {
+                    Tensor x = Tensor.randn(rng, 1, n, k), w = Tensor.randn(rng, 1, m, k);
+                    for (Tensor wt : new Tensor[] {w, w.toBf16()}) {
+                        float[] y = new float[n * m];
+                        MatVec.multiply(x.f, 0, n, wt, y, 0);
+                        for (int r = 0; r < n; r++)
+                            for (int j = 0; j < m; j++) {
+                                double want = 0, mag = 0;
+                                for (int i = 0; i < k; i++) {
+                                    double p = (double) x.f[r * k + i] * wt.get(j * k + i);
+                                    want += p;
+                                    mag += Math.abs(p);
+                                }
+                                double err = Math.abs(y[r * m + j] - want);
+                                assertTrue(err <= 1e-6 * mag + 1e-30,
+                                        wt + " n=" + n + " m=" + m + " k=" + k + " at " + r + "," + j + ": " + y[r * m + j] + " vs " + want);
+                            }
+                    }
+                }
+    }
+
+    @Test
+    void bf16EqualsItsValuesWidenedToF32BitForBit() {
+        SplittableRandom rng = new SplittableRandom(8);
+        for (int k : SIZES) {
+            int m = 1037, n = 2; // large enough to run on the team, odd to leave tails
+            Tensor x = Tensor.randn(rng, 1, n, k), h = Tensor.randn(rng, 1, m, k).toBf16();
+            float[] a = new float[n * m], b = new float[n * m];
+            MatVec.multiply(x.f, 0, n, h, a, 0);
+            MatVec.multiply(x.f, 0, n, h.toF32(), b, 0);
+            assertArrayEquals(b, a, "k=" + k);
+        }
+    }
+
+    @Test
+    void fusedAndParallelEqualSerialPerMatrix() {
+        SplittableRandom rng = new SplittableRandom(9);
+        int k = 515;
+        Tensor x = Tensor.randn(rng, 1, 1, k);
+        Tensor[] ws = {Tensor.randn(rng, 1, 301, k), Tensor.randn(rng, 1, 1026, k).toBf16(), Tensor.randn(rng, 1, 7, k)};
+        float[][] ys = {new float[301], new float[1026], new float[7]};
+        MatVec.multiply(x.f, 0, 1, ws, ys, 0);
+        for (int i = 0; i < ws.length; i++) {
+            float[] serial = new float[ws[i].dim(0)];
+            MatVec.rows(x.f, 0, 1, k, ws[i], 0, ws[i].dim(0), serial, 0);
+            assertArrayEquals(serial, ys[i], "matrix " + i);
+        }
+    }
+
+    @Test
+    void matMulLinearTakesBf16Weights() {
+        SplittableRandom rng = new SplittableRandom(10);
+        Tensor x = Tensor.randn(rng, 1, 40, 33), w = Tensor.randn(rng, 1, 17, 33).toBf16();
+        Tensor a = MatMul.linear(x, w), b = MatMul.linear(x, w.toF32());
+        assertTrue(Tensor.relErr(a, b) == 0, "many rows: bf16 widened then gemm");
+        Tensor x1 = Tensor.randn(rng, 1, 1, 33);
+        assertArrayEquals(MatMul.linear(x1, w.toF32()).f, MatMul.linear(x1, w).f);
+    }
+}
