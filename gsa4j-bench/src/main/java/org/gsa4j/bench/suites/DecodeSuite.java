@@ -77,33 +77,39 @@ public final class DecodeSuite {
         if (only != null) contexts = java.util.Arrays.stream(only.split(",")).mapToInt(x -> Integer.parseInt(x.trim())).toArray();
         int prefill = ctx.quick ? 32 : 1024;
         int steps = Integer.getInteger("gsa4j.bench.decodeSteps", ctx.quick ? 8 : 32);
-        ctx.out.printf("== decode (batch 1, F32 weights; %d decoded tokens per point; first %d context tokens prefilled for real)%n",
+        ctx.out.printf("== decode (batch 1, F32 and BF16 weights; %d decoded tokens per point; first %d context tokens prefilled for real)%n",
                 steps, prefill);
-        model(ctx, "gsa", gsaConfig(ctx.quick), contexts, prefill, steps);
-        model(ctx, "llama", llamaConfig(ctx.quick), contexts, prefill, steps);
+        for (ModelLoader.WeightFormat format : ModelLoader.WeightFormat.values()) {
+            model(ctx, "gsa", gsaConfig(ctx.quick), format, contexts, prefill, steps);
+            model(ctx, "llama", llamaConfig(ctx.quick), format, contexts, prefill, steps);
+        }
     }
 
-    private void model(BenchContext ctx, String arch, ObjectNode json, int[] contexts, int prefill, int steps) {
+    private void model(BenchContext ctx, String arch, ObjectNode json, ModelLoader.WeightFormat format, int[] contexts, int prefill, int steps) {
         CausalLM model;
         try {
-            model = ModelLoader.create(json, 3);
+            model = ModelLoader.withWeights(ModelLoader.create(json, 3), format);
         } catch (RuntimeException e) {
-            ctx.unavailable("decode", arch + " F32", "this build cannot create a '" + arch + "' model: " + e.getMessage());
-            ctx.unavailable("decode", arch + " BF16", "no " + arch + " model");
+            ctx.unavailable("decode", arch + " " + format, "this build cannot create a '" + arch + "' model: " + e.getMessage());
             return;
         }
-        long params = 0;
-        for (Tensor t : model.params().values()) params += t.size();
-        int d = model.config.hiddenSize(), vocab = model.config.vocabSize();
-        long weightBytes = 4L * (params - (long) vocab * d + d);
-        ctx.out.printf("  %s: %.1fM params, %.1f MB of weights read per token (F32)%n", arch, params / 1e6, weightBytes / 1e6);
+        long params = 0, weightBytes = 0;
+        for (var e : model.params().entrySet()) {
+            Tensor t = e.getValue();
+            params += t.size();
+            // every weight is read once per token, except the input embedding table (one row)
+            long bytesPerValue = t.isBf16() ? 2 : 4;
+            weightBytes += bytesPerValue * (e.getKey().equals(model.naming.embeddings()) && !model.config.tieWordEmbeddings()
+                    ? t.dim(-1) : t.size());
+        }
+        ctx.out.printf("  %s: %.1fM params, %.1f MB of weights read per token (%s)%n", arch, params / 1e6, weightBytes / 1e6, format);
         long maxHeap = Runtime.getRuntime().maxMemory();
         // One state per model, carried from the shortest context to the longest: the real prefill
         // happens once, each longer context continues from the previous one.
         DecodeState state = model.newState(1);
         SplittableRandom rng = new SplittableRandom(11);
         for (int len : contexts) {
-            String name = arch + " F32 ctx=" + len;
+            String name = arch + " " + format + " ctx=" + len;
             long perTokenKv = kvBytesPerToken(model, state);
             if (perTokenKv > 0) {
                 long cap = Long.highestOneBit(Math.max(1, len + steps + 256)) * 2;
@@ -126,7 +132,7 @@ public final class DecodeSuite {
                 }
             }
             try {
-                decodeAt(ctx, model, arch, state, rng, name, len, prefill, steps, weightBytes, params);
+                decodeAt(ctx, model, arch, format, state, rng, name, len, prefill, steps, weightBytes, params);
             } catch (OutOfMemoryError e) {
                 state = null;
                 System.gc();
@@ -142,16 +148,10 @@ public final class DecodeSuite {
                 break;
             }
         }
-        state = null;
-        ObjectNode bf = ctx.row("decode", arch + " BF16");
-        bf.put("arch", arch);
-        bf.put("status", "not supported yet");
-        bf.put("note", "the tensor tier stores float32/float64 only (BF16 safetensors are widened on load), so BF16 weights cannot be streamed yet");
-        ctx.out.printf("  %-28s not supported yet: %s%n", arch + " BF16", bf.get("note").asText());
     }
 
     /** Brings the state to {@code len} tokens of context (real prefill up to {@code prefill}), then times decoding. */
-    private void decodeAt(BenchContext ctx, CausalLM model, String arch, DecodeState state, SplittableRandom rng, String name, int len,
+    private void decodeAt(BenchContext ctx, CausalLM model, String arch, ModelLoader.WeightFormat format, DecodeState state, SplittableRandom rng, String name, int len,
                           int prefill, int steps, long weightBytes, long params) throws ReflectiveOperationException {
         int vocab = model.config.vocabSize();
         int real = (int) Math.max(0, Math.min(len, prefill) - state.position()), chunk = 256;
@@ -171,14 +171,15 @@ public final class DecodeSuite {
         // Warm-up at this context: enough steps for C2 to compile the step kernels (cold Vector-API
         // code allocates a box per vector operation, which would be counted as decode allocation).
         int warm = ctx.quick ? 200 : 24;
-        for (int i = 0; i < warm; i++) next = argmax(model.feed(new int[]{next}, 1, 1, state));
+        int[] id = new int[1];
+        for (int i = 0; i < warm; i++) next = decodeOne(model, next, state, id);
         var tmx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         long gcCount0 = gcCount(), gcTime0 = gcTime(), alloc0 = tmx.getCurrentThreadAllocatedBytes();
         long cpu0 = Measure.processCpuNanos(), wall0 = System.nanoTime();
         double[] t = new double[steps];
         for (int i = 0; i < steps; i++) {
             long t0 = System.nanoTime();
-            next = argmax(model.feed(new int[]{next}, 1, 1, state));
+            next = decodeOne(model, next, state, id);
             t[i] = (System.nanoTime() - t0) * 1e-9;
         }
         double wall = (System.nanoTime() - wall0) * 1e-9;
@@ -192,7 +193,7 @@ public final class DecodeSuite {
         double roof = bytes / (ctx.readGBs * 1e9);
         ObjectNode r = ctx.row("decode", name);
         r.put("arch", arch);
-        r.put("weights", "F32");
+        r.put("weights", format.name());
         r.put("context", len);
         r.put("decoded_from", at);
         r.put("prefilled_for_real", Math.min(len, prefill));
@@ -214,6 +215,15 @@ public final class DecodeSuite {
         ctx.out.printf("  %-28s %8.2f ms/token %7.1f tok/s  roofline %6.2f ms (%5.1f%%)  state %9.1f MiB  alloc %6.1f KiB/token  GC %d (%d ms)  cpu share %.2f%n",
                 name, med * 1e3, 1 / med, roof * 1e3, 100 * roof / med, stateBytes / (double) (1 << 20),
                 alloc / 1024.0 / steps, gcs, gcMs, cpuShare);
+    }
+
+    /**
+     * One greedy token: the allocation-free single-token step where the architecture has one, else
+     * the tape path. {@code id} is a reused one-element buffer.
+     */
+    static int decodeOne(CausalLM model, int token, DecodeState state, int[] id) {
+        id[0] = token;
+        return argmax(model.canStep(state) ? model.step(id, state) : model.feed(id, 1, 1, state));
     }
 
     static int argmax(Tensor logits) {
