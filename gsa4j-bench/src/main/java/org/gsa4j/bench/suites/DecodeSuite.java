@@ -166,14 +166,19 @@ public final class DecodeSuite {
         if (state.position() != len) throw new IllegalStateException("position " + state.position() + " != " + len);
         long stateBytes = state.bytes();
         long at = state.position();
-        // warm-up at this context, then timed single-token steps feeding back the argmax
         int next = rng.nextInt(vocab);
-        // Warm-up at this context: enough steps for C2 to compile the step kernels (cold Vector-API
-        // code allocates a box per vector operation, which would be counted as decode allocation).
-        int warm = ctx.quick ? 200 : 24;
-        int[] id = new int[1];
-        for (int i = 0; i < warm; i++) next = decodeOne(model, next, state, id);
+        // Warm-up at this context until C2 has compiled the step: interpreted Vector-API code boxes
+        // every vector (about a megabyte per token here), compiled code allocates nothing. The tape
+        // path (architectures without a single-token step) never gets there and warms up fully.
         var tmx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        int[] id = new int[1];
+        int burst = 16;
+        long perToken = Long.MAX_VALUE;
+        for (int round = 0; round < (ctx.quick ? 40 : 25) && perToken > 1024; round++) {
+            long before = tmx.getCurrentThreadAllocatedBytes();
+            for (int i = 0; i < burst; i++) next = decodeOne(model, next, state, id);
+            perToken = (tmx.getCurrentThreadAllocatedBytes() - before) / burst;
+        }
         long gcCount0 = gcCount(), gcTime0 = gcTime(), alloc0 = tmx.getCurrentThreadAllocatedBytes();
         long cpu0 = Measure.processCpuNanos(), wall0 = System.nanoTime();
         double[] t = new double[steps];
