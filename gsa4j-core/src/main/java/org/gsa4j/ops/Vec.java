@@ -35,10 +35,11 @@ final class Vec {
         if (FH.length() == D.length()) {
             for (int upper = D.loopBound(n); i < upper; i += D.length()) {
                 DoubleVector diff = DoubleVector.fromArray(D, b, hi + i).sub(DoubleVector.fromArray(D, b, lo + i));
-                VectorOps.exp((FloatVector) diff.convertShape(VectorOperators.D2F, FH, 0)).intoArray(dst, dOff + i);
+                ((FloatVector) diff.convertShape(VectorOperators.D2F, FH, 0)).intoArray(dst, dOff + i);
             }
         }
-        for (; i < n; i++) dst[dOff + i] = (float) Math.exp((float) (b[hi + i] - b[lo + i]));
+        for (int j = i; j < n; j++) dst[dOff + j] = (float) (b[hi + j] - b[lo + j]);
+        VectorOps.expInPlace(dst, dOff, n);
     }
 
     /** dst = src + (double) g, element-wise (one step of a running double sum of float gates). */
@@ -110,19 +111,9 @@ final class Vec {
     static void softmaxInPlace(float[] x, int off, int n) {
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) max = Math.max(max, x[off + i]);
-        int i = 0;
-        FloatVector sumV = FloatVector.zero(F);
-        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
-            FloatVector e = VectorOps.exp(FloatVector.fromArray(F, x, off + i).sub(max));
-            e.intoArray(x, off + i);
-            sumV = sumV.add(e);
-        }
-        float sum = VectorOps.sumLanes(sumV);
-        for (; i < n; i++) {
-            x[off + i] = (float) Math.exp(x[off + i] - max);
-            sum += x[off + i];
-        }
-        scale(x, off, 1f / sum, n);
+        for (int i = 0; i < n; i++) x[off + i] -= max;
+        VectorOps.expInPlace(x, off, n);
+        scale(x, off, 1f / VectorOps.sum(x, off, n), n);
     }
 
     /** dp = p ⊙ (dp − ⟨p, dp⟩): the softmax backward, overwriting the gradient w.r.t. p by that w.r.t. the logits. */

@@ -4,6 +4,7 @@ import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -180,9 +181,24 @@ public final class VectorOps {
      * on whether the caller had been JIT-compiled yet (RELIABILITY.md, determinism).
      */
     public static float sumLanes(FloatVector v) {
+        if (v.species() == S) {
+            // a fixed tree of lane-wise adds: intrinsic in compiled code, the same order in every tier
+            for (VectorShuffle<Float> fold : FOLD) v = v.add(v.rearrange(fold));
+            return v.lane(0);
+        }
         float s = 0;
         for (int i = 0; i < v.length(); i++) s += v.lane(i);
         return s;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] FOLD = new VectorShuffle[Integer.numberOfTrailingZeros(L)];
+
+    static {
+        for (int i = 0, half = L / 2; half >= 1; i++, half /= 2) {
+            int h = half;
+            FOLD[i] = VectorShuffle.fromOp(S, l -> l ^ h);
+        }
     }
 
     /** {@link #sumLanes(FloatVector)} for doubles. */
