@@ -38,10 +38,13 @@ res = {"generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                  "scratch_steps": scratch_steps, "teacher_tokens": teacher_steps * TOK, "finetune_tokens": ft_steps * TOK,
                  "scratch_tokens": scratch_steps * TOK, "pretrain_peak_lr": float(pre_lr), "finetune_peak_lr": float(ft_lr),
                  "gsa_slots": int(slots)},
-       "teacher": {"eval": teacher, "train": metrics("teacher")}, "models": {}}
+       "teacher": {"eval": teacher, "train": metrics("teacher")},
+       "teacher_finetuned_control": {"eval": ev("llama-finetuned"), "train": metrics("ft-llama")}, "models": {}}
 for a, _ in ARCHS:
     res["models"][a] = {"converted": ev(f"{a}-converted"), "finetuned": ev(f"{a}-finetuned"), "scratch": ev(f"{a}-scratch"),
-                        "finetune_run": metrics(f"ft-{a}"), "scratch_run": metrics(f"scratch-{a}")}
+                        "finetuned_subset": ev(f"{a}-finetuned-subset"), "finetuned_long": ev(f"{a}-finetuned-long"),
+                        "finetune_run": metrics(f"ft-{a}"), "scratch_run": metrics(f"scratch-{a}"),
+                        "finetune_subset_run": metrics(f"ft-subset-{a}"), "finetune_long_run": metrics(f"ft-long-{a}")}
     c, f = res["models"][a]["converted"], res["models"][a]["finetuned"]
     if c and f and teacher:
         damage = c["loss"] - teacher["loss"]
@@ -65,11 +68,15 @@ def params(e):
 T = teacher_steps * TOK
 F = ft_steps * TOK
 S = scratch_steps * TOK
-rows = [f"| Llama teacher (from scratch) | {T:,} | {params(teacher)} | {fmt(teacher)} |"]
+ctrl = ev("llama-finetuned")
+rows = [f"| Llama teacher (from scratch) | {T:,} | {params(teacher)} | {fmt(teacher)} |",
+        f"| Llama teacher + the same finetuning (control) | {T:,} + {F:,} | {params(ctrl)} | {fmt(ctrl)} |"]
 for a, A in ARCHS:
     m = res["models"][a]
     rows.append(f"| {A} converted, no finetuning | {T:,} + 0 | {params(m['converted'])} | {fmt(m['converted'])} |")
     rows.append(f"| **{A} converted + finetuned** | {T:,} + {F:,} | {params(m['finetuned'])} | {fmt(m['finetuned'])} |")
+    rows.append(f"| {A} converted + finetuned, new + attention only | {T:,} + {F:,} | {params(m['finetuned_subset'])} | {fmt(m['finetuned_subset'])} |")
+    rows.append(f"| {A} converted + finetuned, 4× tokens | {T:,} + {4 * F:,} | {params(m['finetuned_long'])} | {fmt(m['finetuned_long'])} |")
     rows.append(f"| {A} from scratch | {S:,} | {params(m['scratch'])} | {fmt(m['scratch'])} |")
 
 # ---- verdict, computed from the numbers
@@ -88,6 +95,11 @@ if have:
     lines.append(f"* Before finetuning (the converted weights as they are): "
                  f"{', '.join(f'{A} {conv[A]:.3f}' for A in sorted(conv, key=conv.get))}. Share of the conversion's loss increase "
                  f"that finetuning won back: {', '.join(f'{A} {rec[A] * 100:.0f}%' for A in order if rec[A] is not None)}.")
+    worst_start = max(conv, key=conv.get)
+    best_share = max((A for A in rec if rec[A] is not None), key=lambda A: rec[A])
+    lines.append(f"* {worst_start} starts furthest from the teacher after conversion; {best_share} wins back the largest share of "
+                 f"its conversion loss. The share is a weak measure when the starting points differ this much: what matters for use "
+                 f"is the loss reached.")
     if best == "GSA":
         margin = ft[order[1]] - ft["GSA"]
         lines.append(f"* **GSA recovers the most of the teacher**, as the paper claims (§A4, Table 3), ahead of {order[1]} by "
@@ -104,11 +116,28 @@ if have:
                      + ", ".join(f"{A} {ft[A]:.3f} (T2R) vs {sc[A]:.3f} (scratch)" for A, _ in [(x, 0) for x in order]) + ". "
                      + (f"Conversion + finetuning wins for {', '.join(wins)}." if wins else "Training from scratch wins for every architecture.")
                      + (f" It loses for {', '.join(A for A in ft if A not in wins)}." if wins and len(wins) < len(ft) else ""))
+    lg = {A: (res["models"][a]["finetuned_long"] or {}).get("loss") for a, A in ARCHS}
+    if all(v is not None for v in lg.values()):
+        lo = sorted(lg, key=lg.get)
+        lines.append(f"* With 4× the finetuning tokens ({4 * F:,}): {', '.join(f'{A} {lg[A]:.3f}' for A in lo)} (gaps to the teacher "
+                     f"{', '.join(f'{A} {lg[A] - tl:+.3f}' for A in lo)}). "
+                     + ("GSA leads here." if lo[0] == "GSA" else
+                        f"GSA's gap to the best ({lo[0]}) goes from {ft['GSA'] - ft[lo[0]]:+.3f} to {lg['GSA'] - lg[lo[0]]:+.3f} nats/token."))
+    sub = {A: (res["models"][a]["finetuned_subset"] or {}).get("loss") for a, A in ARCHS}
+    if all(v is not None for v in sub.values()):
+        lines.append("* Training only the new parameters and the attention projections (`--train-only new,attention`, the rest frozen) "
+                     "instead of everything: " + ", ".join(f"{A} {sub[A]:.3f} vs {ft[A]:.3f}" for A in order) + ".")
+    if ctrl:
+        cl = ctrl["loss"]
+        lines.append(f"* Control: the teacher itself, finetuned with the same {F:,} tokens and recipe, reaches {ctrl['loss']:.3f} "
+                     f"({ctrl['loss'] - tl:+.3f} vs the teacher); the converted and finetuned models stay "
+                     f"{', '.join(f'{A} {ft[A] - cl:+.3f}' for A in order)} nats/token behind it — "
+                     f"that is the conversion's remaining cost at equal tokens.")
 else:
     lines.append("* (incomplete: not every run has finished; rerun scripts/t2r-experiment.sh)")
 
 secs = lambda run: (metrics(run) or {}).get("seconds") or 0
-total_s = secs("teacher") + sum(secs(f"ft-{a}") + secs(f"scratch-{a}") for a, _ in ARCHS)
+total_s = secs("teacher") + secs("ft-llama") + sum(secs(f"{k}-{a}") for a, _ in ARCHS for k in ("ft", "scratch", "ft-subset", "ft-long"))
 
 doc = f"""# Transformer-to-RNN (T2R) at toy scale: Llama → GSA, GLA, RetNet
 
@@ -171,7 +200,11 @@ plots. Generated {res['generated']}.
 ![finetuning curves](t2r/finetune.png)
 
 Finetuning curves (training-loss moving average, thin; validation loss on the first 4,096 validation tokens, thick)
-against the teacher's final validation loss on the same tokens (dashed).
+against the teacher's final validation loss on the same tokens (dashed), and the teacher itself finetuned the same way.
+
+![finetuning with 4x the tokens](t2r/finetune-long.png)
+
+The same finetuning with four times the tokens ({4 * F:,}; warm-up 10, cosine over the longer run).
 
 ![same budget](t2r/budget.png)
 
