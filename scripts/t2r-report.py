@@ -43,6 +43,7 @@ res = {"generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
 for a, _ in ARCHS:
     res["models"][a] = {"converted": ev(f"{a}-converted"), "finetuned": ev(f"{a}-finetuned"), "scratch": ev(f"{a}-scratch"),
                         "finetuned_subset": ev(f"{a}-finetuned-subset"), "finetuned_long": ev(f"{a}-finetuned-long"),
+                        "finetuned_lr1e-3": ev(f"{a}-finetuned-lr1e-3"), "finetune_lr1e-3_run": metrics(f"ft-lr1e-3-{a}"),
                         "finetune_run": metrics(f"ft-{a}"), "scratch_run": metrics(f"scratch-{a}"),
                         "finetune_subset_run": metrics(f"ft-subset-{a}"), "finetune_long_run": metrics(f"ft-long-{a}")}
     c, f = res["models"][a]["converted"], res["models"][a]["finetuned"]
@@ -76,6 +77,7 @@ for a, A in ARCHS:
     rows.append(f"| {A} converted, no finetuning | {T:,} + 0 | {params(m['converted'])} | {fmt(m['converted'])} |")
     rows.append(f"| **{A} converted + finetuned** | {T:,} + {F:,} | {params(m['finetuned'])} | {fmt(m['finetuned'])} |")
     rows.append(f"| {A} converted + finetuned, new + attention only | {T:,} + {F:,} | {params(m['finetuned_subset'])} | {fmt(m['finetuned_subset'])} |")
+    rows.append(f"| {A} converted + finetuned, peak LR 1e-3 | {T:,} + {F:,} | {params(m['finetuned_lr1e-3'])} | {fmt(m['finetuned_lr1e-3'])} |")
     rows.append(f"| {A} converted + finetuned, 4× tokens | {T:,} + {4 * F:,} | {params(m['finetuned_long'])} | {fmt(m['finetuned_long'])} |")
     rows.append(f"| {A} from scratch | {S:,} | {params(m['scratch'])} | {fmt(m['scratch'])} |")
 
@@ -116,6 +118,11 @@ if have:
                      + ", ".join(f"{A} {ft[A]:.3f} (T2R) vs {sc[A]:.3f} (scratch)" for A, _ in [(x, 0) for x in order]) + ". "
                      + (f"Conversion + finetuning wins for {', '.join(wins)}." if wins else "Training from scratch wins for every architecture.")
                      + (f" It loses for {', '.join(A for A in ft if A not in wins)}." if wins and len(wins) < len(ft) else ""))
+        so = sorted(sc, key=sc.get)
+        lines.append(f"* From scratch, at equal tokens, the ranking (validation loss, best first) is {', '.join(f'{A} {sc[A]:.3f}' for A in so)} (Llama teacher "
+                     f"{tl:.3f} with {T:,} tokens): the ordering of the architectures trained from scratch "
+                     + ("matches the paper (GSA ahead of GLA and RetNet, as in §A2's WikiText perplexities)" if so[0] == "GSA" else "is not GSA-first") + ", whereas after conversion and finetuning it is "
+                     f"{', '.join(order)}.")
     lg = {A: (res["models"][a]["finetuned_long"] or {}).get("loss") for a, A in ARCHS}
     if all(v is not None for v in lg.values()):
         lo = sorted(lg, key=lg.get)
@@ -123,6 +130,12 @@ if have:
                      f"{', '.join(f'{A} {lg[A] - tl:+.3f}' for A in lo)}). "
                      + ("GSA leads here." if lo[0] == "GSA" else
                         f"GSA's gap to the best ({lo[0]}) goes from {ft['GSA'] - ft[lo[0]]:+.3f} to {lg['GSA'] - lg[lo[0]]:+.3f} nats/token."))
+    hi = {A: (res["models"][a]["finetuned_lr1e-3"] or {}).get("loss") for a, A in ARCHS}
+    if all(v is not None for v in hi.values()):
+        ho = sorted(hi, key=hi.get)
+        lines.append(f"* With a higher finetuning peak (1e-3 instead of {ft_lr}), same tokens: {', '.join(f'{A} {hi[A]:.3f}' for A in ho)}"
+                     f" ({', '.join(f'{A} {hi[A] - ft[A]:+.3f}' for A in ho)} vs the default recipe); ranking "
+                     + ("unchanged." if ho == order else f"{' < '.join(ho)} instead of {' < '.join(order)}."))
     sub = {A: (res["models"][a]["finetuned_subset"] or {}).get("loss") for a, A in ARCHS}
     if all(v is not None for v in sub.values()):
         lines.append("* Training only the new parameters and the attention projections (`--train-only new,attention`, the rest frozen) "
@@ -137,7 +150,7 @@ else:
     lines.append("* (incomplete: not every run has finished; rerun scripts/t2r-experiment.sh)")
 
 secs = lambda run: (metrics(run) or {}).get("seconds") or 0
-total_s = secs("teacher") + secs("ft-llama") + sum(secs(f"{k}-{a}") for a, _ in ARCHS for k in ("ft", "scratch", "ft-subset", "ft-long"))
+total_s = secs("teacher") + secs("ft-llama") + sum(secs(f"{k}-{a}") for a, _ in ARCHS for k in ("ft", "scratch", "ft-subset", "ft-long", "ft-lr1e-3"))
 
 doc = f"""# Transformer-to-RNN (T2R) at toy scale: Llama → GSA, GLA, RetNet
 
