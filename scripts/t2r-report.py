@@ -235,6 +235,11 @@ trained from scratch over the whole budget.
   finetuning LR ({ft_lr}) follows the paper's ratio and was not tuned; a higher one may recover more for every model.
 * **Metric.** Perplexity/bits per byte on 128-token windows, not the paper's downstream tasks (ARC, HellaSwag, MMLU ...),
   which models this small cannot do; the paper's headline claim concerns those tasks and long contexts.
+* **Why GSA starts furthest away (a hypothesis, not tested here).** Its forget gate α = σ(W_α x)^(1/8) comes from a
+  freshly initialised W_α, so α ≈ 0.5^(1/8) ≈ 0.92 everywhere at first, and its read-out is a softmax over {slots} slots
+  instead of over tokens; RetNet and GLA (ReLU feature maps, fixed or near-constant decays) keep the teacher's q·k
+  products closer to how they were used. A gate initialisation that starts from a long memory, or a longer warm-up of the
+  new parameters only, may narrow GSA's start-up gap; this was not tried.
 * The converted models have the teacher's width (GLA with expand_k = 1, RetNet with expand_v = 1, GSA with {slots} slots),
   which differs from the defaults of `gsa4j train --arch gla|retnet|gsa`; the from-scratch baselines use the converted
   configs so that the comparison is between equal architectures.
