@@ -179,7 +179,7 @@ Issue 7, items 2–3; the paper's experiment is PAPER.md §A4 (Mistral-7B conver
 Everything here is produced by one command:
 
 ```
-scripts/t2r-experiment.sh          # ≈ {total_s / 60:.0f} min of training on 2 threads; runs/t2r (git-ignored) keeps the checkpoints
+scripts/t2r-experiment.sh          # ≈ {total_s / 60:.0f} min of training on 2 threads (plus ~5 min of evaluation); runs/t2r (git-ignored) keeps the checkpoints
 ```
 
 It writes this file, [`t2r/results.json`](t2r/results.json) (every number below, with the validation curves) and the
@@ -252,10 +252,11 @@ trained from scratch over the whole budget.
 * **Scale.** A {params(teacher)}-parameter teacher trained on {T / 1e6:.2f}M tokens for a few minutes, and {F / 1e3:.0f}K
   finetuning tokens, against the paper's 7B Mistral (trillions of tokens) and 20B–100B finetuning tokens. The teacher is far
   from converged (its loss was still falling), so "recovering the teacher" means little here, and the from-scratch runs
-  compare against a teacher that itself is barely trained. Most of what the models know at this scale sits in the
-  embeddings, MLPs and unigram/bigram statistics, which the conversion keeps intact.
-* **One seed**, one learning rate, no sweep: differences of a few hundredths of a nat are within run-to-run noise. The
-  finetuning LR ({ft_lr}) follows the paper's ratio and was not tuned; a higher one may recover more for every model.
+  compare against a teacher that itself is barely trained. Much of what models this small know is probably short-range
+  statistics held by the embeddings and MLPs, which the conversion keeps intact (not measured).
+* **One seed**, no sweep: differences of a few hundredths of a nat may be within run-to-run noise (not measured). The
+  finetuning LR ({ft_lr}) follows the paper's ratio and was not tuned; the 1e-3 rows show that a higher peak recovers more
+  for every model at this budget, and changes the order.
 * **Metric.** Perplexity/bits per byte on 128-token windows, not the paper's downstream tasks (ARC, HellaSwag, MMLU ...),
   which models this small cannot do; the paper's headline claim concerns those tasks and long contexts.
 * **Why GSA starts furthest away (a hypothesis, not tested here).** Its forget gate α = σ(W_α x)^(1/8) comes from a
