@@ -183,10 +183,11 @@ scripts/t2r-experiment.sh          # ≈ {total_s / 60:.0f} min of training on 2
 ```
 
 It writes this file, [`t2r/results.json`](t2r/results.json) (every number below, with the validation curves) and the
-plots. Generated {res['generated']}. Reproducibility: the teacher was trained three more times with the script's exact
-command; all its validation losses agreed to 4 decimals, but one of the reruns departed from the others by ~1e-7 in the
-training loss from update 43 on (so the trainer is not always bit-deterministic on this loaded machine, contrary to
-docs/TRAINING.md; reported, not investigated here). Differences that small do not move any number in the table.
+plots. Generated {res['generated']}. Reproducibility: the teacher was rerun once in full and twice for its first ~50 updates with
+the script's training settings. The full rerun's validation losses agree with the original's to 4 decimals, but its
+training loss departs by ~1e-7 from update 43 on, while both partial reruns match the original bit for bit up to there. So
+the trainer is not always bit-deterministic on this loaded machine, contrary to docs/TRAINING.md (reported, not
+investigated here). Differences that small do not change any number in the table.
 
 ## Finetuning a converted model: `gsa4j train --init-from`
 
