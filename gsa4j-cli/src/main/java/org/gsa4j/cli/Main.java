@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
 @Command(name = "gsa4j", mixinStandardHelpOptions = true, version = "gsa4j 0.1.0",
         description = "Gated Slot Attention and its linear-attention siblings in pure Java.",
         subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, GenerateCommand.class, MqarCommand.class,
-                ConvertCommand.class, BenchCommand.class})
+                ConvertCommand.class, BenchCommand.class, WindowEvalCommand.class, PlotCurvesCommand.class})
 public final class Main implements Runnable {
 
     @Override

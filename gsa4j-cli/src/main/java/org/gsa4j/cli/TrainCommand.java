@@ -13,6 +13,7 @@ import org.gsa4j.train.Checkpoints;
 import org.gsa4j.train.LmData;
 import org.gsa4j.train.ModelConfigs;
 import org.gsa4j.train.TrainConfig;
+import org.gsa4j.train.Trainable;
 import org.gsa4j.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -44,6 +45,18 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--force", description = "Start afresh even though OUT already has checkpoints (they are replaced as new ones are written).")
     boolean force;
+
+    @Option(names = "--init-from", paramLabel = "DIR",
+            description = {"Start from the weights of this Hugging Face model directory (any architecture the loader supports, "
+                    + "e.g. one made by `gsa4j convert`, or a checkpoint) instead of a fresh model; the model flags are then ignored.",
+                    "Without --lr the peak learning rate is 3e-4 (finetuning), not 3e-3."})
+    Path initFrom;
+
+    @Option(names = "--train-only", paramLabel = "GROUPS",
+            description = {"Train only these parameter groups, freeze the rest (no gradient, no optimizer state, no decay): "
+                    + "all (default), or a comma list of new (what a conversion adds: f_proj, gk_proj, g_norm ...), "
+                    + "attention (all token-mixer parameters), mlp, norms, embeddings, head. E.g. --train-only new,attention."})
+    String trainOnly;
 
     // ---- data
     @Option(names = "--data", paramLabel = "DIR", description = "Prepared data (prep.json) or a directory of .txt files; default: the embedded Austen corpus.")
@@ -113,6 +126,9 @@ public final class TrainCommand implements Callable<Integer> {
         int tokVocab = prep.vocabSize();
 
         Checkpoints.Loaded ckpt = null;
+        if (initFrom != null && resume != null) {
+            throw new Gsa4jException("--init-from starts a new run and --resume continues one: pass only one of them");
+        }
         if (resume != null) {
             Path dir = resume.isEmpty() ? Checkpoints.latest(out.resolve("checkpoints")) : Path.of(resume);
             if (dir == null) throw Gsa4jException.at(out.resolve("checkpoints"), null, "--resume: there is no checkpoint to resume from");
@@ -126,12 +142,29 @@ public final class TrainCommand implements Callable<Integer> {
         if (ckpt != null) tc = TrainConfig.fromJson(ckpt.state().get("train_config"), ckpt.dir().resolve(Checkpoints.TRAINER_STATE));
         else if (runConfig != null) tc = tc.overlay(runConfig.get("train"), config);
         boolean warmupGiven = warmup != null || (runConfig != null && runConfig.path("train").has("warmup_steps")) || ckpt != null;
+        boolean lrGiven = lr != null || (runConfig != null && runConfig.path("train").has("lr")) || ckpt != null;
+        if (initFrom != null) {
+            tc.initFrom = initFrom.toString();
+            if (!lrGiven) tc.lr = 3e-4; // finetuning a pretrained model: a small peak (the paper: 3e-5 at 7B)
+        }
+        if (trainOnly != null) {
+            if (ckpt != null) throw new Gsa4jException("--train-only cannot change on --resume: the checkpoint's run trains "
+                    + (tc.trainOnly == null ? "all parameters" : "'" + tc.trainOnly + "'"));
+            tc.trainOnly = trainOnly;
+        }
         applyFlags(tc);
         if (!warmupGiven) tc.warmupSteps = Math.min(tc.warmupSteps, Math.max(1, tc.steps / 10));
 
         CausalLM model;
         if (ckpt != null) {
             model = ckpt.model();
+        } else if (initFrom != null) {
+            model = ModelLoader.load(initFrom);
+            Path initTok = initFrom.resolve("tokenizer.json");
+            if (Files.isRegularFile(initTok) && !java.util.Arrays.equals(Files.readAllBytes(initTok), Files.readAllBytes(prep.tokenizerPath()))) {
+                throw new Gsa4jException("--init-from " + initFrom + " comes with another tokenizer than the data's (" + prep.tokenizerPath()
+                        + "): pass --tokenizer " + initTok + " or the --data / --vocab-size it was trained with");
+            }
         } else {
             ObjectNode mc = modelConfigJson(runConfig);
             if (!mc.has("vocab_size")) mc.put("vocab_size", tokVocab);
@@ -152,6 +185,11 @@ public final class TrainCommand implements Callable<Integer> {
             var validator = val.size() >= 2 ? LmData.validator(val, tc.batchSize, tc.seqLen, tc.evalTokens) : null;
             err.printf("model: %s, %,d parameters (%d layers, hidden %d, vocabulary %d); %d threads%n", model.config.modelType(), nParams,
                     model.config.numLayers(), model.config.hiddenSize(), model.config.vocabSize(), nThreads);
+            if (initFrom != null) err.printf("initial weights: %s%n", initFrom);
+            if (tc.trainOnly != null && !Trainable.groups(tc.trainOnly).contains("all")) {
+                long trained = Trainable.trainedNames(tc.trainOnly, model).stream().mapToLong(n -> model.params().get(n).size()).sum();
+                err.printf("training only %s: %,d of %,d parameters; the rest are frozen%n", tc.trainOnly, trained, nParams);
+            }
             err.printf("training: %d updates × %d sequences × %d tokens (× %d accumulation) = %,d tokens; lr %.2g warm-up %d, cosine to %.2g; AdamW wd %.3g β (%.3g, %.3g)%n",
                     tc.steps, tc.batchSize, tc.seqLen, tc.gradAccum, tc.steps * tc.tokensPerStep(), tc.lr, tc.warmupSteps, tc.lr * tc.minLrRatio,
                     tc.weightDecay, tc.beta1, tc.beta2);

@@ -108,6 +108,13 @@ public final class CausalLM {
         return vars;
     }
 
+    /** As {@link #bind(Tape)}, but only the parameters {@code trainable} accepts get gradients; the rest are constants. */
+    public Map<String, Var> bind(Tape tape, java.util.function.Predicate<String> trainable) {
+        Map<String, Var> vars = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : params.entrySet()) vars.put(e.getKey(), tape.leaf(e.getValue(), trainable.test(e.getKey())));
+        return vars;
+    }
+
     /** Logits [B·T, vocab] for ids [B·T] (row-major B×T); state null in training. */
     public Var logits(Tape tape, Map<String, Var> p, int[] ids, int batch, int seqLen, DecodeState state) {
         if (ids.length != batch * seqLen) throw new IllegalArgumentException(ids.length + " ids for batch " + batch + " × " + seqLen);

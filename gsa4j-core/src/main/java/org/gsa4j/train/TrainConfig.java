@@ -52,6 +52,13 @@ public final class TrainConfig {
     public long checkpointEvery = 500;
     /** Checkpoints kept (the oldest are deleted once a newer one is complete). */
     public int keepCheckpoints = 3;
+    /**
+     * Which parameters are trained: null or "all", or groups such as "new,attention" (see
+     * {@link Trainable}); the others are frozen (no gradient, no optimizer state, no decay).
+     */
+    public String trainOnly = null;
+    /** Where the initial weights came from ({@code --init-from}); informational, null for a fresh model. */
+    public String initFrom = null;
 
     private static final ObjectMapper MAPPER = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
@@ -109,6 +116,7 @@ public final class TrainConfig {
         check(evalTokens >= 0, where, "eval_tokens", "must be >= 0, is " + evalTokens);
         check(checkpointEvery >= 0, where, "checkpoint_every", "must be >= 0, is " + checkpointEvery);
         check(keepCheckpoints > 0, where, "keep_checkpoints", "must be positive, is " + keepCheckpoints);
+        Trainable.groups(trainOnly);
         return this;
     }
 

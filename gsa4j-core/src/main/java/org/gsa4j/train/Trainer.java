@@ -16,6 +16,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The training loop for any {@link CausalLM}: for each update, {@code grad_accum} micro-batches
@@ -59,6 +60,7 @@ public final class Trainer {
     private final byte[] tokenizerJson;
     private final Listener listener;
     private final AdamW optimizer;
+    private final Set<String> trainable;
     private LrSchedule schedule;
     private long step;
     private volatile boolean stopRequested;
@@ -83,6 +85,7 @@ public final class Trainer {
         this.tokenizerJson = tokenizerJson;
         this.listener = listener == null ? new Listener() {} : listener;
         this.optimizer = AdamW.of(cfg, model.params());
+        this.trainable = Set.copyOf(Trainable.trainedNames(cfg.trainOnly, model));
         this.schedule = cfg.schedule();
         if (outDir != null) ensureWritable(outDir);
     }
@@ -120,6 +123,11 @@ public final class Trainer {
 
     public AdamW optimizer() {
         return optimizer;
+    }
+
+    /** The parameters this run trains (all unless {@code train_only} says otherwise); the rest are frozen. */
+    public Set<String> trainableNames() {
+        return trainable;
     }
 
     /**
@@ -262,7 +270,7 @@ public final class Trainer {
     /** Forward and backward of one micro-batch; gradients are summed into {@code grads}. Returns the loss. */
     private double forwardBackward(BatchSource.Batch b, Map<String, float[]> grads) {
         Tape tape = Tape.recording();
-        Map<String, Var> vars = model.bind(tape);
+        Map<String, Var> vars = trainable.size() == model.params().size() ? model.bind(tape) : model.bind(tape, trainable::contains);
         Var logits = model.logits(tape, vars, b.inputs(), b.batchSize(), b.seqLen(), null);
         Var loss = Functions.crossEntropy(tape, logits, b.targets(), CausalLM.IGNORE_INDEX);
         double value = loss.value.get(0);
