@@ -66,7 +66,9 @@ class BenchCommandTest {
         has(doc, "decode", "gsa F32 ctx=1024", "seconds_per_token", "frac_roofline", "state_bytes");
         // GSA's state does not grow with the context
         assertEquals(row(doc, "decode", "gsa F32 ctx=256").path("state_bytes").asLong(), row(doc, "decode", "gsa F32 ctx=1024").path("state_bytes").asLong());
-        assertNotNull(row(doc, "decode", "gsa BF16"));
+        has(doc, "decode", "gsa BF16 ctx=1024", "seconds_per_token", "frac_roofline", "bytes_per_token");
+        assertTrue(row(doc, "decode", "gsa BF16 ctx=1024").path("bytes_per_token").asLong()
+                < row(doc, "decode", "gsa F32 ctx=1024").path("bytes_per_token").asLong(), "BF16 weights read fewer bytes per token");
         JsonNode llama = row(doc, "decode", "llama F32 ctx=1024");
         if (llama != null && llama.path("status").asText().equals("ok")) {
             assertTrue(llama.path("state_bytes").asLong() > row(doc, "decode", "llama F32 ctx=256").path("state_bytes").asLong(), "KV cache grows");
