@@ -185,9 +185,11 @@ scripts/t2r-experiment.sh          # ≈ {total_s / 60:.0f} min of training on 2
 It writes this file, [`t2r/results.json`](t2r/results.json) (every number below, with the validation curves) and the
 plots. Generated {res['generated']}. Reproducibility: the teacher was rerun once in full and twice for its first ~50 updates with
 the script's training settings. The full rerun's validation losses agree with the original's to 4 decimals, but its
-training loss departs by ~1e-7 from update 43 on, while both partial reruns match the original bit for bit up to there. So
-the trainer is not always bit-deterministic on this loaded machine, contrary to docs/TRAINING.md (reported, not
-investigated here). Differences that small do not change any number in the table.
+training loss departs by ~1e-7 from update 43 on, while both partial reruns match the original bit for bit up to there.
+Cause, found and fixed after these runs: the Vector API's `lanewise(EXP)` and `reduceLanes(ADD)` round differently
+before and after the JIT compiles a kernel, so a run depended on compilation timing; every vector exp and lane sum now
+uses exactly-rounded operations in a fixed order (docs/RELIABILITY.md), and runs in separate processes agree bit for
+bit (`CrashSafetyTest`). Differences that small do not change any number in the table.
 
 ## Finetuning a converted model: `gsa4j train --init-from`
 
