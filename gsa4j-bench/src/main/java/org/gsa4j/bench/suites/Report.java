@@ -222,25 +222,26 @@ public final class Report {
         return s.toString();
     }
 
+    /** Decode rows of one architecture and weight format that were measured, in context order. */
+    static List<JsonNode> series(List<JsonNode> dec, String arch, String weights) {
+        return dec.stream().filter(r -> r.path("arch").asText().equals(arch) && r.path("weights").asText().equals(weights)
+                && r.path("status").asText().equals("ok") && r.has("seconds_per_token")).toList();
+    }
+
     static String decodeVerdicts(List<JsonNode> dec) {
         StringBuilder s = new StringBuilder();
         for (String arch : new String[]{"gsa", "llama"}) {
-            double min = Double.MAX_VALUE, max = 0, first = Double.NaN, last = Double.NaN, minRoof = Double.MAX_VALUE;
-            int n = 0, firstCtx = 0, lastCtx = 0;
-            for (JsonNode r : dec) {
-                if (!r.path("arch").asText().equals(arch) || !r.path("status").asText().equals("ok") || !r.has("seconds_per_token")) continue;
-                double t = r.path("seconds_per_token").asDouble();
-                if (n == 0) { first = t; firstCtx = r.path("context").asInt(); }
-                last = t;
-                lastCtx = r.path("context").asInt();
-                min = Math.min(min, t);
-                max = Math.max(max, t);
-                minRoof = Math.min(minRoof, r.path("frac_roofline").asDouble());
-                n++;
+            for (String weights : new String[]{"F32", "BF16"}) {
+                List<JsonNode> rs = series(dec, arch, weights);
+                if (rs.isEmpty()) continue;
+                double first = rs.get(0).path("seconds_per_token").asDouble(), last = rs.get(rs.size() - 1).path("seconds_per_token").asDouble();
+                double min = rs.stream().mapToDouble(r -> r.path("seconds_per_token").asDouble()).min().orElse(0);
+                double max = rs.stream().mapToDouble(r -> r.path("seconds_per_token").asDouble()).max().orElse(0);
+                double minRoof = rs.stream().mapToDouble(r -> r.path("frac_roofline").asDouble()).min().orElse(0);
+                s.append(f("* **%s %s**: %.2f ms/token at %d tokens of context → %.2f ms at %d (%+.1f%%); spread over all lengths %.1f%%; lowest fraction of the roofline %.0f%%.%n",
+                        arch, weights, 1e3 * first, rs.get(0).path("context").asInt(), 1e3 * last, rs.get(rs.size() - 1).path("context").asInt(),
+                        100 * (last / first - 1), 100 * (max / min - 1), 100 * minRoof));
             }
-            if (n == 0) continue;
-            s.append(f("* **%s**: %.2f ms/token at %d tokens of context → %.2f ms at %d (%+.1f%%); spread over all lengths %.1f%%; lowest fraction of the roofline %.0f%%.%n",
-                    arch, 1e3 * first, firstCtx, 1e3 * last, lastCtx, 100 * (last / first - 1), 100 * (max / min - 1), 100 * minRoof));
         }
         return s.toString();
     }
@@ -266,43 +267,28 @@ public final class Report {
                     Math.min(vn, best[1]) >= 10 ? "met" : f("missed by %.0f%% (fastest-step ratio)", 100 * (1 - best[1] / 10))));
         }
         List<JsonNode> dec = rows(doc, "decode");
-        double worstRoof = Double.MAX_VALUE;
-        double gMin = Double.MAX_VALUE, gMax = 0, gFirst = Double.NaN, gLast = Double.NaN;
-        double lFirst = Double.NaN, lLast = Double.NaN;
-        long allocMax = 0;
-        long gcs = 0;
-        boolean bf16 = false;
-        for (JsonNode r : dec) {
-            if (r.path("name").asText().endsWith("BF16") && r.path("status").asText().equals("ok")) bf16 = true;
-            if (!r.path("status").asText().equals("ok") || !r.has("seconds_per_token")) continue;
-            double t = r.path("seconds_per_token").asDouble();
-            worstRoof = Math.min(worstRoof, r.path("frac_roofline").asDouble());
-            allocMax = Math.max(allocMax, (long) r.path("alloc_bytes_per_token_calling_thread").asDouble());
-            gcs += r.path("gc_count").asLong();
-            if (r.path("arch").asText().equals("gsa")) {
-                if (Double.isNaN(gFirst)) gFirst = t;
-                gLast = t;
-                gMin = Math.min(gMin, t);
-                gMax = Math.max(gMax, t);
-            } else {
-                if (Double.isNaN(lFirst)) lFirst = t;
-                lLast = t;
+        for (String weights : new String[]{"F32", "BF16"}) {
+            List<JsonNode> gsa = series(dec, "gsa", weights);
+            if (gsa.isEmpty()) {
+                s.append(f("| GSA decoding ≥ 80%% of bandwidth roofline (%s) | not measured | missed |%n", weights));
+                continue;
             }
+            double roof = gsa.stream().mapToDouble(r -> r.path("frac_roofline").asDouble()).min().orElse(0);
+            s.append(f("| GSA decoding ≥ 80%% of bandwidth roofline (%s) | lowest %.0f%% over the context lengths | %s |%n",
+                    weights, 100 * roof, roof >= 0.8 ? "met" : f("missed by %.0f%%", 100 * (1 - roof / 0.8))));
+            double first = gsa.get(0).path("seconds_per_token").asDouble();
+            double spread = gsa.stream().mapToDouble(r -> Math.abs(r.path("seconds_per_token").asDouble() / first - 1)).max().orElse(0);
+            s.append(f("| GSA time per token flat within ±10%% from %d to %d tokens (%s) | max deviation from the shortest %.1f%% | %s |%n",
+                    gsa.get(0).path("context").asInt(), gsa.get(gsa.size() - 1).path("context").asInt(), weights, 100 * spread, spread <= 0.10 ? "met" : "missed"));
+            double alloc = gsa.stream().mapToDouble(r -> r.path("alloc_bytes_per_token_calling_thread").asDouble()).max().orElse(0);
+            long gcs = gsa.stream().mapToLong(r -> r.path("gc_count").asLong()).sum();
+            s.append(f("| no GC / allocation in the GSA decode loop (%s) | at most %.0f bytes/token on the decoding thread; %d GCs during timed decoding | %s |%n",
+                    weights, alloc, gcs, alloc <= 1024 && gcs == 0 ? "met" : "missed"));
         }
-        if (worstRoof != Double.MAX_VALUE) {
-            s.append(f("| decoding ≥ 80%% of bandwidth roofline (F32) | lowest %.0f%% | %s |%n", 100 * worstRoof, worstRoof >= 0.8 ? "met" : "missed"));
-            s.append(f("| decoding ≥ 80%% of bandwidth roofline (BF16) | %s | %s |%n", bf16 ? "see table" : "BF16 weights not supported yet", bf16 ? "see table" : "missed (not measurable)"));
-        }
-        if (!Double.isNaN(gFirst)) {
-            double spread = Math.max(gMax / gFirst - 1, 1 - gMin / gFirst);
-            s.append(f("| GSA time per token flat within ±10%% over the context lengths | max deviation from the shortest %.1f%% | %s |%n", 100 * spread, spread <= 0.10 ? "met" : "missed"));
-        }
-        if (!Double.isNaN(lFirst)) {
-            s.append(f("| Llama's time per token grows with context | %.2f → %.2f ms | %s |%n", 1e3 * lFirst, 1e3 * lLast, lLast > lFirst ? "yes" : "no"));
-        }
-        if (worstRoof != Double.MAX_VALUE) {
-            s.append(f("| no GC pauses / allocation in the decode loop | up to %.1f KiB/token allocated on the calling thread; %d GCs during timed decoding | %s |%n",
-                    allocMax / 1024.0, gcs, allocMax == 0 && gcs == 0 ? "met" : "missed"));
+        List<JsonNode> llama = series(dec, "llama", "F32");
+        if (!llama.isEmpty()) {
+            double lFirst = llama.get(0).path("seconds_per_token").asDouble(), lLast = llama.get(llama.size() - 1).path("seconds_per_token").asDouble();
+            s.append(f("| Llama's time per token grows with context (F32) | %.2f → %.2f ms | %s |%n", 1e3 * lFirst, 1e3 * lLast, lLast > lFirst ? "yes" : "no"));
         }
         return s.toString();
     }
