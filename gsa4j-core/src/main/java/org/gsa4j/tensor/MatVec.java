@@ -5,6 +5,7 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.concurrent.atomic.AtomicInteger;
@@ -162,8 +163,8 @@ public final class MatVec {
                     a2 = FloatVector.fromArray(S, w, w2 + i).fma(xv, a2);
                     a3 = FloatVector.fromArray(S, w, w3 + i).fma(xv, a3);
                 }
-                float s0 = VectorOps.sumLanes(a0), s1 = VectorOps.sumLanes(a1);
-                float s2 = VectorOps.sumLanes(a2), s3 = VectorOps.sumLanes(a3);
+                float s0 = sum(a0), s1 = sum(a1);
+                float s2 = sum(a2), s3 = sum(a3);
                 for (; i < k; i++) {
                     float xi = x[xr + i];
                     s0 += w[w0 + i] * xi;
@@ -185,7 +186,7 @@ public final class MatVec {
                 FloatVector a0 = FloatVector.zero(S);
                 int i = 0;
                 for (; i <= k - L; i += L) a0 = FloatVector.fromArray(S, w, w0 + i).fma(FloatVector.fromArray(S, x, xr + i), a0);
-                float s0 = VectorOps.sumLanes(a0);
+                float s0 = sum(a0);
                 for (; i < k; i++) s0 += w[w0 + i] * x[xr + i];
                 y[yOff + r * m + j] = s0;
             }
@@ -208,8 +209,8 @@ public final class MatVec {
                     a2 = widen(w, w2 + i).fma(xv, a2);
                     a3 = widen(w, w3 + i).fma(xv, a3);
                 }
-                float s0 = VectorOps.sumLanes(a0), s1 = VectorOps.sumLanes(a1);
-                float s2 = VectorOps.sumLanes(a2), s3 = VectorOps.sumLanes(a3);
+                float s0 = sum(a0), s1 = sum(a1);
+                float s2 = sum(a2), s3 = sum(a3);
                 for (; i < k; i++) {
                     float xi = x[xr + i];
                     s0 += bf16(w[w0 + i]) * xi;
@@ -231,10 +232,29 @@ public final class MatVec {
                 FloatVector a0 = FloatVector.zero(S);
                 int i = 0;
                 for (; i <= k - L; i += L) a0 = widen(w, w0 + i).fma(FloatVector.fromArray(S, x, xr + i), a0);
-                float s0 = VectorOps.sumLanes(a0);
+                float s0 = sum(a0);
                 for (; i < k; i++) s0 += bf16(w[w0 + i]) * x[xr + i];
                 y[yOff + r * m + j] = s0;
             }
+        }
+    }
+
+    /**
+     * Σ lanes by a fixed tree of lane-wise adds ({@code reduceLanes} may add in another order once
+     * compiled than when interpreted, which would break bit-for-bit reproducibility).
+     */
+    private static float sum(FloatVector v) {
+        for (VectorShuffle<Float> s : FOLD) v = v.add(v.rearrange(s));
+        return v.lane(0);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] FOLD = new VectorShuffle[Integer.numberOfTrailingZeros(L)];
+
+    static {
+        for (int i = 0, half = L / 2; half >= 1; i++, half /= 2) {
+            int h = half;
+            FOLD[i] = VectorShuffle.fromOp(S, l -> l ^ h);
         }
     }
 
