@@ -1,5 +1,6 @@
 package org.gsa4j.bench;
 
+import org.gsa4j.bench.suites.OpSuite;
 import org.gsa4j.ops.GatedSlotAttentionOp;
 import org.gsa4j.tensor.Tensor;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -32,26 +33,21 @@ public class GsaOpBench {
     @Param({"2048"})
     int seqLen;
 
-    static final int H = 4, K = 128, V = 128, M = 64;
+    static final int H = OpSuite.H, K = OpSuite.K, V = OpSuite.V, M = OpSuite.M;
 
     Tensor q, k, v, s, g, dO;
     Tensor q1, k1, v1, s1, g1, hk, hv, o1;
 
     @Setup
     public void setup() {
-        SplittableRandom rng = new SplittableRandom(1);
-        q = Tensor.randn(rng, 1, 1, seqLen, H, K);
-        k = Tensor.randn(rng, 1, 1, seqLen, H, K);
-        v = Tensor.randn(rng, 1, 1, seqLen, H, V);
-        Tensor f = Tensor.randn(rng, 1, 1, seqLen, H, M);
-        g = Tensor.zeros(1, seqLen, H, M);
-        s = Tensor.zeros(1, seqLen, H, M);
-        for (int i = 0; i < f.size(); i++) {
-            double logSig = Math.min(f.f[i], 0) - Math.log1p(Math.exp(-Math.abs(f.f[i])));
-            g.f[i] = (float) (logSig / 8);
-            s.f[i] = (float) (1 - Math.exp(g.f[i]));
-        }
-        dO = Tensor.randn(rng, 1, 1, seqLen, H, V);
+        OpSuite.Inputs in = new OpSuite.Inputs(seqLen);
+        q = in.q;
+        k = in.k;
+        v = in.v;
+        s = in.s;
+        g = in.g;
+        dO = in.dO;
+        SplittableRandom rng = new SplittableRandom(2);
         q1 = Tensor.randn(rng, 1, 1, H, K);
         k1 = Tensor.randn(rng, 1, 1, H, K);
         v1 = Tensor.randn(rng, 1, 1, H, V);

@@ -3,6 +3,7 @@ package org.gsa4j.bench.suites;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.ops.GatedSlotAttentionOp;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 import java.util.SplittableRandom;
 
@@ -12,7 +13,7 @@ import java.util.SplittableRandom;
  * and the recurrent step's time per token. Gates as in the layer: g = logsigmoid(f)/8, s = 1 − exp(g).
  */
 public final class OpSuite {
-    static final int H = 4, K = 128, V = 128, M = 64;
+    public static final int H = 4, K = 128, V = 128, M = 64;
 
     public void run(BenchContext ctx) {
         ctx.needCeilings();
@@ -79,11 +80,11 @@ public final class OpSuite {
                 name, t / s.median(), gflops, 100 * gflops / ctx.peakGflops, s.median() * 1e3, s.cpuShare(), 100 * r.path("frac_peak_per_cpu_s").asDouble());
     }
 
-    /** Operator inputs of length T with the layer's gate parameterisation. */
-    static final class Inputs {
-        final Tensor q, k, v, s, g, dO;
+    /** Operator inputs of length T with the layer's gate parameterisation (shared with the JMH GsaOpBench). */
+    public static final class Inputs {
+        public final Tensor q, k, v, s, g, dO;
 
-        Inputs(int t) {
+        public Inputs(int t) {
             SplittableRandom rng = new SplittableRandom(1);
             q = Tensor.randn(rng, 1, 1, t, H, K);
             k = Tensor.randn(rng, 1, 1, t, H, K);
@@ -91,11 +92,7 @@ public final class OpSuite {
             Tensor f = Tensor.randn(rng, 1, 1, t, H, M);
             g = Tensor.zeros(1, t, H, M);
             s = Tensor.zeros(1, t, H, M);
-            for (int i = 0; i < f.size(); i++) {
-                double logSig = Math.min(f.f[i], 0) - Math.log1p(Math.exp(-Math.abs(f.f[i])));
-                g.f[i] = (float) (logSig / 8);
-                s.f[i] = (float) (1 - Math.exp(g.f[i]));
-            }
+            VectorOps.slotGate(f.f, g.f, s.f, 0, f.size(), 1f / 8);
             dO = Tensor.randn(rng, 1, 1, t, H, V);
         }
     }
