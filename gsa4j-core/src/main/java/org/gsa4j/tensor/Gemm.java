@@ -77,7 +77,6 @@ public final class Gemm {
         float[] a = new float[0];
         float[] b = new float[0];
         float[] s = new float[0];
-        boolean bInUse;
         final float[] tile = new float[MR * NR];
         final float[] lanes = new float[L];
     }
@@ -114,64 +113,53 @@ public final class Gemm {
                                 float beta, float[] c, int cOff, int ldc, boolean parallel) {
         Buffers buf = BUFFERS.get();
         int need = Math.min(roundUp(n, NR), NC) * Math.min(k, KC);
-        // The calling thread may run other tasks while it waits for ours (work stealing), and one of
-        // them may call back in here: only the outermost call on a thread uses its B buffer.
-        boolean own = !buf.bInUse;
-        float[] bp;
-        if (own) {
-            if (buf.b.length < need) buf.b = new float[need];
-            bp = buf.b;
-            buf.bInUse = true;
-        } else {
-            bp = new float[need];
-        }
-        try {
-            int threads = parallel ? Parallel.threads() : 1;
-            int target = 4 * threads;
-            for (int jc = 0; jc < n; jc += NC) {
-                int nc = Math.min(NC, n - jc);
-                int strips = (nc + NR - 1) / NR;
-                for (int pc = 0; pc < k; pc += KC) {
-                    int kc = Math.min(KC, k - pc);
-                    float betaEff = pc == 0 ? beta : 1f;
-                    boolean overwrite = pc == 0 && beta == 0f;
-                    final int fjc = jc, fnc = nc, fpc = pc, fkc = kc;
-                    if (parallel && (long) kc * nc >= (1 << 16)) {
-                        int groups = Math.min(strips, 2 * threads);
-                        Parallel.forRange(groups, g -> {
-                            int s0 = g * strips / groups, s1 = (g + 1) * strips / groups;
-                            packB(transB, b, bOff, ldb, fpc, fkc, fjc + s0 * NR,
-                                    Math.min(fnc, s1 * NR) - s0 * NR, bp, s0 * NR * fkc);
-                        });
-                    } else {
-                        packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp, 0);
+        // A thread runs only its own job's chunks while it waits (Parallel's team does no work
+        // stealing), so this call cannot be re-entered on this thread while it uses the buffer.
+        if (buf.b.length < need) buf.b = new float[need];
+        float[] bp = buf.b;
+        int threads = parallel ? Parallel.threads() : 1;
+        int target = 4 * threads;
+        for (int jc = 0; jc < n; jc += NC) {
+            int nc = Math.min(NC, n - jc);
+            int strips = (nc + NR - 1) / NR;
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                float betaEff = pc == 0 ? beta : 1f;
+                boolean overwrite = pc == 0 && beta == 0f;
+                final int fjc = jc, fnc = nc, fpc = pc, fkc = kc;
+                if (parallel && (long) kc * nc >= (1 << 16)) {
+                    int groups = Math.min(strips, 2 * threads);
+                    Parallel.forRange(groups, g -> {
+                        int s0 = g * strips / groups, s1 = (g + 1) * strips / groups;
+                        packB(transB, b, bOff, ldb, fpc, fkc, fjc + s0 * NR,
+                                Math.min(fnc, s1 * NR) - s0 * NR, bp, s0 * NR * fkc);
+                    });
+                } else {
+                    packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp, 0);
+                }
+                if (!parallel) {
+                    for (int ic = 0; ic < m; ic += MC) {
+                        rowBlock(transA, a, aOff, lda, ic, Math.min(MC, m - ic), pc, kc, bp, 0, strips, nc,
+                                c, cOff + jc, ldc, alpha, betaEff, overwrite);
                     }
-                    if (!parallel) {
-                        for (int ic = 0; ic < m; ic += MC) {
-                            rowBlock(transA, a, aOff, lda, ic, Math.min(MC, m - ic), pc, kc, bp, 0, strips, nc,
-                                    c, cOff + jc, ldc, alpha, betaEff, overwrite);
-                        }
-                    } else {
-                        int mc = MC;
-                        int icBlocks = (m + mc - 1) / mc;
-                        if (icBlocks < target) {
-                            mc = Math.max(MR, roundUp((m + target - 1) / target, MR));
-                            icBlocks = (m + mc - 1) / mc;
-                        }
-                        int jrGroups = icBlocks >= target ? 1 : Math.min(strips, (target + icBlocks - 1) / icBlocks);
-                        final int fmc = mc, fIcBlocks = icBlocks, fJr = jrGroups;
-                        Parallel.forRange(icBlocks * jrGroups, t -> {
-                            int ib = t % fIcBlocks, g = t / fIcBlocks;
-                            int ic = ib * fmc;
-                            int s0 = g * strips / fJr, s1 = (g + 1) * strips / fJr;
-                            rowBlock(transA, a, aOff, lda, ic, Math.min(fmc, m - ic), fpc, fkc, bp, s0, s1, fnc,
-                                    c, cOff + fjc, ldc, alpha, betaEff, overwrite);
-                        });
+                } else {
+                    int mc = MC;
+                    int icBlocks = (m + mc - 1) / mc;
+                    if (icBlocks < target) {
+                        mc = Math.max(MR, roundUp((m + target - 1) / target, MR));
+                        icBlocks = (m + mc - 1) / mc;
                     }
+                    int jrGroups = icBlocks >= target ? 1 : Math.min(strips, (target + icBlocks - 1) / icBlocks);
+                    final int fmc = mc, fIcBlocks = icBlocks, fJr = jrGroups;
+                    Parallel.forRange(icBlocks * jrGroups, t -> {
+                        int ib = t % fIcBlocks, g = t / fIcBlocks;
+                        int ic = ib * fmc;
+                        int s0 = g * strips / fJr, s1 = (g + 1) * strips / fJr;
+                        rowBlock(transA, a, aOff, lda, ic, Math.min(fmc, m - ic), fpc, fkc, bp, s0, s1, fnc,
+                                c, cOff + fjc, ldc, alpha, betaEff, overwrite);
+                    });
                 }
             }
-        } finally {
-            if (own) buf.bInUse = false;
         }
     }
 

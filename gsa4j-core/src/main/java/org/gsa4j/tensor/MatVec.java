@@ -8,18 +8,14 @@ import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.LockSupport;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.IntConsumer;
 
 /**
  * Bandwidth-bound products {@code y = x·Wᵀ} for a few rows of x (decoding: one row per sequence),
  * W [M, K] in float32 or bfloat16. Each weight row is streamed once per call with Vector-API FMAs
  * over four output rows at a time; bfloat16 weights are widened in registers ({@code bits << 16}).
- * The output rows are split into fixed chunks run by a small team of resident threads that hand
- * out chunks without allocating, so a decode step allocates nothing. Every output element is
+ * The output rows are split into fixed chunks run by the resident worker team of {@link Parallel},
+ * which hands out chunks without allocating, so a decode step allocates nothing. Every output element is
  * computed by one thread in a fixed order: results do not depend on the thread count, and a
  * bfloat16 matrix gives bit-for-bit the result of the same values widened to float32.
  */
@@ -61,15 +57,9 @@ public final class MatVec {
             if (wi.rank() != 2 || wi.dim(1) != k) throw new IllegalArgumentException("matvec: weights " + wi + " vs K = " + k);
             rows += wi.dim(0);
         }
-        if (rows * k * n < PARALLEL_FMAS || !teamFree()) {
-            for (int i = 0; i < count; i++) {
-                Tensor wi = ws == null ? w : ws[i];
-                rows(x, xOff, n, k, wi, 0, wi.dim(0), ws == null ? y : ys[i], yOff);
-            }
-            return;
-        }
-        try {
-            Job j = JOB;
+        Job j = JOBS.get();
+        if (rows * k * n >= PARALLEL_FMAS && PARALLEL && !j.busy) {
+            j.busy = true;
             j.x = x;
             j.xOff = xOff;
             j.n = n;
@@ -82,42 +72,40 @@ public final class MatVec {
             j.totalRows = (int) rows;
             int per = (j.totalRows + 8 * Parallel.threads() - 1) / (8 * Parallel.threads());
             j.chunkRows = Math.max(MIN_CHUNK, (per + 3) & ~3);
-            TEAM.run(j, (j.totalRows + j.chunkRows - 1) / j.chunkRows);
-            j.x = j.y = null;
-            j.w = null;
-            j.ws = null;
-            j.ys = null;
-        } finally {
-            TEAM.lock.unlock();
+            boolean ran;
+            try {
+                ran = Parallel.tryTeam(j, (j.totalRows + j.chunkRows - 1) / j.chunkRows);
+            } finally {
+                j.x = j.y = null;
+                j.w = null;
+                j.ws = null;
+                j.ys = null;
+                j.busy = false;
+            }
+            if (ran) return;
+        }
+        for (int i = 0; i < count; i++) {
+            Tensor wi = ws == null ? w : ws[i];
+            rows(x, xOff, n, k, wi, 0, wi.dim(0), ws == null ? y : ys[i], yOff);
         }
     }
 
     /**
-     * Runs {@code job.accept(c)} for every c in [0, chunks) on the decode team, the caller taking
+     * Runs {@code job.accept(c)} for every c in [0, chunks) on the worker team, the caller taking
      * part, and returns when all are done. Allocation-free (pass a job object made once); runs
-     * serially on the caller when the team is busy with another caller's work.
+     * serially on the caller when the team is busy with other work or decoding is single-threaded.
      */
     public static void forEach(int chunks, IntConsumer job) {
-        if (chunks <= 1 || !teamFree()) {
+        if (chunks <= 1 || !PARALLEL || !Parallel.tryTeam(job, chunks)) {
             for (int c = 0; c < chunks; c++) job.accept(c);
-            return;
-        }
-        try {
-            TEAM.run(job, chunks);
-        } finally {
-            TEAM.lock.unlock();
         }
     }
 
-    /** Takes the team's lock if the team exists, is idle, and this is not a call from inside one of its jobs. */
-    private static boolean teamFree() {
-        return TEAM != null && !TEAM.lock.isHeldByCurrentThread() && TEAM.lock.tryLock();
-    }
-
-    /** The one matvec in flight on the team (guarded by its lock). */
-    private static final Job JOB = new Job();
+    /** Each calling thread's job object (reused: a decode step allocates nothing). */
+    private static final ThreadLocal<Job> JOBS = ThreadLocal.withInitial(Job::new);
 
     private static final class Job implements IntConsumer {
+        boolean busy;
         float[] x, y;
         int xOff, n, k, yOff, totalRows, chunkRows;
         Tensor w;
@@ -267,90 +255,6 @@ public final class MatVec {
         return Float.intBitsToFloat(b << 16);
     }
 
-    /** The decode team: one worker per extra core ({@code -Dgsa4j.decodeThreads=N} caps the threads, 1 = serial). */
-    private static final Team TEAM = decodeThreads() > 1 ? new Team(decodeThreads() - 1) : null;
-
-    private static int decodeThreads() {
-        return Math.max(1, Math.min(Parallel.threads(), Integer.getInteger("gsa4j.decodeThreads", Parallel.threads())));
-    }
-
-    /**
-     * Resident worker threads for the decode products: a job is published by bumping a generation
-     * number; workers spin briefly, then park; chunks are claimed from a counter tagged with the
-     * generation, so a late worker can never take a chunk of the next job. Allocation-free.
-     */
-    private static final class Team {
-        private static final int SPINS = 1 << 12; // about 0.2 ms of PAUSE: bridges the serial gaps of a step
-        final ReentrantLock lock = new ReentrantLock();
-        private final Thread[] threads;
-        private final AtomicInteger[] parked;
-        private volatile int generation;
-        /** (generation << 32) | next chunk. */
-        private final AtomicLong ticket = new AtomicLong();
-        private final AtomicInteger done = new AtomicInteger();
-        // The job (written before the ticket is published, read after a successful claim).
-        private IntConsumer job;
-        private int chunks;
-
-        Team(int workers) {
-            threads = new Thread[workers];
-            parked = new AtomicInteger[workers];
-            for (int t = 0; t < workers; t++) {
-                int id = t;
-                parked[t] = new AtomicInteger();
-                threads[t] = new Thread(() -> loop(id), "gsa4j-matvec-" + t);
-                threads[t].setDaemon(true);
-                threads[t].start();
-            }
-        }
-
-        void run(IntConsumer job, int chunks) {
-            this.job = job;
-            this.chunks = chunks;
-            done.set(0);
-            int g = generation + 1;
-            ticket.set((long) g << 32);
-            generation = g;
-            for (int t = 0; t < threads.length; t++) if (parked[t].get() != 0) LockSupport.unpark(threads[t]);
-            work(g);
-            // The chunks still running are other threads' (this one found none left to claim).
-            for (int i = 0; done.get() < chunks; i++) {
-                if (i < SPINS) Thread.onSpinWait();
-                else Thread.yield(); // a worker descheduled on a busy machine: give it the core
-            }
-            this.job = null;
-        }
-
-        private void loop(int id) {
-            int seen = 0;
-            while (true) {
-                int g;
-                for (int i = 0; (g = generation) == seen; i++) {
-                    if (i < SPINS) {
-                        Thread.onSpinWait();
-                    } else {
-                        parked[id].set(1);
-                        if (generation == seen) LockSupport.park(this);
-                        parked[id].set(0);
-                    }
-                }
-                seen = g;
-                work(g);
-            }
-        }
-
-        private void work(int g) {
-            while (true) {
-                long t = ticket.get();
-                if ((int) (t >>> 32) != g) return;
-                int c = (int) t;
-                if (c >= chunks || !ticket.compareAndSet(t, t + 1)) {
-                    if (c >= chunks) return;
-                    continue;
-                }
-                job.accept(c);
-                done.incrementAndGet();
-            }
-        }
-    }
+    /** Whether decode products use the worker team ({@code -Dgsa4j.decodeThreads=1} keeps them on the caller). */
+    private static final boolean PARALLEL = Integer.getInteger("gsa4j.decodeThreads", 2) > 1;
 }

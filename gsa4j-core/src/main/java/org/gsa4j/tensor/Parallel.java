@@ -2,9 +2,13 @@ package org.gsa4j.tensor;
 
 import java.util.concurrent.ForkJoinPool;
 import java.util.function.IntConsumer;
-import java.util.stream.IntStream;
 
-/** A tiny parallel-for over the common pool (sized to the machine's cores). */
+/**
+ * A tiny parallel-for on resident worker threads ({@link WorkerTeam}), as many as the common pool's
+ * parallelism plus the caller (the machine's cores unless
+ * {@code java.util.concurrent.ForkJoinPool.common.parallelism} says otherwise). A loop started
+ * while the workers are busy (a parallel loop inside another one) runs on its caller alone.
+ */
 public final class Parallel {
     private Parallel() {}
 
@@ -18,7 +22,13 @@ public final class Parallel {
             for (int i = 0; i < n; i++) body.accept(i);
             return;
         }
-        IntStream.range(0, n).parallel().forEach(body);
+        if (!tryTeam(body, n)) for (int i = 0; i < n; i++) body.accept(i);
+    }
+
+    /** Runs body(i) for i in [0, n) on the worker team and the caller; false (nothing run) when the team is busy or absent. */
+    static boolean tryTeam(IntConsumer body, int n) {
+        WorkerTeam team = WorkerTeam.common();
+        return team != null && team.tryRun(body, n);
     }
 
     /** A half-open range [from, to) of a blocked loop. */
