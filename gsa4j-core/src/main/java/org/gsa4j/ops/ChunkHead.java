@@ -17,17 +17,20 @@ import org.gsa4j.tensor.Gemm;
  * {@link #mixTAdd}, evaluated by 16-row sub-blocks so that no exponent is ever positive (2.4.6).
  * Every other decay factor is one of {@code e^{b_t}}, {@code e^{B−b_t}}, {@code e^{B}} (all ≤ 1).
  *
- * <p>One instance per task: it owns the chunk buffers (no sharing between threads).
+ * <p>One instance per thread ({@link #forTask}), bound to one (batch, head) task at a time: it owns
+ * the chunk buffers (no sharing between threads, no allocation per call).
  */
 final class ChunkHead {
     static final int C = 64;   // chunk length
     static final int BC = 16;  // sub-block length of the decayed kernels
 
-    private final Decay decay;
-    private final int T, H, dk, dv, dd;  // dd: length of the decayed axis (dk for KEY/SCALAR, dv for VALUE)
-    private final int batch, head;
-    private final float[] qAll, kAll, vAll, gAll;  // [B,T,H,·] inputs
-    private final double logGamma;                 // SCALAR only
+    private final int dk, dv, dd;  // dd: length of the decayed axis (dk for KEY/SCALAR, dv for VALUE)
+    // The (batch, head) of one call, set by bind: the buffers below are reused call after call.
+    private Decay decay;
+    private int T, H;
+    private int batch, head;
+    private float[] qAll, kAll, vAll, gAll;  // [B,T,H,·] inputs
+    private double logGamma;                 // SCALAR only
 
     // Chunk rows, row-major: q, k L×dk; v, dO, oStrict L×dv.
     private final float[] q, k, v, dO, oStrict;
@@ -39,23 +42,45 @@ final class ChunkHead {
     private final float[] oRows;                       // forward output rows, L×dv
     private final float[] gradQ, gradK, gradV;         // backward results, L×dk, L×dk, L×dv
     private final float[] gradKStrict, gradVStrict;    // KD's dK°, VD's dV° (without the j = t terms)
-    private final float[] subX, subY, subAcc, expRow;  // sub-block scratch: BC×dd, BC×dd, BC×dd, dd
+    private final float[] subX, subY, subAcc;  // sub-block scratch: BC×dd each
     private final double[] dgChunk, dgStateTerm, dgRunning;  // L×dd, dd, dd
+    // Decay factors of the sub-block kernels, formed once per loaded chunk (the backward uses each
+    // two or three times); exactly the values the kernels would form themselves.
+    private final float[] fromStart;  // L×dd: e^{b_t − b_n(t)}, n(t) the first row of t's sub-block
+    private final float[] toStart;    // sub-block s ≥ 1, rows j < s·BC: e^{b_{s·BC} − b_j}, at toStartRow(s, j)
+    private final float[] inBlock;    // sub-block s, rows j < t inside it: e^{b_t − b_j}, at inBlockRow(t, j)
+    private final float[] ones;       // dd ones: the diagonal j = t of scores (factor e^0 = 1)
+    private boolean tablesReady;
 
-    ChunkHead(Dims dims, Gate gate, int batch, int head, float[] qAll, float[] kAll, float[] vAll) {
-        this.decay = gate.decay();
-        this.T = dims.T();
-        this.H = dims.H();
-        this.dk = dims.dk();
-        this.dv = dims.dv();
-        this.dd = dims.dd();
-        this.batch = batch;
-        this.head = head;
-        this.qAll = qAll;
-        this.kAll = kAll;
-        this.vAll = vAll;
-        this.gAll = decay == Decay.SCALAR ? null : gate.g().f;
-        this.logGamma = decay == Decay.SCALAR ? gate.logGamma()[head] : 0;
+    private static final ThreadLocal<ChunkHead> REUSED = new ThreadLocal<>();
+
+    /**
+     * This thread's chunk buffers for the given sizes, bound to one (batch, head) of a call (one
+     * task at a time per thread: a chunk task never starts another one).
+     */
+    static ChunkHead forTask(Dims dims, Gate gate, int batch, int head, float[] qAll, float[] kAll, float[] vAll) {
+        ChunkHead h = REUSED.get();
+        if (h == null || h.dk != dims.dk() || h.dv != dims.dv() || h.dd != dims.dd()) {
+            h = new ChunkHead(dims.dk(), dims.dv(), dims.dd());
+            REUSED.set(h);
+        }
+        h.decay = gate.decay();
+        h.T = dims.T();
+        h.H = dims.H();
+        h.batch = batch;
+        h.head = head;
+        h.qAll = qAll;
+        h.kAll = kAll;
+        h.vAll = vAll;
+        h.gAll = h.decay == Decay.SCALAR ? null : gate.g().f;
+        h.logGamma = h.decay == Decay.SCALAR ? gate.logGamma()[head] : 0;
+        return h;
+    }
+
+    private ChunkHead(int dk, int dv, int dd) {
+        this.dk = dk;
+        this.dv = dv;
+        this.dd = dd;
         q = new float[C * dk];
         k = new float[C * dk];
         v = new float[C * dv];
@@ -78,10 +103,14 @@ final class ChunkHead {
         subX = new float[BC * dd];
         subY = new float[BC * dd];
         subAcc = new float[BC * dd];
-        expRow = new float[dd];
         dgChunk = new double[C * dd];
         dgStateTerm = new double[dd];
         dgRunning = new double[dd];
+        fromStart = new float[C * dd];
+        toStart = new float[toStartRow(C / BC, 0) * dd];
+        inBlock = new float[C / BC * (BC * (BC - 1) / 2) * dd];
+        ones = new float[dd];
+        Arrays.fill(ones, 1f);
     }
 
     private int chunks() {
@@ -323,18 +352,17 @@ final class ChunkHead {
      * only for j ≤ t, where it is ≤ 0 (above the diagonal it may be +inf, and inf·0 = NaN).
      */
     private void scores(float[] x, float[] y, int L, float[] out) {
+        formDecayTables(L);
         for (int i0 = 0; i0 < L; i0 += BC) {
             int ni = Math.min(BC, L - i0);
-            for (int t = 0; t < ni; t++) decayRow(subX, t * dd, x, (i0 + t) * dd, i0 + t, i0);
+            Vec.mul(subX, 0, x, i0 * dd, fromStart, i0 * dd, ni * dd);
             for (int j0 = 0; j0 < i0; j0 += BC) {
-                for (int j = 0; j < BC; j++) decayRow(subY, j * dd, y, (j0 + j) * dd, i0, j0 + j);
+                Vec.mul(subY, 0, y, j0 * dd, toStart, toStartRow(i0 / BC, j0) * dd, BC * dd);
                 Gemm.sgemm(false, true, ni, BC, dd, 1f, subX, 0, dd, subY, 0, dd, 0f, out, i0 * L + j0, L);
             }
             for (int t = i0; t < i0 + ni; t++) {
-                for (int j = i0; j <= t; j++) {
-                    Vec.expOfDifference(expRow, 0, b, bRow(t), bRow(j), dd);
-                    out[t * L + j] = Vec.dot3(x, t * dd, y, j * dd, expRow, 0, dd);
-                }
+                for (int j = i0; j < t; j++) out[t * L + j] = Vec.dot3(x, t * dd, y, j * dd, inBlock, inBlockRow(t, j) * dd, dd);
+                out[t * L + t] = Vec.dot3(x, t * dd, y, t * dd, ones, 0, dd);
                 Arrays.fill(out, t * L + t + 1, t * L + L, 0f);
             }
         }
@@ -342,23 +370,20 @@ final class ChunkHead {
 
     /** out_t += Σ_{j<t} w_tj (y_j ⊙ e^{b_t − b_j}); only the strictly lower part of w (L×L) is read. */
     private void mixAdd(float[] w, float[] y, int L, float[] out) {
+        formDecayTables(L);
         for (int i0 = 0; i0 < L; i0 += BC) {
             int ni = Math.min(BC, L - i0);
             if (i0 > 0) {
                 for (int j0 = 0; j0 < i0; j0 += BC) {
-                    for (int j = 0; j < BC; j++) decayRow(subY, j * dd, y, (j0 + j) * dd, i0, j0 + j);
+                    Vec.mul(subY, 0, y, j0 * dd, toStart, toStartRow(i0 / BC, j0) * dd, BC * dd);
                     Gemm.sgemm(false, false, ni, dd, BC, 1f, w, i0 * L + j0, L, subY, 0, dd,
                             j0 == 0 ? 0f : 1f, subAcc, 0, dd);
                 }
-                for (int t = 0; t < ni; t++) {
-                    Vec.expOfDifference(expRow, 0, b, bRow(i0 + t), bRow(i0), dd);
-                    Vec.mulAdd(out, (i0 + t) * dd, subAcc, t * dd, expRow, 0, dd);
-                }
+                Vec.mulAdd(out, i0 * dd, subAcc, 0, fromStart, i0 * dd, ni * dd);
             }
             for (int t = i0; t < i0 + ni; t++) {
                 for (int j = i0; j < t; j++) {
-                    Vec.expOfDifference(expRow, 0, b, bRow(t), bRow(j), dd);
-                    Vec.scaledMulAdd(out, t * dd, w[t * L + j], y, j * dd, expRow, 0, dd);
+                    Vec.scaledMulAdd(out, t * dd, w[t * L + j], y, j * dd, inBlock, inBlockRow(t, j) * dd, dd);
                 }
             }
         }
@@ -366,22 +391,19 @@ final class ChunkHead {
 
     /** out_j += Σ_{t>j} w_tj (y_t ⊙ e^{b_t − b_j}); only the strictly lower part of w (L×L) is read. */
     private void mixTAdd(float[] w, float[] y, int L, float[] out) {
+        formDecayTables(L);
         for (int i0 = 0; i0 < L; i0 += BC) {
             int ni = Math.min(BC, L - i0);
             if (i0 > 0) {
-                for (int t = 0; t < ni; t++) decayRow(subX, t * dd, y, (i0 + t) * dd, i0 + t, i0);
+                Vec.mul(subX, 0, y, i0 * dd, fromStart, i0 * dd, ni * dd);
                 for (int j0 = 0; j0 < i0; j0 += BC) {
                     Gemm.sgemm(true, false, BC, dd, ni, 1f, w, i0 * L + j0, L, subX, 0, dd, 0f, subAcc, 0, dd);
-                    for (int j = 0; j < BC; j++) {
-                        Vec.expOfDifference(expRow, 0, b, bRow(i0), bRow(j0 + j), dd);
-                        Vec.mulAdd(out, (j0 + j) * dd, subAcc, j * dd, expRow, 0, dd);
-                    }
+                    Vec.mulAdd(out, j0 * dd, subAcc, 0, toStart, toStartRow(i0 / BC, j0) * dd, BC * dd);
                 }
             }
             for (int t = i0; t < i0 + ni; t++) {
                 for (int j = i0; j < t; j++) {
-                    Vec.expOfDifference(expRow, 0, b, bRow(t), bRow(j), dd);
-                    Vec.scaledMulAdd(out, j * dd, w[t * L + j], y, t * dd, expRow, 0, dd);
+                    Vec.scaledMulAdd(out, j * dd, w[t * L + j], y, t * dd, inBlock, inBlockRow(t, j) * dd, dd);
                 }
             }
         }
@@ -393,10 +415,32 @@ final class ChunkHead {
         for (int t = 0; t < L; t++) Arrays.fill(out, t * L + t + 1, t * L + L, 0f);
     }
 
-    /** dst = src ⊙ e^{b_hi − b_lo} (one row of dd; callers guarantee hi ≥ lo, so the factor is ≤ 1). */
-    private void decayRow(float[] dst, int dOff, float[] src, int sOff, int hi, int lo) {
-        Vec.expOfDifference(expRow, 0, b, bRow(hi), bRow(lo), dd);
-        Vec.mul(dst, dOff, src, sOff, expRow, 0, dd);
+    /**
+     * Forms {@link #fromStart}, {@link #toStart} and {@link #inBlock} for the loaded chunk of L rows,
+     * once: every exponent is b_later − b_earlier ≤ 0.
+     */
+    private void formDecayTables(int L) {
+        if (tablesReady) return;
+        for (int t = 0; t < L; t++) {
+            int n = t / BC * BC;
+            Vec.expOfDifference(fromStart, t * dd, b, bRow(t), bRow(n), dd);
+            for (int j = n; j < t; j++) Vec.expOfDifference(inBlock, inBlockRow(t, j) * dd, b, bRow(t), bRow(j), dd);
+        }
+        for (int i0 = BC; i0 < L; i0 += BC) {
+            for (int j = 0; j < i0; j++) Vec.expOfDifference(toStart, toStartRow(i0 / BC, j) * dd, b, bRow(i0), bRow(j), dd);
+        }
+        tablesReady = true;
+    }
+
+    /** Row of e^{b_{s·BC} − b_j} in {@link #toStart} (sub-block s ≥ 1, j < s·BC). */
+    private static int toStartRow(int s, int j) {
+        return BC * s * (s - 1) / 2 + j;
+    }
+
+    /** Row of e^{b_t − b_j} in {@link #inBlock} (j < t in the same sub-block; t·(t−1)/2 pairs before row t's). */
+    private static int inBlockRow(int t, int j) {
+        int s = t / BC, tl = t % BC, jl = j % BC;
+        return s * (BC * (BC - 1) / 2) + tl * (tl - 1) / 2 + jl;
     }
 
     /** Offset of b_t in {@link #b} (row 0 holds b_0 = 0). */
@@ -408,6 +452,7 @@ final class ChunkHead {
 
     /** Gathers q, k, v of rows [t0, t0+L) and forms b (double), e^{b}, e^{B−b}, e^{B}. */
     private void load(int t0, int L) {
+        tablesReady = false;
         gather(qAll, dk, t0, L, q);
         gather(kAll, dk, t0, L, k);
         gather(vAll, dv, t0, L, v);

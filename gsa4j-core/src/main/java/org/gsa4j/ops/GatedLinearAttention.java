@@ -80,7 +80,7 @@ public final class GatedLinearAttention {
         Tensor sT = Tensor.zeros(B, H, dims.dk(), dims.dv());
         Tensor oStrict = gate.decay() == Decay.VALUE ? Tensor.zeros(B, T, H, dims.dv()) : null;
         Parallel.forRange(B * H, bh -> {
-            ChunkHead head = new ChunkHead(dims, gate, bh / H, bh % H, q.f, k.f, v.f);
+            ChunkHead head = ChunkHead.forTask(dims, gate, bh / H, bh % H, q.f, k.f, v.f);
             head.forward(s0 == null ? null : s0.f, o.f, oStrict == null ? null : oStrict.f, sT.f);
         });
         return new Result(o, sT, new Saved(gate, q, k, v, s0, oStrict));
@@ -98,7 +98,7 @@ public final class GatedLinearAttention {
         Tensor dg = saved.gate.decay() == Decay.SCALAR ? null : Tensor.zeros(saved.gate.g().shape);
         Tensor ds0 = Tensor.zeros(B, H, dims.dk(), dims.dv());
         Parallel.forRange(B * H, bh -> {
-            ChunkHead head = new ChunkHead(dims, saved.gate, bh / H, bh % H, saved.q.f, saved.k.f, saved.v.f);
+            ChunkHead head = ChunkHead.forTask(dims, saved.gate, bh / H, bh % H, saved.q.f, saved.k.f, saved.v.f);
             head.backward(saved.s0 == null ? null : saved.s0.f, saved.oStrict == null ? null : saved.oStrict.f,
                     dO.f, dST == null ? null : dST.f, dq.f, dk.f, dv.f, dg == null ? null : dg.f, ds0.f);
         });
