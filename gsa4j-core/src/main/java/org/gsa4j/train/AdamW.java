@@ -1,7 +1,13 @@
 package org.gsa4j.train;
 
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 import org.gsa4j.Gsa4jException;
 import org.gsa4j.io.SafeTensors;
+import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 
 import java.nio.file.Path;
@@ -20,7 +26,9 @@ import java.util.function.Predicate;
  *   p ← p − lr · (m / (1 − β1ᵗ)) / (sqrt(v / (1 − β2ᵗ)) + ε)
  * </pre>
  * Moments are float32 (saved and restored bit-exactly); the arithmetic of one element is done in
- * double, in a fixed order, so an update is deterministic.
+ * double, in a fixed order, so an update is deterministic. The update runs on double vectors over
+ * fixed blocks of each parameter, in parallel: the same IEEE operations in the same order as the
+ * scalar formula above, so the result does not depend on the vector width or the thread count.
  */
 public final class AdamW {
     private final double beta1, beta2, eps, weightDecay;
@@ -80,15 +88,44 @@ public final class AdamW {
             float[] mm = m.computeIfAbsent(e.getKey(), k -> new float[p.length]);
             float[] vv = v.computeIfAbsent(e.getKey(), k -> new float[p.length]);
             double decay = decays.test(e.getKey()) ? 1 - lr * weightDecay : 1;
-            for (int i = 0; i < p.length; i++) {
-                double gi = g[i] * gradScale;
-                double mi = beta1 * mm[i] + (1 - beta1) * gi;
-                double vi = beta2 * vv[i] + (1 - beta2) * gi * gi;
-                mm[i] = (float) mi;
-                vv[i] = (float) vi;
-                double pi = p[i] * decay;
-                p[i] = (float) (pi - lr * (mm[i] / bc1) / (Math.sqrt(vv[i] / bc2) + eps));
+            Parallel.forBlocks(p.length, BLOCK, (from, to) -> update(p, g, mm, vv, from, to, gradScale, decay, lr, bc1, bc2));
+        }
+    }
+
+    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
+    /** Floats as many (in lanes) as one double vector. */
+    private static final VectorSpecies<Float> FD = VectorSpecies.of(float.class, VectorShape.forBitSize(Math.max(64, D.vectorBitSize() / 2)));
+    /** Elements per parallel block. */
+    private static final int BLOCK = 1 << 14;
+
+    /** Elements [from, to) of one parameter: the scalar formula of the class comment, lane by lane. */
+    private void update(float[] p, float[] g, float[] mm, float[] vv, int from, int to,
+                        double gradScale, double decay, double lr, double bc1, double bc2) {
+        int i = from;
+        if (FD.length() == D.length()) {
+            for (int upper = from + D.loopBound(to - from); i < upper; i += D.length()) {
+                DoubleVector gi = ((DoubleVector) FloatVector.fromArray(FD, g, i).convertShape(VectorOperators.F2D, D, 0)).mul(gradScale);
+                DoubleVector mi = ((DoubleVector) FloatVector.fromArray(FD, mm, i).convertShape(VectorOperators.F2D, D, 0)).mul(beta1).add(gi.mul(1 - beta1));
+                DoubleVector vi = ((DoubleVector) FloatVector.fromArray(FD, vv, i).convertShape(VectorOperators.F2D, D, 0)).mul(beta2).add(gi.mul(1 - beta2).mul(gi));
+                FloatVector mf = (FloatVector) mi.convertShape(VectorOperators.D2F, FD, 0);
+                FloatVector vf = (FloatVector) vi.convertShape(VectorOperators.D2F, FD, 0);
+                mf.intoArray(mm, i);
+                vf.intoArray(vv, i);
+                DoubleVector mHat = ((DoubleVector) mf.convertShape(VectorOperators.F2D, D, 0)).div(bc1);
+                DoubleVector vHat = ((DoubleVector) vf.convertShape(VectorOperators.F2D, D, 0)).div(bc2);
+                DoubleVector delta = mHat.mul(lr).div(vHat.sqrt().add(eps));
+                DoubleVector pi = ((DoubleVector) FloatVector.fromArray(FD, p, i).convertShape(VectorOperators.F2D, D, 0)).mul(decay);
+                ((FloatVector) pi.sub(delta).convertShape(VectorOperators.D2F, FD, 0)).intoArray(p, i);
             }
+        }
+        for (; i < to; i++) {
+            double gi = g[i] * gradScale;
+            double mi = beta1 * mm[i] + (1 - beta1) * gi;
+            double vi = beta2 * vv[i] + (1 - beta2) * gi * gi;
+            mm[i] = (float) mi;
+            vv[i] = (float) vi;
+            double pi = p[i] * decay;
+            p[i] = (float) (pi - lr * (mm[i] / bc1) / (Math.sqrt(vv[i] / bc2) + eps));
         }
     }
 

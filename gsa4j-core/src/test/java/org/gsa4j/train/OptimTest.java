@@ -66,4 +66,33 @@ class OptimTest {
         double m0 = 0.25 / 0.75, v0 = 0.25 / 0.75;
         assertEquals(-1 - m0 / Math.sqrt(v0), params.get("w").f[0], 1e-6);
     }
+
+    @Test
+    void vectorisedUpdateIsTheScalarFormulaBitForBit() {
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(5);
+        for (int n : new int[] {1, 7, 8, 9, 63, 65, (1 << 14) + 3, 3 * (1 << 14) + 17}) {
+            float[] p = new float[n], m = new float[n], v = new float[n];
+            for (int i = 0; i < n; i++) p[i] = (float) rng.nextGaussian();
+            Map<String, Tensor> params = new LinkedHashMap<>();
+            params.put("w", Tensor.of(p.clone(), 1, n));
+            AdamW opt = new AdamW(0.9, 0.95, 1e-8, 0.1, name -> true);
+            for (int step = 1; step <= 3; step++) {
+                float[] g = new float[n];
+                for (int i = 0; i < n; i++) g[i] = (float) (rng.nextGaussian() * Math.pow(10, rng.nextInt(-6, 3)));
+                double lr = 3e-3, scale = 0.7, decay = 1 - lr * 0.1;
+                double bc1 = 1 - Math.pow(0.9, step), bc2 = 1 - Math.pow(0.95, step);
+                for (int i = 0; i < n; i++) {
+                    double gi = g[i] * scale;
+                    m[i] = (float) (0.9 * m[i] + (1 - 0.9) * gi);
+                    v[i] = (float) (0.95 * v[i] + (1 - 0.95) * gi * gi);
+                    p[i] = (float) (p[i] * decay - lr * (m[i] / bc1) / (Math.sqrt(v[i] / bc2) + 1e-8));
+                }
+                opt.step(params, Map.of("w", g), lr, scale);
+                float[] got = params.get("w").f;
+                for (int i = 0; i < n; i++) {
+                    assertEquals(Float.floatToIntBits(p[i]), Float.floatToIntBits(got[i]), "n=" + n + " step " + step + " element " + i);
+                }
+            }
+        }
+    }
 }
