@@ -145,13 +145,22 @@ public final class MatVec {
     public static void rows(float[] x, int xOff, int n, int k, Tensor w, int j0, int j1, float[] y, int yOff) {
         int m = w.dim(0);
         if (w.h != null) bf16Rows(x, xOff, n, k, w.h, j0, j1, y, yOff, m);
-        else f32Rows(x, xOff, n, k, w.f, j0, j1, y, yOff, m);
+        else f32Rows(x, xOff, n, k, w.f, 0, j0, j1, y, yOff, m);
     }
 
-    static void f32Rows(float[] x, int xOff, int n, int k, float[] w, int j0, int j1, float[] y, int yOff, int m) {
+    /**
+     * The same kernel on a float32 matrix of {@code rows} rows of k stored from {@code w[wOff]} (a
+     * slice of a larger array, e.g. one head's cached keys): {@code y[yOff + r·ldy + j] =
+     * Σ_c x[xOff + r·k + c]·w[wOff + j·k + c]} for r &lt; n, j &lt; rows, on the calling thread.
+     */
+    public static void rows(float[] x, int xOff, int n, int k, float[] w, int wOff, int rows, float[] y, int yOff, int ldy) {
+        f32Rows(x, xOff, n, k, w, wOff, 0, rows, y, yOff, ldy);
+    }
+
+    static void f32Rows(float[] x, int xOff, int n, int k, float[] w, int wOff, int j0, int j1, float[] y, int yOff, int m) {
         int j = j0;
         for (; j + 4 <= j1; j += 4) {
-            int w0 = j * k, w1 = w0 + k, w2 = w1 + k, w3 = w2 + k;
+            int w0 = wOff + j * k, w1 = w0 + k, w2 = w1 + k, w3 = w2 + k;
             for (int r = 0; r < n; r++) {
                 int xr = xOff + r * k;
                 FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
@@ -180,7 +189,7 @@ public final class MatVec {
             }
         }
         for (; j < j1; j++) {
-            int w0 = j * k;
+            int w0 = wOff + j * k;
             for (int r = 0; r < n; r++) {
                 int xr = xOff + r * k;
                 FloatVector a0 = FloatVector.zero(S);
