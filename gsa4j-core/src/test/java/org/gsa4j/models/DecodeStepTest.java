@@ -134,13 +134,14 @@ class DecodeStepTest {
     }
 
     /**
-     * The same for the other steppers: GLA (GQA, short convolutions, clamped gate) and Llama (GQA,
-     * head_dim 10), whose KV cache is sized up front for the whole run (growing it allocates).
+     * The same for the other steppers: GLA (GQA, short convolutions, clamped gate, head_k_dim 18) and
+     * Llama (GQA, head_dim 20), whose KV cache is sized up front for the whole run (growing it
+     * allocates). Head dims past one vector with a remainder, so that every vector loop runs.
      */
     @Test
     void llamaAndGlaStepsAllocateNothing() throws Exception {
-        assertAllocationFree(StepDecodingTest.model("gla_gqa3_odd_conv_clamp"), "GLA");
-        assertAllocationFree(StepDecodingTest.model("llama_gqa3_hd10"), "Llama");
+        assertAllocationFree(StepDecodingTest.model("gla_gqa_conv_dk18"), "GLA");
+        assertAllocationFree(StepDecodingTest.model("llama_gqa_hd20"), "Llama");
     }
 
     private static void assertAllocationFree(CausalLM m, String what) {

@@ -57,6 +57,11 @@ class StepDecodingTest {
                 + " \"num_hidden_layers\": 3, \"intermediate_size\": 50, \"expand_ratio\": 9, \"use_short_conv\": true}");
         MODELS.put("hgrn2_noaffine_nolb", "{\"model_type\": \"hgrn2\", " + common + ", \"hidden_size\": 36, \"num_heads\": 4,"
                 + " \"expand_ratio\": null, \"elementwise_affine\": false, \"use_lower_bound\": false}");
+        // head dims past one vector with a remainder (the allocation checks run these)
+        MODELS.put("llama_gqa_hd20", "{\"model_type\": \"llama\", " + common + ", \"hidden_size\": 64, \"num_attention_heads\": 4,"
+                + " \"num_key_value_heads\": 2, \"head_dim\": 20}");
+        MODELS.put("gla_gqa_conv_dk18", "{\"model_type\": \"gla\", " + common + ", \"hidden_size\": 72, \"num_heads\": 2,"
+                + " \"num_kv_heads\": 1, \"use_short_conv\": true, \"clamp_min\": -0.05}");
         MODELS.put("gsa_hybrid_attn", "{\"model_type\": \"gsa\", " + common + ", \"hidden_size\": 32, \"num_heads\": 2, \"num_slots\": 7,"
                 + " \"attn\": {\"layers\": [1], \"num_heads\": 4, \"num_kv_heads\": 2, \"window_size\": 6}}");
         MODELS.put("gla_hybrid_attn_bias", "{\"model_type\": \"gla\", \"vocab_size\": " + VOCAB + ", \"hidden_size\": 32,"
