@@ -23,11 +23,10 @@ import java.util.function.IntConsumer;
  *
  * <p>The float32 {@link #step} streams the cache once per token: per kv head, all G query heads of
  * its group are scored against each key as it is read (blocks of keys through the decode product
- * kernel), with an online softmax over blocks; a long context is split into up to
- * {@value #MAX_SPLITS} ranges per head, attended in parallel on the decode team and merged by their
- * log-sum-exp. The split depends only on the number of stored tokens, so results do not depend on
- * the thread count. It allocates nothing once the capacity suffices (its scratch is made by the first
- * step). Not thread-safe.
+ * kernel), with an online softmax over blocks; a long context is split into up to 16 ranges per
+ * head, attended in parallel on the decode team and merged by their log-sum-exp. The split depends
+ * only on the number of stored tokens, so results do not depend on the thread count. It allocates
+ * nothing once the capacity suffices (its scratch is made by the first step). Not thread-safe.
  */
 public final class KvCache {
     /** Keys scored at a time in the online softmax (their scores stay in L1). */
