@@ -35,6 +35,7 @@ public final class Generator {
             if (id < 0 || id >= vocab) throw new IllegalArgumentException("prompt token " + id + " outside the vocabulary [0, " + vocab + ")");
         }
         DecodeState state = model.newState(1);
+        state.reserve((int) Math.min(Integer.MAX_VALUE, (long) prompt.length + maxNew));
         long t0 = System.nanoTime();
         // The prompt goes in slices of PREFILL_CHUNK tokens (the state carries over exactly), so a
         // long prompt needs memory for one slice's activations and logits, not the whole prompt's.

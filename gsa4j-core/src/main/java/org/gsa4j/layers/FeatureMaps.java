@@ -3,6 +3,7 @@ package org.gsa4j.layers;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
+import org.gsa4j.ops.StepOps;
 
 import java.util.Set;
 
@@ -20,5 +21,15 @@ public final class FeatureMaps {
             case "relu" -> Functions.relu(tape, x);
             default -> throw new IllegalStateException("feature map " + name);
         };
+    }
+
+    /** The same map on the first n elements of x, in place (a single-token step). */
+    static void step(String name, float[] x, int n) {
+        if (name == null) return;
+        switch (name) {
+            case "swish", "silu" -> StepOps.silu(x, 0, n);
+            case "relu" -> StepOps.relu(x, 0, n);
+            default -> throw new IllegalStateException("feature map " + name);
+        }
     }
 }

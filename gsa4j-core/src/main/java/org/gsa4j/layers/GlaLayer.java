@@ -5,9 +5,14 @@ import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.ops.GatedLinearAttention.Decay;
 import org.gsa4j.ops.GatedLinearAttention.Gate;
+import org.gsa4j.ops.StepOps;
+import org.gsa4j.tensor.MatVec;
+import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * Gated Linear Attention (SPEC §4.1): q, k, v projections (optionally short conv + silu), the
@@ -88,5 +93,84 @@ public final class GlaLayer implements TokenMixer {
     public MixerState newState(int batch) {
         return new LinearState(batch, c.numHeads(), c.headKDim(), c.headVDim(),
                 c.useShortConv() ? ShortConvs.zeroCaches(batch, c.convSize(), c.keyDim(), c.kvKeyDim(), c.kvValueDim()) : null);
+    }
+
+    @Override
+    public Stepper stepper(Function<String, Tensor> params, int batch) {
+        return new Step(params, batch);
+    }
+
+    /**
+     * {@link #forward} for T = 1 on preallocated buffers: the projections (and the gate's first
+     * low-rank half) in one dispatch, convolutions, feature map, gate, GQA expansion, the
+     * primitive's recurrent step, the gated output norm and {@code o_proj}.
+     */
+    private final class Step implements Stepper {
+        private final int b, h, dk, dv;
+        private final int[] channels;
+        private final Tensor[] proj, convW;
+        private final float[][] projOut;
+        private final Tensor gateUp, gateBias, normWeight, oProj;
+        private final float[] q, k, v, gate, gateLow, g, kRep, vRep, gRep, o, normed;
+        private final RecurrentStep recurrence;
+
+        Step(Function<String, Tensor> params, int batch) {
+            b = batch;
+            h = c.numHeads();
+            dk = c.headKDim();
+            dv = c.headVDim();
+            channels = new int[] {c.keyDim(), c.kvKeyDim(), c.kvValueDim()};
+            q = new float[b * c.keyDim()];
+            k = new float[b * c.kvKeyDim()];
+            v = new float[b * c.kvValueDim()];
+            gate = c.useOutputGate() ? new float[b * c.valueDim()] : null;
+            gateLow = new float[b * GlaConfig.GATE_LOW_RANK_DIM];
+            Tensor gateDown = params.apply("gk_proj.0.weight");
+            proj = c.useOutputGate()
+                    ? new Tensor[] {params.apply("q_proj.weight"), params.apply("k_proj.weight"), params.apply("v_proj.weight"), params.apply("g_proj.weight"), gateDown}
+                    : new Tensor[] {params.apply("q_proj.weight"), params.apply("k_proj.weight"), params.apply("v_proj.weight"), gateDown};
+            projOut = c.useOutputGate() ? new float[][] {q, k, v, gate, gateLow} : new float[][] {q, k, v, gateLow};
+            convW = c.useShortConv() ? new Tensor[] {params.apply(CONV_NAMES[0]), params.apply(CONV_NAMES[1]), params.apply(CONV_NAMES[2])} : null;
+            gateUp = params.apply("gk_proj.1.weight");
+            gateBias = params.apply("gk_proj.1.bias");
+            normWeight = c.elementwiseAffine() ? params.apply(c.gateNormName()) : null;
+            oProj = params.apply("o_proj.weight");
+            g = new float[b * c.kvKeyDim()];
+            int groups = c.groups();
+            kRep = groups == 1 ? k : new float[b * c.keyDim()];
+            vRep = groups == 1 ? v : new float[b * c.valueDim()];
+            gRep = groups == 1 ? g : new float[b * c.keyDim()];
+            o = new float[b * c.valueDim()];
+            normed = new float[b * c.valueDim()];
+            recurrence = new RecurrentStep(Gate.key(Tensor.of(gRep, b, h, dk)), Tensor.of(q, b, h, dk),
+                    Tensor.of(kRep, b, h, dk), Tensor.of(vRep, b, h, dv), Tensor.of(o, b, h, dv));
+        }
+
+        @Override
+        public void step(float[] x, MixerState st, float[] out) {
+            LinearState state = (LinearState) st;
+            MatVec.multiply(x, 0, b, proj, projOut, 0);
+            if (convW != null) {
+                for (int i = 0; i < 3; i++) {
+                    StepOps.shortConvStep(projOut[i], convW[i].f, state.conv[i].f, b, channels[i], c.convSize());
+                    StepOps.silu(projOut[i], 0, projOut[i].length);
+                }
+            }
+            MatVec.multiply(gateLow, 0, b, gateUp, g, 0);
+            StepOps.addRowBias(g, gateBias.f, b, c.kvKeyDim());
+            FeatureMaps.step(c.featureMap(), q, q.length);
+            FeatureMaps.step(c.featureMap(), k, k.length);
+            StepOps.logSigmoid(g, g.length, GlaConfig.GATE_LOGIT_NORMALIZER);
+            if (c.clampMin() != null) StepOps.clampMin(g, g.length, c.clampMin());
+            int groups = c.groups();
+            if (groups > 1) {
+                StepOps.repeatHeads(k, b, c.numKvHeads(), dk, groups, kRep);
+                StepOps.repeatHeads(v, b, c.numKvHeads(), dv, groups, vRep);
+                StepOps.repeatHeads(g, b, c.numKvHeads(), dk, groups, gRep);
+            }
+            VectorOps.scale((float) (1.0 / Math.sqrt(dk)), q, 0, q.length);
+            recurrence.run(state);
+            MatVec.multiply(OutputGate.step(o, normWeight == null ? null : normWeight.f, gate, c, b * h, normed), 0, b, oProj, out, 0);
+        }
     }
 }

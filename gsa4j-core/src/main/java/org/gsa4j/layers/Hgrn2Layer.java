@@ -5,9 +5,14 @@ import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.ops.GatedLinearAttention.Decay;
 import org.gsa4j.ops.GatedLinearAttention.Gate;
+import org.gsa4j.ops.StepOps;
+import org.gsa4j.tensor.MatVec;
+import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * The HGRN2 layer (SPEC §4.3): {@code q = swish(q_proj x)}, forget logits {@code f = f_proj x},
@@ -87,5 +92,68 @@ public final class Hgrn2Layer implements TokenMixer, ModelLevelParams {
         int fd = c.forgetDim(), d = c.hiddenSize();
         return new LinearState(batch, c.numHeads(), c.headFDim(), c.headIDim(),
                 c.useShortConv() ? ShortConvs.zeroCaches(batch, c.convSize(), fd, fd, d) : null);
+    }
+
+    @Override
+    public Stepper stepper(Function<String, Tensor> params, int batch) {
+        return new Step(params, batch);
+    }
+
+    /**
+     * {@link #forward} for T = 1 on preallocated buffers: the three projections in one dispatch,
+     * convolutions, the forget gate and key, the primitive's recurrent step, the output norm and
+     * {@code o_proj}. The layer's lower bound is derived from {@code model.lower_bounds} once, when
+     * the stepper is made (a softmax over the layers per channel, too costly per token).
+     */
+    private final class Step implements Stepper {
+        private final int b, fd, d;
+        private final int[] channels;
+        private final Tensor[] proj, convW;
+        private final float[][] projOut;
+        private final Tensor normWeight, oProj;
+        private final float[] q, f, i, k, lowerBound, o, normed;
+        private final RecurrentStep recurrence;
+
+        Step(Function<String, Tensor> params, int batch) {
+            b = batch;
+            fd = c.forgetDim();
+            d = c.hiddenSize();
+            channels = new int[] {fd, fd, d};
+            int h = c.numHeads(), df = c.headFDim(), di = c.headIDim();
+            q = new float[b * fd];
+            f = new float[b * fd];
+            i = new float[b * d];
+            k = new float[b * fd];
+            proj = new Tensor[] {params.apply("q_proj.weight"), params.apply("f_proj.weight"), params.apply("i_proj.weight")};
+            projOut = new float[][] {q, f, i};
+            convW = c.useShortConv() ? new Tensor[] {params.apply(CONV_NAMES[0]), params.apply(CONV_NAMES[1]), params.apply(CONV_NAMES[2])} : null;
+            if (c.useLowerBound() && layer > 0) {
+                Tape tape = Tape.inference();
+                lowerBound = Functions.hgrnLowerBound(tape, tape.constant(params.apply(Hgrn2Config.LOWER_BOUNDS)), layer).value.f;
+            } else {
+                lowerBound = null;
+            }
+            normWeight = c.elementwiseAffine() ? params.apply("g_norm.weight") : null;
+            oProj = params.apply("o_proj.weight");
+            o = new float[b * d];
+            normed = new float[b * d];
+            recurrence = new RecurrentStep(Gate.key(Tensor.of(f, b, h, df)), Tensor.of(q, b, h, df),
+                    Tensor.of(k, b, h, df), Tensor.of(i, b, h, di), Tensor.of(o, b, h, di));
+        }
+
+        @Override
+        public void step(float[] x, MixerState st, float[] out) {
+            LinearState state = (LinearState) st;
+            MatVec.multiply(x, 0, b, proj, projOut, 0);
+            if (convW != null) {
+                for (int j = 0; j < 3; j++) StepOps.shortConvStep(projOut[j], convW[j].f, state.conv[j].f, b, channels[j], c.convSize());
+            }
+            StepOps.silu(q, 0, q.length);
+            StepOps.hgrnGate(f, lowerBound, k, b, fd);   // f becomes the log-decay
+            VectorOps.scale((float) (1.0 / Math.sqrt(c.headFDim())), q, 0, q.length);
+            recurrence.run(state);
+            StepOps.rmsNorm(o, normWeight == null ? null : normWeight.f, OUTPUT_NORM_EPS, b, d, normed);
+            MatVec.multiply(normed, 0, b, oProj, out, 0);
+        }
     }
 }

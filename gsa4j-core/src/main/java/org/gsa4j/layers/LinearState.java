@@ -16,7 +16,11 @@ final class LinearState implements MixerState {
     int position;
 
     LinearState(int batch, int heads, int dk, int dv, Tensor[] conv) {
-        this.s = Tensor.zeros(batch, heads, dk, dv);
+        this(Tensor.zeros(batch, heads, dk, dv), conv);
+    }
+
+    private LinearState(Tensor s, Tensor[] conv) {
+        this.s = s;
         this.conv = conv;
     }
 
@@ -40,6 +44,14 @@ final class LinearState implements MixerState {
         GatedLinearAttention.Result r = GatedLinearAttention.forward(gate, q, k, v, s);
         s = r.sT();
         return r.o();
+    }
+
+    @Override
+    public MixerState copy() {
+        LinearState c = new LinearState(s.copy(), conv == null ? null : new Tensor[conv.length]);
+        for (int i = 0; conv != null && i < conv.length; i++) c.conv[i] = conv[i].copy();
+        c.position = position;
+        return c;
     }
 
     @Override

@@ -4,10 +4,15 @@ import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.ops.GatedLinearAttention.Gate;
+import org.gsa4j.ops.StepOps;
 import org.gsa4j.ops.attention.Rotary;
+import org.gsa4j.tensor.MatVec;
+import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * Multi-scale retention (SPEC §4.2): q, k, v projections, optional feature map, rotary position
@@ -74,5 +79,67 @@ public final class RetNetLayer implements TokenMixer {
     @Override
     public MixerState newState(int batch) {
         return new LinearState(batch, c.numHeads(), c.headKDim(), c.headVDim(), null);
+    }
+
+    @Override
+    public Stepper stepper(Function<String, Tensor> params, int batch) {
+        return new Step(params, batch);
+    }
+
+    /**
+     * {@link #forward} for T = 1 on preallocated buffers: the projections in one dispatch, feature
+     * map, rotary at the state's position, GQA expansion, the primitive's recurrent step with the
+     * fixed decays, the gated output norm and {@code o_proj}.
+     */
+    private final class Step implements Stepper {
+        private final int b, h, hkv, dk, dv;
+        private final Tensor[] proj;
+        private final float[][] projOut;
+        private final Tensor normWeight, oProj;
+        private final float[] q, k, v, gate, kRep, vRep, o, normed, cos, sin;
+        private final RecurrentStep recurrence;
+
+        Step(Function<String, Tensor> params, int batch) {
+            b = batch;
+            h = c.numHeads();
+            hkv = c.numKvHeads();
+            dk = c.headKDim();
+            dv = c.headVDim();
+            q = new float[b * c.keyDim()];
+            k = new float[b * c.kvKeyDim()];
+            v = new float[b * c.kvValueDim()];
+            gate = c.useOutputGate() ? new float[b * c.valueDim()] : null;
+            Tensor wq = params.apply("q_proj.weight"), wk = params.apply("k_proj.weight"), wv = params.apply("v_proj.weight");
+            proj = c.useOutputGate() ? new Tensor[] {wq, wk, wv, params.apply("g_proj.weight")} : new Tensor[] {wq, wk, wv};
+            projOut = c.useOutputGate() ? new float[][] {q, k, v, gate} : new float[][] {q, k, v};
+            normWeight = c.elementwiseAffine() ? params.apply(c.gateNormName()) : null;
+            oProj = params.apply("o_proj.weight");
+            kRep = c.groups() == 1 ? k : new float[b * c.keyDim()];
+            vRep = c.groups() == 1 ? v : new float[b * c.valueDim()];
+            o = new float[b * c.valueDim()];
+            normed = new float[b * c.valueDim()];
+            cos = new float[dk / 2];
+            sin = new float[dk / 2];
+            recurrence = new RecurrentStep(Gate.scalar(logGamma.clone()), Tensor.of(q, b, h, dk),
+                    Tensor.of(kRep, b, h, dk), Tensor.of(vRep, b, h, dv), Tensor.of(o, b, h, dv));
+        }
+
+        @Override
+        public void step(float[] x, MixerState st, float[] out) {
+            LinearState state = (LinearState) st;
+            MatVec.multiply(x, 0, b, proj, projOut, 0);
+            FeatureMaps.step(c.featureMap(), q, q.length);
+            FeatureMaps.step(c.featureMap(), k, k.length);
+            rotary.angles(state.position, cos, sin);
+            rotary.rotate(q, 0, b * h, cos, sin);
+            rotary.rotate(k, 0, b * hkv, cos, sin);
+            if (c.groups() > 1) {
+                StepOps.repeatHeads(k, b, hkv, dk, c.groups(), kRep);
+                StepOps.repeatHeads(v, b, hkv, dv, c.groups(), vRep);
+            }
+            VectorOps.scale((float) (1.0 / Math.sqrt(dk)), q, 0, q.length);
+            recurrence.run(state);
+            MatVec.multiply(OutputGate.step(o, normWeight == null ? null : normWeight.f, gate, c, b * h, normed), 0, b, oProj, out, 0);
+        }
     }
 }

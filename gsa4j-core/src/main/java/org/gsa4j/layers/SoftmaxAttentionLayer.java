@@ -3,13 +3,16 @@ package org.gsa4j.layers;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
+import org.gsa4j.ops.StepOps;
 import org.gsa4j.ops.attention.CausalAttention;
 import org.gsa4j.ops.attention.KvCache;
 import org.gsa4j.ops.attention.Rotary;
+import org.gsa4j.tensor.MatVec;
 import org.gsa4j.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * Causal softmax attention (SPEC §4.4, §4.5): q, k, v projections (biases iff qkv_bias), heads
@@ -104,12 +107,82 @@ public final class SoftmaxAttentionLayer implements TokenMixer {
         return new State(new KvCache(batch, c.numKvHeads(), c.headDim(), c.window()));
     }
 
+    @Override
+    public Stepper stepper(Function<String, Tensor> params, int batch) {
+        return new Step(params, batch);
+    }
+
+    /**
+     * {@link #forward} for T = 1 on preallocated buffers: q, k, v in one dispatch, biases, q/k
+     * norms, rotary at the cache's length, the cache's step (append, attend), {@code o_proj}.
+     */
+    private final class Step implements Stepper {
+        private final int b, h, hkv, hd;
+        private final Tensor[] proj;
+        private final float[][] projOut;
+        private final Tensor[] bias;
+        private final Tensor qNorm, kNorm, oProj;
+        private final float[] q, k, v, o, cos, sin;
+        private final Tensor qT, kT, vT, oT;
+
+        Step(Function<String, Tensor> params, int batch) {
+            b = batch;
+            h = c.numHeads();
+            hkv = c.numKvHeads();
+            hd = c.headDim();
+            q = new float[b * h * hd];
+            k = new float[b * hkv * hd];
+            v = new float[b * hkv * hd];
+            o = new float[b * h * hd];
+            proj = new Tensor[] {params.apply("q_proj.weight"), params.apply("k_proj.weight"), params.apply("v_proj.weight")};
+            projOut = new float[][] {q, k, v};
+            bias = c.qkvBias() ? new Tensor[] {params.apply("q_proj.bias"), params.apply("k_proj.bias"), params.apply("v_proj.bias")} : null;
+            qNorm = c.qkNorm() ? params.apply("q_norm.weight") : null;
+            kNorm = c.qkNorm() ? params.apply("k_norm.weight") : null;
+            oProj = params.apply("o_proj.weight");
+            cos = new float[hd / 2];
+            sin = new float[hd / 2];
+            qT = Tensor.of(q, b, h, hd);
+            kT = Tensor.of(k, b, hkv, hd);
+            vT = Tensor.of(v, b, hkv, hd);
+            oT = Tensor.of(o, b, h, hd);
+        }
+
+        @Override
+        public void step(float[] x, MixerState st, float[] out) {
+            KvCache cache = ((State) st).cache;
+            MatVec.multiply(x, 0, b, proj, projOut, 0);
+            if (bias != null) {
+                for (int i = 0; i < 3; i++) StepOps.addRowBias(projOut[i], bias[i].f, b, projOut[i].length / b);
+            }
+            if (qNorm != null) {
+                StepOps.rmsNorm(q, qNorm.f, AttentionConfig.QK_NORM_EPS, b * h, hd, q);
+                StepOps.rmsNorm(k, kNorm.f, AttentionConfig.QK_NORM_EPS, b * hkv, hd, k);
+            }
+            rotary.angles(cache.length(), cos, sin);
+            rotary.rotate(q, 0, b * h, cos, sin);
+            rotary.rotate(k, 0, b * hkv, cos, sin);
+            cache.step(qT, kT, vT, 1.0 / Math.sqrt(hd), oT);
+            MatVec.multiply(o, 0, b, oProj, out, 0);
+        }
+    }
+
     /** One layer's key/value cache (rotated keys). */
     static final class State implements MixerState {
         final KvCache cache;
 
         State(KvCache cache) {
             this.cache = cache;
+        }
+
+        @Override
+        public void reserve(int tokens) {
+            cache.reserve(tokens);
+        }
+
+        @Override
+        public MixerState copy() {
+            return new State(cache.copy());
         }
 
         @Override

@@ -27,8 +27,9 @@ public interface TokenMixer {
 
     /**
      * A single-token decoding step on buffers of its own, allocation-free when called (weights
-     * looked up once, by name under this mixer's prefix), or null if this mixer has none; decoding
-     * then goes through {@link #forward}.
+     * looked up once, by name under this mixer's prefix; the model-level parameters a
+     * {@link ModelLevelParams} mixer declares by their own names), or null if this mixer has none;
+     * decoding then goes through {@link #forward}. Float32 (or BF16-held matrices) only.
      */
     default Stepper stepper(Function<String, Tensor> params, int batch) {
         return null;
@@ -43,6 +44,12 @@ public interface TokenMixer {
     interface MixerState {
         /** Memory held, in bytes: fixed for the linear models, growing with context for attention. */
         long bytes();
+
+        /**
+         * A hint that the context will reach {@code tokens} in all: a state that grows with it (a KV
+         * cache) makes room now rather than growing step by step.
+         */
+        default void reserve(int tokens) {}
 
         /** An independent copy (e.g. to continue one prefilled prompt in several ways). */
         default MixerState copy() {

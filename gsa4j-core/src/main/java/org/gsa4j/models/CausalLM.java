@@ -237,11 +237,17 @@ public final class CausalLM {
             mlpNorm = new Tensor[n];
             down = new Tensor[n];
             gateUp = new Tensor[n][];
-            boolean all = true;
+            // the steps are float32 code (BF16-held matrices are widened in registers)
+            boolean all = params.values().stream().noneMatch(Tensor::isF64);
+            for (int i = 0; i < n && all; i++) {
+                String mx = naming.layer(i) + naming.mixer();
+                java.util.Set<String> modelLevel = new java.util.HashSet<>();
+                if (mixers[i] instanceof ModelLevelParams mp) for (ParamSpec s : mp.modelParams()) modelLevel.add(s.name());
+                steppers[i] = mixers[i].stepper(name -> param(modelLevel.contains(name) ? name : mx + name), batch);
+                all = steppers[i] != null;
+            }
             for (int i = 0; i < n; i++) {
-                String l = naming.layer(i), mx = l + naming.mixer(), mlp = l + naming.mlp();
-                steppers[i] = mixers[i].stepper(name -> param(mx + name), batch);
-                all &= steppers[i] != null;
+                String l = naming.layer(i), mlp = l + naming.mlp();
                 mixerNorm[i] = param(l + naming.mixerNorm());
                 mlpNorm[i] = param(l + naming.mlpNorm());
                 gateUp[i] = new Tensor[] {param(mlp + "gate_proj.weight"), param(mlp + "up_proj.weight")};

@@ -37,6 +37,14 @@ public final class DecodeState {
         return s;
     }
 
+    /**
+     * A hint that the context will reach {@code tokens} in all (prompt and generated): attention
+     * layers size their KV caches for it now, so decoding up to it allocates nothing.
+     */
+    public void reserve(int tokens) {
+        for (MixerState s : layers) s.reserve(tokens);
+    }
+
     /** Bytes held by all layers' states. */
     public long bytes() {
         long n = 0;

@@ -111,10 +111,15 @@ public final class GatedLinearAttention {
      * o [B,H,Dv] written.
      */
     public static void step(Gate gate, Tensor q, Tensor k, Tensor v, Tensor s, Tensor o) {
-        int B = q.dim(0), H = q.dim(1), dk = q.dim(2), dv = v.dim(2);
+        step(gate, q, k, v, s, o, 0, q.dim(0) * q.dim(1));
+    }
+
+    /** {@link #step} for the (batch·head) rows [from, to) only: disjoint ranges may run on different threads. */
+    public static void step(Gate gate, Tensor q, Tensor k, Tensor v, Tensor s, Tensor o, int from, int to) {
+        int dk = q.dim(2), dv = v.dim(2);
         int decayDim = gate.decay() == Decay.VALUE ? dv : dk;
         float[] alpha = Scratch.floats(0, decayDim);
-        for (int bh = 0; bh < B * H; bh++) {
+        for (int bh = from; bh < to; bh++) {
             decayFactors(gate, bh, decayDim, alpha);
             stepHead(gate.decay(), dk, dv, q.f, bh * dk, k.f, bh * dk, v.f, bh * dv, alpha, s.f, bh * dk * dv, o.f, bh * dv);
         }

@@ -47,14 +47,42 @@ public final class StepOps {
         }
     }
 
+    /** x ← logsigmoid(x)/τ, computed stably (GLA's forget gate, with GSA's slot gate built on it). */
+    public static void logSigmoid(float[] x, int n, double tau) {
+        for (int i = 0; i < n; i++) {
+            double v = x[i];
+            x[i] = (float) ((Math.min(v, 0) - Math.log1p(Math.exp(-Math.abs(v)))) / tau);
+        }
+    }
+
+    /** x ← max(x, min). */
+    public static void clampMin(float[] x, int n, double min) {
+        for (int i = 0; i < n; i++) x[i] = (float) Math.max(x[i], min);
+    }
+
     /** GSA's slot gate: g = logsigmoid(f)/τ, s = 1 − exp(g), written over f (→ g) and into s. */
     public static void slotGate(float[] f, float[] s, int n, double tau) {
-        for (int i = 0; i < n; i++) {
-            double x = f[i];
-            double logSig = Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x)));
-            f[i] = (float) (logSig / tau);
-            s[i] = (float) (1 - Math.exp(f[i]));
+        logSigmoid(f, n, tau);
+        for (int i = 0; i < n; i++) s[i] = (float) (1 - Math.exp(f[i]));
+    }
+
+    /**
+     * HGRN2's forget gate from the forget logits f [rows, dim] and the layer's lower bound lb [dim]
+     * (null: none): f ← log a with {@code a = lb + (1 − lb) σ(f)}, k ← 1 − a = (1 − lb)(1 − σ(f)).
+     */
+    public static void hgrnGate(float[] f, float[] lb, float[] k, int rows, int dim) {
+        for (int i = 0; i < rows * dim; i++) {
+            double x = f[i], low = lb == null ? 0 : lb[i % dim];
+            double sig = 1 / (1 + Math.exp(-x)), oneMinusSig = 1 / (1 + Math.exp(x));
+            // without a bound, log σ(f) stably (σ may underflow)
+            f[i] = (float) (lb == null ? Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x))) : Math.log(low + (1 - low) * sig));
+            k[i] = (float) ((1 - low) * oneMinusSig);
         }
+    }
+
+    /** y [rows, m] ← y + bias [m] per row. */
+    public static void addRowBias(float[] y, float[] bias, int rows, int m) {
+        for (int r = 0; r < rows; r++) for (int j = 0; j < m; j++) y[r * m + j] += bias[j];
     }
 
     /**

@@ -111,13 +111,7 @@ final class Vec {
     static void softmaxInPlace(float[] x, int off, int n) {
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) max = Math.max(max, x[off + i]);
-        for (int i = 0; i < n; i++) x[off + i] -= max;
-        VectorOps.expInPlace(x, off, n);
-        // A plain in-order sum: one row of slots is short, and no vector crosses a call boundary here,
-        // so the decoding step stays allocation-free whatever C2 decides to inline.
-        float sum = 0;
-        for (int i = 0; i < n; i++) sum += x[off + i];
-        scale(x, off, 1f / sum, n);
+        scale(x, off, 1f / VectorOps.expShifted(x, off, max, x, off, n), n);
     }
 
     /** dp = p ⊙ (dp − ⟨p, dp⟩): the softmax backward, overwriting the gradient w.r.t. p by that w.r.t. the logits. */

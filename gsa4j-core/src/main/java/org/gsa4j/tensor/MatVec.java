@@ -133,13 +133,25 @@ public final class MatVec {
     public static void rows(float[] x, int xOff, int n, int k, Tensor w, int j0, int j1, float[] y, int yOff) {
         int m = w.dim(0);
         if (w.h != null) bf16Rows(x, xOff, n, k, w.h, j0, j1, y, yOff, m);
-        else f32Rows(x, xOff, n, k, w.f, j0, j1, y, yOff, m);
+        else f32Rows(x, xOff, n, k, w.f, 0, j0, j1, y, yOff, m);
     }
 
-    static void f32Rows(float[] x, int xOff, int n, int k, float[] w, int j0, int j1, float[] y, int yOff, int m) {
-        int j = j0;
-        for (; j + 4 <= j1; j += 4) {
-            int w0 = j * k, w1 = w0 + k, w2 = w1 + k, w3 = w2 + k;
+    /**
+     * The same kernel on a float32 matrix of {@code rows} rows of k stored from {@code w[wOff]} (a
+     * slice of a larger array, e.g. one head's cached keys): {@code y[yOff + r·ldy + j] =
+     * Σ_c x[xOff + r·k + c]·w[wOff + j·k + c]} for r &lt; n, j &lt; rows, on the calling thread.
+     */
+    public static void rows(float[] x, int xOff, int n, int k, float[] w, int wOff, int rows, float[] y, int yOff, int ldy) {
+        f32Rows(x, xOff, n, k, w, wOff, 0, rows, y, yOff, ldy);
+    }
+
+    static void f32Rows(float[] x, int xOff, int n, int k, float[] w, int wOff, int j0, int j1, float[] y, int yOff, int m) {
+        for (int j = j0; j < j1; j += 4) {
+            // the last group of fewer than 4 rows re-reads row j in place of the missing ones (kept
+            // out of y): one loop body, so no rarely-run copy of it whose lane sums C2 leaves as
+            // calls with boxed vectors
+            int left = j1 - j;
+            int w0 = wOff + j * k, w1 = left > 1 ? w0 + k : w0, w2 = left > 2 ? w0 + 2 * k : w0, w3 = left > 3 ? w0 + 3 * k : w0;
             for (int r = 0; r < n; r++) {
                 int xr = xOff + r * k;
                 FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
@@ -162,30 +174,18 @@ public final class MatVec {
                 }
                 int yr = yOff + r * m + j;
                 y[yr] = s0;
-                y[yr + 1] = s1;
-                y[yr + 2] = s2;
-                y[yr + 3] = s3;
-            }
-        }
-        for (; j < j1; j++) {
-            int w0 = j * k;
-            for (int r = 0; r < n; r++) {
-                int xr = xOff + r * k;
-                FloatVector a0 = FloatVector.zero(S);
-                int i = 0;
-                for (; i <= k - L; i += L) a0 = FloatVector.fromArray(S, w, w0 + i).fma(FloatVector.fromArray(S, x, xr + i), a0);
-                float s0 = sum(a0);
-                for (; i < k; i++) s0 += w[w0 + i] * x[xr + i];
-                y[yOff + r * m + j] = s0;
+                if (left > 1) y[yr + 1] = s1;
+                if (left > 2) y[yr + 2] = s2;
+                if (left > 3) y[yr + 3] = s3;
             }
         }
     }
 
     /** As {@link #f32Rows}, the weights widened from bfloat16 bits in registers: the same arithmetic. */
     static void bf16Rows(float[] x, int xOff, int n, int k, short[] w, int j0, int j1, float[] y, int yOff, int m) {
-        int j = j0;
-        for (; j + 4 <= j1; j += 4) {
-            int w0 = j * k, w1 = w0 + k, w2 = w1 + k, w3 = w2 + k;
+        for (int j = j0; j < j1; j += 4) {
+            int left = j1 - j;
+            int w0 = j * k, w1 = left > 1 ? w0 + k : w0, w2 = left > 2 ? w0 + 2 * k : w0, w3 = left > 3 ? w0 + 3 * k : w0;
             for (int r = 0; r < n; r++) {
                 int xr = xOff + r * k;
                 FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
@@ -208,21 +208,9 @@ public final class MatVec {
                 }
                 int yr = yOff + r * m + j;
                 y[yr] = s0;
-                y[yr + 1] = s1;
-                y[yr + 2] = s2;
-                y[yr + 3] = s3;
-            }
-        }
-        for (; j < j1; j++) {
-            int w0 = j * k;
-            for (int r = 0; r < n; r++) {
-                int xr = xOff + r * k;
-                FloatVector a0 = FloatVector.zero(S);
-                int i = 0;
-                for (; i <= k - L; i += L) a0 = widen(w, w0 + i).fma(FloatVector.fromArray(S, x, xr + i), a0);
-                float s0 = sum(a0);
-                for (; i < k; i++) s0 += bf16(w[w0 + i]) * x[xr + i];
-                y[yOff + r * m + j] = s0;
+                if (left > 1) y[yr + 1] = s1;
+                if (left > 2) y[yr + 2] = s2;
+                if (left > 3) y[yr + 3] = s3;
             }
         }
     }

@@ -276,21 +276,23 @@ public final class VectorOps {
     /** out = softmax(x) over one row of n elements (max-subtracted). */
     public static void softmax(float[] x, int xOff, float[] out, int outOff, int n) {
         if (n == 0) return;
-        float m = max(x, xOff, n);
-        FloatVector acc = FloatVector.zero(S);
-        int i = 0;
-        for (; i <= n - L; i += L) {
-            FloatVector e = exp(FloatVector.fromArray(S, x, xOff + i).sub(m));
-            e.intoArray(out, outOff + i);
-            acc = acc.add(e);
-        }
-        float s = sumLanes(acc);
-        for (; i < n; i++) {
-            float e = (float) Math.exp(x[xOff + i] - m);
-            out[outOff + i] = e;
-            s += e;
-        }
+        float s = expShifted(x, xOff, max(x, xOff, n), out, outOff, n);
         scale(1f / s, out, outOff, n);
+    }
+
+    /**
+     * out = e^(x − m) over n elements (out may alias x); returns Σ out, added in order (the
+     * unnormalised half of a softmax whose running max is m).
+     */
+    public static float expShifted(float[] x, int xOff, float m, float[] out, int outOff, int n) {
+        int i = 0;
+        for (; i <= n - L; i += L) exp(FloatVector.fromArray(S, x, xOff + i).sub(m)).intoArray(out, outOff + i);
+        for (; i < n; i++) out[outOff + i] = (float) Math.exp(x[xOff + i] - m);
+        // A scalar in-order sum: no vector is handed to a helper that C2 might not inline (a boxed
+        // vector made the decode steps allocate).
+        float s = 0;
+        for (i = 0; i < n; i++) s += out[outOff + i];
+        return s;
     }
 
     /** out = x·σ(x) with σ in float lanes, and the backward {@code dx = dy·σ·(1 + x·(1 − σ))} (dx overwritten). */

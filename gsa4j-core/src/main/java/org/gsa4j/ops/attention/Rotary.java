@@ -97,15 +97,46 @@ public final class Rotary {
         }
         Tables tb = ensure(maxPos);
         double sign = inverse ? -1 : 1;
+        float[] cos = new float[half], sin = new float[half];
         for (int b = 0; b < bsz; b++) {
             for (int t = 0; t < T; t++) {
                 int p = offsets[b] + t;
-                int tOff = p * half;
-                for (int h = 0; h < H; h++) {
-                    int base0 = ((b * T + t) * H + h) * dim;
-                    if (x.f != null) rotateF(x.f, base0, tb.cos, tb.sin, tOff, (float) sign);
-                    else rotateD(x.d, base0, tb.cos, tb.sin, tOff, sign);
+                int tOff = p * half, row = (b * T + t) * H * dim;
+                if (x.f != null) {
+                    for (int i = 0; i < half; i++) {
+                        cos[i] = (float) tb.cos[tOff + i];
+                        sin[i] = (float) sign * (float) tb.sin[tOff + i];
+                    }
+                    rotate(x.f, row, H, cos, sin);
+                } else {
+                    for (int h = 0; h < H; h++) rotateD(x.d, row + h * dim, tb.cos, tb.sin, tOff, sign);
                 }
+            }
+        }
+    }
+
+    /**
+     * cos θ and sin θ at one position as the float32 values {@link #apply} multiplies by, into
+     * {@code cos[0, dim/2)} and {@code sin[0, dim/2)}: computed, not looked up, so a decoding step at
+     * a long context needs no table (and allocates nothing).
+     */
+    public void angles(int position, float[] cos, float[] sin) {
+        for (int i = 0; i < half; i++) {
+            float theta = (float) position * invFreq[i];          // fp32 angle, as the reference
+            cos[i] = (float) Math.cos(theta);
+            sin[i] = (float) Math.sin(theta);
+        }
+    }
+
+    /** Rotates {@code rows} consecutive vectors of dim, from {@code x[off]}, in place by the angles of one position. */
+    public void rotate(float[] x, int off, int rows, float[] cos, float[] sin) {
+        for (int r = 0; r < rows; r++) {
+            int o = off + r * dim;
+            for (int i = 0; i < half; i++) {
+                float c = cos[i], s = sin[i];
+                float x1 = x[o + i], x2 = x[o + half + i];
+                x[o + i] = x1 * c - x2 * s;
+                x[o + half + i] = x2 * c + x1 * s;
             }
         }
     }
@@ -114,15 +145,6 @@ public final class Rotary {
     public void applyStep(Tensor x, int position) {
         if (x.rank() != 3) throw new IllegalArgumentException("rotary step expects x [B,H,dim], got " + x);
         apply(x.reshape(x.dim(0), 1, x.dim(1), x.dim(2)), position, false);
-    }
-
-    private void rotateF(float[] x, int o, double[] cos, double[] sin, int tOff, float sign) {
-        for (int i = 0; i < half; i++) {
-            float c = (float) cos[tOff + i], s = sign * (float) sin[tOff + i];
-            float x1 = x[o + i], x2 = x[o + half + i];
-            x[o + i] = x1 * c - x2 * s;
-            x[o + half + i] = x2 * c + x1 * s;
-        }
     }
 
     private void rotateD(double[] x, int o, double[] cos, double[] sin, int tOff, double sign) {

@@ -106,4 +106,68 @@ class KvCacheTest {
         double e = check(false, 2, 30, 25, 4, 2, 8, 6, 99);
         assertTrue(e <= 1e-5, "err " + e);
     }
+
+    /**
+     * Long contexts, where a head's tokens are attended in several blocks per range and several
+     * ranges merged (and, with a window, the ring has wrapped): float32 against the float64 loop on
+     * the same inputs, peaky scores (q with std 3) so that the running max moves.
+     */
+    @Test
+    void longContextsMatchTheFloat64Loop() {
+        int[][] cases = {{2, 5000, 6, 2, 20, 0}, {1, 4600, 4, 4, 16, 3000}, {1, 700, 8, 1, 64, 0}}; // B, T, HQ, HKV, D, window
+        double worst = 0;
+        for (int[] c : cases) {
+            int B = c[0], T = c[1], HQ = c[2], HKV = c[3], D = c[4], window = c[5], steps = 5;
+            SplittableRandom rng = new SplittableRandom(T);
+            Tensor q = TestUtil.randn64(rng, 3, B, T, HQ, D), k = TestUtil.randn64(rng, 1, B, T, HKV, D), v = TestUtil.randn64(rng, 1, B, T, HKV, D);
+            KvCache c64 = new KvCache(B, HKV, D, window), c32 = new KvCache(B, HKV, D, window);
+            c64.append(slice(k, 0, T - steps), slice(v, 0, T - steps));
+            c32.append(slice(k, 0, T - steps).toF32(), slice(v, 0, T - steps).toF32());
+            Tensor o64 = Tensor.zerosF64(B, HQ, D), o32 = Tensor.zeros(B, HQ, D);
+            for (int t = T - steps; t < T; t++) {
+                c64.step(at(q, t), at(k, t), at(v, t), 1 / Math.sqrt(D), o64);
+                c32.step(at(q, t).toF32(), at(k, t).toF32(), at(v, t).toF32(), 1 / Math.sqrt(D), o32);
+                worst = Math.max(worst, Tensor.relErr(o32, o64));
+            }
+        }
+        System.out.printf("kv cache long contexts (up to 5000 tokens, 16 ranges per head): f32 vs f64 max rel err %.2e%n", worst);
+        assertTrue(worst <= 1e-5, "rel err " + worst);
+    }
+
+    /** A reserved cache is allocated once, at the first append, and never grows up to the reserved context; a copy is independent. */
+    @Test
+    void reserveSizesOnceAndCopiesAreIndependent() {
+        int B = 2, HKV = 2, D = 8, HQ = 4;
+        KvCache c = new KvCache(B, HKV, D, 0);
+        c.reserve(300);
+        assertEquals(0, c.capacityBytes());
+        SplittableRandom rng = new SplittableRandom(3);
+        Tensor k = TestUtil.randn64(rng, 1, B, 300, HKV, D).toF32(), v = TestUtil.randn64(rng, 1, B, 300, HKV, D).toF32();
+        Tensor q = TestUtil.randn64(rng, 1, B, 300, HQ, D).toF32();
+        c.append(slice(k, 0, 10), slice(v, 0, 10));
+        long reserved = c.capacityBytes();
+        assertEquals(2L * B * 300 * HKV * D * 4, reserved);
+        Tensor o = Tensor.zeros(B, HQ, D), o2 = Tensor.zeros(B, HQ, D);
+        KvCache copy = null;
+        for (int t = 10; t < 300; t++) {
+            c.step(at(q, t), at(k, t), at(v, t), 0.3, o);
+            if (t == 150) copy = c.copy();
+        }
+        assertEquals(reserved, c.capacityBytes());
+        c.step(at(q, 0), at(k, 0), at(v, 0), 0.3, o);
+        assertTrue(c.capacityBytes() > reserved, "grows past the reserved context");
+        // the copy, taken after token 150, continues as the original did from there
+        KvCache again = new KvCache(B, HKV, D, 0);
+        again.append(slice(k, 0, 151), slice(v, 0, 151));
+        for (int t = 151; t < 160; t++) {
+            copy.step(at(q, t), at(k, t), at(v, t), 0.3, o);
+            again.step(at(q, t), at(k, t), at(v, t), 0.3, o2);
+            assertEquals(0, Tensor.relErr(o, o2), "step " + t);
+        }
+        assertEquals(301, c.length());
+        KvCache w = new KvCache(1, 1, 4, 8);
+        w.reserve(1000);
+        w.append(Tensor.zeros(1, 3, 1, 4), Tensor.zeros(1, 3, 1, 4));
+        assertEquals(2L * 8 * 4 * 4, w.capacityBytes(), "a window caps the reservation");
+    }
 }

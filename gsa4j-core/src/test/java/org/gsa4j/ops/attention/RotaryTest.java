@@ -1,5 +1,6 @@
 package org.gsa4j.ops.attention;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -124,5 +125,21 @@ class RotaryTest {
         assertThrows(IllegalArgumentException.class, () -> new Rotary(5, 10000));
         Rotary rot = new Rotary(4, 10000);
         assertThrows(IllegalArgumentException.class, () -> rot.apply(Tensor.zeros(1, 2, 3, 6), 0, false));
+    }
+
+    /** The decode step's rotation (angles computed for the position, no table) equals apply's, bit for bit, at long positions too. */
+    @Test
+    void anglesAndRotateEqualApply() {
+        SplittableRandom rng = new SplittableRandom(5);
+        Rotary rot = new Rotary(12, 10000.0);
+        float[] cos = new float[6], sin = new float[6];
+        for (int position : new int[] {0, 7, 4095, 262_143}) {
+            Tensor x = TestUtil.randn64(rng, 1, 2, 1, 3, 12).toF32();
+            Tensor y = x.copy();
+            rot.apply(x, position, false);
+            rot.angles(position, cos, sin);
+            rot.rotate(y.f, 0, 6, cos, sin);
+            assertArrayEquals(x.f, y.f, "position " + position);
+        }
     }
 }
