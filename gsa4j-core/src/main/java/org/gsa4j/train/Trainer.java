@@ -9,6 +9,7 @@ import org.gsa4j.autograd.Var;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -211,9 +212,7 @@ public final class Trainer {
                 }
                 double loss = lossSum / cfg.gradAccum;
                 double inv = 1.0 / cfg.gradAccum;
-                double sq = 0;
-                for (float[] g : grads.values()) for (float x : g) sq += (double) x * x;
-                double gradNorm = Math.sqrt(sq) * inv;
+                double gradNorm = Math.sqrt(sumOfSquares(grads.values())) * inv;
                 long number = step + 1;
                 if (!Double.isFinite(loss) || !Double.isFinite(gradNorm)) {
                     String what = !Double.isFinite(loss) ? "the loss is " + loss : "the gradient norm is " + gradNorm + " (loss " + loss + ")";
@@ -281,9 +280,27 @@ public final class Trainer {
             if (g == null) continue;
             float[] acc = grads.get(e.getKey());
             if (acc == null) grads.put(e.getKey(), cfg.gradAccum == 1 ? g.f : g.f.clone());
-            else for (int i = 0; i < acc.length; i++) acc[i] += g.f[i];
+            else Parallel.forBlocks(acc.length, BLOCK, (from, to) -> VectorOps.add(acc, from, g.f, from, acc, from, to - from));
         }
         return value;
+    }
+
+    /** Elements per parallel block of the gradient loops (fixed, so sums do not depend on the thread count). */
+    private static final int BLOCK = 1 << 15;
+
+    /** Σ x² over every gradient, in double: fixed blocks summed in parallel, then in order. */
+    static double sumOfSquares(java.util.Collection<float[]> grads) {
+        double total = 0;
+        for (float[] g : grads) {
+            int blocks = (g.length + BLOCK - 1) / BLOCK;
+            double[] partial = new double[blocks];
+            Parallel.forRange(blocks, b -> {
+                int from = b * BLOCK;
+                partial[b] = VectorOps.sumOfSquaresDouble(g, from, Math.min(g.length, from + BLOCK) - from);
+            });
+            for (double p : partial) total += p;
+        }
+        return total;
     }
 
     private void checkpoint(double elapsed, double loss, Map<String, Double> val) {
