@@ -1,7 +1,6 @@
 package org.gsa4j.bench;
 
-import java.util.ArrayList;
-import java.util.List;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
@@ -9,8 +8,7 @@ import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
-import org.gsa4j.tensor.Parallel;
-import org.gsa4j.tensor.Tensor;
+import org.gsa4j.train.AdamW;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -25,8 +23,8 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * One full training step of a ~25M-parameter GSA language model (d=512, 6 layers, 4 heads,
  * 64 slots, vocab 4096, untied head; {@link Probe#config()}) on a batch of 4 × 512 random
- * tokens: forward, backward, and an AdamW update over every parameter (β = 0.9/0.999, weight
- * decay 0.01, lr 1e-4; a plain vectorisable loop, parallel over fixed blocks).
+ * tokens: forward, backward, and the trainer's AdamW update over every parameter (β = 0.9/0.999,
+ * weight decay 0.01, lr 1e-4).
  *
  * <p>Tokens/s = 2048 / (seconds per step). Model-FLOP utilisation: 6·N·tokens per step
  * (N = parameter count, the usual forward + backward estimate; the GSA operator's own work is
@@ -44,8 +42,7 @@ public class TrainStepBench {
 
     CausalLM model;
     int[] ids;
-    final List<float[]> m1 = new ArrayList<>(), m2 = new ArrayList<>();
-    int step;
+    AdamW optimizer;
 
     @Setup
     public void setup() {
@@ -53,10 +50,7 @@ public class TrainStepBench {
         ids = new int[BATCH * SEQ];
         SplittableRandom rng = new SplittableRandom(2);
         for (int i = 0; i < ids.length; i++) ids[i] = rng.nextInt(model.config.vocabSize());
-        for (Tensor t : model.params().values()) {
-            m1.add(new float[t.size()]);
-            m2.add(new float[t.size()]);
-        }
+        optimizer = new AdamW(0.9, 0.999, 1e-8, 0.01, name -> true);
     }
 
     @Benchmark
@@ -65,27 +59,11 @@ public class TrainStepBench {
         Map<String, Var> p = model.bind(tape);
         Var loss = model.loss(tape, p, ids, BATCH, SEQ);
         tape.backward(loss);
-        adamW(p);
+        Map<String, float[]> grads = new HashMap<>();
+        p.forEach((name, v) -> {
+            if (v.grad() != null) grads.put(name, v.grad().f);
+        });
+        optimizer.step(model.params(), grads, 1e-4, 1.0);
         return loss.value.get(0);
-    }
-
-    private void adamW(Map<String, Var> p) {
-        step++;
-        float lr = 1e-4f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.01f;
-        float c1 = (float) (1 / (1 - Math.pow(b1, step))), c2 = (float) (1 / (1 - Math.pow(b2, step)));
-        int i = 0;
-        for (Var v : p.values()) {
-            float[] w = v.value.f, g = v.grad() == null ? null : v.grad().f, mm = m1.get(i), vv = m2.get(i);
-            i++;
-            if (g == null) continue;
-            Parallel.forBlocks(w.length, 1 << 15, (a, b) -> {
-                for (int j = a; j < b; j++) {
-                    float gj = g[j];
-                    float mj = mm[j] = b1 * mm[j] + (1 - b1) * gj;
-                    float vj = vv[j] = b2 * vv[j] + (1 - b2) * gj * gj;
-                    w[j] -= lr * (mj * c1 / ((float) Math.sqrt(vj * c2) + eps) + wd * w[j]);
-                }
-            });
-        }
     }
 }

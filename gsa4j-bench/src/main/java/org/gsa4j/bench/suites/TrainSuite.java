@@ -8,12 +8,14 @@ import org.gsa4j.io.SafeTensors;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.train.AdamW;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -99,13 +101,18 @@ public final class TrainSuite {
             throw new UncheckedIOException(e);
         }
 
-        AdamW opt = new AdamW(1e-4, 0.9, 0.95, 1e-8, 0.1);
+        // The trainer's optimizer with the peer's settings (torch.optim.AdamW, weight decay on every parameter).
+        AdamW opt = new AdamW(0.9, 0.95, 1e-8, 0.1, name -> true);
         Runnable javaStep = () -> {
             Tape tape = Tape.recording();
             Map<String, Var> vars = model.bind(tape);
             Var loss = model.loss(tape, vars, ids, batch, seqLen);
             tape.backward(loss);
-            opt.step(model.params(), vars);
+            Map<String, float[]> grads = new HashMap<>();
+            vars.forEach((name, v) -> {
+                if (v.grad() != null) grads.put(name, v.grad().f);
+            });
+            opt.step(model.params(), grads, 1e-4, 1.0);
         };
 
         Peer peer = null;
