@@ -401,16 +401,25 @@ public final class Functions {
     public static Var logSigmoid(Tape tape, Var x, double tau) {
         Tensor xv = x.value;
         Tensor y = Tensor.zerosLike(xv);
-        for (int i = 0; i < y.size(); i++) {
-            double v = xv.get(i);
-            y.set(i, (Math.min(v, 0) - Math.log1p(Math.exp(-Math.abs(v)))) / tau);
+        float invTau = (float) (1 / tau);
+        if (xv.isF64()) {
+            for (int i = 0; i < y.size(); i++) {
+                double v = xv.get(i);
+                y.set(i, (Math.min(v, 0) - Math.log1p(Math.exp(-Math.abs(v)))) / tau);
+            }
+        } else {
+            Parallel.forBlocks(xv.f.length, BLOCK, (i, j) -> VectorOps.logSigmoid(xv.f, i, y.f, i, j - i, invTau));
         }
         Var out = tape.result(y, x);
         tape.record(out, () -> {
             Tensor g = out.grad();
             if (g == null) return;
             Tensor dx = Tensor.zerosLike(xv);
-            for (int i = 0; i < dx.size(); i++) dx.set(i, g.get(i) / (1 + Math.exp(xv.get(i))) / tau);
+            if (xv.isF64() || g.isF64()) {
+                for (int i = 0; i < dx.size(); i++) dx.set(i, g.get(i) / (1 + Math.exp(xv.get(i))) / tau);
+            } else {
+                Parallel.forBlocks(xv.f.length, BLOCK, (i, j) -> VectorOps.logSigmoidBackward(xv.f, g.f, dx.f, i, j - i, invTau));
+            }
             x.accumulate(dx);
         });
         return out;

@@ -1,5 +1,7 @@
 package org.gsa4j.ops;
 
+import org.gsa4j.tensor.VectorOps;
+
 /**
  * The element-wise pieces of a single-token decoding step, on float slices in place or into
  * preallocated buffers, each with exactly the arithmetic of its {@code autograd.Functions}
@@ -49,10 +51,7 @@ public final class StepOps {
 
     /** x ← logsigmoid(x)/τ, computed stably (GLA's forget gate, with GSA's slot gate built on it). */
     public static void logSigmoid(float[] x, int n, double tau) {
-        for (int i = 0; i < n; i++) {
-            double v = x[i];
-            x[i] = (float) ((Math.min(v, 0) - Math.log1p(Math.exp(-Math.abs(v)))) / tau);
-        }
+        VectorOps.logSigmoid(x, 0, x, 0, n, (float) (1 / tau));
     }
 
     /** x ← max(x, min). */
@@ -62,8 +61,7 @@ public final class StepOps {
 
     /** GSA's slot gate: g = logsigmoid(f)/τ, s = 1 − exp(g), written over f (→ g) and into s. */
     public static void slotGate(float[] f, float[] s, int n, double tau) {
-        logSigmoid(f, n, tau);
-        for (int i = 0; i < n; i++) s[i] = (float) (1 - Math.exp(f[i]));
+        VectorOps.slotGate(f, f, s, 0, n, (float) (1 / tau));
     }
 
     /**

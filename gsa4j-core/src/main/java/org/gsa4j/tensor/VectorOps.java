@@ -344,18 +344,56 @@ public final class VectorOps {
     }
 
     /**
-     * GSA's slot gate: {@code g = logsigmoid(f)/τ = (min(f,0) − log1p(e^{−|f|}))/τ},
-     * {@code s = 1 − e^{g} = −expm1(g)} (no cancellation for g near 0).
+     * {@code out = logsigmoid(x)/τ = (min(x,0) − log1p(e^{−|x|}))/τ}. With {@code e = e^{−|x|} ≤ 1},
+     * {@code log1p(e) = 2·atanh(t)}, {@code t = e/(2+e) ≤ 1/3}, whose odd series to t¹³ is within
+     * float rounding and has no cancellation for tiny e. IEEE add/mul/fma/div only: the same bits
+     * compiled or interpreted (the Vector API's own LOG1P is not).
+     */
+    public static void logSigmoid(float[] x, int xOff, float[] out, int outOff, int n, float invTau) {
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector v = FloatVector.fromArray(S, x, xOff + i);
+            FloatVector e = exp(v.abs().neg());
+            FloatVector t = e.div(e.add(2f)), t2 = t.mul(t);
+            FloatVector series = t2.fma(1f / 13, 1f / 11).fma(t2, FloatVector.broadcast(S, 1f / 9)).fma(t2, FloatVector.broadcast(S, 1f / 7))
+                    .fma(t2, FloatVector.broadcast(S, 1f / 5)).fma(t2, FloatVector.broadcast(S, 1f / 3)).fma(t2, ONE);
+            v.min(0f).sub(t.add(t).mul(series)).mul(invTau).intoArray(out, outOff + i);
+        }
+        for (; i < n; i++) {
+            double v = x[xOff + i];
+            out[outOff + i] = (float) ((Math.min(v, 0) - Math.log1p(Math.exp(-Math.abs(v)))) * invTau);
+        }
+    }
+
+    /** Backward of {@link #logSigmoid}: dx = dy ⊙ (1 − σ(x)) / τ = dy / (1 + e^x) / τ. */
+    public static void logSigmoidBackward(float[] x, float[] dy, float[] dx, int off, int n, float invTau) {
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector oneMinusSig = ONE.div(exp(FloatVector.fromArray(S, x, off + i)).add(1f));
+            FloatVector.fromArray(S, dy, off + i).mul(oneMinusSig).mul(invTau).intoArray(dx, off + i);
+        }
+        for (; i < n; i++) dx[off + i] = (float) (dy[off + i] / (1 + Math.exp(x[off + i])) * invTau);
+    }
+
+    /** Below this |g|, {@code 1 − e^g} is formed from the series of expm1 (no cancellation near 0). */
+    private static final float EXPM1_SERIES_BELOW = 0.35f;
+
+    /**
+     * GSA's slot gate: {@code g = logsigmoid(f)/τ} ({@link #logSigmoid}) and
+     * {@code s = 1 − e^{g} = −expm1(g)}: for |g| below 0.35 the Taylor series to g⁷ (within float
+     * rounding there), else 1 − e^g, which no longer cancels. g may be written over f.
      */
     public static void slotGate(float[] f, float[] g, float[] s, int off, int n, float invTau) {
-        // Scalar on purpose: the Vector API's LOG1P/EXPM1 round differently once JIT-compiled, and this
-        // is T·H·M elements per layer, negligible next to the projections.
-        for (int i = 0; i < n; i++) {
-            double x = f[off + i];
-            float gi = (float) ((Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x)))) * invTau);
-            g[off + i] = gi;
-            s[off + i] = (float) -Math.expm1(gi);
+        logSigmoid(f, off, g, off, n, invTau);
+        int i = 0;
+        for (; i <= n - L; i += L) {
+            FloatVector gv = FloatVector.fromArray(S, g, off + i);
+            FloatVector series = gv.fma(1f / 5040, 1f / 720).fma(gv, FloatVector.broadcast(S, 1f / 120)).fma(gv, FloatVector.broadcast(S, 1f / 24))
+                    .fma(gv, FloatVector.broadcast(S, 1f / 6)).fma(gv, FloatVector.broadcast(S, 0.5f)).fma(gv, ONE).mul(gv);
+            FloatVector viaExp = ONE.sub(exp(gv));
+            viaExp.blend(series.neg(), gv.abs().compare(VectorOperators.LT, EXPM1_SERIES_BELOW)).intoArray(s, off + i);
         }
+        for (; i < n; i++) s[off + i] = (float) -Math.expm1(g[off + i]);
     }
 
     /** Backward of {@link #slotGate}: df = (dg − ds ⊙ e^{g}) ⊙ (1 − σ(f)) / τ; dg or ds may be null (= 0). */

@@ -168,4 +168,41 @@ class VectorOpsTest {
         }
         System.out.printf("vector exp: worst error %.1f ulp over %d inputs%n", worstUlps, x.length);
     }
+
+    /** logsigmoid, the slot gate and their backward against double formulas, relative to each value, over a wide range of logits. */
+    @Test
+    void gatesMatchDoubleFormulasToFloatRounding() {
+        int n = 4099;
+        float[] f = new float[n], g = new float[n], s = new float[n], y = new float[n], dy = new float[n], dx = new float[n];
+        SplittableRandom rng = new SplittableRandom(9);
+        for (int i = 0; i < n; i++) {
+            // logits from 1e-6 to 100 in magnitude, both signs, plus exact zeros
+            f[i] = i % 97 == 0 ? 0f : (float) ((rng.nextBoolean() ? 1 : -1) * Math.pow(10, rng.nextDouble(-6, 2)));
+            dy[i] = (float) rng.nextGaussian();
+        }
+        for (float invTau : new float[] {1f, 1f / 8, 1f / 16}) {
+            VectorOps.logSigmoid(f, 0, y, 0, n, invTau);
+            VectorOps.slotGate(f, g, s, 0, n, invTau);
+            VectorOps.logSigmoidBackward(f, dy, dx, 0, n, invTau);
+            double worstG = 0, worstS = 0, worstDx = 0;
+            for (int i = 0; i < n; i++) {
+                double x = f[i];
+                double logSig = (Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x)))) * invTau;
+                double gate = -Math.expm1((float) logSig);
+                double grad = dy[i] / (1 + Math.exp(x)) * invTau;
+                assertEquals(y[i], g[i], 0f, "slotGate's g is logSigmoid's");
+                // relative to the value, or to the smallest normal float where the value is subnormal
+                double errG = Math.abs(g[i] - logSig) / Math.max(Math.abs(logSig), Float.MIN_NORMAL);
+                double errS = Math.abs(s[i] - gate) / Math.max(Math.abs(gate), Float.MIN_NORMAL);
+                if (errG > 5e-7 || errS > 5e-7) System.out.printf("  x=%s g=%s want %s; s=%s want %s%n", x, g[i], logSig, s[i], gate);
+                worstG = Math.max(worstG, errG);
+                worstS = Math.max(worstS, errS);
+                worstDx = Math.max(worstDx, Math.abs(dx[i] - grad) / Math.max(Math.abs(grad), 1e-30));
+            }
+            System.out.printf("[gates] 1/tau=%s: logsigmoid rel err %.2e, 1 - e^g %.2e, backward %.2e%n", invTau, worstG, worstS, worstDx);
+            assertTrue(worstG < 5e-7, "logsigmoid rel err " + worstG);
+            assertTrue(worstS < 5e-7, "1 - e^g rel err " + worstS);
+            assertTrue(worstDx < 5e-7, "logsigmoid backward rel err " + worstDx);
+        }
+    }
 }
