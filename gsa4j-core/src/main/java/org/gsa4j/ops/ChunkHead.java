@@ -417,14 +417,24 @@ final class ChunkHead {
 
     /**
      * Forms {@link #fromStart}, {@link #toStart} and {@link #inBlock} for the loaded chunk of L rows,
-     * once: every exponent is b_later − b_earlier ≤ 0.
+     * once. Inside a sub-block the factors telescope, {@code e^{b_t − b_j} = e^{b_t − b_{t−1}} ·
+     * e^{b_{t−1} − b_j}}: one exp per row (of the step's own log-decay, exact in double) and then
+     * products of factors ≤ 1, at most BC − 2 roundings. That is also more accurate under strong
+     * decay than one exp of the whole difference, whose float rounding costs |b_t − b_j| ulps.
+     * Every exponent is b_later − b_earlier ≤ 0.
      */
     private void formDecayTables(int L) {
         if (tablesReady) return;
         for (int t = 0; t < L; t++) {
             int n = t / BC * BC;
-            Vec.expOfDifference(fromStart, t * dd, b, bRow(t), bRow(n), dd);
-            for (int j = n; j < t; j++) Vec.expOfDifference(inBlock, inBlockRow(t, j) * dd, b, bRow(t), bRow(j), dd);
+            if (t == n) {
+                Arrays.fill(fromStart, t * dd, (t + 1) * dd, 1f);
+                continue;
+            }
+            int step = inBlockRow(t, t - 1) * dd;
+            Vec.expOfDifference(inBlock, step, b, bRow(t), bRow(t - 1), dd);
+            for (int j = n; j < t - 1; j++) Vec.mul(inBlock, inBlockRow(t, j) * dd, inBlock, step, inBlock, inBlockRow(t - 1, j) * dd, dd);
+            System.arraycopy(inBlock, inBlockRow(t, n) * dd, fromStart, t * dd, dd);
         }
         for (int i0 = BC; i0 < L; i0 += BC) {
             for (int j = 0; j < i0; j++) Vec.expOfDifference(toStart, toStartRow(i0 / BC, j) * dd, b, bRow(i0), bRow(j), dd);
