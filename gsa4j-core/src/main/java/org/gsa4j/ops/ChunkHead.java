@@ -421,7 +421,8 @@ final class ChunkHead {
      * e^{b_{t−1} − b_j}}: one exp per row (of the step's own log-decay, exact in double) and then
      * products of factors ≤ 1, at most BC − 2 roundings. That is also more accurate under strong
      * decay than one exp of the whole difference, whose float rounding costs |b_t − b_j| ulps.
-     * Every exponent is b_later − b_earlier ≤ 0.
+     * {@link #toStart} telescopes the same way across sub-blocks. Every exponent is
+     * b_later − b_earlier ≤ 0.
      */
     private void formDecayTables(int L) {
         if (tablesReady) return;
@@ -436,8 +437,14 @@ final class ChunkHead {
             for (int j = n; j < t - 1; j++) Vec.mul(inBlock, inBlockRow(t, j) * dd, inBlock, step, inBlock, inBlockRow(t - 1, j) * dd, dd);
             System.arraycopy(inBlock, inBlockRow(t, n) * dd, fromStart, t * dd, dd);
         }
+        // e^{b_i0 − b_j}: from row i0 − 1 (previous sub-block) by the step factor, earlier rows through i0 − BC
         for (int i0 = BC; i0 < L; i0 += BC) {
-            for (int j = 0; j < i0; j++) Vec.expOfDifference(toStart, toStartRow(i0 / BC, j) * dd, b, bRow(i0), bRow(j), dd);
+            int sb = i0 / BC, prev = i0 - BC;
+            int step = toStartRow(sb, i0 - 1) * dd;
+            Vec.expOfDifference(toStart, step, b, bRow(i0), bRow(i0 - 1), dd);
+            for (int j = prev; j < i0 - 1; j++) Vec.mul(toStart, toStartRow(sb, j) * dd, toStart, step, inBlock, inBlockRow(i0 - 1, j) * dd, dd);
+            int back = toStartRow(sb, prev) * dd;   // e^{b_i0 − b_{i0−BC}}
+            for (int j = 0; j < prev; j++) Vec.mul(toStart, toStartRow(sb, j) * dd, toStart, back, toStart, toStartRow(sb - 1, j) * dd, dd);
         }
         tablesReady = true;
     }
