@@ -12,8 +12,11 @@ import java.util.function.IntConsumer;
 
 /**
  * Bandwidth-bound products {@code y = x·Wᵀ} for a few rows of x (decoding: one row per sequence),
- * W [M, K] in float32 or bfloat16. Each weight row is streamed once per call with Vector-API FMAs
- * over four output rows at a time; bfloat16 weights are widened in registers ({@code bits << 16}).
+ * W [M, K] in float32 or bfloat16. Each weight row is streamed once per call, one row after the
+ * other with four independent FMA chains: the matrix is then one sequential stream, which the
+ * hardware prefetchers follow (interleaving four rows, as a register-blocked kernel would, left a
+ * core at 9 GB/s for bfloat16 and 13 GB/s for float32, against 20–22 GB/s row by row on Zen 4).
+ * Bfloat16 weights are widened in registers ({@code bits << 16}).
  * The output rows are split into fixed chunks run by the resident worker team of {@link Parallel},
  * which hands out chunks without allocating, so a decode step allocates nothing. Every output element is
  * computed by one thread in a fixed order: results do not depend on the thread count, and a
@@ -31,7 +34,7 @@ public final class MatVec {
     private static final VectorSpecies<Integer> SI = VectorSpecies.of(int.class, S.vectorShape());
     /** Below this many multiply-adds a call runs on the calling thread (dispatch costs a few µs). */
     private static final long PARALLEL_FMAS = 1 << 16;
-    /** Output rows per chunk (a multiple of 4); about 8 chunks per thread at the model's sizes. */
+    /** Output rows per chunk at least; about 8 chunks per thread at the model's sizes. */
     private static final int MIN_CHUNK = 16;
 
     /** y [n, M] = x [n, K] · wᵀ for w [M, K] (float32 or bfloat16); x and y float32. */
@@ -71,7 +74,7 @@ public final class MatVec {
             j.yOff = yOff;
             j.totalRows = (int) rows;
             int per = (j.totalRows + 8 * Parallel.threads() - 1) / (8 * Parallel.threads());
-            j.chunkRows = Math.max(MIN_CHUNK, (per + 3) & ~3);
+            j.chunkRows = Math.max(MIN_CHUNK, per);
             boolean ran;
             try {
                 ran = Parallel.tryTeam(j, (j.totalRows + j.chunkRows - 1) / j.chunkRows);
@@ -146,71 +149,44 @@ public final class MatVec {
     }
 
     static void f32Rows(float[] x, int xOff, int n, int k, float[] w, int wOff, int j0, int j1, float[] y, int yOff, int m) {
-        for (int j = j0; j < j1; j += 4) {
-            // the last group of fewer than 4 rows re-reads row j in place of the missing ones (kept
-            // out of y): one loop body, so no rarely-run copy of it whose lane sums C2 leaves as
-            // calls with boxed vectors
-            int left = j1 - j;
-            int w0 = wOff + j * k, w1 = left > 1 ? w0 + k : w0, w2 = left > 2 ? w0 + 2 * k : w0, w3 = left > 3 ? w0 + 3 * k : w0;
+        for (int j = j0; j < j1; j++) {
+            int wj = wOff + j * k;
             for (int r = 0; r < n; r++) {
                 int xr = xOff + r * k;
                 FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
                 int i = 0;
-                for (; i <= k - L; i += L) {
-                    FloatVector xv = FloatVector.fromArray(S, x, xr + i);
-                    a0 = FloatVector.fromArray(S, w, w0 + i).fma(xv, a0);
-                    a1 = FloatVector.fromArray(S, w, w1 + i).fma(xv, a1);
-                    a2 = FloatVector.fromArray(S, w, w2 + i).fma(xv, a2);
-                    a3 = FloatVector.fromArray(S, w, w3 + i).fma(xv, a3);
+                for (; i <= k - 4 * L; i += 4 * L) {
+                    a0 = FloatVector.fromArray(S, w, wj + i).fma(FloatVector.fromArray(S, x, xr + i), a0);
+                    a1 = FloatVector.fromArray(S, w, wj + i + L).fma(FloatVector.fromArray(S, x, xr + i + L), a1);
+                    a2 = FloatVector.fromArray(S, w, wj + i + 2 * L).fma(FloatVector.fromArray(S, x, xr + i + 2 * L), a2);
+                    a3 = FloatVector.fromArray(S, w, wj + i + 3 * L).fma(FloatVector.fromArray(S, x, xr + i + 3 * L), a3);
                 }
-                float s0 = sum(a0), s1 = sum(a1);
-                float s2 = sum(a2), s3 = sum(a3);
-                for (; i < k; i++) {
-                    float xi = x[xr + i];
-                    s0 += w[w0 + i] * xi;
-                    s1 += w[w1 + i] * xi;
-                    s2 += w[w2 + i] * xi;
-                    s3 += w[w3 + i] * xi;
-                }
-                int yr = yOff + r * m + j;
-                y[yr] = s0;
-                if (left > 1) y[yr + 1] = s1;
-                if (left > 2) y[yr + 2] = s2;
-                if (left > 3) y[yr + 3] = s3;
+                for (; i <= k - L; i += L) a0 = FloatVector.fromArray(S, w, wj + i).fma(FloatVector.fromArray(S, x, xr + i), a0);
+                float s = sum(a0.add(a1).add(a2.add(a3)));
+                for (; i < k; i++) s += w[wj + i] * x[xr + i];
+                y[yOff + r * m + j] = s;
             }
         }
     }
 
     /** As {@link #f32Rows}, the weights widened from bfloat16 bits in registers: the same arithmetic. */
     static void bf16Rows(float[] x, int xOff, int n, int k, short[] w, int j0, int j1, float[] y, int yOff, int m) {
-        for (int j = j0; j < j1; j += 4) {
-            int left = j1 - j;
-            int w0 = j * k, w1 = left > 1 ? w0 + k : w0, w2 = left > 2 ? w0 + 2 * k : w0, w3 = left > 3 ? w0 + 3 * k : w0;
+        for (int j = j0; j < j1; j++) {
+            int wj = j * k;
             for (int r = 0; r < n; r++) {
                 int xr = xOff + r * k;
                 FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
                 int i = 0;
-                for (; i <= k - L; i += L) {
-                    FloatVector xv = FloatVector.fromArray(S, x, xr + i);
-                    a0 = widen(w, w0 + i).fma(xv, a0);
-                    a1 = widen(w, w1 + i).fma(xv, a1);
-                    a2 = widen(w, w2 + i).fma(xv, a2);
-                    a3 = widen(w, w3 + i).fma(xv, a3);
+                for (; i <= k - 4 * L; i += 4 * L) {
+                    a0 = widen(w, wj + i).fma(FloatVector.fromArray(S, x, xr + i), a0);
+                    a1 = widen(w, wj + i + L).fma(FloatVector.fromArray(S, x, xr + i + L), a1);
+                    a2 = widen(w, wj + i + 2 * L).fma(FloatVector.fromArray(S, x, xr + i + 2 * L), a2);
+                    a3 = widen(w, wj + i + 3 * L).fma(FloatVector.fromArray(S, x, xr + i + 3 * L), a3);
                 }
-                float s0 = sum(a0), s1 = sum(a1);
-                float s2 = sum(a2), s3 = sum(a3);
-                for (; i < k; i++) {
-                    float xi = x[xr + i];
-                    s0 += bf16(w[w0 + i]) * xi;
-                    s1 += bf16(w[w1 + i]) * xi;
-                    s2 += bf16(w[w2 + i]) * xi;
-                    s3 += bf16(w[w3 + i]) * xi;
-                }
-                int yr = yOff + r * m + j;
-                y[yr] = s0;
-                if (left > 1) y[yr + 1] = s1;
-                if (left > 2) y[yr + 2] = s2;
-                if (left > 3) y[yr + 3] = s3;
+                for (; i <= k - L; i += L) a0 = widen(w, wj + i).fma(FloatVector.fromArray(S, x, xr + i), a0);
+                float s = sum(a0.add(a1).add(a2.add(a3)));
+                for (; i < k; i++) s += bf16(w[wj + i]) * x[xr + i];
+                y[yOff + r * m + j] = s;
             }
         }
     }

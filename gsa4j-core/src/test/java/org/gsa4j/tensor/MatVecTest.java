@@ -9,7 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The decode matvec against float64 loops on awkward sizes, float32 and bfloat16 weights. */
 class MatVecTest {
-    private static final int[] SIZES = {1, 15, 16, 17, 1000};
+    // k: below one vector, one vector ± 1, four vectors (one pass of the four FMA chains) ± 1, long with every tail
+    private static final int[] SIZES = {1, 15, 16, 17, 63, 64, 65, 1000};
 
     @Test
     void matchesFloat64LoopsOnAwkwardSizes() {
