@@ -347,23 +347,36 @@ public final class VectorOps {
      * {@code out = logsigmoid(x)/τ = (min(x,0) − log1p(e^{−|x|}))/τ}. With {@code e = e^{−|x|} ≤ 1},
      * {@code log1p(e) = 2·atanh(t)}, {@code t = e/(2+e) ≤ 1/3}, whose odd series to t¹³ is within
      * float rounding and has no cancellation for tiny e. IEEE add/mul/fma/div only: the same bits
-     * compiled or interpreted (the Vector API's own LOG1P is not).
+     * compiled or interpreted (the Vector API's own LOG1P is not). out may alias x.
+     *
+     * <p>e is formed by {@link #expInPlace} over blocks of a thread-local scratch row, not by a
+     * vector exp inside this loop: a kernel with an inlined exp, inlined in turn into a large caller
+     * (the decode step), exceeded C2's node budget, and the exp left out-of-line boxed every vector.
      */
     public static void logSigmoid(float[] x, int xOff, float[] out, int outOff, int n, float invTau) {
-        int i = 0;
-        for (; i <= n - L; i += L) {
-            FloatVector v = FloatVector.fromArray(S, x, xOff + i);
-            FloatVector e = exp(v.abs().neg());
-            FloatVector t = e.div(e.add(2f)), t2 = t.mul(t);
-            FloatVector series = t2.fma(1f / 13, 1f / 11).fma(t2, FloatVector.broadcast(S, 1f / 9)).fma(t2, FloatVector.broadcast(S, 1f / 7))
-                    .fma(t2, FloatVector.broadcast(S, 1f / 5)).fma(t2, FloatVector.broadcast(S, 1f / 3)).fma(t2, ONE);
-            v.min(0f).sub(t.add(t).mul(series)).mul(invTau).intoArray(out, outOff + i);
-        }
-        for (; i < n; i++) {
-            double v = x[xOff + i];
-            out[outOff + i] = (float) ((Math.min(v, 0) - Math.log1p(Math.exp(-Math.abs(v)))) * invTau);
+        float[] e = SCRATCH.get();
+        for (int b = 0; b < n; b += e.length) {
+            int len = Math.min(e.length, n - b), xb = xOff + b, ob = outOff + b;
+            int i = 0;
+            for (; i <= len - L; i += L) FloatVector.fromArray(S, x, xb + i).abs().neg().intoArray(e, i);
+            for (; i < len; i++) e[i] = -Math.abs(x[xb + i]);
+            expInPlace(e, 0, len - len % L);
+            for (i = 0; i <= len - L; i += L) {
+                FloatVector v = FloatVector.fromArray(S, x, xb + i), ev = FloatVector.fromArray(S, e, i);
+                FloatVector t = ev.div(ev.add(2f)), t2 = t.mul(t);
+                FloatVector series = t2.fma(1f / 13, 1f / 11).fma(t2, FloatVector.broadcast(S, 1f / 9)).fma(t2, FloatVector.broadcast(S, 1f / 7))
+                        .fma(t2, FloatVector.broadcast(S, 1f / 5)).fma(t2, FloatVector.broadcast(S, 1f / 3)).fma(t2, ONE);
+                v.min(0f).sub(t.add(t).mul(series)).mul(invTau).intoArray(out, ob + i);
+            }
+            for (; i < len; i++) {
+                double v = x[xb + i];
+                out[ob + i] = (float) ((Math.min(v, 0) - Math.log1p(Math.exp(-Math.abs(v)))) * invTau);
+            }
         }
     }
+
+    /** Per-thread scratch row of the gate kernels (256 floats). */
+    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[256]);
 
     /** Backward of {@link #logSigmoid}: dx = dy ⊙ (1 − σ(x)) / τ = dy / (1 + e^x) / τ. */
     public static void logSigmoidBackward(float[] x, float[] dy, float[] dx, int off, int n, float invTau) {
@@ -381,19 +394,22 @@ public final class VectorOps {
     /**
      * GSA's slot gate: {@code g = logsigmoid(f)/τ} ({@link #logSigmoid}) and
      * {@code s = 1 − e^{g} = −expm1(g)}: for |g| below 0.35 the Taylor series to g⁷ (within float
-     * rounding there), else 1 − e^g, which no longer cancels. g may be written over f.
+     * rounding there), else 1 − e^g, which no longer cancels. g may be written over f. e^g is formed
+     * in s by {@link #expInPlace} first (no vector exp in this loop, see {@link #logSigmoid}).
      */
     public static void slotGate(float[] f, float[] g, float[] s, int off, int n, float invTau) {
         logSigmoid(f, off, g, off, n, invTau);
-        int i = 0;
-        for (; i <= n - L; i += L) {
+        int nv = n - n % L;
+        System.arraycopy(g, off, s, off, nv);
+        expInPlace(s, off, nv);
+        for (int i = 0; i < nv; i += L) {
             FloatVector gv = FloatVector.fromArray(S, g, off + i);
             FloatVector series = gv.fma(1f / 5040, 1f / 720).fma(gv, FloatVector.broadcast(S, 1f / 120)).fma(gv, FloatVector.broadcast(S, 1f / 24))
                     .fma(gv, FloatVector.broadcast(S, 1f / 6)).fma(gv, FloatVector.broadcast(S, 0.5f)).fma(gv, ONE).mul(gv);
-            FloatVector viaExp = ONE.sub(exp(gv));
+            FloatVector viaExp = ONE.sub(FloatVector.fromArray(S, s, off + i));
             viaExp.blend(series.neg(), gv.abs().compare(VectorOperators.LT, EXPM1_SERIES_BELOW)).intoArray(s, off + i);
         }
-        for (; i < n; i++) s[off + i] = (float) -Math.expm1(g[off + i]);
+        for (int i = nv; i < n; i++) s[off + i] = (float) -Math.expm1(g[off + i]);
     }
 
     /** Backward of {@link #slotGate}: df = (dg − ds ⊙ e^{g}) ⊙ (1 − σ(f)) / τ; dg or ds may be null (= 0). */

@@ -24,6 +24,10 @@ class DecodeStepTest {
 
     /** GQA, short convolutions, t2r: every branch of the GSA step; sizes that leave vector tails. */
     static ObjectNode config(String featureMap, boolean conv) {
+        return config(featureMap, conv, 5);
+    }
+
+    static ObjectNode config(String featureMap, boolean conv, int slots) {
         ObjectNode c = new ObjectMapper().createObjectNode();
         c.put("model_type", "gsa");
         c.put("vocab_size", 97);
@@ -31,7 +35,7 @@ class DecodeStepTest {
         c.put("num_hidden_layers", 2);
         c.put("num_heads", 4);
         c.put("num_kv_heads", 2);
-        c.put("num_slots", 5);
+        c.put("num_slots", slots);
         c.put("use_short_conv", conv);
         c.put("conv_size", 3);
         c.put("intermediate_size", 52);
@@ -127,9 +131,13 @@ class DecodeStepTest {
      */
     @Test
     void steadyStateStepAllocatesNothing() {
-        CausalLM model = ModelLoader.create(config("swish", true), 8);
-        for (CausalLM m : new CausalLM[] {model, ModelLoader.withWeights(model, WeightFormat.BF16)}) {
-            assertAllocationFree(m, m.params().get("model.embeddings.weight").isBf16() ? "GSA, BF16 weights" : "GSA, F32 weights");
+        // 5 slots leave the slot gate to its scalar tail; 21 slots × 2 kv heads run its vector loops
+        // too (whose inlined exp once boxed every vector in the compiled step)
+        for (int slots : new int[] {5, 21}) {
+            CausalLM model = ModelLoader.create(config("swish", true, slots), 8);
+            for (CausalLM m : new CausalLM[] {model, ModelLoader.withWeights(model, WeightFormat.BF16)}) {
+                assertAllocationFree(m, (m.params().get("model.embeddings.weight").isBf16() ? "GSA, BF16 weights" : "GSA, F32 weights") + ", " + slots + " slots");
+            }
         }
     }
 
