@@ -30,9 +30,14 @@ public final class Measure {
             s[r] = (System.nanoTime() - t0) * 1e-9;
         }
         double wall = (System.nanoTime() - wall0) * 1e-9, cpu = (processCpuNanos() - cpu0) * 1e-9;
+        return of(s, cpu / (wall * threads));
+    }
+
+    /** Median, min and max of timed repetitions {@code s} (seconds), with the CPU share they had. */
+    public static Stat of(double[] s, double cpuShare) {
         double[] sorted = s.clone();
         Arrays.sort(sorted);
-        return new Stat(median(s), sorted[0], sorted[reps - 1], reps, cpu / (wall * threads));
+        return new Stat(median(s), sorted[0], sorted[s.length - 1], s.length, cpuShare);
     }
 
     /** Repetitions of {@code body} so that one timed repetition lasts about {@code seconds}. */
