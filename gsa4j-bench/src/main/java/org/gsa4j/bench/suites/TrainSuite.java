@@ -156,7 +156,7 @@ public final class TrainSuite {
                 ctx.out.printf("  loss java %.7f; PyTorch peer skipped: %s%n", javaLoss, peerWhy);
             }
 
-            int rounds = Integer.getInteger("gsa4j.bench.trainRounds", ctx.quick ? 2 : 3);
+            int rounds = Integer.getInteger("gsa4j.bench.trainRounds", ctx.quick ? 2 : 5);
             // warm-up: three Java steps (C2 compiles the kernels), one per peer mode
             for (int i = 0; i < 3; i++) javaStep.run();
             if (peer != null) {
