@@ -76,7 +76,7 @@ public final class DecodeSuite {
         String only = System.getProperty("gsa4j.bench.decodeContexts"); // e.g. for profiling one length
         if (only != null) contexts = java.util.Arrays.stream(only.split(",")).mapToInt(x -> Integer.parseInt(x.trim())).toArray();
         int prefill = ctx.quick ? 32 : 1024;
-        int steps = Integer.getInteger("gsa4j.bench.decodeSteps", ctx.quick ? 8 : 32);
+        int steps = Integer.getInteger("gsa4j.bench.decodeSteps", ctx.quick ? 8 : 48);
         ctx.out.printf("== decode (batch 1, F32 and BF16 weights; %d decoded tokens per point; first %d context tokens prefilled for real)%n",
                 steps, prefill);
         for (ModelLoader.WeightFormat format : ModelLoader.WeightFormat.values()) {
@@ -104,10 +104,11 @@ public final class DecodeSuite {
         }
         ctx.out.printf("  %s: %.1fM params, %.1f MB of weights read per token (%s)%n", arch, params / 1e6, weightBytes / 1e6, format);
         long maxHeap = Runtime.getRuntime().maxMemory();
-        // One state per model, carried from the shortest context to the longest: the real prefill
-        // happens once, each longer context continues from the previous one.
+        // The contexts are reached one after the other (the real prefill happens once, each longer
+        // context continues from a copy of the previous one) and kept, then timed round-robin.
         DecodeState state = model.newState(1);
         SplittableRandom rng = new SplittableRandom(11);
+        java.util.List<Point> points = new java.util.ArrayList<>();
         for (int len : contexts) {
             String name = arch + " " + format + " ctx=" + len;
             long perTokenKv = kvBytesPerToken(model, state);
@@ -115,7 +116,7 @@ public final class DecodeSuite {
                 long cap = Long.highestOneBit(Math.max(1, len + steps + 256)) * 2;
                 long need = perTokenKv * cap * 3 / 2;
                 Runtime rt = Runtime.getRuntime();
-                long free = maxHeap - (rt.totalMemory() - rt.freeMemory()) + state.bytes();
+                long free = maxHeap - (rt.totalMemory() - rt.freeMemory());
                 if (need > free * 0.9) {
                     ObjectNode r = ctx.row("decode", name);
                     r.put("arch", arch);
@@ -132,7 +133,9 @@ public final class DecodeSuite {
                 }
             }
             try {
-                decodeAt(ctx, model, arch, format, state, rng, name, len, prefill, steps, weightBytes, params);
+                if (!points.isEmpty()) state = state.copy();
+                reach(model, state, rng, len, prefill);
+                points.add(new Point(name, len, state));
             } catch (OutOfMemoryError e) {
                 state = null;
                 System.gc();
@@ -148,11 +151,14 @@ public final class DecodeSuite {
                 break;
             }
         }
+        if (!points.isEmpty()) time(ctx, model, arch, format, points, steps, weightBytes, params);
     }
 
-    /** Brings the state to {@code len} tokens of context (real prefill up to {@code prefill}), then times decoding. */
-    private void decodeAt(BenchContext ctx, CausalLM model, String arch, ModelLoader.WeightFormat format, DecodeState state, SplittableRandom rng, String name, int len,
-                          int prefill, int steps, long weightBytes, long params) throws ReflectiveOperationException {
+    /** A context length reached, with its own state. */
+    private record Point(String name, int context, DecodeState state) {}
+
+    /** Brings the state to {@code len} tokens of context: real prefill up to {@code prefill}, the rest advanced. */
+    private static void reach(CausalLM model, DecodeState state, SplittableRandom rng, int len, int prefill) throws ReflectiveOperationException {
         int vocab = model.config.vocabSize();
         int real = (int) Math.max(0, Math.min(len, prefill) - state.position()), chunk = 256;
         for (int done = 0; done < real; done += chunk) {
@@ -161,65 +167,135 @@ public final class DecodeSuite {
             for (int i = 0; i < n; i++) ids[i] = rng.nextInt(vocab);
             model.feed(ids, 1, n, state);
         }
-        // the tokens decoded at a shorter context count towards this one
         if (len > state.position()) advance(state, (int) (len - state.position()), rng);
         if (state.position() != len) throw new IllegalStateException("position " + state.position() + " != " + len);
-        long stateBytes = state.bytes();
-        long at = state.position();
-        int next = rng.nextInt(vocab);
-        // Warm-up at this context until C2 has compiled the step: interpreted Vector-API code boxes
-        // every vector (about a megabyte per token here), compiled code allocates nothing. The tape
-        // path (architectures without a single-token step) never gets there and warms up fully.
+    }
+
+    /** Timed rounds: each round measures the read bandwidth, then decodes a few tokens at every context. */
+    static final int ROUNDS = 4;
+
+    /**
+     * Times decoding at every point, round-robin: per round the read-only bandwidth is measured
+     * (the roofline of that moment: on a shared machine it moves by ±20 % within minutes), then
+     * {@code steps / ROUNDS} tokens are decoded at each context in turn, so that a burst of other
+     * load spreads over all lengths instead of one. Per point: the median over its tokens, against
+     * the median bandwidth of the same rounds and against the ceilings suite's.
+     */
+    private void time(BenchContext ctx, CausalLM model, String arch, ModelLoader.WeightFormat format, java.util.List<Point> points,
+                      int steps, long weightBytes, long params) {
+        int vocab = model.config.vocabSize(), n = points.size(), per = Math.max(1, steps / ROUNDS);
         var tmx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         int[] id = new int[1];
+        int[] next = new int[n];
+        SplittableRandom rng = new SplittableRandom(13);
+        for (int i = 0; i < n; i++) next[i] = rng.nextInt(vocab);
+        // Warm-up (on the first point) until C2 has compiled the step: interpreted Vector-API code
+        // boxes every vector (about a megabyte per token here), compiled code allocates nothing.
+        // The tape path (architectures without a single-token step) never gets there and warms up fully.
         int burst = 16;
         long perToken = Long.MAX_VALUE;
         for (int round = 0; round < (ctx.quick ? 40 : 25) && perToken > 1024; round++) {
             long before = tmx.getCurrentThreadAllocatedBytes();
-            for (int i = 0; i < burst; i++) next = decodeOne(model, next, state, id);
+            for (int i = 0; i < burst; i++) next[0] = decodeOne(model, next[0], points.get(0).state(), id);
             perToken = (tmx.getCurrentThreadAllocatedBytes() - before) / burst;
         }
-        long gcCount0 = gcCount(), gcTime0 = gcTime(), alloc0 = tmx.getCurrentThreadAllocatedBytes();
-        long cpu0 = Measure.processCpuNanos(), wall0 = System.nanoTime();
-        double[] t = new double[steps];
-        for (int i = 0; i < steps; i++) {
-            long t0 = System.nanoTime();
-            next = decodeOne(model, next, state, id);
-            t[i] = (System.nanoTime() - t0) * 1e-9;
+        // a copied state makes its step buffers at its first step: not part of the steady state
+        for (int i = 1; i < n; i++)
+            for (int k = 0; k < 2; k++) next[i] = decodeOne(model, next[i], points.get(i).state(), id);
+        long[] from = new long[n];
+        for (int i = 0; i < n; i++) from[i] = points.get(i).state().position();
+        float[][] bw = bandwidthArrays(ctx.quick);
+        double[] gbs = new double[ROUNDS];
+        double[][] t = new double[n][ROUNDS * per];
+        long[] alloc = new long[n], gcs = new long[n], gcMs = new long[n];
+        double[] wall = new double[n], cpu = new double[n];
+        for (int r = 0; r < ROUNDS; r++) {
+            gbs[r] = readGBs(ctx.threads, bw);
+            for (int i = 0; i < n; i++) {
+                DecodeState st = points.get(i).state();
+                long gc0 = gcCount(), gt0 = gcTime(), a0 = tmx.getCurrentThreadAllocatedBytes(), c0 = Measure.processCpuNanos(), w0 = System.nanoTime();
+                for (int k = 0; k < per; k++) {
+                    long t0 = System.nanoTime();
+                    next[i] = decodeOne(model, next[i], st, id);
+                    t[i][r * per + k] = (System.nanoTime() - t0) * 1e-9;
+                }
+                wall[i] += (System.nanoTime() - w0) * 1e-9;
+                cpu[i] += (Measure.processCpuNanos() - c0) * 1e-9;
+                alloc[i] += tmx.getCurrentThreadAllocatedBytes() - a0;
+                gcs[i] += gcCount() - gc0;
+                gcMs[i] += gcTime() - gt0;
+            }
         }
-        double wall = (System.nanoTime() - wall0) * 1e-9;
-        double cpuShare = (Measure.processCpuNanos() - cpu0) * 1e-9 / (wall * ctx.threads);
-        long alloc = tmx.getCurrentThreadAllocatedBytes() - alloc0;
-        long gcs = gcCount() - gcCount0, gcMs = gcTime() - gcTime0;
-        double med = Measure.median(t);
-        boolean attention = kvBytesPerToken(model, state) > 0;
-        // bytes per token: weights + (GSA) state read and written / (Llama) the KV cache read
-        long bytes = weightBytes + (attention ? stateBytes : 2 * stateBytes);
-        double roof = bytes / (ctx.readGBs * 1e9);
-        ObjectNode r = ctx.row("decode", name);
-        r.put("arch", arch);
-        r.put("weights", format.name());
-        r.put("context", len);
-        r.put("decoded_from", at);
-        r.put("prefilled_for_real", Math.min(len, prefill));
-        r.put("params", params);
-        r.put("seconds_per_token", med);
-        r.put("tokens_per_s", 1 / med);
-        r.put("min_s", java.util.Arrays.stream(t).min().orElse(Double.NaN));
-        r.put("max_s", java.util.Arrays.stream(t).max().orElse(Double.NaN));
-        r.put("reps", steps);
-        r.put("state_bytes", stateBytes);
-        r.put("bytes_per_token", bytes);
-        r.put("roofline_s", roof);
-        r.put("frac_roofline", roof / med);
-        r.put("gbs", bytes / med / 1e9);
-        r.put("alloc_bytes_per_token_calling_thread", (double) alloc / steps);
-        r.put("gc_count", gcs);
-        r.put("gc_ms", gcMs);
-        r.put("cpu_share", cpuShare);
-        ctx.out.printf("  %-28s %8.2f ms/token %7.1f tok/s  roofline %6.2f ms (%5.1f%%)  state %9.1f MiB  alloc %6.1f KiB/token  GC %d (%d ms)  cpu share %.2f%n",
-                name, med * 1e3, 1 / med, roof * 1e3, 100 * roof / med, stateBytes / (double) (1 << 20),
-                alloc / 1024.0 / steps, gcs, gcMs, cpuShare);
+        double roundGBs = Measure.median(gbs);
+        for (int i = 0; i < n; i++) {
+            Point pt = points.get(i);
+            DecodeState state = pt.state();
+            int tokens = ROUNDS * per;
+            double med = Measure.median(t[i]);
+            double cpuShare = cpu[i] / (wall[i] * ctx.threads);
+            long stateBytes = state.bytes();
+            boolean attention = kvBytesPerToken(model, state) > 0;
+            // bytes per token: weights + (GSA) state read and written / (Llama) the KV cache read
+            long bytes = weightBytes + (attention ? stateBytes : 2 * stateBytes);
+            double roof = bytes / (roundGBs * 1e9), roofCeiling = bytes / (ctx.readGBs * 1e9);
+            ObjectNode r = ctx.row("decode", pt.name());
+            r.put("arch", arch);
+            r.put("weights", format.name());
+            r.put("context", pt.context());
+            r.put("decoded_from", from[i]);
+            r.put("prefilled_for_real", Math.min(pt.context(), 1024));
+            r.put("params", params);
+            r.put("seconds_per_token", med);
+            r.put("tokens_per_s", 1 / med);
+            r.put("min_s", java.util.Arrays.stream(t[i]).min().orElse(Double.NaN));
+            r.put("max_s", java.util.Arrays.stream(t[i]).max().orElse(Double.NaN));
+            r.put("reps", tokens);
+            r.put("rounds", ROUNDS);
+            r.put("state_bytes", stateBytes);
+            r.put("bytes_per_token", bytes);
+            r.put("read_gbs_same_rounds", roundGBs);
+            r.put("roofline_s", roof);
+            r.put("frac_roofline", roof / med);
+            r.put("roofline_s_ceiling", roofCeiling);
+            r.put("frac_roofline_ceiling", roofCeiling / med);
+            r.put("gbs", bytes / med / 1e9);
+            r.put("alloc_bytes_per_token_calling_thread", (double) alloc[i] / tokens);
+            r.put("gc_count", gcs[i]);
+            r.put("gc_ms", gcMs[i]);
+            r.put("cpu_share", cpuShare);
+            ctx.out.printf("  %-28s %8.2f ms/token %7.1f tok/s  roofline %6.2f ms (%5.1f%%; %5.1f%% of the ceilings suite's)  state %9.1f MiB  alloc %6.1f KiB/token  GC %d (%d ms)  cpu share %.2f%n",
+                    pt.name(), med * 1e3, 1 / med, roof * 1e3, 100 * roof / med, 100 * roofCeiling / med, stateBytes / (double) (1 << 20),
+                    alloc[i] / 1024.0 / tokens, gcs[i], gcMs[i], cpuShare);
+        }
+        ctx.out.printf("  read bandwidth in these rounds: %s GB/s (median %.1f)%n", java.util.Arrays.toString(
+                java.util.Arrays.stream(gbs).map(g -> Math.round(g * 10) / 10.0).toArray()), roundGBs);
+    }
+
+    /** Two arrays for the per-round read bandwidth (128 MiB each, 16 MiB quick), far above the L3. */
+    static float[][] bandwidthArrays(boolean quick) {
+        int n = quick ? 4 << 20 : 32 << 20;
+        float[] a = new float[n], b = new float[n];
+        java.util.Arrays.fill(a, 1f);
+        java.util.Arrays.fill(b, 2f);
+        return new float[][] {a, b};
+    }
+
+    /** Read-only bandwidth now: the median of three passes of the ceilings suite's read kernel. */
+    static double readGBs(int threads, float[][] arrays) {
+        double[] g = new double[3];
+        java.util.concurrent.atomic.DoubleAdder sink = new java.util.concurrent.atomic.DoubleAdder();
+        for (int rep = 0; rep < g.length; rep++) {
+            long t0 = System.nanoTime();
+            CeilingsSuite.split(threads, arrays[0].length, (lo, hi) -> {
+                double s = 0;
+                for (float[] x : arrays)
+                    for (int i = lo; i < hi; i += CeilingsSuite.BLOCK) s += CeilingsSuite.sum(x, i, Math.min(hi, i + CeilingsSuite.BLOCK));
+                sink.add(s);
+            });
+            g[rep] = 4.0 * arrays.length * arrays[0].length / ((System.nanoTime() - t0) * 1e-9) / 1e9;
+        }
+        if (sink.sum() == 42) System.out.print("");
+        return Measure.median(g);
     }
 
     /**

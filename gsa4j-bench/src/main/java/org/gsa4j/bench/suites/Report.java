@@ -82,13 +82,13 @@ public final class Report {
         s.append("\n## Method\n\n");
         s.append("* Every suite runs in the same JVM; each figure is the **median** of repeated timed runs after warm-up (reps listed in the JSON with min and max).\n");
         s.append("* **Ceilings.** FP32 FMA peak: a register-only Vector-API loop, 12 independent FMA chains per thread, C2-compiled through short warm-up calls before timing, on all threads at once; reported per wall second and per CPU-second of the measuring threads. DRAM: a triad `a = b + 3c` (STREAM counting, 3 arrays) and a read-only sum over arrays of 128 MiB each, far above the 32 MiB L3, the kernels C2-compiled first and called on 64 KiB blocks.\n");
-        s.append("* **Fractions.** GEMM, operator and training figures are given as a fraction of the measured FMA peak — the FMA loop's rate per CPU-second times the threads, i.e. what the cores deliver when the bench has them to itself (equal to the wall-clock rate on an idle machine; on a loaded one the wall-clock rate falls with the CPU share, the per-CPU-second rate does not); decode as a fraction of its bandwidth roofline, which uses the **read-only** bandwidth (decoding streams weights read-only).\n");
+        s.append("* **Fractions.** GEMM, operator and training figures are given as a fraction of the measured FMA peak — the FMA loop's rate per CPU-second times the threads, i.e. what the cores deliver when the bench has them to itself (equal to the wall-clock rate on an idle machine; on a loaded one the wall-clock rate falls with the CPU share, the per-CPU-second rate does not); decode as a fraction of its bandwidth roofline, which uses the **read-only** bandwidth (decoding streams weights read-only) measured in the same rounds as the decoding.\n");
         s.append("* **Per CPU-second.** On a shared machine the wall-clock figures fall with the CPU share the bench got. Rows therefore also give FLOPs per CPU-second the process spent (all its threads, JIT and GC included — a conservative figure) as a fraction of one core's measured FMA rate per CPU-second: what the code achieves on the CPU time it actually had.\n");
         s.append("* **GEMM** — `Gemm.sgemmParallel` on the linear layers of the train and decode models: forward `x·Wᵀ` (NT), input gradient `dy·W` (NN), weight gradient `dyᵀ·x` (TN); 2mnk FLOPs. Every shape is run untimed first, then the shapes are timed round-robin, one repetition (≈ 0.3 s) of each per round, so that a burst of other load spreads over all shapes.\n");
         s.append("* **Operator FLOPs** (per head and token, chunk C = 64): `4KM + 4MV + (K + 2M + V)(C + 1)` — the inter-chunk state reads/updates of both passes plus the intra-chunk products over the causal pairs only; element-wise work (gates, exp, softmax) not counted; backward counted as 2× forward. Recurrent step: `4KM + 4MV`.\n");
         s.append("* **Training FLOPs** per step: `6·N·tokens + 3·(operator forward FLOPs)·layers`, N = parameters in matrix products (all but the input embedding table). MFU = that ÷ step time ÷ measured FMA peak. A step = forward, loss, backward, AdamW (torch.optim.AdamW's rule, β = (0.9, 0.95), wd 0.1, on all parameters; Java runs the trainer's optimizer, `train/AdamW`).\n");
         s.append("* **PyTorch peer** (`bench/peer/gsa_peer.py`, written from SPEC.md): the same model on the same safetensors weights and token batch; `naive` = the SPEC §2.1 recurrence token by token (the reference library's only CPU path), `chunk` = SPEC §2.2 chunk form (C = 64) with autograd. Losses are checked first (relative 1e-4), then Java, chunk and naive are timed **alternately**, one step each per round, with the same thread count.\n");
-        s.append("* **Decode** — batch 1, random weights. The first min(L, 1024) context tokens are fed for real (chunk-form prefill through `CausalLM.feed`); the rest of the context is advanced without computing it: for GSA only the position moves on (its state is fixed-size and the step's work does not depend on position), for Llama random keys/values are appended to every layer's KV cache so each new token attends over L cached tokens. Only the decode steps are timed (greedy feedback). Bytes per token = all weights except the embedding table (one row) + GSA state read and written / Llama KV cache read. Allocation is the calling thread's allocated bytes per token (ThreadMXBean), GC counts from the GC MXBeans.\n\n");
+        s.append("* **Decode** — batch 1, random weights. The first min(L, 1024) context tokens are fed for real (chunk-form prefill through `CausalLM.feed`); the rest of the context is advanced without computing it: for GSA only the position moves on (its state is fixed-size and the step's work does not depend on position), for Llama random keys/values are appended to every layer's KV cache so each new token attends over L cached tokens. Only the decode steps are timed (greedy feedback), in rounds: each round measures the read-only bandwidth (three passes of the ceilings kernel over 2 × 128 MiB), then decodes a few tokens at every context length in turn; each length's figure is the median over its tokens, its roofline uses the median bandwidth of those rounds. Bytes per token = all weights except the embedding table (one row) + GSA state read and written / Llama KV cache read. Allocation is the calling thread's allocated bytes per token (ThreadMXBean), GC counts from the GC MXBeans.\n\n");
 
         // ceilings
         s.append("## Ceilings\n\n");
@@ -200,25 +200,34 @@ public final class Report {
         List<JsonNode> dec = rows(doc, "decode");
         if (!dec.isEmpty()) {
             s.append("## Batch-1 decoding (≈150M parameters, random weights)\n\n");
-            s.append("| model | context | ms/token | tokens/s | roofline ms | % of roofline | state / KV cache | alloc/token (calling thread) | GCs | cpu share |\n|---|---|---|---|---|---|---|---|---|---|\n");
+            s.append("| model | context | ms/token | tokens/s | roofline ms | % of roofline | % of ceilings-suite roofline | state / KV cache | alloc/token (calling thread) | GCs | cpu share |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
             for (JsonNode r : dec) {
                 String st = r.path("status").asText();
                 if (!st.equals("ok")) {
-                    s.append(f("| %s | %s | %s: %s | | | | | | | |%n", r.path("name").asText().replace(" ctx=" + r.path("context").asText(), ""),
+                    s.append(f("| %s | %s | %s: %s | | | | | | | | |%n", r.path("name").asText().replace(" ctx=" + r.path("context").asText(), ""),
                             r.has("context") ? r.path("context").asText() : "", st, r.path("note").asText()));
                     continue;
                 }
-                s.append(f("| %s %s | %d | %.2f | %.1f | %.2f | %.0f%% | %.1f MiB | %.1f KiB | %d | %.2f |%n", r.path("arch").asText(), r.path("weights").asText(),
+                s.append(f("| %s %s | %d | %.2f | %.1f | %.2f | %.0f%% | %.0f%% | %.1f MiB | %.1f KiB | %d | %.2f |%n", r.path("arch").asText(), r.path("weights").asText(),
                         r.path("context").asInt(), 1e3 * r.path("seconds_per_token").asDouble(), r.path("tokens_per_s").asDouble(), 1e3 * r.path("roofline_s").asDouble(),
-                        100 * r.path("frac_roofline").asDouble(), r.path("state_bytes").asDouble() / (1 << 20),
+                        100 * r.path("frac_roofline").asDouble(), 100 * r.path("frac_roofline_ceiling").asDouble(), r.path("state_bytes").asDouble() / (1 << 20),
                         r.path("alloc_bytes_per_token_calling_thread").asDouble() / 1024, r.path("gc_count").asInt(), r.path("cpu_share").asDouble()));
+            }
+            JsonNode first = dec.stream().filter(r -> r.has("read_gbs_same_rounds")).findFirst().orElse(null);
+            if (first != null) {
+                s.append(f("%nRoofline = bytes per token ÷ the read-only bandwidth measured in the same rounds as the decoding (median of the rounds; %.1f GB/s for the first model); the ceilings suite's figure, measured minutes earlier, gives the second fraction.%n",
+                        first.path("read_gbs_same_rounds").asDouble()));
             }
             if (decodePlot) s.append("\n![decode time per token against context length](bench/decode.png)\n");
             s.append('\n').append(decodeVerdicts(dec)).append('\n');
         }
 
         s.append("## Targets\n\n").append(targets(doc)).append('\n');
-        if (notes != null) s.append("## Analysis of this run (hand-written)\n\n").append(notes.strip()).append('\n');
+        if (notes != null) {
+            String body = notes.strip();
+            if (body.startsWith("## Analysis")) body = body.substring(body.indexOf('\n') + 1).strip(); // the heading is ours
+            s.append("## Analysis of this run (hand-written)\n\n").append(body).append('\n');
+        }
         return s.toString();
     }
 
