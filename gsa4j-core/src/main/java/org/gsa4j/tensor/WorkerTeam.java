@@ -39,9 +39,12 @@ final class WorkerTeam {
     /** (generation << 32) | next chunk. */
     private final AtomicLong ticket = new AtomicLong();
     private final AtomicInteger done = new AtomicInteger();
-    // The job (written before the ticket is published, read after a successful claim).
-    private IntConsumer job;
-    private int chunks;
+    // The job (written while the ticket is closed, read after a successful claim); volatile so that
+    // a worker that sees the new chunk count also sees the closed ticket.
+    private volatile IntConsumer job;
+    private volatile int chunks;
+    /** Next-chunk value of a closed ticket: no chunk can be claimed. */
+    private static final int CLOSED = Integer.MAX_VALUE;
     private volatile Throwable failure;
 
     private WorkerTeam(int workers) {
@@ -63,11 +66,16 @@ final class WorkerTeam {
     boolean tryRun(IntConsumer job, int chunks) {
         if (lock.isHeldByCurrentThread() || !lock.tryLock()) return false;
         try {
+            // Close the ticket under the new generation before touching job and chunks: a worker
+            // still inside the previous job may have read the old ticket and be about to compare
+            // it with `chunks`; once chunks grew for the new job, its CAS on the old ticket would
+            // succeed and run (and count) a chunk of the new job under the old generation.
+            int g = generation + 1;
+            ticket.set(((long) g << 32) | CLOSED);
             this.job = job;
             this.chunks = chunks;
             failure = null;
             done.set(0);
-            int g = generation + 1;
             ticket.set((long) g << 32);
             generation = g;
             for (int t = 0; t < threads.length; t++) if (parked[t].get() != 0) LockSupport.unpark(threads[t]);

@@ -57,4 +57,25 @@ class ParallelTest {
         for (Thread t : threads) t.join();
         for (AtomicIntegerArray h : hits) for (int i = 0; i < n; i++) assertEquals(reps, h.get(i));
     }
+
+    /**
+     * Many short jobs in a row whose chunk counts alternate between small and large: each job's
+     * chunks run exactly once and all before its loop returns, never later under a newer job. (A
+     * worker still inside one job could once claim a chunk of the next: the next job's larger chunk
+     * count made its CAS on the old ticket succeed; the caller then counted a chunk twice, returned
+     * early, and a worker hit the cleared job.)
+     */
+    @Test
+    void backToBackJobsWithGrowingChunkCountsNeverMix() {
+        int jobs = 100_000;
+        int[][] hits = new int[jobs][];
+        for (int j = 0; j < jobs; j++) {
+            int n = j % 2 == 0 ? 1 + j % 3 : 8 + j % 5;
+            int[] h = hits[j] = new int[n];
+            Parallel.forRange(n, c -> h[c]++);
+            for (int c = 0; c < n; c++) assertEquals(1, h[c], "job " + j + " chunk " + c + " when its loop returned");
+        }
+        for (int j = 0; j < jobs; j++)
+            for (int c = 0; c < hits[j].length; c++) assertEquals(1, hits[j][c], "job " + j + " chunk " + c + " at the end");
+    }
 }
