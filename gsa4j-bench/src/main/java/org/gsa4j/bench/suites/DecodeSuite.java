@@ -76,7 +76,7 @@ public final class DecodeSuite {
         String only = System.getProperty("gsa4j.bench.decodeContexts"); // e.g. for profiling one length
         if (only != null) contexts = java.util.Arrays.stream(only.split(",")).mapToInt(x -> Integer.parseInt(x.trim())).toArray();
         int prefill = ctx.quick ? 32 : 1024;
-        int steps = Integer.getInteger("gsa4j.bench.decodeSteps", ctx.quick ? 8 : 48);
+        int steps = Integer.getInteger("gsa4j.bench.decodeSteps", ctx.quick ? 8 : 128);
         ctx.out.printf("== decode (batch 1, F32 and BF16 weights; %d decoded tokens per point; first %d context tokens prefilled for real)%n",
                 steps, prefill);
         for (ModelLoader.WeightFormat format : ModelLoader.WeightFormat.values()) {
@@ -182,7 +182,7 @@ public final class DecodeSuite {
     }
 
     /** Timed rounds: each round measures the read bandwidth, then decodes a few tokens at every context. */
-    static final int ROUNDS = 4;
+    static final int ROUNDS = 8;
 
     /**
      * Times decoding at every point, round-robin: per round the read-only bandwidth is measured
