@@ -160,7 +160,7 @@ public final class DecodeSuite {
                 break;
             }
         }
-        if (!points.isEmpty()) time(ctx, model, arch, format, points, steps, weightBytes, params);
+        if (!points.isEmpty()) time(ctx, model, arch, format, points, prefill, steps, weightBytes, params);
         if (stop != null) stop.run(); // the length that could not be reached, after the measured ones
     }
 
@@ -192,7 +192,7 @@ public final class DecodeSuite {
      * the median bandwidth of the same rounds and against the ceilings suite's.
      */
     private void time(BenchContext ctx, CausalLM model, String arch, ModelLoader.WeightFormat format, java.util.List<Point> points,
-                      int steps, long weightBytes, long params) {
+                      int prefill, int steps, long weightBytes, long params) {
         int vocab = model.config.vocabSize(), n = points.size(), per = Math.max(1, steps / ROUNDS);
         var tmx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         int[] id = new int[1];
@@ -256,7 +256,7 @@ public final class DecodeSuite {
             r.put("weights", format.name());
             r.put("context", pt.context());
             r.put("decoded_from", from[i]);
-            r.put("prefilled_for_real", Math.min(pt.context(), 1024));
+            r.put("prefilled_for_real", Math.min(pt.context(), prefill));
             r.put("params", params);
             r.put("seconds_per_token", med);
             r.put("tokens_per_s", 1 / med);
