@@ -357,11 +357,10 @@ public final class VectorOps {
         float[] e = SCRATCH.get();
         for (int b = 0; b < n; b += e.length) {
             int len = Math.min(e.length, n - b), xb = xOff + b, ob = outOff + b;
-            int i = 0;
-            for (; i <= len - L; i += L) FloatVector.fromArray(S, x, xb + i).abs().neg().intoArray(e, i);
-            for (; i < len; i++) e[i] = -Math.abs(x[xb + i]);
-            expInPlace(e, 0, len - len % L);
-            for (i = 0; i <= len - L; i += L) {
+            int nv = len - len % L, i;
+            for (i = 0; i < nv; i += L) FloatVector.fromArray(S, x, xb + i).abs().neg().intoArray(e, i);
+            expInPlace(e, 0, nv);
+            for (i = 0; i < nv; i += L) {
                 FloatVector v = FloatVector.fromArray(S, x, xb + i), ev = FloatVector.fromArray(S, e, i);
                 FloatVector t = ev.div(ev.add(2f)), t2 = t.mul(t);
                 FloatVector series = t2.fma(1f / 13, 1f / 11).fma(t2, FloatVector.broadcast(S, 1f / 9)).fma(t2, FloatVector.broadcast(S, 1f / 7))

@@ -63,12 +63,7 @@ public final class CeilingsSuite {
         Measure.Stat triad = Measure.time(1, reps, threads, () -> split(threads, (int) n, (lo, hi) -> {
             for (int i = lo; i < hi; i += BLOCK) triad(a, b, c, i, Math.min(hi, i + BLOCK));
         }));
-        Measure.Stat read = Measure.time(1, reps, threads, () -> split(threads, (int) n, (lo, hi) -> {
-            double s = 0;
-            for (int i = lo; i < hi; i += BLOCK) s += sum(b, i, Math.min(hi, i + BLOCK));
-            for (int i = lo; i < hi; i += BLOCK) s += sum(c, i, Math.min(hi, i + BLOCK));
-            sink.add(s);
-        }));
+        Measure.Stat read = Measure.time(1, reps, threads, () -> split(threads, (int) n, (lo, hi) -> sink.add(sumBlocks(b, lo, hi) + sumBlocks(c, lo, hi))));
         ctx.triadGBs = 3.0 * 4 * n / triad.median() / 1e9;
         ctx.readGBs = 2.0 * 4 * n / read.median() / 1e9;
         ObjectNode t = ctx.row("ceilings", "dram_triad");
@@ -121,6 +116,13 @@ public final class CeilingsSuite {
 
     /** Floats per call of the bandwidth kernels (64 KiB). */
     static final int BLOCK = 1 << 14;
+
+    /** Σ x[lo, hi) through {@link #sum} on blocks of {@code BLOCK} floats (the read-bandwidth pass). */
+    static double sumBlocks(float[] x, int lo, int hi) {
+        double s = 0;
+        for (int i = lo; i < hi; i += BLOCK) s += sum(x, i, Math.min(hi, i + BLOCK));
+        return s;
+    }
 
     /** Compiles the triad and sum kernels with C2 (many short calls on cache-resident arrays). */
     static void warmBandwidth(DoubleAdder sink) {

@@ -300,10 +300,7 @@ public final class DecodeSuite {
         for (int rep = 0; rep < g.length; rep++) {
             long t0 = System.nanoTime();
             CeilingsSuite.split(threads, arrays[0].length, (lo, hi) -> {
-                double s = 0;
-                for (float[] x : arrays)
-                    for (int i = lo; i < hi; i += CeilingsSuite.BLOCK) s += CeilingsSuite.sum(x, i, Math.min(hi, i + CeilingsSuite.BLOCK));
-                sink.add(s);
+                for (float[] x : arrays) sink.add(CeilingsSuite.sumBlocks(x, lo, hi));
             });
             g[rep] = 4.0 * arrays.length * arrays[0].length / ((System.nanoTime() - t0) * 1e-9) / 1e9;
         }

@@ -223,11 +223,7 @@ public final class Report {
         }
 
         s.append("## Targets\n\n").append(targets(doc)).append('\n');
-        if (notes != null) {
-            String body = notes.strip();
-            if (body.startsWith("## Analysis")) body = body.substring(body.indexOf('\n') + 1).strip(); // the heading is ours
-            s.append("## Analysis of this run (hand-written)\n\n").append(body).append('\n');
-        }
+        if (notes != null) s.append("## Analysis of this run (hand-written)\n\n").append(notes.strip()).append('\n');
         return s.toString();
     }
 
