@@ -263,17 +263,16 @@ public final class CausalLM {
             up = new float[batch * inter];
             logitsT = Tensor.zeros(batch, vocab);
             complete = all;
-            mlpChunks = (inter + MLP_CHUNK - 1) / MLP_CHUNK;
+            mlpChunks = MatVec.chunkCount(inter);
         }
 
         /** The MLP's first half as one parallel job: chunk c computes gate and up rows and their swiglu. */
-        private static final int MLP_CHUNK = 64;
         private final int mlpChunks;
         private int layer;
         private final java.util.function.IntConsumer mlpJob = this::mlpChunk;
 
         private void mlpChunk(int c) {
-            int a = c * MLP_CHUNK, b = Math.min(inter, a + MLP_CHUNK);
+            int a = MatVec.chunkStart(inter, c), b = MatVec.chunkStart(inter, c + 1);
             MatVec.rows(h, 0, batch, d, gateUp[layer][0], a, b, gate, 0);
             MatVec.rows(h, 0, batch, d, gateUp[layer][1], a, b, up, 0);
             for (int r = 0; r < batch; r++) StepOps.swiglu(gate, up, r * inter + a, b - a);

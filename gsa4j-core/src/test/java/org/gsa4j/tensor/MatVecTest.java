@@ -52,6 +52,24 @@ class MatVecTest {
     }
 
     @Test
+    void guidedChunksTileTheRowsInShrinkingPieces() {
+        for (int rows : new int[] {1, 15, 16, 17, 63, 64, 65, 1000, 2560, 32000}) {
+            int count = MatVec.chunkCount(rows);
+            assertTrue(count >= 1, "rows=" + rows);
+            assertTrue(MatVec.chunkStart(rows, 0) == 0 && MatVec.chunkStart(rows, count) == rows, "rows=" + rows);
+            int previous = Integer.MAX_VALUE;
+            for (int c = 0; c < count; c++) {
+                int size = MatVec.chunkStart(rows, c + 1) - MatVec.chunkStart(rows, c);
+                assertTrue(size > 0 && size <= previous, "rows=" + rows + " chunk " + c + " of " + size + " after " + previous);
+                assertTrue(size >= 16 || c == count - 1, "rows=" + rows + " chunk " + c + " of " + size);
+                previous = size;
+            }
+            // shrinking: the last chunk is a small share of the first (the threads end together)
+            if (rows >= 1000) assertTrue(previous * 8 <= MatVec.chunkStart(rows, 1), "rows=" + rows);
+        }
+    }
+
+    @Test
     void fusedAndParallelEqualSerialPerMatrix() {
         SplittableRandom rng = new SplittableRandom(9);
         int k = 515;
