@@ -174,6 +174,10 @@ public final class Report {
                 s.append(f("Java per CPU-second: %.1f GFLOP, i.e. MFU %.1f%% of a core's FMA rate per CPU-second (cpu share %.2f while timing).%n%n",
                         jrow.path("gflops_per_cpu_s").asDouble(), 100 * jrow.path("mfu_per_cpu_s").asDouble(), jrow.path("cpu_share").asDouble()));
             }
+            JsonNode warm = find(doc, "train", "java warm-up");
+            if (warm != null)
+                s.append(f("Java warmed up for %d untimed steps (%s); then each round times one Java step, one chunked and one naive peer step.%n%n",
+                        warm.path("steps").asInt(), warm.path("settled").asBoolean() ? "until a step ran with under 1 ms of JIT compilation" : "the step limit; the JIT was still compiling"));
             s.append("| implementation | s/step | tokens/s | GFLOP/s | MFU |\n|---|---|---|---|---|\n");
             for (String who : new String[]{"java", "pytorch chunk", "pytorch naive"}) {
                 JsonNode r = find(doc, "train", who);

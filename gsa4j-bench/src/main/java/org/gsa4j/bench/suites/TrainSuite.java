@@ -12,6 +12,7 @@ import org.gsa4j.train.AdamW;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -156,9 +157,12 @@ public final class TrainSuite {
                 ctx.out.printf("  loss java %.7f; PyTorch peer skipped: %s%n", javaLoss, peerWhy);
             }
 
-            int rounds = Integer.getInteger("gsa4j.bench.trainRounds", ctx.quick ? 2 : 5);
-            // warm-up: three Java steps (C2 compiles the kernels), one per peer mode
-            for (int i = 0; i < 3; i++) javaStep.run();
+            int rounds = Integer.getInteger("gsa4j.bench.trainRounds", ctx.quick ? 2 : 7);
+            WarmUp w = warmUp(javaStep, ctx.quick ? 3 : 40);
+            ObjectNode warm = ctx.row("train", "java warm-up");
+            warm.put("steps", w.steps());
+            warm.put("settled", w.settled());
+            ctx.out.printf("  java warm-up: %d steps (%s)%n", w.steps(), w.settled() ? "the last one ran with under 1 ms of JIT compilation" : "still compiling at the step limit");
             if (peer != null) {
                 peer.call("time chunk 1");
                 peer.call("time naive 1");
@@ -208,6 +212,25 @@ public final class TrainSuite {
         } finally {
             if (peer != null) peer.close();
             deleteTree(dir);
+        }
+    }
+
+    /** Untimed steps run before timing, and whether the JIT had gone quiet by the last one. */
+    record WarmUp(int steps, boolean settled) {}
+
+    /**
+     * Runs untimed Java steps until one passes with under 1 ms of JIT compilation (at least 3, at
+     * most {@code max}). After three steps C2 was still compiling: steps 4–14 took about 0.55 s,
+     * later ones 0.42–0.5 s (a 30-step scratch run).
+     */
+    static WarmUp warmUp(Runnable step, int max) {
+        var jit = ManagementFactory.getCompilationMXBean();
+        boolean timed = jit != null && jit.isCompilationTimeMonitoringSupported();
+        for (int n = 1; ; n++) {
+            long before = timed ? jit.getTotalCompilationTime() : 0;
+            step.run();
+            boolean quiet = timed && jit.getTotalCompilationTime() - before < 1;
+            if ((n >= 3 && quiet) || n >= max) return new WarmUp(n, quiet);
         }
     }
 
