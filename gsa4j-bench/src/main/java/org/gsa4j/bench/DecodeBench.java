@@ -32,8 +32,8 @@ import java.util.concurrent.TimeUnit;
  * The context is prefilled (chunk form) with the F32 weights for both formats: the state's size,
  * fixed for GSA, is what sets the work per token; the BF16 model then decodes from that state.
  * Every weight matrix is streamed once per token, so bytes per token (printed at setup) ÷ time is
- * the achieved bandwidth to compare with {@link TriadBench} (the DRAM roofline); {@link DecodeRoofline}
- * times both alternately in one process, which a shared machine needs.
+ * the achieved bandwidth to compare with {@link TriadBench} (the DRAM roofline); {@code gsa4j bench
+ * --suite decode} times both in rounds against the bandwidth of the same moment, which a shared machine needs.
  * Run: {@code java -jar gsa4j-bench/target/gsa4j-benchmarks.jar DecodeBench -prof gc}.
  */
 @State(Scope.Benchmark)

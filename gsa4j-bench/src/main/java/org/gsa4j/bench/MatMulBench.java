@@ -6,6 +6,7 @@ import org.gsa4j.tensor.Gemm;
 import org.gsa4j.tensor.MatMul;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.bench.suites.Measure;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -23,7 +24,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * Matrix products at model shapes (T = 2048 tokens, d = 512, MLP/projection width 2048), reported
  * as ops/s. Each benchmark's state counts calls and wall time per iteration and prints GFLOP/s at
  * the end of every iteration ({@code [gflops] name: X GFLOP/s wall, Y per N CPU-seconds}), so the
- * ratio to the FMA peak printed by {@link GemmCeiling} is visible; Y divides by the process CPU time
+ * ratio to the FMA peak of {@code gsa4j bench --suite ceilings} is visible; Y divides by the process CPU time
  * over the N threads used, which is the meaningful figure when other work shares the cores.
  * GFLOP/s = ops/s × FLOPS_PER_OP (listed below).
  *
@@ -65,13 +66,13 @@ public class MatMulBench {
         public void startIteration() {
             calls = 0;
             t0 = System.nanoTime();
-            cpu0 = GemmCeiling.cpuNanos();
+            cpu0 = Measure.processCpuNanos();
         }
 
         @TearDown(Level.Iteration)
         public void endIteration() {
             double s = (System.nanoTime() - t0) * 1e-9;
-            double cpu = (GemmCeiling.cpuNanos() - cpu0) * 1e-9 / threadsUsed();
+            double cpu = (Measure.processCpuNanos() - cpu0) * 1e-9 / threadsUsed();
             if (calls > 0) {
                 System.out.printf("%n[gflops] %s: %.1f GFLOP/s wall, %.1f per %d CPU-second(s)%n", name(),
                         flopsPerOp() * calls / s / 1e9, flopsPerOp() * calls / cpu / 1e9, threadsUsed());

@@ -6,6 +6,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
+import org.gsa4j.bench.suites.TrainSuite;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
 import org.gsa4j.train.AdamW;
@@ -21,14 +22,14 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * One full training step of a ~25M-parameter GSA language model (d=512, 6 layers, 4 heads,
- * 64 slots, vocab 4096, untied head; {@link Probe#config()}) on a batch of 4 × 512 random
- * tokens: forward, backward, and the trainer's AdamW update over every parameter (β = 0.9/0.999,
- * weight decay 0.01, lr 1e-4).
+ * One full training step of the train suite's GSA language model (about 21M parameters: d=384,
+ * 8 layers, 4 heads, 64 slots, vocab 8192, untied head; {@link TrainSuite#config}) on one sequence
+ * of 512 random tokens: forward, backward, and the trainer's AdamW update over every parameter
+ * (β = 0.9/0.999, weight decay 0.01, lr 1e-4).
  *
- * <p>Tokens/s = 2048 / (seconds per step). Model-FLOP utilisation: 6·N·tokens per step
+ * <p>Tokens/s = 512 / (seconds per step). Model-FLOP utilisation: 6·N·tokens per step
  * (N = parameter count, the usual forward + backward estimate; the GSA operator's own work is
- * not counted) over the FMA peak measured by {@link GemmCeiling}.
+ * not counted) over the FMA peak of {@code gsa4j bench --suite ceilings}.
  * Run: {@code java -jar gsa4j-bench/target/gsa4j-benchmarks.jar TrainStepBench}.
  */
 @State(Scope.Benchmark)
@@ -38,7 +39,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 10)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xmx8g"})
 public class TrainStepBench {
-    static final int BATCH = 4, SEQ = 512;
+    static final int BATCH = 1, SEQ = 512;
 
     CausalLM model;
     int[] ids;
@@ -46,7 +47,7 @@ public class TrainStepBench {
 
     @Setup
     public void setup() {
-        model = ModelLoader.create(Probe.config(), 1);
+        model = ModelLoader.create(TrainSuite.config(false), 1);
         ids = new int[BATCH * SEQ];
         SplittableRandom rng = new SplittableRandom(2);
         for (int i = 0; i < ids.length; i++) ids[i] = rng.nextInt(model.config.vocabSize());

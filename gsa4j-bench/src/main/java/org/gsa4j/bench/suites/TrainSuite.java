@@ -35,7 +35,8 @@ import java.util.SplittableRandom;
 public final class TrainSuite {
     static final double REL_TOL = 1e-4;
 
-    static ObjectNode config(boolean quick) {
+    /** The bench's training model (about 21M parameters; {@code quick}: a tiny one), also used by the JMH TrainStepBench. */
+    public static ObjectNode config(boolean quick) {
         ObjectNode c = BenchContext.JSON.createObjectNode();
         c.put("model_type", "gsa");
         c.put("vocab_size", quick ? 512 : 8192);
