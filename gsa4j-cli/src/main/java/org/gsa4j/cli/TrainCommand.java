@@ -225,21 +225,37 @@ public final class TrainCommand implements Callable<Integer> {
         return run(model, tc, source, validator, out, tokJson, ckpt, progress, err, 0);
     }
 
-    /** Updates timed to fix the run's length when training has a time budget (the demo). */
+    /**
+     * With a time budget (the demo) the run's length is set from the speed of updates 30–60, then
+     * set again from updates 60–120, 120–240, … while the run is in its first quarter: the first
+     * window still includes JIT compilation and heap growth, and the demo's 4-minute budget ended
+     * after 3 min 15 s when it was the only estimate. Later changes would bend the learning-rate
+     * schedule (cosine over the total) noticeably; in the first quarter it is near its top.
+     */
     static final int BUDGET_PROBE_FROM = 30, BUDGET_PROBE_TO = 60;
 
     /**
+     * The run's length that spends what is left of the budget on updates at {@code perStep} seconds
+     * each, after {@code otherSeconds} of validations; at least one more update.
+     */
+    static long plannedTotal(double budgetSeconds, double elapsedSeconds, long stepsDone, double perStep, double otherSeconds) {
+        return Math.max(stepsDone + 1, stepsDone + (long) ((budgetSeconds - elapsedSeconds - otherSeconds) / perStep));
+    }
+
+    /**
      * Trains with a progress bar or log lines. With {@code budgetSeconds > 0} the number of updates is
-     * chosen after update {@value #BUDGET_PROBE_TO} from the measured speed so that training takes
-     * about that long (tc.steps is then only the initial guess).
+     * chosen from the measured speed so that training takes about that long (tc.steps is then only
+     * the initial guess; see {@link #BUDGET_PROBE_FROM}).
      */
     static Trainer.Result run(CausalLM model, TrainConfig tc, org.gsa4j.train.BatchSource source, org.gsa4j.train.Validator validator,
                               Path out, byte[] tokJson, Checkpoints.Loaded ckpt, boolean progress, PrintStream err, double budgetSeconds) {
         ProgressBar[] bar = new ProgressBar[1];
         Trainer[] self = new Trainer[1];
-        double[] probeStart = new double[1];
         Trainer.Listener listener = new Trainer.Listener() {
             double ema = Double.NaN;
+            long windowFrom = BUDGET_PROBE_FROM, windowTo = BUDGET_PROBE_TO;
+            double windowSeconds;  // update time (validations excluded) summed over the window so far
+            boolean planned;
 
             @Override
             public void onStart(long fromStep, long totalSteps) {
@@ -248,17 +264,23 @@ public final class TrainCommand implements Callable<Integer> {
 
             @Override
             public void onStep(Trainer.StepMetrics m) {
-                if (budgetSeconds > 0 && m.step() == BUDGET_PROBE_FROM) probeStart[0] = m.elapsedSeconds();
-                if (budgetSeconds > 0 && m.step() == BUDGET_PROBE_TO) {
-                    double perStep = (m.elapsedSeconds() - probeStart[0]) / (BUDGET_PROBE_TO - BUDGET_PROBE_FROM);
-                    // six validations of eval_tokens each, forward only (about a third of a training token's cost)
-                    double valSeconds = validator == null ? 0 : 6 * perStep * tc.evalTokens / (3.0 * tc.tokensPerStep());
-                    long total = Math.max(BUDGET_PROBE_TO + 1, (long) ((budgetSeconds - m.elapsedSeconds() - valSeconds) / perStep) + BUDGET_PROBE_TO);
+                if (budgetSeconds > 0 && m.step() > windowFrom && m.step() <= windowTo) windowSeconds += m.stepSeconds();
+                if (budgetSeconds > 0 && m.step() == windowTo && (!planned || m.step() <= tc.steps / 4)) {
+                    double perStep = windowSeconds / (windowTo - windowFrom);
+                    // validations still to come (six in all) of eval_tokens each, forward only (about a third of a training token's cost)
+                    long validationsLeft = planned ? Math.max(0, 6 - m.step() / Math.max(1, tc.evalEvery)) : 6;
+                    double valSeconds = validator == null ? 0 : validationsLeft * perStep * tc.evalTokens / (3.0 * tc.tokensPerStep());
+                    long total = plannedTotal(budgetSeconds, m.elapsedSeconds(), m.step(), perStep, valSeconds);
                     self[0].setTotalSteps(total);
-                    tc.evalEvery = Math.max(1, total / 6);
-                    String line = String.format("time budget %s: %.2f s per update here, so %d updates in all", CliSupport.fmtSeconds(budgetSeconds), perStep, total);
+                    tc.evalEvery = Math.max(1, (total + 5) / 6);  // rounded up: five in the run and one at its end, not a sixth just before it
+                    String line = String.format("time budget %s: %.2f s per update over updates %d–%d, so %d updates in all",
+                            CliSupport.fmtSeconds(budgetSeconds), perStep, windowFrom, windowTo, total);
                     if (bar[0] != null) bar[0].maxHint(total);
                     else err.println(line);
+                    planned = true;
+                    windowFrom = windowTo;
+                    windowSeconds = 0;
+                    windowTo *= 2;
                 }
                 ema = Double.isNaN(ema) ? m.loss() : 0.9 * ema + 0.1 * m.loss();
                 String msg = String.format("loss %.3f (avg %.3f) lr %.1e %,.0f tok/s", m.loss(), ema, m.lr(), m.tokensPerSecond());

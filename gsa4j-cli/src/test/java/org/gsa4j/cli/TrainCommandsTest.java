@@ -170,4 +170,14 @@ class TrainCommandsTest {
         assertEquals(2, r.exitCode());
         assertTrue(r.err().contains("must be larger than the sequence length"), r.err());
     }
+
+    @Test
+    void timeBudgetSpendsWhatIsLeftOnUpdates() {
+        // 240 s budget, 20 s spent by update 60, 0.1 s per update, 10 s of validations to come: 2,100 more updates
+        assertEquals(2160, TrainCommand.plannedTotal(240, 20, 60, 0.1, 10));
+        // a re-estimate at update 120 with slower updates shortens the run
+        assertEquals(120 + 1000, TrainCommand.plannedTotal(240, 30, 120, 0.2, 10));
+        // a budget already spent still allows one more update
+        assertEquals(61, TrainCommand.plannedTotal(10, 20, 60, 0.1, 0));
+    }
 }
