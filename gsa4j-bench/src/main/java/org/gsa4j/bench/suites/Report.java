@@ -311,21 +311,7 @@ public final class Report {
     }
 
     static boolean decodeChart(JsonNode doc, Path file) throws IOException {
-        XYSeriesCollection data = new XYSeriesCollection();
-        for (String arch : new String[]{"gsa", "llama"}) {
-            XYSeries s = new XYSeries(arch.toUpperCase(Locale.ROOT) + " F32 (measured)");
-            XYSeries roof = new XYSeries(arch.toUpperCase(Locale.ROOT) + " roofline");
-            for (JsonNode r : rows(doc, "decode")) {
-                if (r.path("arch").asText().equals(arch) && r.path("status").asText().equals("ok") && r.has("seconds_per_token")) {
-                    s.add(r.path("context").asDouble(), 1e3 * r.path("seconds_per_token").asDouble());
-                    roof.add(r.path("context").asDouble(), 1e3 * r.path("roofline_s").asDouble());
-                }
-            }
-            if (s.getItemCount() > 0) {
-                data.addSeries(s);
-                data.addSeries(roof);
-            }
-        }
+        XYSeriesCollection data = decodeSeries(doc);
         if (data.getSeriesCount() == 0) return false;
         JFreeChart chart = ChartFactory.createXYLineChart("Batch-1 decoding, ~150M parameters", "context length (tokens)", "ms per token",
                 data, PlotOrientation.VERTICAL, true, false, false);
@@ -334,6 +320,28 @@ public final class Report {
         styleLines(plot);
         ChartUtils.saveChartAsPNG(file.toFile(), chart, 900, 520);
         return true;
+    }
+
+    /** One measured and one roofline series (ms per token against context) per architecture and weight format. */
+    static XYSeriesCollection decodeSeries(JsonNode doc) {
+        XYSeriesCollection data = new XYSeriesCollection();
+        List<JsonNode> dec = rows(doc, "decode");
+        for (String arch : new String[]{"gsa", "llama"}) {
+            for (String weights : new String[]{"F32", "BF16"}) {
+                String name = arch.toUpperCase(Locale.ROOT) + " " + weights;
+                XYSeries s = new XYSeries(name + " (measured)");
+                XYSeries roof = new XYSeries(name + " roofline");
+                for (JsonNode r : series(dec, arch, weights)) {
+                    s.add(r.path("context").asDouble(), 1e3 * r.path("seconds_per_token").asDouble());
+                    roof.add(r.path("context").asDouble(), 1e3 * r.path("roofline_s").asDouble());
+                }
+                if (s.getItemCount() > 0) {
+                    data.addSeries(s);
+                    data.addSeries(roof);
+                }
+            }
+        }
+        return data;
     }
 
     static boolean opChart(JsonNode doc, Path file) throws IOException {
@@ -367,8 +375,15 @@ public final class Report {
 
     private static void styleLines(XYPlot plot) {
         var renderer = new org.jfree.chart.renderer.xy.XYLineAndShapeRenderer(true, true);
+        // a measured series and its roofline share a colour
+        java.awt.Color[] palette = {new java.awt.Color(0xD6, 0x27, 0x28), new java.awt.Color(0xFF, 0x7F, 0x0E),
+                new java.awt.Color(0x1F, 0x77, 0xB4), new java.awt.Color(0x2C, 0xA0, 0x2C)};
+        List<String> groups = new ArrayList<>();
         for (int i = 0; i < plot.getDataset().getSeriesCount(); i++) {
             String key = plot.getDataset().getSeriesKey(i).toString();
+            String group = key.replace(" (measured)", "").replace(" roofline", "");
+            if (!groups.contains(group)) groups.add(group);
+            renderer.setSeriesPaint(i, palette[groups.indexOf(group) % palette.length]);
             if (key.contains("roofline")) {
                 renderer.setSeriesStroke(i, new java.awt.BasicStroke(1.5f, java.awt.BasicStroke.CAP_BUTT, java.awt.BasicStroke.JOIN_MITER, 1f, new float[]{6f, 4f}, 0f));
                 renderer.setSeriesShapesVisible(i, false);
