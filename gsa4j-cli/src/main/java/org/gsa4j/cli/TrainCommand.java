@@ -233,6 +233,8 @@ public final class TrainCommand implements Callable<Integer> {
      * schedule (cosine over the total) noticeably; in the first quarter it is near its top.
      */
     static final int BUDGET_PROBE_FROM = 30, BUDGET_PROBE_TO = 60;
+    /** Validations in a run with a time budget: five evenly spaced and one at the end. */
+    static final int BUDGET_VALIDATIONS = 6;
 
     /**
      * The run's length that spends what is left of the budget on updates at {@code perStep} seconds
@@ -255,7 +257,6 @@ public final class TrainCommand implements Callable<Integer> {
             double ema = Double.NaN;
             long windowFrom = BUDGET_PROBE_FROM, windowTo = BUDGET_PROBE_TO;
             double windowSeconds;  // update time (validations excluded) summed over the window so far
-            boolean planned;
 
             @Override
             public void onStart(long fromStep, long totalSteps) {
@@ -265,19 +266,20 @@ public final class TrainCommand implements Callable<Integer> {
             @Override
             public void onStep(Trainer.StepMetrics m) {
                 if (budgetSeconds > 0 && m.step() > windowFrom && m.step() <= windowTo) windowSeconds += m.stepSeconds();
+                boolean planned = windowFrom > BUDGET_PROBE_FROM;  // tc.steps is still the initial guess until the first plan
                 if (budgetSeconds > 0 && m.step() == windowTo && (!planned || m.step() <= tc.steps / 4)) {
                     double perStep = windowSeconds / (windowTo - windowFrom);
-                    // validations still to come (six in all) of eval_tokens each, forward only (about a third of a training token's cost)
-                    long validationsLeft = planned ? Math.max(0, 6 - m.step() / Math.max(1, tc.evalEvery)) : 6;
+                    // validations still to come of eval_tokens each, forward only (about a third of a training token's cost)
+                    long validationsLeft = planned ? Math.max(0, BUDGET_VALIDATIONS - m.step() / tc.evalEvery) : BUDGET_VALIDATIONS;
                     double valSeconds = validator == null ? 0 : validationsLeft * perStep * tc.evalTokens / (3.0 * tc.tokensPerStep());
                     long total = plannedTotal(budgetSeconds, m.elapsedSeconds(), m.step(), perStep, valSeconds);
                     self[0].setTotalSteps(total);
-                    tc.evalEvery = Math.max(1, (total + 5) / 6);  // rounded up: five in the run and one at its end, not a sixth just before it
+                    // rounded up: five in the run and one at its end, not a sixth just before it
+                    tc.evalEvery = Math.max(1, (total + BUDGET_VALIDATIONS - 1) / BUDGET_VALIDATIONS);
                     String line = String.format("time budget %s: %.2f s per update over updates %d–%d, so %d updates in all",
                             CliSupport.fmtSeconds(budgetSeconds), perStep, windowFrom, windowTo, total);
                     if (bar[0] != null) bar[0].maxHint(total);
                     else err.println(line);
-                    planned = true;
                     windowFrom = windowTo;
                     windowSeconds = 0;
                     windowTo *= 2;
