@@ -41,6 +41,10 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--max-tokens", paramLabel = "N", description = "Score only the first N tokens of the text (default: all).")
     Long maxTokens;
 
+    @Option(names = "--weights", defaultValue = "f32", paramLabel = "FORMAT",
+            description = "Weights in memory: f32, or bf16 (matrices as bfloat16: half the memory) (default: ${DEFAULT-VALUE}).")
+    String weights;
+
     @Option(names = "--json", description = "Print the result as one JSON object.")
     boolean json;
 
@@ -51,7 +55,7 @@ public final class EvalCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         if (chunk <= 0) throw new Gsa4jException("--chunk must be positive, is " + chunk);
         if (maxTokens != null && maxTokens <= 0) throw new Gsa4jException("--max-tokens must be positive, is " + maxTokens);
-        CausalLM lm = ModelLoader.load(model);
+        CausalLM lm = ModelLoader.load(model, GenerateCommand.weightFormat(weights));
         Path tokFile = tokenizer != null ? tokenizer : model.resolve("tokenizer.json");
         if (!Files.isRegularFile(tokFile)) {
             throw Gsa4jException.at(tokFile, null, "no tokenizer: put the model's tokenizer.json there or pass --tokenizer");

@@ -114,11 +114,7 @@ public final class GenerateCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--max-new-tokens must be in [0, " + MAX_NEW_TOKENS + "], got " + maxNewTokens);
         }
         PrintStream out = System.out, err = System.err;
-        ModelLoader.WeightFormat format = switch (weights.toLowerCase(java.util.Locale.ROOT)) {
-            case "f32" -> ModelLoader.WeightFormat.F32;
-            case "bf16" -> ModelLoader.WeightFormat.BF16;
-            default -> throw new ParameterException(spec.commandLine(), "--weights must be f32 or bf16, got '" + weights + "'");
-        };
+        ModelLoader.WeightFormat format = weightFormat(weights);
         Sampler sampler = Sampler.of(temperature, topK, topP, seed); // checks the sampling options before the (slow) load
         if (!(repetitionPenalty > 0) || !Double.isFinite(repetitionPenalty)) {
             throw new ParameterException(spec.commandLine(), "--repetition-penalty must be a number > 0, got " + repetitionPenalty);
@@ -171,6 +167,15 @@ public final class GenerateCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** {@code --weights}: f32 or bf16. */
+    static ModelLoader.WeightFormat weightFormat(String weights) {
+        return switch (weights.toLowerCase(java.util.Locale.ROOT)) {
+            case "f32" -> ModelLoader.WeightFormat.F32;
+            case "bf16" -> ModelLoader.WeightFormat.BF16;
+            default -> throw new Gsa4jException("--weights must be f32 or bf16, got '" + weights + "'");
+        };
     }
 
     /** The prompt's text (from the argument, standard input or a file), or null for --prompt-ids. */
