@@ -1,8 +1,8 @@
 package org.gsa4j.layers;
 
-import org.gsa4j.ops.GatedLinearAttention;
-import org.gsa4j.ops.GatedLinearAttention.Gate;
-import org.gsa4j.tensor.MatVec;
+import org.gsa4j.ops.gla.GatedLinearAttention;
+import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
+import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 
 import java.util.function.IntConsumer;
@@ -34,7 +34,7 @@ final class RecurrentStep {
     /** S ← decayed S + k vᵀ, o = Sᵀ q for every token of every (sequence, head); each state moves on by its tokens. */
     void run(StepRows rows) {
         current = rows;
-        MatVec.forEach(rows.sequences() * heads, head);
+        Parallel.forDecode(rows.sequences() * heads, head);
         current = null;
         if (rows.isLockStep()) ((LinearState) rows.state(0)).position++;
         else for (int s = 0; s < rows.sequences(); s++) ((LinearState) rows.state(s)).position += rows.count(s);

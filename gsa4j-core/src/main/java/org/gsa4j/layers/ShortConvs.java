@@ -4,7 +4,7 @@ import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.layers.TokenMixer.MixerState;
-import org.gsa4j.ops.ShortConvOp;
+import org.gsa4j.ops.ShortConv;
 import org.gsa4j.ops.StepOps;
 import org.gsa4j.tensor.Tensor;
 
@@ -17,8 +17,8 @@ final class ShortConvs {
     /** x [B,T,C] convolved with w [C,1,W]; {@code caches[which]} [B,W−1,C] is read and replaced when non-null. */
     static Var apply(Tape tape, Var x, Var w, Tensor[] caches, int which) {
         if (caches == null) return Functions.shortConv(tape, x, w);
-        Tensor y = ShortConvOp.forward(x.value, w.value, caches[which]);
-        caches[which] = ShortConvOp.nextCache(x.value, caches[which], w.value.dim(2));
+        Tensor y = ShortConv.forward(x.value, w.value, caches[which]);
+        caches[which] = ShortConv.nextCache(x.value, caches[which], w.value.dim(2));
         return tape.constant(y);
     }
 

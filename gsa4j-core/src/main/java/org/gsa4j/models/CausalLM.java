@@ -13,6 +13,7 @@ import org.gsa4j.layers.StepRows;
 import org.gsa4j.layers.TokenMixer;
 import org.gsa4j.ops.StepOps;
 import org.gsa4j.tensor.MatVec;
+import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -395,7 +396,7 @@ public final class CausalLM {
                 StepOps.addInto(x, mixed, n * d);
                 StepOps.rmsNorm(x, mlpNorm[i].f, eps, n, d, h);
                 layer = i;
-                MatVec.forEach(mlpChunks, mlpJob);   // gate and up rows, then swiglu on them, per chunk
+                Parallel.forDecode(mlpChunks, mlpJob);   // gate and up rows, then swiglu on them, per chunk
                 MatVec.multiply(gate, 0, n, down[i], mixed, 0);
                 StepOps.addInto(x, mixed, n * d);
             }
