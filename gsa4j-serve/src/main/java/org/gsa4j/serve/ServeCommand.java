@@ -10,8 +10,9 @@ import java.util.concurrent.CountDownLatch;
 
 /** {@code gsa4j serve}: the OpenAI-compatible server (also runnable alone: {@link #main}). */
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = {"Serves a model over an OpenAI-compatible HTTP API (completions, chat completions, models, health, metrics),",
-                "with continuous batching and conversations kept as decode-state snapshots (docs/SERVING.md)."})
+        description = {"Serves a model over OpenAI's HTTP API, batching requests, with resumable sessions.",
+                "Endpoints: /v1/completions, /v1/chat/completions, /v1/models, /health, /metrics; conversations are kept as",
+                "decode-state snapshots in a directory or Redis (docs/SERVING.md)."})
 public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, description = "model folder (config.json, *.safetensors; tokenizer.json and a chat template for text and chat)")
     Path model;
