@@ -1,10 +1,10 @@
 package org.gsa4j.autograd;
 
-import org.gsa4j.ops.CrossEntropyOp;
-import org.gsa4j.ops.GatedLinearAttention;
-import org.gsa4j.ops.GatedSlotAttentionOp;
-import org.gsa4j.ops.RmsNormOp;
-import org.gsa4j.ops.ShortConvOp;
+import org.gsa4j.ops.CrossEntropy;
+import org.gsa4j.ops.gla.GatedLinearAttention;
+import org.gsa4j.ops.gsa.GatedSlotAttention;
+import org.gsa4j.ops.RmsNorm;
+import org.gsa4j.ops.ShortConv;
 import org.gsa4j.ops.attention.CausalAttention;
 import org.gsa4j.ops.attention.Rotary;
 import org.gsa4j.tensor.MatMul;
@@ -234,12 +234,12 @@ public final class Functions {
     public static Var rmsNorm(Tape tape, Var x, Var w, double eps) {
         int d = x.value.dim(-1);
         Tensor y = Tensor.zerosLike(x.value);
-        Tensor rstd = RmsNormOp.forward(x.value, w == null ? null : w.value, eps, d, y);
+        Tensor rstd = RmsNorm.forward(x.value, w == null ? null : w.value, eps, d, y);
         Var out = w == null ? tape.result(y, x) : tape.result(y, x, w);
         tape.record(out, () -> {
             Tensor g = out.grad();
             if (g == null) return;
-            RmsNormOp.backward(x.value, w == null ? null : w.value, rstd, g, d,
+            RmsNorm.backward(x.value, w == null ? null : w.value, rstd, g, d,
                     x.requiresGrad ? x.gradBuffer() : null, w != null && w.requiresGrad ? w.gradBuffer() : null);
         });
         return out;
@@ -291,12 +291,12 @@ public final class Functions {
 
     /** Causal depthwise convolution over time, x [B,T,C], w [C,1,W]; no bias, no activation. */
     public static Var shortConv(Tape tape, Var x, Var w) {
-        Tensor y = ShortConvOp.forward(x.value, w.value, null);
+        Tensor y = ShortConv.forward(x.value, w.value, null);
         Var out = tape.result(y, x, w);
         tape.record(out, () -> {
             Tensor g = out.grad();
             if (g == null) return;
-            ShortConvOp.backward(x.value, w.value, g,
+            ShortConv.backward(x.value, w.value, g,
                     x.requiresGrad ? x.gradBuffer() : null, w.requiresGrad ? w.gradBuffer() : null);
         });
         return out;
@@ -304,14 +304,14 @@ public final class Functions {
 
     /** Mean cross-entropy of logits [N, V] against targets (ignoreIndex entries skipped): a scalar. */
     public static Var crossEntropy(Tape tape, Var logits, int[] targets, int ignoreIndex) {
-        CrossEntropyOp.Result r = CrossEntropyOp.forward(logits.value, targets, ignoreIndex);
+        CrossEntropy.Result r = CrossEntropy.forward(logits.value, targets, ignoreIndex);
         Tensor loss = Tensor.zerosLike(logits.value, 1);
         loss.set(0, r.loss());
         Var out = tape.result(loss, logits);
         tape.record(out, () -> {
             Tensor g = out.grad();
             if (g == null) return;
-            CrossEntropyOp.backward(logits.value, targets, ignoreIndex, r, g.get(0), logits.gradBuffer());
+            CrossEntropy.backward(logits.value, targets, ignoreIndex, r, g.get(0), logits.gradBuffer());
         });
         return out;
     }
@@ -382,12 +382,12 @@ public final class Functions {
      * o [B,T,H,V]. Chunkwise-parallel in float32, the plain recurrence in float64.
      */
     public static Var gatedSlotAttention(Tape tape, Var q, Var k, Var v, Var s, Var g, double scale) {
-        GatedSlotAttentionOp.Result r = GatedSlotAttentionOp.forward(q.value, k.value, v.value, s.value, g.value, scale, null, null);
+        GatedSlotAttention.Result r = GatedSlotAttention.forward(q.value, k.value, v.value, s.value, g.value, scale, null, null);
         Var out = tape.result(r.o(), q, k, v, s, g);
         tape.record(out, () -> {
             Tensor dO = out.grad();
             if (dO == null) return;
-            GatedSlotAttentionOp.Grads d = GatedSlotAttentionOp.backward(r, dO, null, null);
+            GatedSlotAttention.Grads d = GatedSlotAttention.backward(r, dO, null, null);
             q.accumulate(d.dq());
             k.accumulate(d.dk());
             v.accumulate(d.dv());

@@ -1,8 +1,8 @@
 package org.gsa4j.layers;
 
-import org.gsa4j.ops.GatedLinearAttention;
-import org.gsa4j.ops.GatedLinearAttention.Gate;
-import org.gsa4j.tensor.MatVec;
+import org.gsa4j.ops.gla.GatedLinearAttention;
+import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
+import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 
 import java.util.function.IntConsumer;
@@ -33,7 +33,7 @@ final class RecurrentStep {
     /** S ← decayed S + k vᵀ, o = Sᵀ q for every (sequence, head); the state moves on by one token. */
     void run(LinearState state) {
         current = state;
-        MatVec.forEach(rows, head);
+        Parallel.forDecode(rows, head);
         current = null;
         state.position++;
     }

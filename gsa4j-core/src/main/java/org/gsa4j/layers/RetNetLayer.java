@@ -3,7 +3,7 @@ package org.gsa4j.layers;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
-import org.gsa4j.ops.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
 import org.gsa4j.ops.StepOps;
 import org.gsa4j.ops.attention.Rotary;
 import org.gsa4j.tensor.MatVec;

@@ -3,7 +3,7 @@ package org.gsa4j.layers;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
-import org.gsa4j.ops.ShortConvOp;
+import org.gsa4j.ops.ShortConv;
 import org.gsa4j.tensor.Tensor;
 
 /** Short causal convolutions over time: from zeros in training, from (and into) a cache when decoding. */
@@ -13,8 +13,8 @@ final class ShortConvs {
     /** x [B,T,C] convolved with w [C,1,W]; {@code caches[which]} [B,W−1,C] is read and replaced when non-null. */
     static Var apply(Tape tape, Var x, Var w, Tensor[] caches, int which) {
         if (caches == null) return Functions.shortConv(tape, x, w);
-        Tensor y = ShortConvOp.forward(x.value, w.value, caches[which]);
-        caches[which] = ShortConvOp.nextCache(x.value, caches[which], w.value.dim(2));
+        Tensor y = ShortConv.forward(x.value, w.value, caches[which]);
+        caches[which] = ShortConv.nextCache(x.value, caches[which], w.value.dim(2));
         return tape.constant(y);
     }
 

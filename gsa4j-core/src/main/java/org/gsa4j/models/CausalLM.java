@@ -12,6 +12,7 @@ import org.gsa4j.layers.ParamSpec;
 import org.gsa4j.layers.TokenMixer;
 import org.gsa4j.ops.StepOps;
 import org.gsa4j.tensor.MatVec;
+import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -302,7 +303,7 @@ public final class CausalLM {
                 StepOps.addInto(x, mixed, batch * d);
                 StepOps.rmsNorm(x, mlpNorm[i].f, eps, batch, d, h);
                 layer = i;
-                MatVec.forEach(mlpChunks, mlpJob);   // gate and up rows, then swiglu on them, per chunk
+                Parallel.forDecode(mlpChunks, mlpJob);   // gate and up rows, then swiglu on them, per chunk
                 MatVec.multiply(gate, 0, batch, down[i], mixed, 0);
                 StepOps.addInto(x, mixed, batch * d);
             }

@@ -6,7 +6,7 @@ import org.gsa4j.io.HfModelDir;
 import org.gsa4j.io.LegacyLayout;
 import org.gsa4j.io.SafeTensors;
 import org.gsa4j.layers.AttentionConfig;
-import org.gsa4j.layers.GatedSlotAttention;
+import org.gsa4j.layers.GsaLayer;
 import org.gsa4j.layers.GlaConfig;
 import org.gsa4j.layers.GlaLayer;
 import org.gsa4j.layers.Hgrn2Config;
@@ -40,7 +40,7 @@ public final class ModelLoader {
             case "gsa" -> {
                 LmConfig lm = LmConfig.readFla(c, type, 4);
                 var gsa = MixerConfigs.gsa(c);
-                return fla(c, lm, i -> new GatedSlotAttention(gsa));
+                return fla(c, lm, i -> new GsaLayer(gsa));
             }
             case "gla" -> {
                 LmConfig lm = LmConfig.readFla(c, type, 4);

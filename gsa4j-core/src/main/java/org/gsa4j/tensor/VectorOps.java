@@ -236,6 +236,82 @@ public final class VectorOps {
         return y.blend(0f, x.compare(VectorOperators.LT, -104f));
     }
 
+    // ---------------------------------------------------------------- the chunk kernels' loops
+
+    /**
+     * out = exp(b[hi..] − b[lo..]). The difference is formed in double: with strong decay |b| reaches
+     * ~200, where a float32 b would already carry a 1e-5 relative error into every decay factor.
+     */
+    public static void expOfDifference(double[] b, int hi, int lo, float[] out, int outOff, int n) {
+        int i = 0;
+        if (HALF.length() == DL) {
+            for (int upper = DS.loopBound(n); i < upper; i += DL) {
+                DoubleVector diff = DoubleVector.fromArray(DS, b, hi + i).sub(DoubleVector.fromArray(DS, b, lo + i));
+                ((FloatVector) diff.convertShape(VectorOperators.D2F, HALF, 0)).intoArray(out, outOff + i);
+            }
+        }
+        for (int j = i; j < n; j++) out[outOff + j] = (float) (b[hi + j] - b[lo + j]);
+        expInPlace(out, outOff, n);
+    }
+
+    /** out = src + (double) g, element-wise (one step of a running double sum of float gates). */
+    public static void addWidened(double[] src, int sOff, float[] g, int gOff, double[] out, int outOff, int n) {
+        int i = 0;
+        if (HALF.length() == DL) {
+            for (int upper = DS.loopBound(n); i < upper; i += DL) {
+                DoubleVector gd = (DoubleVector) FloatVector.fromArray(HALF, g, gOff + i).convertShape(VectorOperators.F2D, DS, 0);
+                DoubleVector.fromArray(DS, src, sOff + i).add(gd).intoArray(out, outOff + i);
+            }
+        }
+        for (; i < n; i++) out[outOff + i] = src[sOff + i] + g[gOff + i];
+    }
+
+    /** acc += x ⊙ y. */
+    public static void mulAdd(float[] x, int xOff, float[] y, int yOff, float[] acc, int accOff, int n) {
+        int i = 0;
+        for (int upper = S.loopBound(n); i < upper; i += L) {
+            FloatVector a = FloatVector.fromArray(S, acc, accOff + i);
+            FloatVector.fromArray(S, x, xOff + i).fma(FloatVector.fromArray(S, y, yOff + i), a).intoArray(acc, accOff + i);
+        }
+        for (; i < n; i++) acc[accOff + i] += x[xOff + i] * y[yOff + i];
+    }
+
+    /** acc += w · x ⊙ y. */
+    public static void scaledMulAdd(float w, float[] x, int xOff, float[] y, int yOff, float[] acc, int accOff, int n) {
+        int i = 0;
+        for (int upper = S.loopBound(n); i < upper; i += L) {
+            FloatVector a = FloatVector.fromArray(S, acc, accOff + i);
+            FloatVector.fromArray(S, x, xOff + i).mul(w).fma(FloatVector.fromArray(S, y, yOff + i), a).intoArray(acc, accOff + i);
+        }
+        for (; i < n; i++) acc[accOff + i] += w * x[xOff + i] * y[yOff + i];
+    }
+
+    /** Σ x ⊙ y ⊙ z. */
+    public static float dot3(float[] x, int xOff, float[] y, int yOff, float[] z, int zOff, int n) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (int upper = S.loopBound(n); i < upper; i += L) {
+            FloatVector xy = FloatVector.fromArray(S, x, xOff + i).mul(FloatVector.fromArray(S, y, yOff + i));
+            acc = xy.fma(FloatVector.fromArray(S, z, zOff + i), acc);
+        }
+        float sum = sumLanes(acc);
+        for (; i < n; i++) sum += x[xOff + i] * y[yOff + i] * z[zOff + i];
+        return sum;
+    }
+
+    /**
+     * dp = p ⊙ (dp − ⟨p, dp⟩): the backward of {@link #softmax}, overwriting the gradient with respect
+     * to p by the gradient with respect to the logits.
+     */
+    public static void softmaxBackward(float[] p, float[] dp, int off, int n) {
+        float pDotDp = dot(p, off, dp, off, n);
+        int i = 0;
+        for (int upper = S.loopBound(n); i < upper; i += L) {
+            FloatVector.fromArray(S, dp, off + i).sub(pDotDp).mul(FloatVector.fromArray(S, p, off + i)).intoArray(dp, off + i);
+        }
+        for (; i < n; i++) dp[off + i] = p[off + i] * (dp[off + i] - pDotDp);
+    }
+
     // ---------------------------------------------------------------- activations
 
     /** out = σ(x) = 1 / (1 + e^(−x)). */

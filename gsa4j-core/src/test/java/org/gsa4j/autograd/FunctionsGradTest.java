@@ -1,6 +1,6 @@
 package org.gsa4j.autograd;
 
-import org.gsa4j.ops.GatedLinearAttention;
+import org.gsa4j.ops.gla.GatedLinearAttention;
 import org.gsa4j.ops.attention.Rotary;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.api.Test;

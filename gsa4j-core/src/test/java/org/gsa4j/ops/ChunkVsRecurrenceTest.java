@@ -6,9 +6,11 @@ import static org.gsa4j.ops.OpsTestSupport.f64;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import org.gsa4j.ops.GatedLinearAttention.Decay;
-import org.gsa4j.ops.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
+import org.gsa4j.ops.gla.GatedLinearAttention;
+import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
 import org.gsa4j.ops.OpsTestSupport.Strength;
+import org.gsa4j.ops.gsa.GatedSlotAttention;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -65,11 +67,11 @@ class ChunkVsRecurrenceTest {
         Tensor dhvT = states ? OpsTestSupport.randn(rng, B, H, M, V) : null;
         double scale = 1.0 / Math.sqrt(K);
 
-        GatedSlotAttentionOp.Result chunk = GatedSlotAttentionOp.forward(q, k, v, s, g, scale, hk0, hv0);
-        GatedSlotAttentionOp.Grads chunkGrads = GatedSlotAttentionOp.backward(chunk, dO, dhkT, dhvT);
-        GatedSlotAttentionOp.Result exact = GatedSlotAttentionOp.forward(f64(q), f64(k), f64(v), f64(s), f64(g),
+        GatedSlotAttention.Result chunk = GatedSlotAttention.forward(q, k, v, s, g, scale, hk0, hv0);
+        GatedSlotAttention.Grads chunkGrads = GatedSlotAttention.backward(chunk, dO, dhkT, dhvT);
+        GatedSlotAttention.Result exact = GatedSlotAttention.forward(f64(q), f64(k), f64(v), f64(s), f64(g),
                 scale, f64(hk0), f64(hv0));
-        GatedSlotAttentionOp.Grads exactGrads = GatedSlotAttentionOp.backward(exact, f64(dO), f64(dhkT), f64(dhvT));
+        GatedSlotAttention.Grads exactGrads = GatedSlotAttention.backward(exact, f64(dO), f64(dhkT), f64(dhvT));
 
         double tolQK = switch (strength) {
             case WEAK -> TOL;

@@ -5,6 +5,7 @@ import static org.gsa4j.ops.OpsTestSupport.check;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Path;
 import org.gsa4j.io.SafeTensors;
+import org.gsa4j.ops.gsa.GatedSlotAttention;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -26,9 +27,9 @@ class GsaReferenceTest {
                 return float64 ? t : t.toF32();
             };
             Tensor hk0 = in.apply("hk0"), hv0 = in.apply("hv0");
-            GatedSlotAttentionOp.Result r = GatedSlotAttentionOp.forward(in.apply("q"), in.apply("k"), in.apply("v"),
+            GatedSlotAttention.Result r = GatedSlotAttention.forward(in.apply("q"), in.apply("k"), in.apply("v"),
                     in.apply("s"), in.apply("g"), scale, hk0, hv0);
-            GatedSlotAttentionOp.Grads gr = GatedSlotAttentionOp.backward(r, in.apply("do"),
+            GatedSlotAttention.Grads gr = GatedSlotAttention.backward(r, in.apply("do"),
                     in.apply("dhk_final"), in.apply("dhv_final"));
             System.out.println(name + (float64 ? " float64 recurrence" : " float32 chunk"));
             check("o", r.o(), st.f64("o"), TOL);

@@ -3,7 +3,8 @@ package org.gsa4j.ops;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
-import org.gsa4j.ops.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention;
+import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
 import org.gsa4j.ops.OpsTestSupport.Strength;
 import org.gsa4j.tensor.Gemm;
 import org.gsa4j.tensor.Tensor;

@@ -1,6 +1,7 @@
 package org.gsa4j.ops.attention;
 
 import org.gsa4j.tensor.MatVec;
+import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.tensor.VectorOps;
 
@@ -237,7 +238,7 @@ public final class KvCache {
         if ((long) batch * HQ * n * headDim < PARALLEL_WORK) {
             for (int t = 0; t < tasks; t++) attendRange(t);
         } else {
-            MatVec.forEach(tasks, attendRange);
+            Parallel.forDecode(tasks, attendRange);
         }
         this.q = null;
         merge(HQ, o.f);

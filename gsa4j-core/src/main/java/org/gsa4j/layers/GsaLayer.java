@@ -3,10 +3,11 @@ package org.gsa4j.layers;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
-import org.gsa4j.ops.GatedSlotAttentionOp;
-import org.gsa4j.ops.ShortConvOp;
+import org.gsa4j.ops.gsa.GatedSlotAttention;
+import org.gsa4j.ops.ShortConv;
 import org.gsa4j.ops.StepOps;
 import org.gsa4j.tensor.MatVec;
+import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 
 import java.util.ArrayList;
@@ -18,14 +19,14 @@ import java.util.function.Function;
  * map on q and k, silu on v, the slot gate from the forget logits, GQA expansion, the GSA operator
  * (scale 1), then {@code o_proj(RMSNorm(silu(o)))} with the norm over all heads jointly (eps 1e-5).
  */
-public final class GatedSlotAttention implements TokenMixer {
+public final class GsaLayer implements TokenMixer {
     /** The fused output norm's eps is hard-wired in the reference (SPEC §1.3 step 8). */
     private static final double OUTPUT_NORM_EPS = 1e-5;
     private static final String[] CONV_NAMES = {"q_conv1d.weight", "k_conv1d.weight", "v_conv1d.weight"};
 
     private final GsaConfig c;
 
-    public GatedSlotAttention(GsaConfig config) {
+    public GsaLayer(GsaConfig config) {
         this.c = config;
     }
 
@@ -95,8 +96,8 @@ public final class GatedSlotAttention implements TokenMixer {
     private Var conv(Tape tape, ParamScope p, Var x, int which, State state) {
         Var w = p.get(CONV_NAMES[which]);
         if (state == null) return Functions.shortConv(tape, x, w);
-        Tensor y = ShortConvOp.forward(x.value, w.value, state.conv[which]);
-        state.conv[which] = ShortConvOp.nextCache(x.value, state.conv[which], c.convSize());
+        Tensor y = ShortConv.forward(x.value, w.value, state.conv[which]);
+        state.conv[which] = ShortConv.nextCache(x.value, state.conv[which], c.convSize());
         return tape.constant(y);
     }
 
@@ -105,12 +106,12 @@ public final class GatedSlotAttention implements TokenMixer {
         int b = q.dim(0), t = q.dim(1), h = c.numHeads();
         if (t == 1) {
             Tensor o = Tensor.zeros(b, 1, h, c.headVDim());
-            GatedSlotAttentionOp.step(q.reshape(b, h, c.headKDim()), k.reshape(b, h, c.headKDim()),
+            GatedSlotAttention.step(q.reshape(b, h, c.headKDim()), k.reshape(b, h, c.headKDim()),
                     v.reshape(b, h, c.headVDim()), s.reshape(b, h, c.numSlots()), g.reshape(b, h, c.numSlots()),
                     1.0, state.hk, state.hv, o.reshape(b, h, c.headVDim()));
             return o;
         }
-        GatedSlotAttentionOp.Result r = GatedSlotAttentionOp.forward(q, k, v, s, g, 1.0, state.hk, state.hv);
+        GatedSlotAttention.Result r = GatedSlotAttention.forward(q, k, v, s, g, 1.0, state.hk, state.hv);
         state.hk = r.hkT();
         state.hv = r.hvT();
         return r.o();
@@ -208,7 +209,7 @@ public final class GatedSlotAttention implements TokenMixer {
                 StepOps.repeatHeads(s, b, hkv, m, g, sRep);
             }
             current = state;
-            MatVec.forEach(b * h, heads);   // the operator step per (sequence, head), heads across the cores
+            Parallel.forDecode(b * h, heads);   // the operator step per (sequence, head), heads across the cores
             current = null;
             StepOps.silu(o, 0, o.length);
             StepOps.rmsNorm(o, gNorm == null ? null : gNorm.f, OUTPUT_NORM_EPS, b, c.valueDim(), normed);
@@ -219,7 +220,7 @@ public final class GatedSlotAttention implements TokenMixer {
         private final java.util.function.IntConsumer heads = this::head;
 
         private void head(int bh) {
-            GatedSlotAttentionOp.step(qT, kT, vT, sT, gT, 1.0, current.hk, current.hv, oT, bh, bh + 1);
+            GatedSlotAttention.step(qT, kT, vT, sT, gT, 1.0, current.hk, current.hv, oT, bh, bh + 1);
         }
 
         /** The feature map over rows of dk (heads of all sequences). */

@@ -9,8 +9,8 @@ import org.gsa4j.tensor.Tensor;
  * Backward: with {@code xhat = x·rstd} and {@code gw = dy ⊙ w},
  * {@code dx = rstd · (gw − xhat · mean(gw ⊙ xhat))}, {@code dw = Σ_rows dy ⊙ xhat}.
  */
-public final class RmsNormOp {
-    private RmsNormOp() {}
+public final class RmsNorm {
+    private RmsNorm() {}
 
     /** Writes y; returns the per-row rstd (kept for backward). w may be null. */
     public static Tensor forward(Tensor x, Tensor w, double eps, int d, Tensor y) {

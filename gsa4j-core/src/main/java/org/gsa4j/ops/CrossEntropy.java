@@ -12,8 +12,8 @@ import org.gsa4j.tensor.Tensor;
  * {@code loss = (1/n) Σ (logsumexp(z_i) − z_i[y_i])}; the gradient is {@code (softmax(z_i) − onehot(y_i))/n}.
  * Log-sum-exp is max-subtracted and accumulated in double.
  */
-public final class CrossEntropyOp {
-    private CrossEntropyOp() {}
+public final class CrossEntropy {
+    private CrossEntropy() {}
 
     public record Result(double loss, double[] logSumExp, int count) {}
 

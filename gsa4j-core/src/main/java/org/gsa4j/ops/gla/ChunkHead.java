@@ -1,10 +1,11 @@
-package org.gsa4j.ops;
+package org.gsa4j.ops.gla;
 
 import java.util.Arrays;
-import org.gsa4j.ops.GatedLinearAttention.Decay;
-import org.gsa4j.ops.GatedLinearAttention.Dims;
-import org.gsa4j.ops.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
+import org.gsa4j.ops.gla.GatedLinearAttention.Dims;
+import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
 import org.gsa4j.tensor.Gemm;
+import org.gsa4j.tensor.VectorOps;
 
 /**
  * The chunkwise-parallel float32 algorithm of SPEC §2.4 for one (batch, head): the sequence is cut
@@ -137,7 +138,7 @@ final class ChunkHead {
     /** KD, SPEC 2.4.3: A = scores(Q, K); O = (Q ⊙ e^b) S_in + A V. */
     private void forwardChunkKeyDecay(int L, float[] sIn, float[] o) {
         scores(q, k, L, scoresBuf);
-        Vec.mul(tmpK, 0, q, 0, expB, 0, L * dk);                                   // Q ⊙ e^b      L×dk
+        VectorOps.mul(q, 0, expB, 0, tmpK, 0, L * dk);                                   // Q ⊙ e^b      L×dk
         Gemm.sgemm(false, false, L, dv, dk, 1f, tmpK, 0, dk, sIn, 0, dv, 0f, o, 0, dv);   // inter-chunk
         Gemm.sgemm(false, false, L, dv, L, 1f, scoresBuf, 0, L, v, 0, dv, 1f, o, 0, dv);  // intra-chunk
     }
@@ -146,21 +147,21 @@ final class ChunkHead {
     private void forwardChunkValueDecay(int L, float[] sIn, float[] o) {
         plainScores(q, k, L, scoresBuf);
         Gemm.sgemm(false, false, L, dv, dk, 1f, q, 0, dk, sIn, 0, dv, 0f, oStrict, 0, dv);
-        Vec.mul(oStrict, 0, oStrict, 0, expB, 0, L * dv);
+        VectorOps.mul(oStrict, 0, expB, 0, oStrict, 0, L * dv);
         mixAdd(scoresBuf, v, L, oStrict);
         System.arraycopy(oStrict, 0, o, 0, L * dv);
-        for (int t = 0; t < L; t++) Vec.axpy(o, t * dv, scoresBuf[t * L + t], v, t * dv, dv);
+        for (int t = 0; t < L; t++) VectorOps.axpy(scoresBuf[t * L + t], v, t * dv, o, t * dv, dv);
     }
 
     /** S ← S_out of the loaded chunk (SPEC 2.4.3): KD Diag(e^B) S + (K ⊙ e^{B−b})ᵀ V; VD S Diag(e^B) + Kᵀ (V ⊙ e^{B−b}). */
     private void advanceState(int L, float[] s) {
         if (decay == Decay.VALUE) {
-            for (int i = 0; i < dk; i++) Vec.mul(s, i * dv, s, i * dv, expBLast, 0, dv);
-            Vec.mul(tmpV, 0, v, 0, expBMinusB, 0, L * dv);
+            for (int i = 0; i < dk; i++) VectorOps.mul(s, i * dv, expBLast, 0, s, i * dv, dv);
+            VectorOps.mul(v, 0, expBMinusB, 0, tmpV, 0, L * dv);
             Gemm.sgemm(true, false, dk, dv, L, 1f, k, 0, dk, tmpV, 0, dv, 1f, s, 0, dv);
         } else {
-            for (int i = 0; i < dk; i++) Vec.scale(s, i * dv, expBLast[i], dv);
-            Vec.mul(tmpK, 0, k, 0, expBMinusB, 0, L * dk);
+            for (int i = 0; i < dk; i++) VectorOps.scale(expBLast[i], s, i * dv, dv);
+            VectorOps.mul(k, 0, expBMinusB, 0, tmpK, 0, L * dk);
             Gemm.sgemm(true, false, dk, dv, L, 1f, tmpK, 0, dk, v, 0, dv, 1f, s, 0, dv);
         }
     }
@@ -224,12 +225,12 @@ final class ChunkHead {
         scores(q, k, L, scoresBuf);                                                           // A
         Gemm.sgemm(false, true, L, L, dv, 1f, dO, 0, dv, v, 0, dv, 0f, dScoresBuf, 0, L);      // dA (read for j ≤ t only)
         Gemm.sgemm(false, true, L, dk, dv, 1f, dO, 0, dv, sIn, 0, dv, 0f, dQStrict, 0, dk);
-        Vec.mul(dQStrict, 0, dQStrict, 0, expB, 0, L * dk);
+        VectorOps.mul(dQStrict, 0, expB, 0, dQStrict, 0, L * dk);
         mixAdd(dScoresBuf, k, L, dQStrict);
         Arrays.fill(dKStrict, 0, L * dk, 0f);
         mixTAdd(dScoresBuf, q, L, dKStrict);
         Gemm.sgemm(false, true, L, dk, dv, 1f, v, 0, dv, dSOut, 0, dv, 0f, dKState, 0, dk);
-        Vec.mul(dKState, 0, dKState, 0, expBMinusB, 0, L * dk);
+        VectorOps.mul(dKState, 0, expBMinusB, 0, dKState, 0, L * dk);
 
         // dg from the strict parts, before the diagonal terms are added (SPEC 2.4.6 point 5)
         for (int t = 0; t < L; t++) {
@@ -243,18 +244,18 @@ final class ChunkHead {
 
         for (int t = 0; t < L; t++) {
             float dAtt = dScoresBuf[t * L + t];
-            Vec.axpy(dQStrict, t * dk, dAtt, k, t * dk, dk);     // dQ  (in gradQ)
-            Vec.axpy(dKState, t * dk, dAtt, q, t * dk, dk);
+            VectorOps.axpy(dAtt, k, t * dk, dQStrict, t * dk, dk);     // dQ  (in gradQ)
+            VectorOps.axpy(dAtt, q, t * dk, dKState, t * dk, dk);
         }
-        Vec.axpy(dKState, 0, 1f, dKStrict, 0, L * dk);              // dK  (in gradK)
+        VectorOps.axpy(1f, dKStrict, 0, dKState, 0, L * dk);              // dK  (in gradK)
 
         Gemm.sgemm(true, false, L, dv, L, 1f, scoresBuf, 0, L, dO, 0, dv, 0f, gradV, 0, dv);
-        Vec.mul(tmpK, 0, k, 0, expBMinusB, 0, L * dk);
+        VectorOps.mul(k, 0, expBMinusB, 0, tmpK, 0, L * dk);
         Gemm.sgemm(false, false, L, dv, dk, 1f, tmpK, 0, dk, dSOut, 0, dv, 1f, gradV, 0, dv);
 
-        Vec.mul(tmpK, 0, q, 0, expB, 0, L * dk);
+        VectorOps.mul(q, 0, expB, 0, tmpK, 0, L * dk);
         Gemm.sgemm(true, false, dk, dv, L, 1f, tmpK, 0, dk, dO, 0, dv, 0f, dSIn, 0, dv);
-        for (int i = 0; i < dk; i++) Vec.axpy(dSIn, i * dv, expBLast[i], dSOut, i * dv, dv);
+        for (int i = 0; i < dk; i++) VectorOps.axpy(expBLast[i], dSOut, i * dv, dSIn, i * dv, dv);
     }
 
     /**
@@ -270,20 +271,20 @@ final class ChunkHead {
         float[] dVStrict = gradVStrict, dVState = gradV;
         plainScores(q, k, L, scoresBuf);                                                      // P
         scores(dO, v, L, dScoresBuf);                                                         // dP
-        Vec.mul(tmpV, 0, dO, 0, expB, 0, L * dv);                                             // dO ⊙ e^b
+        VectorOps.mul(dO, 0, expB, 0, tmpV, 0, L * dv);                                             // dO ⊙ e^b
         Gemm.sgemm(false, true, L, dk, dv, 1f, tmpV, 0, dv, sIn, 0, dv, 0f, gradQ, 0, dk);
         Gemm.sgemm(false, false, L, dk, L, 1f, dScoresBuf, 0, L, k, 0, dk, 1f, gradQ, 0, dk);
         Gemm.sgemm(true, false, dk, dv, L, 1f, q, 0, dk, tmpV, 0, dv, 0f, dSIn, 0, dv);
-        for (int i = 0; i < dk; i++) Vec.mulAdd(dSIn, i * dv, dSOut, i * dv, expBLast, 0, dv);
+        for (int i = 0; i < dk; i++) VectorOps.mulAdd(dSOut, i * dv, expBLast, 0, dSIn, i * dv, dv);
 
         Gemm.sgemm(true, false, L, dk, L, 1f, dScoresBuf, 0, L, q, 0, dk, 0f, gradK, 0, dk);
-        Vec.mul(tmpV, 0, v, 0, expBMinusB, 0, L * dv);
+        VectorOps.mul(v, 0, expBMinusB, 0, tmpV, 0, L * dv);
         Gemm.sgemm(false, true, L, dk, dv, 1f, tmpV, 0, dv, dSOut, 0, dv, 1f, gradK, 0, dk);
 
         Arrays.fill(dVStrict, 0, L * dv, 0f);
         mixTAdd(scoresBuf, dO, L, dVStrict);
         Gemm.sgemm(false, false, L, dv, dk, 1f, k, 0, dk, dSOut, 0, dv, 0f, dVState, 0, dv);
-        Vec.mul(dVState, 0, dVState, 0, expBMinusB, 0, L * dv);
+        VectorOps.mul(dVState, 0, expBMinusB, 0, dVState, 0, L * dv);
 
         for (int t = 0; t < L; t++) {
             for (int d = 0; d < dv; d++) {
@@ -294,8 +295,8 @@ final class ChunkHead {
         double[] stateTerm = rowSumTimesDecay(sIn, dSOut, false);
         gateGradientFromParts(L, v, dVState, stateTerm);
 
-        Vec.axpy(dVState, 0, 1f, dVStrict, 0, L * dv);
-        for (int t = 0; t < L; t++) Vec.axpy(dVState, t * dv, scoresBuf[t * L + t], dO, t * dv, dv);  // dV (in gradV)
+        VectorOps.axpy(1f, dVStrict, 0, dVState, 0, L * dv);
+        for (int t = 0; t < L; t++) VectorOps.axpy(scoresBuf[t * L + t], dO, t * dv, dVState, t * dv, dv);  // dV (in gradV)
     }
 
     /** c = e^B ⊙ rowsum(S_in ⊙ dS_out) (KD, over dv) or e^B ⊙ colsum(S_in ⊙ dS_out) (VD, over dk), in double. */
@@ -355,14 +356,14 @@ final class ChunkHead {
         formDecayTables(L);
         for (int i0 = 0; i0 < L; i0 += BC) {
             int ni = Math.min(BC, L - i0);
-            Vec.mul(subX, 0, x, i0 * dd, fromStart, i0 * dd, ni * dd);
+            VectorOps.mul(x, i0 * dd, fromStart, i0 * dd, subX, 0, ni * dd);
             for (int j0 = 0; j0 < i0; j0 += BC) {
-                Vec.mul(subY, 0, y, j0 * dd, toStart, toStartRow(i0 / BC, j0) * dd, BC * dd);
+                VectorOps.mul(y, j0 * dd, toStart, toStartRow(i0 / BC, j0) * dd, subY, 0, BC * dd);
                 Gemm.sgemm(false, true, ni, BC, dd, 1f, subX, 0, dd, subY, 0, dd, 0f, out, i0 * L + j0, L);
             }
             for (int t = i0; t < i0 + ni; t++) {
-                for (int j = i0; j < t; j++) out[t * L + j] = Vec.dot3(x, t * dd, y, j * dd, inBlock, inBlockRow(t, j) * dd, dd);
-                out[t * L + t] = Vec.dot3(x, t * dd, y, t * dd, ones, 0, dd);
+                for (int j = i0; j < t; j++) out[t * L + j] = VectorOps.dot3(x, t * dd, y, j * dd, inBlock, inBlockRow(t, j) * dd, dd);
+                out[t * L + t] = VectorOps.dot3(x, t * dd, y, t * dd, ones, 0, dd);
                 Arrays.fill(out, t * L + t + 1, t * L + L, 0f);
             }
         }
@@ -375,15 +376,15 @@ final class ChunkHead {
             int ni = Math.min(BC, L - i0);
             if (i0 > 0) {
                 for (int j0 = 0; j0 < i0; j0 += BC) {
-                    Vec.mul(subY, 0, y, j0 * dd, toStart, toStartRow(i0 / BC, j0) * dd, BC * dd);
+                    VectorOps.mul(y, j0 * dd, toStart, toStartRow(i0 / BC, j0) * dd, subY, 0, BC * dd);
                     Gemm.sgemm(false, false, ni, dd, BC, 1f, w, i0 * L + j0, L, subY, 0, dd,
                             j0 == 0 ? 0f : 1f, subAcc, 0, dd);
                 }
-                Vec.mulAdd(out, i0 * dd, subAcc, 0, fromStart, i0 * dd, ni * dd);
+                VectorOps.mulAdd(subAcc, 0, fromStart, i0 * dd, out, i0 * dd, ni * dd);
             }
             for (int t = i0; t < i0 + ni; t++) {
                 for (int j = i0; j < t; j++) {
-                    Vec.scaledMulAdd(out, t * dd, w[t * L + j], y, j * dd, inBlock, inBlockRow(t, j) * dd, dd);
+                    VectorOps.scaledMulAdd(w[t * L + j], y, j * dd, inBlock, inBlockRow(t, j) * dd, out, t * dd, dd);
                 }
             }
         }
@@ -395,15 +396,15 @@ final class ChunkHead {
         for (int i0 = 0; i0 < L; i0 += BC) {
             int ni = Math.min(BC, L - i0);
             if (i0 > 0) {
-                Vec.mul(subX, 0, y, i0 * dd, fromStart, i0 * dd, ni * dd);
+                VectorOps.mul(y, i0 * dd, fromStart, i0 * dd, subX, 0, ni * dd);
                 for (int j0 = 0; j0 < i0; j0 += BC) {
                     Gemm.sgemm(true, false, BC, dd, ni, 1f, w, i0 * L + j0, L, subX, 0, dd, 0f, subAcc, 0, dd);
-                    Vec.mulAdd(out, j0 * dd, subAcc, 0, toStart, toStartRow(i0 / BC, j0) * dd, BC * dd);
+                    VectorOps.mulAdd(subAcc, 0, toStart, toStartRow(i0 / BC, j0) * dd, out, j0 * dd, BC * dd);
                 }
             }
             for (int t = i0; t < i0 + ni; t++) {
                 for (int j = i0; j < t; j++) {
-                    Vec.scaledMulAdd(out, j * dd, w[t * L + j], y, t * dd, inBlock, inBlockRow(t, j) * dd, dd);
+                    VectorOps.scaledMulAdd(w[t * L + j], y, t * dd, inBlock, inBlockRow(t, j) * dd, out, j * dd, dd);
                 }
             }
         }
@@ -433,18 +434,18 @@ final class ChunkHead {
                 continue;
             }
             int step = inBlockRow(t, t - 1) * dd;
-            Vec.expOfDifference(inBlock, step, b, bRow(t), bRow(t - 1), dd);
-            for (int j = n; j < t - 1; j++) Vec.mul(inBlock, inBlockRow(t, j) * dd, inBlock, step, inBlock, inBlockRow(t - 1, j) * dd, dd);
+            VectorOps.expOfDifference(b, bRow(t), bRow(t - 1), inBlock, step, dd);
+            for (int j = n; j < t - 1; j++) VectorOps.mul(inBlock, step, inBlock, inBlockRow(t - 1, j) * dd, inBlock, inBlockRow(t, j) * dd, dd);
             System.arraycopy(inBlock, inBlockRow(t, n) * dd, fromStart, t * dd, dd);
         }
         // e^{b_i0 − b_j}: from row i0 − 1 (previous sub-block) by the step factor, earlier rows through i0 − BC
         for (int i0 = BC; i0 < L; i0 += BC) {
             int sb = i0 / BC, prev = i0 - BC;
             int step = toStartRow(sb, i0 - 1) * dd;
-            Vec.expOfDifference(toStart, step, b, bRow(i0), bRow(i0 - 1), dd);
-            for (int j = prev; j < i0 - 1; j++) Vec.mul(toStart, toStartRow(sb, j) * dd, toStart, step, inBlock, inBlockRow(i0 - 1, j) * dd, dd);
+            VectorOps.expOfDifference(b, bRow(i0), bRow(i0 - 1), toStart, step, dd);
+            for (int j = prev; j < i0 - 1; j++) VectorOps.mul(toStart, step, inBlock, inBlockRow(i0 - 1, j) * dd, toStart, toStartRow(sb, j) * dd, dd);
             int back = toStartRow(sb, prev) * dd;   // e^{b_i0 − b_{i0−BC}}
-            for (int j = 0; j < prev; j++) Vec.mul(toStart, toStartRow(sb, j) * dd, toStart, back, toStart, toStartRow(sb - 1, j) * dd, dd);
+            for (int j = 0; j < prev; j++) VectorOps.mul(toStart, back, toStart, toStartRow(sb - 1, j) * dd, toStart, toStartRow(sb, j) * dd, dd);
         }
         tablesReady = true;
     }
@@ -478,15 +479,15 @@ final class ChunkHead {
             if (gAll == null) {
                 Arrays.fill(b, row, row + dd, (t + 1) * logGamma);   // exact t·log γ, no running sum
             } else {
-                Vec.addWidened(b, row, b, prev, gAll, rowOffset(t0 + t, dd), dd);
+                VectorOps.addWidened(b, prev, gAll, rowOffset(t0 + t, dd), b, row, dd);
             }
         }
         int last = bRow(L - 1);
         for (int t = 0; t < L; t++) {
-            Vec.expOfDifference(expB, t * dd, b, bRow(t), 0, dd);
-            Vec.expOfDifference(expBMinusB, t * dd, b, last, bRow(t), dd);
+            VectorOps.expOfDifference(b, bRow(t), 0, expB, t * dd, dd);
+            VectorOps.expOfDifference(b, last, bRow(t), expBMinusB, t * dd, dd);
         }
-        Vec.expOfDifference(expBLast, 0, b, last, 0, dd);
+        VectorOps.expOfDifference(b, last, 0, expBLast, 0, dd);
     }
 
     private float[] initialState(float[] s0) {

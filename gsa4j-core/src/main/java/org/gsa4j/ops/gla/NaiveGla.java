@@ -1,11 +1,11 @@
-package org.gsa4j.ops;
+package org.gsa4j.ops.gla;
 
-import org.gsa4j.ops.GatedLinearAttention.Decay;
-import org.gsa4j.ops.GatedLinearAttention.Dims;
-import org.gsa4j.ops.GatedLinearAttention.Gate;
-import org.gsa4j.ops.GatedLinearAttention.Grads;
-import org.gsa4j.ops.GatedLinearAttention.Result;
-import org.gsa4j.ops.GatedLinearAttention.Saved;
+import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
+import org.gsa4j.ops.gla.GatedLinearAttention.Dims;
+import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention.Grads;
+import org.gsa4j.ops.gla.GatedLinearAttention.Result;
+import org.gsa4j.ops.gla.GatedLinearAttention.Saved;
 import org.gsa4j.tensor.Tensor;
 
 /**

@@ -1,10 +1,12 @@
-package org.gsa4j.ops;
+package org.gsa4j.ops.gla;
 
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import org.gsa4j.tensor.Parallel;
+import org.gsa4j.tensor.Scratch;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 /**
  * The one gated-linear-attention primitive (SPEC §2.4.1) behind GSA, GLA, HGRN2 and RetNet.
@@ -132,7 +134,7 @@ public final class GatedLinearAttention {
             Arrays.fill(alpha, 0, decayDim, (float) Math.exp(gate.logGamma()[bh % H]));
         } else {
             System.arraycopy(gate.g().f, bh * decayDim, alpha, 0, decayDim);
-            Vec.expInPlace(alpha, 0, decayDim);
+            VectorOps.expInPlace(alpha, 0, decayDim);
         }
     }
 
@@ -140,7 +142,7 @@ public final class GatedLinearAttention {
      * One step of one head, on flat arrays: S ← decayed S + k vᵀ, then o = Sᵀ q; one pass over each
      * state row (decay, write and read fused).
      */
-    static void stepHead(Decay decay, int dk, int dv, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff,
+    public static void stepHead(Decay decay, int dk, int dv, float[] q, int qOff, float[] k, int kOff, float[] v, int vOff,
                          float[] alpha, float[] s, int sOff, float[] o, int oOff) {
         Arrays.fill(o, oOff, oOff + dv, 0f);
         boolean valueDecay = decay == Decay.VALUE;
@@ -184,7 +186,7 @@ public final class GatedLinearAttention {
     }
 
     /** All non-null tensors of a call must have q's precision (float32: chunk algorithm, float64: recurrence). */
-    static void requireSamePrecision(Tensor q, Tensor... others) {
+    public static void requireSamePrecision(Tensor q, Tensor... others) {
         for (Tensor t : others) {
             if (t != null && t.isF64() != q.isF64()) {
                 throw new IllegalArgumentException("mixed precision: q is " + q + " but another input is " + t);

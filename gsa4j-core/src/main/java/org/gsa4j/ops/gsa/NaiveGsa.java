@@ -1,4 +1,4 @@
-package org.gsa4j.ops;
+package org.gsa4j.ops.gsa;
 
 import org.gsa4j.tensor.Tensor;
 
@@ -14,7 +14,7 @@ final class NaiveGsa {
     /** Everything the recurrence produces for one head: states hk_0..hk_T (K×M), hv_0..hv_T (M×V), p_1..p_T. */
     private record Trajectory(double[][] hk, double[][] hv, double[][] p) {}
 
-    static GatedSlotAttentionOp.Result forward(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, Tensor hk0, Tensor hv0) {
+    static GatedSlotAttention.Result forward(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, Tensor hk0, Tensor hv0) {
         Saved in = new Saved(q, k, v, s, g, scale, hk0, hv0);
         int B = q.dim(0), T = q.dim(1), H = q.dim(2), K = q.dim(3), V = v.dim(3), M = s.dim(3);
         Tensor o = Tensor.zerosF64(B, T, H, V), hkT = Tensor.zerosF64(B, H, K, M), hvT = Tensor.zerosF64(B, H, M, V);
@@ -31,7 +31,7 @@ final class NaiveGsa {
                 System.arraycopy(tr.hv[T], 0, hvT.d, (bi * H + h) * M * V, M * V);
             }
         }
-        return new GatedSlotAttentionOp.Result(o, hkT, hvT, in);
+        return new GatedSlotAttention.Result(o, hkT, hvT, in);
     }
 
     private static Trajectory run(Saved in, int bi, int h) {
@@ -66,7 +66,7 @@ final class NaiveGsa {
     }
 
     /** SPEC §2.3: DK = ∂L/∂hk_t, DV = ∂L/∂hv_t, walked from t = T down to 1. */
-    static GatedSlotAttentionOp.Grads backward(Saved in, Tensor dO, Tensor dhkT, Tensor dhvT) {
+    static GatedSlotAttention.Grads backward(Saved in, Tensor dO, Tensor dhkT, Tensor dhvT) {
         int B = in.q.dim(0), T = in.q.dim(1), H = in.q.dim(2), K = in.q.dim(3), V = in.v.dim(3), M = in.s.dim(3);
         Tensor dq = Tensor.zerosF64(B, T, H, K), dk = Tensor.zerosF64(B, T, H, K), dv = Tensor.zerosF64(B, T, H, V);
         Tensor ds = Tensor.zerosF64(B, T, H, M), dg = Tensor.zerosF64(B, T, H, M);
@@ -118,6 +118,6 @@ final class NaiveGsa {
                 System.arraycopy(DV, 0, dhv0.d, hvo, M * V);
             }
         }
-        return new GatedSlotAttentionOp.Grads(dq, dk, dv, ds, dg, dhk0, dhv0);
+        return new GatedSlotAttention.Grads(dq, dk, dv, ds, dg, dhk0, dhv0);
     }
 }

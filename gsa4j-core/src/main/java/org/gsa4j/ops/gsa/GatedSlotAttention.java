@@ -1,9 +1,12 @@
-package org.gsa4j.ops;
+package org.gsa4j.ops.gsa;
 
-import org.gsa4j.ops.GatedLinearAttention.Decay;
-import org.gsa4j.ops.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention;
+import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
+import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
 import org.gsa4j.tensor.Parallel;
+import org.gsa4j.tensor.Scratch;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 /**
  * The Gated Slot Attention operator (SPEC §2): per batch element and head, with α_t = exp(g_t) ∈ R^M,
@@ -15,8 +18,8 @@ import org.gsa4j.tensor.Tensor;
  * (SPEC 2.4.7): pass 1 = VALUE decay on (scale·q, k, s, g, hk0) → a; pass 2 = KEY decay on
  * (p, s, v, g, hv0) → o. float64 inputs run the recurrence above directly ({@link NaiveGsa}).
  */
-public final class GatedSlotAttentionOp {
-    private GatedSlotAttentionOp() {}
+public final class GatedSlotAttention {
+    private GatedSlotAttention() {}
 
     public record Result(Tensor o /*[B,T,H,V]*/, Tensor hkT /*[B,H,K,M]*/, Tensor hvT /*[B,H,M,V]*/, Object saved) {}
 
@@ -34,11 +37,11 @@ public final class GatedSlotAttentionOp {
         GatedLinearAttention.requireSamePrecision(q, k, v, s, g, hk0, hv0);
         if (q.isF64()) return NaiveGsa.forward(q, k, v, s, g, scale, hk0, hv0);
         Tensor scaledQ = q.copy();
-        Vec.scale(scaledQ.f, 0, (float) scale, scaledQ.size());
+        VectorOps.scale((float) scale, scaledQ.f, 0, scaledQ.size());
         GatedLinearAttention.Result pass1 = GatedLinearAttention.forward(Gate.value(g), scaledQ, k, s, hk0);
         Tensor p = pass1.o();                                   // a [B,T,H,M], turned into p in place
         int M = s.dim(3), rows = p.size() / M;
-        Parallel.forRange(rows, r -> Vec.softmaxInPlace(p.f, r * M, M));
+        Parallel.forRange(rows, r -> VectorOps.softmax(p.f, r * M, M));
         GatedLinearAttention.Result pass2 = GatedLinearAttention.forward(Gate.key(g), p, s, v, hv0);
         return new Result(pass2.o(), pass1.sT(), pass2.sT(), new ChunkSaved(scale, pass1.saved(), pass2.saved(), p));
     }
@@ -53,12 +56,12 @@ public final class GatedSlotAttentionOp {
         // 2. softmax backward per row: da = p ⊙ (dp − ⟨p, dp⟩), written over dp
         Tensor p = saved.p(), da = pass2.dq();
         int M = p.dim(3), rows = p.size() / M;
-        Parallel.forRange(rows, r -> Vec.softmaxBackwardInPlace(p.f, da.f, r * M, M));
+        Parallel.forRange(rows, r -> VectorOps.softmaxBackward(p.f, da.f, r * M, M));
         // 3. pass 1 (VD; q = scale·q, k = k, v = s) → dq', dk, ds⁽¹⁾, dg⁽¹⁾, dhk0
         GatedLinearAttention.Grads pass1 = GatedLinearAttention.backward(saved.pass1(), da, dhkT);
         // 4. dq = scale·dq'; ds = ds⁽¹⁾ + ds⁽²⁾; dg = dg⁽¹⁾ + dg⁽²⁾
         Tensor dq = pass1.dq();
-        Vec.scale(dq.f, 0, (float) saved.scale(), dq.size());
+        VectorOps.scale((float) saved.scale(), dq.f, 0, dq.size());
         Tensor ds = pass1.dv();
         ds.addInPlace(pass2.dk());
         Tensor dg = pass1.dg();
@@ -83,13 +86,13 @@ public final class GatedSlotAttentionOp {
         int pOff = K;
         for (int bh = from; bh < to; bh++) {
             System.arraycopy(g.f, bh * M, alpha, 0, M);                // α = exp(g)
-            Vec.expInPlace(alpha, 0, M);
+            VectorOps.expInPlace(alpha, 0, M);
             System.arraycopy(q.f, bh * K, work, 0, K);
-            Vec.scale(work, 0, (float) scale, K);
+            VectorOps.scale((float) scale, work, 0, K);
             // pass 1 (VD): hk ← hk Diag(α) + k sᵀ, a = hkᵀ (scale·q)
             GatedLinearAttention.stepHead(Decay.VALUE, K, M, work, 0, k.f, bh * K, s.f, bh * M,
                     alpha, hk.f, bh * K * M, work, pOff);
-            Vec.softmaxInPlace(work, pOff, M);
+            VectorOps.softmax(work, pOff, M);
             // pass 2 (KD): hv ← Diag(α) hv + s vᵀ, o = hvᵀ p
             GatedLinearAttention.stepHead(Decay.KEY, M, V, work, pOff, s.f, bh * M, v.f, bh * V,
                     alpha, hv.f, bh * M * V, o.f, bh * V);

@@ -7,8 +7,8 @@ import org.gsa4j.tensor.Tensor;
  * {@code y[t,c] = Σ_{i<W} w[c,i] · x[t−(W−1)+i, c]}, where inputs before the start come from a
  * cache of the previous W−1 inputs (decoding) or are zero.
  */
-public final class ShortConvOp {
-    private ShortConvOp() {}
+public final class ShortConv {
+    private ShortConv() {}
 
     /**
      * x [B,T,C], w [C,1,W]; cache [B,W−1,C] holding the W−1 inputs before this segment (oldest
