@@ -116,6 +116,7 @@ class CudaLibrariesTest {
         if (reason == null) {
             return; // a GPU machine: CudaDeviceGpuTest covers it
         }
+        System.out.println("No GPU here, so the tests tagged gpu do not run: " + reason);
         assertFalse(reason.isBlank());
         assertFalse(reason.contains("\n"), reason);
         assertFalse(CudaDevice.available());
