@@ -97,26 +97,38 @@ __device__ __forceinline__ void mma_acc(Frag& acc, const op_t* A, int lda, const
 #endif
 }
 
+#define THREADS 128   // every kernel's block size
+#define PER_THREAD (64 * 64 / THREADS)
+
 // Copies rows [0, 64) × channels [c0, c0 + 64) of a row-major source (row pitch `pitch`, `rows`
-// valid rows, `width` valid channels in all) into a shared tile, dst[r][c] = f(r, c, x); padding
-// (rows ≥ rows, channels ≥ width) is staged as f(r, c, 0).
+// valid rows, `width` valid channels in all) into a shared tile, dst[r][c] = f(r, c, x) (or
+// transposed, dst[c][r], with `transpose`); padding (rows ≥ rows, channels ≥ width) is staged as
+// f(r, c, 0). All of a thread's loads are issued before its first store: the compiler cannot tell
+// the shared destination from the global source, and would otherwise wait for each load in turn.
 template <class S, class F>
-__device__ __forceinline__ void stage_rows(op_t* dst, const S* src, long pitch, int rows, int c0, int width, F f) {
-    for (int idx = threadIdx.x; idx < 64 * 64; idx += blockDim.x) {
-        const int r = idx >> 6, c = idx & 63;
-        const float x = (r < rows && c0 + c < width) ? to_f(src[r * pitch + c0 + c]) : 0.f;
-        put(dst + r * LDS + c, f(r, c, x));
+__device__ __forceinline__ void stage(op_t* dst, const S* __restrict__ src, long pitch, int rows, int c0, int width, bool transpose, F f) {
+#pragma unroll
+    for (int half = 0; half < 2; half++) {   // 16 loads in flight per thread, 16 registers
+        float x[PER_THREAD / 2];
+#pragma unroll
+        for (int i = 0; i < PER_THREAD / 2; i++) {
+            const int idx = threadIdx.x + (half * PER_THREAD / 2 + i) * THREADS, r = idx >> 6, c = idx & 63;
+            x[i] = (r < rows && c0 + c < width) ? to_f(src[r * pitch + c0 + c]) : 0.f;
+        }
+#pragma unroll
+        for (int i = 0; i < PER_THREAD / 2; i++) {
+            const int idx = threadIdx.x + (half * PER_THREAD / 2 + i) * THREADS, r = idx >> 6, c = idx & 63;
+            put(dst + (transpose ? c * LDS + r : r * LDS + c), f(r, c, x[i]));
+        }
     }
 }
-
-// As stage_rows, transposed into the tile: dst[c][r] = f(r, c, x).
 template <class S, class F>
-__device__ __forceinline__ void stage_cols(op_t* dst, const S* src, long pitch, int rows, int c0, int width, F f) {
-    for (int idx = threadIdx.x; idx < 64 * 64; idx += blockDim.x) {
-        const int r = idx >> 6, c = idx & 63;
-        const float x = (r < rows && c0 + c < width) ? to_f(src[r * pitch + c0 + c]) : 0.f;
-        put(dst + c * LDS + r, f(r, c, x));
-    }
+__device__ __forceinline__ void stage_rows(op_t* dst, const S* __restrict__ src, long pitch, int rows, int c0, int width, F f) {
+    stage(dst, src, pitch, rows, c0, width, false, f);
+}
+template <class S, class F>
+__device__ __forceinline__ void stage_cols(op_t* dst, const S* __restrict__ src, long pitch, int rows, int c0, int width, F f) {
+    stage(dst, src, pitch, rows, c0, width, true, f);
 }
 
 struct Identity {
@@ -130,21 +142,35 @@ struct Scaled {
 // b[t][c] = g_0 + … + g_t (chunk-local, inclusive) for the chunk's rows and the 64 decayed channels
 // from c0; rows ≥ rows and channels ≥ width count as g = 0, so b of the padding rows equals the
 // last valid row's (b[63] = B). With per-head scalar decay (RetNet) g is log γ for every channel.
+// The whole block loads the tile at once (all of a thread's loads in flight), then 64 threads scan its columns.
+// Call from every thread of the block.
 __device__ __forceinline__ void stage_cumsum(cum_t* b, const float* g, long pitch, int rows, int c0, int width,
                                              const float* logGamma, int head) {
-    const int c = threadIdx.x;
-    if (c >= 64) return;
-    cum_t acc = 0;
     if (logGamma != nullptr) {
         const cum_t lg = (cum_t)logGamma[head];
-        for (int t = 0; t < 64; t++) {
-            if (t < rows) acc += lg;
-            b[t * LDB + c] = acc;
+        for (int idx = threadIdx.x; idx < 64 * 64; idx += blockDim.x) {
+            const int t = idx >> 6, c = idx & 63;
+            b[t * LDB + c] = lg * (cum_t)imin(t + 1, rows);
         }
-    } else {
-        const bool live = c0 + c < width;
+        return;
+    }
+    float x[PER_THREAD];
+#pragma unroll
+    for (int i = 0; i < PER_THREAD; i++) {
+        const int idx = threadIdx.x + i * THREADS, t = idx >> 6, c = idx & 63;
+        x[i] = (t < rows && c0 + c < width) ? g[t * pitch + c0 + c] : 0.f;
+    }
+#pragma unroll
+    for (int i = 0; i < PER_THREAD; i++) {
+        const int idx = threadIdx.x + i * THREADS;
+        b[(idx >> 6) * LDB + (idx & 63)] = (cum_t)x[i];
+    }
+    __syncthreads();
+    const int c = threadIdx.x;
+    if (c < 64) {
+        cum_t acc = 0;
         for (int t = 0; t < 64; t++) {
-            if (live && t < rows) acc += (cum_t)g[t * pitch + c0 + c];
+            acc += b[t * LDB + c];
             b[t * LDB + c] = acc;
         }
     }

@@ -664,12 +664,21 @@ extern "C" __global__ void __launch_bounds__(128) gla_bwd_value_dvg(
     const io_t* v = V + row_offset(bb, c, h, T, H, Dv);
     const float* os = Ostrict + row_offset(bb, c, h, T, H, Dv);
     io_t* dv = dV + row_offset(bb, c, h, T, H, Dv);
+    float vv[32], ov[32];   // all global loads first (see stage)
 #pragma unroll
     for (int i = 0; i < 32; i++) {
         const int j = frow(i), e = fcol(i);
         const bool live = j < rows && e0 + e < Dv;
         const long at = (long)j * pitch + e0 + e;
-        const float vf = live ? to_f(v[at]) : 0.f, of = live ? os[at] : 0.f, dof = to_f(sm.dos[j * LDS + e]);
+        vv[i] = live ? to_f(v[at]) : 0.f;
+        ov[i] = live ? os[at] : 0.f;
+    }
+#pragma unroll
+    for (int i = 0; i < 32; i++) {
+        const int j = frow(i), e = fcol(i);
+        const bool live = j < rows && e0 + e < Dv;
+        const long at = (long)j * pitch + e0 + e;
+        const float vf = vv[i], of = ov[i], dof = to_f(sm.dos[j * LDS + e]);
         const float dvState = KS.x[i] * decay_exp(b[63 * LDB + e] - b[j * LDB + e]);
         sm.r[j * LDB + e] = of * dof - vf * dvStrict.x[i];
         sm.x[j * LDB + e] = vf * dvState;
