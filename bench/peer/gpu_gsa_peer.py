@@ -120,13 +120,16 @@ def main():
         report["triton"] = triton.__version__
     except ImportError:
         pass
-    for (B, T, H, K, M) in shapes:
-        report["op"].append(op_row(B, T, H, K, M, a.reps, a.warm_only))
+    def save():   # after every row, so that a run cut short keeps what it measured
+        with open(a.out, "w") as f:
+            json.dump(report, f, indent=1)
     for B in (1, 64):
         for (H, K) in ((16, 128), (4, 512)):
             report["step"].append(step_row(B, H, K, 64, a.reps, a.warm_only))
-    with open(a.out, "w") as f:
-        json.dump(report, f, indent=1)
+            save()
+    for (B, T, H, K, M) in shapes:
+        report["op"].append(op_row(B, T, H, K, M, a.reps, a.warm_only))
+        save()
 
 
 if __name__ == "__main__":
