@@ -384,6 +384,9 @@ public final class CublasLt implements AutoCloseable {
     /** Frees the plans, the workspace and the handle. */
     @Override
     public void close() {
+        if (device.isClosed()) {
+            return; // freed when the device closed
+        }
         device.run(() -> {
             if (closed) {
                 return;

@@ -192,6 +192,11 @@ public final class CudaDevice implements AutoCloseable {
         }
     }
 
+    /** Whether {@link #close()} has released the device; closing its objects afterwards does nothing. */
+    public boolean isClosed() {
+        return closed;
+    }
+
     /** Whether the calling thread is this device's thread. */
     public boolean isDeviceThread() {
         return Thread.currentThread() == thread;

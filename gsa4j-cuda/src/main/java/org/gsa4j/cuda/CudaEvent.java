@@ -54,6 +54,9 @@ public final class CudaEvent implements AutoCloseable {
 
     @Override
     public void close() {
+        if (device.isClosed()) {
+            return; // freed when the device closed
+        }
         device.run(() -> {
             if (!closed) {
                 closed = true;

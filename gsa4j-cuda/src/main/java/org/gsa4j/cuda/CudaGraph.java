@@ -92,6 +92,9 @@ public final class CudaGraph implements AutoCloseable {
 
     @Override
     public void close() {
+        if (device.isClosed()) {
+            return; // freed when the device closed
+        }
         device.run(() -> {
             if (!closed) {
                 closed = true;

@@ -62,8 +62,9 @@ public final class CudaKernel {
         return parameterSizes == null ? null : parameterSizes.clone();
     }
 
-    /** This kernel's reusable argument block, emptied. */
+    /** This kernel's reusable argument block, emptied (on the device's thread: it is confined there). */
     public KernelParams params() {
+        checkUse("params");
         return params.clear();
     }
 

@@ -61,6 +61,9 @@ public final class CudaModule implements AutoCloseable {
     /** Unloads the code; its kernels cannot be launched afterwards. */
     @Override
     public void close() {
+        if (device.isClosed()) {
+            return; // freed when the device closed
+        }
         device.run(() -> {
             if (!closed) {
                 closed = true;

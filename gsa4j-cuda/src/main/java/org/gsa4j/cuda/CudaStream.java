@@ -54,8 +54,8 @@ public final class CudaStream implements AutoCloseable {
     /** Destroys the stream (its queued work still completes). The device's own stream closes with the device. */
     @Override
     public void close() {
-        if (ownedByDevice) {
-            return;
+        if (ownedByDevice || device.isClosed()) {
+            return; // the device destroys its own stream, and destroyed this one when it closed
         }
         device.run(() -> {
             if (!closed) {

@@ -31,6 +31,9 @@ public final class DeviceArena implements AutoCloseable {
 
     @Override
     public void close() {
+        if (device.isClosed()) {
+            return; // freed when the device closed
+        }
         device.run(() -> {
             closed = true;
             for (DeviceBuffer b : List.copyOf(buffers)) {

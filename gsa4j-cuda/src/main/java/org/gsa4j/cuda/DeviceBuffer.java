@@ -165,8 +165,8 @@ public final class DeviceBuffer implements AutoCloseable {
     /** Gives the memory back to the allocator. Idempotent. */
     @Override
     public void close() {
-        if (closed) {
-            return;
+        if (closed || device.isClosed()) {
+            return; // already given back, or freed when the device closed
         }
         device.run(() -> {
             if (!closed) {

@@ -36,6 +36,9 @@ public final class PinnedBuffer implements AutoCloseable {
 
     @Override
     public void close() {
+        if (device.isClosed()) {
+            return; // freed when the device closed
+        }
         device.run(() -> {
             if (!closed) {
                 closed = true;
