@@ -130,9 +130,17 @@ public final class CudaLibraries {
             throw notFound(spec, dirs);
         }
 
-        /** NVRTC opens {@code libnvrtc-builtins.so.MAJOR.MINOR} by name: the one beside it first. */
+        /**
+         * NVRTC opens {@code libnvrtc-builtins.so.MAJOR.MINOR} by name: the one of NVRTC's major version beside
+         * it, else any beside it, else the search's.
+         */
         Path findBuiltinsFor(Path nvrtc) {
-            Path beside = bestIn(nvrtc.toAbsolutePath().getParent(), NVRTC_BUILTINS);
+            Path dir = nvrtc.toAbsolutePath().getParent();
+            int major = majorVersion(NVRTC, realName(nvrtc));
+            Path beside = major == Integer.MAX_VALUE ? null : bestIn(dir, NVRTC_BUILTINS, major);
+            if (beside == null) {
+                beside = bestIn(dir, NVRTC_BUILTINS);
+            }
             return beside != null ? beside : find(NVRTC_BUILTINS);
         }
 
@@ -188,10 +196,15 @@ public final class CudaLibraries {
 
     /** The best match for {@code spec} in one folder, or null. */
     static Path bestIn(Path dir, Spec spec) {
+        return bestIn(dir, spec, -1);
+    }
+
+    /** The best match of major version {@code major} (-1: any) for {@code spec} in one folder, or null. */
+    static Path bestIn(Path dir, Spec spec, int major) {
         if (!Files.isDirectory(dir)) {
             return null;
         }
-        for (String name : spec.preferred()) {
+        for (String name : major < 0 ? spec.preferred() : List.<String>of()) {
             Path p = dir.resolve(name);
             if (Files.isRegularFile(p)) {
                 return p;
@@ -199,6 +212,7 @@ public final class CudaLibraries {
         }
         try (Stream<Path> files = Files.list(dir)) {
             return files.filter(p -> matches(spec, p.getFileName().toString()) && Files.isRegularFile(p))
+                    .filter(p -> major < 0 || majorVersion(spec, p.getFileName().toString()) == major)
                     .min(Comparator.comparingInt((Path p) -> -majorVersion(spec, p.getFileName().toString()))
                             .thenComparingInt(p -> p.getFileName().toString().length())
                             .thenComparing(p -> p.getFileName().toString()))
@@ -210,6 +224,15 @@ public final class CudaLibraries {
 
     static boolean matches(Spec spec, String fileName) {
         return fileName.equals(spec.base()) || versionPattern(spec).matcher(fileName).matches();
+    }
+
+    /** The file name a link resolves to (libnvrtc.so -> libnvrtc.so.13.0.88). */
+    private static String realName(Path file) {
+        try {
+            return file.toRealPath().getFileName().toString();
+        } catch (IOException e) {
+            return file.getFileName().toString();
+        }
     }
 
     private static int majorVersion(Spec spec, String fileName) {

@@ -92,6 +92,13 @@ class CudaLibrariesTest {
         assertEquals(builtins13, search.findBuiltinsFor(nvrtc13));
         Path dev = touch(dir, "libnvrtc.so");
         assertEquals(dev, CudaLibraries.bestIn(dir, CudaLibraries.NVRTC));
+        // the builtins of NVRTC's own major version, also when NVRTC is found through a link
+        Path other = tmp.resolve("other");
+        Path real12 = touch(other, "libnvrtc.so.12.8.93");
+        Files.createSymbolicLink(other.resolve("libnvrtc.so"), real12.getFileName());
+        Path builtins12 = touch(other, "libnvrtc-builtins.so.12.8");
+        touch(other, "libnvrtc-builtins.so.13.0");
+        assertEquals(builtins12, search.findBuiltinsFor(other.resolve("libnvrtc.so")));
     }
 
     @Test
@@ -105,7 +112,9 @@ class CudaLibrariesTest {
 
     @Test
     void aFileThatIsNoLibraryFailsToLoadWithItsPath() throws IOException {
-        Path fake = touch(tmp, "libcuda.so.1");
+        // an executable, not a shared library (an ELF file, so the JVM does not warn about its stack)
+        Path executable = Path.of("/bin/true");
+        Path fake = Files.isRegularFile(executable) ? Files.copy(executable, tmp.resolve("libcuda.so.1")) : touch(tmp, "libcuda.so.1");
         String m = assertThrows(CudaException.class, () -> NativeLibrary.load("the CUDA driver", fake)).getMessage();
         assertTrue(m.startsWith("could not load the CUDA driver from " + fake), m);
     }
