@@ -46,6 +46,7 @@ public final class KernelCompiler {
     public KernelCompiler(CudaDevice device, Path cacheDir) {
         this.device = device;
         this.cacheDir = cacheDir;
+        CudaLibraries.nvrtc(); // a missing NVRTC: one clear line, not a class-initialisation error
         this.nvrtcVersion = Nvrtc.version();
     }
 
