@@ -106,16 +106,16 @@ public final class GlaLayer implements TokenMixer {
      * primitive's recurrent step, the gated output norm and {@code o_proj}.
      */
     private final class Step implements Stepper {
-        private final int b, h, dk, dv;
+        private final int h, dk, dv;
         private final int[] channels;
         private final Tensor[] proj, convW;
-        private final float[][] projOut;
+        private final float[][] projOut, convOut;
         private final Tensor gateUp, gateBias, normWeight, oProj;
         private final float[] q, k, v, gate, gateLow, g, kRep, vRep, gRep, o, normed;
         private final RecurrentStep recurrence;
 
         Step(Function<String, Tensor> params, int batch) {
-            b = batch;
+            int b = batch;
             h = c.numHeads();
             dk = c.headKDim();
             dv = c.headVDim();
@@ -130,6 +130,7 @@ public final class GlaLayer implements TokenMixer {
                     ? new Tensor[] {params.apply("q_proj.weight"), params.apply("k_proj.weight"), params.apply("v_proj.weight"), params.apply("g_proj.weight"), gateDown}
                     : new Tensor[] {params.apply("q_proj.weight"), params.apply("k_proj.weight"), params.apply("v_proj.weight"), gateDown};
             projOut = c.useOutputGate() ? new float[][] {q, k, v, gate, gateLow} : new float[][] {q, k, v, gateLow};
+            convOut = new float[][] {q, k, v};
             convW = c.useShortConv() ? new Tensor[] {params.apply(CONV_NAMES[0]), params.apply(CONV_NAMES[1]), params.apply(CONV_NAMES[2])} : null;
             gateUp = params.apply("gk_proj.1.weight");
             gateBias = params.apply("gk_proj.1.bias");
@@ -147,29 +148,27 @@ public final class GlaLayer implements TokenMixer {
         }
 
         @Override
-        public void step(float[] x, MixerState st, float[] out) {
-            LinearState state = (LinearState) st;
+        public void step(float[] x, StepRows rows, float[] out) {
+            int b = rows.rows();
             MatVec.multiply(x, 0, b, proj, projOut, 0);
             if (convW != null) {
-                for (int i = 0; i < 3; i++) {
-                    StepOps.shortConvStep(projOut[i], convW[i].f, state.conv[i].f, b, channels[i], c.convSize());
-                    StepOps.silu(projOut[i], 0, projOut[i].length);
-                }
+                ShortConvs.step(rows, convOut, convW, channels, c.convSize(), st -> ((LinearState) st).conv);
+                for (int i = 0; i < 3; i++) StepOps.silu(convOut[i], 0, b * channels[i]);
             }
             MatVec.multiply(gateLow, 0, b, gateUp, g, 0);
             StepOps.addRowBias(g, gateBias.f, b, c.kvKeyDim());
-            FeatureMaps.step(c.featureMap(), q, q.length);
-            FeatureMaps.step(c.featureMap(), k, k.length);
-            StepOps.logSigmoid(g, g.length, GlaConfig.GATE_LOGIT_NORMALIZER);
-            if (c.clampMin() != null) StepOps.clampMin(g, g.length, c.clampMin());
+            FeatureMaps.step(c.featureMap(), q, b * c.keyDim());
+            FeatureMaps.step(c.featureMap(), k, b * c.kvKeyDim());
+            StepOps.logSigmoid(g, b, c.kvKeyDim(), GlaConfig.GATE_LOGIT_NORMALIZER);
+            if (c.clampMin() != null) StepOps.clampMin(g, b * c.kvKeyDim(), c.clampMin());
             int groups = c.groups();
             if (groups > 1) {
                 StepOps.repeatHeads(k, b, c.numKvHeads(), dk, groups, kRep);
                 StepOps.repeatHeads(v, b, c.numKvHeads(), dv, groups, vRep);
                 StepOps.repeatHeads(g, b, c.numKvHeads(), dk, groups, gRep);
             }
-            VectorOps.scale((float) (1.0 / Math.sqrt(dk)), q, 0, q.length);
-            recurrence.run(state);
+            VectorOps.scale((float) (1.0 / Math.sqrt(dk)), q, 0, b * c.keyDim());
+            recurrence.run(rows);
             MatVec.multiply(OutputGate.step(o, normWeight == null ? null : normWeight.f, gate, c, b * h, normed), 0, b, oProj, out, 0);
         }
     }

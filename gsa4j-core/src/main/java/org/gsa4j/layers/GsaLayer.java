@@ -141,17 +141,17 @@ public final class GsaLayer implements TokenMixer {
      * convolutions, feature map, gate and output norm, with the recurrent operator step between.
      */
     private final class Step implements Stepper {
-        private final int b, h, hkv, dk, dv, m, kvK, kvV;
+        private final int h, hkv, dk, dv, m, kvK, kvV;
         private final int[] channels;
         private final Tensor[] proj;
-        private final float[][] projOut;
+        private final float[][] projOut, convOut;
         private final Tensor[] convW;
         private final Tensor featureW, gNorm, oProj;
         private final float[] q, k, v, f, s, kRep, vRep, fRep, sRep, fm, o, normed;
         private final Tensor qT, kT, vT, sT, gT, oT;
 
         Step(Function<String, Tensor> params, int batch) {
-            b = batch;
+            int b = batch;
             h = c.numHeads();
             hkv = c.numKvHeads();
             dk = c.headKDim();
@@ -167,6 +167,7 @@ public final class GsaLayer implements TokenMixer {
             f = new float[b * hkv * m];
             s = new float[b * hkv * m];
             projOut = new float[][] {q, k, v, f};
+            convOut = new float[][] {q, k, v};
             convW = c.useShortConv() ? new Tensor[] {params.apply(CONV_NAMES[0]), params.apply(CONV_NAMES[1]), params.apply(CONV_NAMES[2])} : null;
             featureW = c.featureMap().equals("t2r") ? params.apply("feature_map.layer.weight") : null;
             fm = new float[b * h * dk];
@@ -188,19 +189,17 @@ public final class GsaLayer implements TokenMixer {
         }
 
         @Override
-        public void step(float[] x, MixerState st, float[] out) {
-            State state = (State) st;
+        public void step(float[] x, StepRows rows, float[] out) {
+            int b = rows.rows();
             MatVec.multiply(x, 0, b, proj, projOut, 0);
             if (convW != null) {
-                for (int i = 0; i < 3; i++) {
-                    StepOps.shortConvStep(projOut[i], convW[i].f, state.conv[i].f, b, channels[i], c.convSize());
-                    StepOps.silu(projOut[i], 0, projOut[i].length);
-                }
+                ShortConvs.step(rows, convOut, convW, channels, c.convSize(), st -> ((State) st).conv);
+                for (int i = 0; i < 3; i++) StepOps.silu(convOut[i], 0, b * channels[i]);
             }
             featureMap(q, b * h);
             featureMap(k, b * hkv);
-            StepOps.silu(v, 0, v.length);
-            StepOps.slotGate(f, s, f.length, c.gateLogitNormalizer());
+            StepOps.silu(v, 0, b * kvV);
+            StepOps.slotGate(f, s, b, hkv * m, c.gateLogitNormalizer());
             int g = c.groups();
             if (g > 1) {
                 StepOps.repeatHeads(k, b, hkv, dk, g, kRep);
@@ -208,19 +207,24 @@ public final class GsaLayer implements TokenMixer {
                 StepOps.repeatHeads(f, b, hkv, m, g, fRep);
                 StepOps.repeatHeads(s, b, hkv, m, g, sRep);
             }
-            current = state;
-            Parallel.forDecode(b * h, heads);   // the operator step per (sequence, head), heads across the cores
+            current = rows;
+            Parallel.forDecode(rows.sequences() * h, heads);   // the operator per (sequence, head), heads across the cores
             current = null;
-            StepOps.silu(o, 0, o.length);
+            StepOps.silu(o, 0, b * h * dv);
             StepOps.rmsNorm(o, gNorm == null ? null : gNorm.f, OUTPUT_NORM_EPS, b, c.valueDim(), normed);
             MatVec.multiply(normed, 0, b, oProj, out, 0);
         }
 
-        private State current;
+        private StepRows current;
         private final java.util.function.IntConsumer heads = this::head;
 
-        private void head(int bh) {
-            GatedSlotAttention.step(qT, kT, vT, sT, gT, 1.0, current.hk, current.hv, oT, bh, bh + 1);
+        /** One (sequence, head): the operator over the sequence's tokens in order, on its memories. */
+        private void head(int task) {
+            int seq = task / h, head = task % h, first = current.first(seq), stateRow = current.slot(seq) * h + head;
+            State state = (State) current.state(seq);
+            for (int r = first; r < first + current.count(seq); r++) {
+                GatedSlotAttention.step(qT, kT, vT, sT, gT, 1.0, r * h + head, state.hk, state.hv, stateRow, oT);
+            }
         }
 
         /** The feature map over rows of dk (heads of all sequences). */
@@ -260,6 +264,29 @@ public final class GsaLayer implements TokenMixer {
             long n = (long) hk.size() + hv.size();
             if (conv != null) for (Tensor t : conv) n += t.size();
             return 4 * n;
+        }
+
+        @Override
+        public long bytesReadPerToken() {
+            return 2 * bytes();
+        }
+
+        /** GSA has no position-dependent part: nothing to move. */
+        @Override
+        public void skip(int tokens, java.util.SplittableRandom rng) {}
+
+        @Override
+        public void save(Writer out) {
+            out.tensor("hk", hk);
+            out.tensor("hv", hv);
+            for (int i = 0; conv != null && i < conv.length; i++) out.tensor("conv" + i, conv[i]);
+        }
+
+        @Override
+        public void load(Reader in) {
+            hk = in.tensor("hk", hk.shape);
+            hv = in.tensor("hv", hv.shape);
+            for (int i = 0; conv != null && i < conv.length; i++) conv[i] = in.tensor("conv" + i, conv[i].shape);
         }
     }
 }

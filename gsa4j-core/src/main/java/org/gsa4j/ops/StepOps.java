@@ -49,9 +49,14 @@ public final class StepOps {
         }
     }
 
-    /** x ← logsigmoid(x)/τ, computed stably (GLA's forget gate, with GSA's slot gate built on it). */
-    public static void logSigmoid(float[] x, int n, double tau) {
-        VectorOps.logSigmoid(x, 0, x, 0, n, (float) (1 / tau));
+    /**
+     * x ← logsigmoid(x)/τ, computed stably (GLA's forget gate, with GSA's slot gate built on it), on
+     * {@code rows} rows of {@code dim} each. Row by row: the vector kernel leaves a row's last
+     * {@code dim mod L} elements to its scalar tail, so a row's values do not depend on how many
+     * rows a decoding pass holds.
+     */
+    public static void logSigmoid(float[] x, int rows, int dim, double tau) {
+        for (int r = 0; r < rows; r++) VectorOps.logSigmoid(x, r * dim, x, r * dim, dim, (float) (1 / tau));
     }
 
     /** x ← max(x, min). */
@@ -59,9 +64,12 @@ public final class StepOps {
         for (int i = 0; i < n; i++) x[i] = (float) Math.max(x[i], min);
     }
 
-    /** GSA's slot gate: g = logsigmoid(f)/τ, s = 1 − exp(g), written over f (→ g) and into s. */
-    public static void slotGate(float[] f, float[] s, int n, double tau) {
-        VectorOps.slotGate(f, f, s, 0, n, (float) (1 / tau));
+    /**
+     * GSA's slot gate: g = logsigmoid(f)/τ, s = 1 − exp(g), written over f (→ g) and into s, on
+     * {@code rows} rows of {@code dim} each, row by row as {@link #logSigmoid}.
+     */
+    public static void slotGate(float[] f, float[] s, int rows, int dim, double tau) {
+        for (int r = 0; r < rows; r++) VectorOps.slotGate(f, f, s, r * dim, dim, (float) (1 / tau));
     }
 
     /**
@@ -84,21 +92,20 @@ public final class StepOps {
     }
 
     /**
-     * One token of the causal depthwise convolution, in place: x [B, C] becomes
-     * {@code Σ_i w[c,i]·(cache…, x)}; the cache [B, W−1, C] shifts by one and takes x.
+     * One token of the causal depthwise convolution, in place: the row x[xOff, xOff + C) becomes
+     * {@code Σ_i w[c,i]·(cache…, x)}; the cache [W−1, C] at {@code cacheOff} shifts by one and takes x.
      */
-    public static void shortConvStep(float[] x, float[] w, float[] cache, int batch, int channels, int width) {
+    public static void shortConvStep(float[] x, int xOff, float[] w, float[] cache, int cacheOff, int channels, int width) {
         int keep = width - 1;
-        for (int b = 0; b < batch; b++)
-            for (int c = 0; c < channels; c++) {
-                float xv = x[b * channels + c];
-                double acc = 0;
-                for (int i = 0; i < keep; i++) acc += w[c * width + i] * (double) cache[(b * keep + i) * channels + c];
-                acc += w[c * width + keep] * (double) xv;
-                for (int i = 0; i + 1 < keep; i++) cache[(b * keep + i) * channels + c] = cache[(b * keep + i + 1) * channels + c];
-                if (keep > 0) cache[(b * keep + keep - 1) * channels + c] = xv;
-                x[b * channels + c] = (float) acc;
-            }
+        for (int c = 0; c < channels; c++) {
+            float xv = x[xOff + c];
+            double acc = 0;
+            for (int i = 0; i < keep; i++) acc += w[c * width + i] * (double) cache[cacheOff + i * channels + c];
+            acc += w[c * width + keep] * (double) xv;
+            for (int i = 0; i + 1 < keep; i++) cache[cacheOff + i * channels + c] = cache[cacheOff + (i + 1) * channels + c];
+            if (keep > 0) cache[cacheOff + (keep - 1) * channels + c] = xv;
+            x[xOff + c] = (float) acc;
+        }
     }
 
     /** [B, Hkv, D] → [B, Hkv·G, D]: query head i reads kv head i / G. */
