@@ -1,6 +1,7 @@
 package org.gsa4j.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.data.DataPrep;
 import org.gsa4j.data.TokenFile;
 import org.gsa4j.data.Tokenizer;
@@ -8,9 +9,9 @@ import org.gsa4j.infer.Generator;
 import org.gsa4j.infer.Sampler;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
+import org.gsa4j.models.ModelRegistry;
 import org.gsa4j.train.Checkpoints;
 import org.gsa4j.train.LmData;
-import org.gsa4j.train.ModelConfigs;
 import org.gsa4j.train.TrainConfig;
 import org.gsa4j.train.Trainer;
 import picocli.CommandLine.Command;
@@ -77,7 +78,7 @@ public final class DemoCommand implements Callable<Integer> {
             for (Path p : Checkpoints.list(ckRoot)) deleteTree(p);
             Files.deleteIfExists(out.resolve("metrics.jsonl"));
         }
-        ObjectNode mc = ModelConfigs.of("gsa", prep.vocabSize(), hidden, layers, heads, slots, 0);
+        ObjectNode mc = ModelRegistry.preset("gsa", new ModelSize(prep.vocabSize(), hidden, layers, heads, slots, 0)).toJson();
         CausalLM model = ModelLoader.create(mc, seed);
         long nParams = model.params().values().stream().mapToLong(t -> t.size()).sum();
         boolean budget = steps == null;

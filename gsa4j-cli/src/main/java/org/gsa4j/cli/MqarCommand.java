@@ -4,9 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
-import org.gsa4j.train.ModelConfigs;
+import org.gsa4j.models.ModelRegistry;
 import org.gsa4j.train.Mqar;
 import org.gsa4j.train.TrainConfig;
 import org.gsa4j.train.Trainer;
@@ -18,7 +19,7 @@ import java.util.concurrent.Callable;
 
 /** {@code gsa4j mqar}: the Zoology multi-query associative recall task for any architecture. */
 @Command(name = "mqar", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Multi-query associative recall (Zoology's MQAR, SPEC §5): generate train/test sets, train a model,",
+        description = {"Multi-query associative recall (Zoology's MQAR, docs/MATH.md#mqar): generate train/test sets, train a model,",
                 "print the test accuracy on the labelled (query) positions as JSON."})
 public final class MqarCommand implements Callable<Integer> {
 
@@ -69,7 +70,7 @@ public final class MqarCommand implements Callable<Integer> {
             JsonNode n = TrainCommand.readJson(modelConfig);
             mc = ((ObjectNode) n).deepCopy();
         } else {
-            mc = ModelConfigs.of(arch, vocab, dModel, layers, heads, slots, intermediate);
+            mc = ModelRegistry.preset(arch, new ModelSize(vocab, dModel, layers, heads, slots, intermediate)).toJson();
         }
         mc.put("vocab_size", vocab);
         CausalLM model = ModelLoader.create(mc, seed);

@@ -5,13 +5,14 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import me.tongfei.progressbar.ProgressBar;
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.data.DataPrep;
 import org.gsa4j.data.TokenFile;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
+import org.gsa4j.models.ModelRegistry;
 import org.gsa4j.train.Checkpoints;
 import org.gsa4j.train.LmData;
-import org.gsa4j.train.ModelConfigs;
 import org.gsa4j.train.TrainConfig;
 import org.gsa4j.train.Trainable;
 import org.gsa4j.train.Trainer;
@@ -111,7 +112,7 @@ public final class TrainCommand implements Callable<Integer> {
     static final class Archs implements Iterable<String> {
         @Override
         public Iterator<String> iterator() {
-            return ModelConfigs.ARCHITECTURES.iterator();
+            return ModelRegistry.modelTypes().iterator();
         }
     }
 
@@ -366,7 +367,7 @@ public final class TrainCommand implements Callable<Integer> {
             if (!m.isObject()) throw Gsa4jException.at(config, "model", "must be a config.json object or a path to one");
             return ((ObjectNode) m).deepCopy();
         }
-        ObjectNode o = ModelConfigs.of(arch, 1, hidden, layers, heads, slots, intermediate);
+        ObjectNode o = ModelRegistry.preset(arch, new ModelSize(1, hidden, layers, heads, slots, intermediate)).toJson();
         o.remove("vocab_size");
         return o;
     }

@@ -1,6 +1,5 @@
 package org.gsa4j.layers;
 
-import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.ops.ShortConv;
@@ -12,7 +11,7 @@ final class ShortConvs {
 
     /** x [B,T,C] convolved with w [C,1,W]; {@code caches[which]} [B,W−1,C] is read and replaced when non-null. */
     static Var apply(Tape tape, Var x, Var w, Tensor[] caches, int which) {
-        if (caches == null) return Functions.shortConv(tape, x, w);
+        if (caches == null) return ShortConv.apply(tape, x, w);
         Tensor y = ShortConv.forward(x.value, w.value, caches[which]);
         caches[which] = ShortConv.nextCache(x.value, caches[which], w.value.dim(2));
         return tape.constant(y);

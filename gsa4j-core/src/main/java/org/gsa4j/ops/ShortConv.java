@@ -1,5 +1,7 @@
 package org.gsa4j.ops;
 
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
 import org.gsa4j.tensor.Tensor;
 
 /**
@@ -9,6 +11,36 @@ import org.gsa4j.tensor.Tensor;
  */
 public final class ShortConv {
     private ShortConv() {}
+
+    /** The convolution on a tape from zeros, x [B,T,C], w [C,1,W]; no bias, no activation. */
+    public static Var apply(Tape tape, Var x, Var w) {
+        Tensor y = forward(x.value, w.value, null);
+        Var out = tape.result(y, x, w);
+        tape.record(out, () -> {
+            Tensor g = out.grad();
+            if (g == null) return;
+            backward(x.value, w.value, g, x.requiresGrad ? x.gradBuffer() : null, w.requiresGrad ? w.gradBuffer() : null);
+        });
+        return out;
+    }
+
+    /**
+     * One token of the convolution in place, the decode step: x [B, C] becomes
+     * {@code Σ_i w[c,i]·(cache…, x)}; the cache [B, W−1, C] shifts by one and takes x.
+     */
+    public static void step(float[] x, float[] w, float[] cache, int batch, int channels, int width) {
+        int keep = width - 1;
+        for (int b = 0; b < batch; b++)
+            for (int c = 0; c < channels; c++) {
+                float xv = x[b * channels + c];
+                double acc = 0;
+                for (int i = 0; i < keep; i++) acc += w[c * width + i] * (double) cache[(b * keep + i) * channels + c];
+                acc += w[c * width + keep] * (double) xv;
+                for (int i = 0; i + 1 < keep; i++) cache[(b * keep + i) * channels + c] = cache[(b * keep + i + 1) * channels + c];
+                if (keep > 0) cache[(b * keep + keep - 1) * channels + c] = xv;
+                x[b * channels + c] = (float) acc;
+            }
+    }
 
     /**
      * x [B,T,C], w [C,1,W]; cache [B,W−1,C] holding the W−1 inputs before this segment (oldest

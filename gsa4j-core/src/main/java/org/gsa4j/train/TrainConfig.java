@@ -15,7 +15,7 @@ import java.nio.file.Path;
  * data). Read from and written to JSON in snake_case ({@code batch_size}, {@code warmup_steps} ...);
  * unknown fields are refused so that a typo cannot silently fall back to a default.
  *
- * <p>Defaults follow the paper's recipe (PAPER.md §A2): AdamW with weight decay 0.01, linear
+ * <p>Defaults follow the paper's recipe (docs/MATH.md#training-recipe): AdamW with weight decay 0.01, linear
  * warm-up, cosine decay to a floor of one tenth of the peak learning rate, gradient clipping at 1.
  */
 public final class TrainConfig {
