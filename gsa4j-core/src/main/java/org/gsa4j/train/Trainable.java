@@ -26,7 +26,7 @@ import java.util.regex.Pattern;
  *       {@code embeddings}: the input embeddings; {@code head}: the output projection (lm_head).</li>
  * </ul>
  * The paper's T2R recipe (docs/MATH.md#t2r-conversion) trains everything; {@code new,attention} is the cheaper
- * variant of issue 7.
+ * variant measured in docs/T2R.md.
  */
 public final class Trainable {
     private Trainable() {}

@@ -40,17 +40,8 @@ class CrashSafetyTest {
     Path tmp;
 
     static TrainConfig config() {
-        TrainConfig c = new TrainConfig();
-        c.steps = STEPS;
-        c.batchSize = 4;
-        c.seqLen = 24;
-        c.lr = 1e-2;
-        c.warmupSteps = 2;
-        c.evalEvery = 5;
-        c.evalTokens = 96;
-        c.checkpointEvery = 1;
-        c.keepCheckpoints = 2;
-        c.seed = 5;
+        TrainConfig c = TrainConfig.builder().steps(STEPS).batchSize(4).seqLen(24).lr(1e-2).warmupSteps(2).evalEvery(5)
+                .evalTokens(96).checkpointEvery(1).keepCheckpoints(2).seed(5).build();
         return c;
     }
 
@@ -75,8 +66,8 @@ class CrashSafetyTest {
     static Trainer.Result train(Path data, Path out) {
         try (TokenFile tf = TokenFile.open(data)) {
             TrainConfig c = config();
-            Validator val = LmData.validator(tf, 2, c.seqLen, c.evalTokens);
-            Trainer t = new Trainer(model(), c, LmData.train(tf, c.batchSize, c.seqLen, c.seed), val, out, null, null);
+            Validator val = LmData.validator(tf, 2, c.seqLen(), c.evalTokens());
+            Trainer t = new Trainer(model(), c, LmData.train(tf, c.batchSize(), c.seqLen(), c.seed()), val, out, null, null);
             Path latest = Checkpoints.latest(out.resolve("checkpoints"));
             if (latest != null) t.resume(Checkpoints.load(latest));
             return t.run();

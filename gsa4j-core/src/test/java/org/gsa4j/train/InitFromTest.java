@@ -55,9 +55,8 @@ class InitFromTest {
             CausalLM model = ModelLoader.load(converted(target));
             try (TokenFile data = TinyRuns.data(dir, 4000)) {
                 TrainConfig c = TinyRuns.config(16);
-                c.lr = 3e-3;
-                c.initFrom = "converted";
-                Trainer t = new Trainer(model, c, LmData.train(data, c.batchSize, c.seqLen, c.seed), null, null, null, null);
+                c = c.toBuilder().lr(3e-3).initFrom("converted").build();
+                Trainer t = new Trainer(model, c, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), null, null, null, null);
                 assertEquals(model.params().size(), t.trainableNames().size(), "all parameters train by default");
                 List<Double> l = t.run().losses();
                 assertTrue(mean(l, 13, 16) < mean(l, 0, 3) - 0.3, target + ": loss should fall: " + l);
@@ -71,11 +70,10 @@ class InitFromTest {
         Map<String, float[]> before = snapshot(model);
         try (TokenFile data = TinyRuns.data(dir, 4000)) {
             TrainConfig c = TinyRuns.config(8);
-            c.lr = 3e-3;
-            c.trainOnly = "new,attention";
-            c.weightDecay = 0.1; // frozen matrices would shrink if they were decayed
+            c = c.toBuilder().lr(3e-3).trainOnly("new,attention").weightDecay(0.1)
+                    .build(); // frozen matrices would shrink if they were decayed
             Path out = dir.resolve("subset");
-            Trainer t = new Trainer(model, c, LmData.train(data, c.batchSize, c.seqLen, c.seed), null, out, null, null);
+            Trainer t = new Trainer(model, c, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), null, out, null, null);
             Set<String> trained = t.trainableNames();
             Set<String> expected = new TreeSet<>();
             for (String n : model.params().keySet()) if (n.contains(".attn.")) expected.add(n);
@@ -99,8 +97,8 @@ class InitFromTest {
             for (String n : model.params().keySet()) assertArrayEquals(model.params().get(n).f, loaded.params().get(n).f, 0f, n);
             Checkpoints.Loaded ck = Checkpoints.load(latest);
             TrainConfig saved = TrainConfig.fromJson(ck.state().get("train_config"), latest);
-            assertEquals("new,attention", saved.trainOnly);
-            Trainer resumed = new Trainer(ck.model(), saved, LmData.train(data, c.batchSize, c.seqLen, c.seed), null, out, null, null);
+            assertEquals("new,attention", saved.trainOnly());
+            Trainer resumed = new Trainer(ck.model(), saved, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), null, out, null, null);
             resumed.resume(ck);
             resumed.run();
             for (String n : model.params().keySet()) {

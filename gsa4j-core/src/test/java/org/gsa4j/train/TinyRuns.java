@@ -51,17 +51,8 @@ final class TinyRuns {
     }
 
     static TrainConfig config(long steps) {
-        TrainConfig c = new TrainConfig();
-        c.steps = steps;
-        c.batchSize = 4;
-        c.seqLen = 24;
-        c.lr = 1e-2;
-        c.warmupSteps = 2;
-        c.evalEvery = 0;
-        c.evalTokens = 96;
-        c.checkpointEvery = 3;
-        c.keepCheckpoints = 2;
-        c.seed = 5;
+        TrainConfig c = TrainConfig.builder().steps(steps).batchSize(4).seqLen(24).lr(1e-2).warmupSteps(2).evalEvery(0)
+                .evalTokens(96).checkpointEvery(3).keepCheckpoints(2).seed(5).build();
         return c;
     }
 }

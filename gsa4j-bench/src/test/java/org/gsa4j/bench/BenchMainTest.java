@@ -1,4 +1,4 @@
-package org.gsa4j.cli;
+package org.gsa4j.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -19,14 +19,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code gsa4j bench --quick} runs every suite and writes JSON with the expected fields and finite
  * numbers, and the docs render from it. No timing thresholds: only shape and sanity.
  */
-class BenchCommandTest {
+class BenchMainTest {
     @TempDir
     Path tmp;
 
     @Test
     void quickRunOfEverySuiteWritesFiniteJsonAndDocs() throws IOException {
         Path json = tmp.resolve("bench.json");
-        GenerateCommandTest.Run r = GenerateCommandTest.run("bench", "--quick", "--suite", "all", "--json", json.toString());
+        Run r = run("--quick", "--suite", "all", "--json", json.toString());
         assertEquals(0, r.exitCode(), r.err() + r.out());
         JsonNode doc = new ObjectMapper().readTree(json.toFile());
 
@@ -77,7 +77,7 @@ class BenchCommandTest {
         }
 
         Path docs = tmp.resolve("docs");
-        GenerateCommandTest.Run render = GenerateCommandTest.run("bench", "--render", json.toString(), "--docs", docs.toString());
+        Run render = run("--render", json.toString(), "--docs", docs.toString());
         assertEquals(0, render.exitCode(), render.err());
         String md = Files.readString(docs.resolve("BENCHMARKS.md"));
         assertTrue(md.contains("## Targets") && md.contains("## Ceilings") && md.contains("gsa4j bench"), md);
@@ -87,9 +87,25 @@ class BenchCommandTest {
 
     @Test
     void unknownSuiteIsRefused() {
-        GenerateCommandTest.Run r = GenerateCommandTest.run("bench", "--suite", "gemm,nope");
+        Run r = run("--suite", "gemm,nope");
         assertEquals(2, r.exitCode());
         assertTrue(r.err().contains("unknown suite 'nope'"), r.err());
+    }
+
+    record Run(int exitCode, String out, String err) {}
+
+    static Run run(String... args) {
+        java.io.PrintStream oldOut = System.out, oldErr = System.err;
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(), err = new java.io.ByteArrayOutputStream();
+        try {
+            System.setOut(new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8));
+            System.setErr(new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+            int code = BenchMain.run(args);
+            return new Run(code, out.toString(java.nio.charset.StandardCharsets.UTF_8), err.toString(java.nio.charset.StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
     }
 
     static JsonNode row(JsonNode doc, String suite, String name) {
