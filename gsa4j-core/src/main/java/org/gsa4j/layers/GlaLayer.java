@@ -5,7 +5,6 @@ import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.config.GlaConfig;
 import org.gsa4j.config.HeadShape;
-import org.gsa4j.ops.ShortConv;
 import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
 import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
 import org.gsa4j.ops.gla.GatedLinearAttention;
@@ -119,16 +118,16 @@ public final class GlaLayer implements TokenMixer {
      * primitive's recurrent step, the gated output norm and {@code o_proj}.
      */
     private final class Step implements Stepper {
-        private final int b, h, dk, dv;
+        private final int h, dk, dv;
         private final int[] channels;
         private final Tensor[] proj, convW;
-        private final float[][] projOut;
+        private final float[][] projOut, convOut;
         private final Tensor gateUp, gateBias, normWeight, oProj;
         private final float[] q, k, v, gate, gateLow, g, kRep, vRep, gRep, o, normed;
         private final RecurrentStep recurrence;
 
         Step(Function<String, Tensor> params, int batch) {
-            b = batch;
+            int b = batch;
             h = c.numHeads();
             dk = hs.headKDim();
             dv = hs.headVDim();
@@ -143,6 +142,7 @@ public final class GlaLayer implements TokenMixer {
                     ? new Tensor[] {params.apply("q_proj.weight"), params.apply("k_proj.weight"), params.apply("v_proj.weight"), params.apply("g_proj.weight"), gateDown}
                     : new Tensor[] {params.apply("q_proj.weight"), params.apply("k_proj.weight"), params.apply("v_proj.weight"), gateDown};
             projOut = c.useOutputGate() ? new float[][] {q, k, v, gate, gateLow} : new float[][] {q, k, v, gateLow};
+            convOut = new float[][] {q, k, v};
             convW = c.useShortConv() ? new Tensor[] {params.apply(CONV_NAMES[0]), params.apply(CONV_NAMES[1]), params.apply(CONV_NAMES[2])} : null;
             gateUp = params.apply("gk_proj.1.weight");
             gateBias = params.apply("gk_proj.1.bias");
@@ -160,29 +160,28 @@ public final class GlaLayer implements TokenMixer {
         }
 
         @Override
-        public void step(float[] x, MixerState st, float[] out) {
-            LinearState state = (LinearState) st;
+        public void step(float[] x, StepRows rows, float[] out) {
+            int b = rows.rows();
             MatVec.multiply(x, 0, b, proj, projOut, 0);
             if (convW != null) {
-                for (int i = 0; i < 3; i++) {
-                    ShortConv.step(projOut[i], convW[i].f, state.conv[i].f, b, channels[i], c.convSize());
-                    VectorOps.siluInPlace(projOut[i], 0, projOut[i].length);
-                }
+                ShortConvs.step(rows, convOut, convW, channels, c.convSize(), st -> ((LinearState) st).conv);
+                for (int i = 0; i < 3; i++) VectorOps.siluInPlace(convOut[i], 0, b * channels[i]);
             }
             MatVec.multiply(gateLow, 0, b, gateUp, g, 0);
             VectorOps.addRowBias(g, gateBias.f, b, hs.kvKeyDim());
-            FeatureMaps.step(c.featureMap(), q, q.length);
-            FeatureMaps.step(c.featureMap(), k, k.length);
-            VectorOps.logSigmoid(g, 0, g, 0, g.length, (float) (1 / GATE_LOGIT_NORMALIZER));
-            if (c.clampMin() != null) VectorOps.clampMinInPlace(g, 0, g.length, c.clampMin());
+            FeatureMaps.step(c.featureMap(), q, b * hs.keyDim());
+            FeatureMaps.step(c.featureMap(), k, b * hs.kvKeyDim());
+            // the forget gate row by row, so that a row's values do not depend on how many rows the pass holds
+            for (int r = 0; r < b; r++) VectorOps.logSigmoid(g, r * hs.kvKeyDim(), g, r * hs.kvKeyDim(), hs.kvKeyDim(), (float) (1 / GATE_LOGIT_NORMALIZER));
+            if (c.clampMin() != null) VectorOps.clampMinInPlace(g, 0, b * hs.kvKeyDim(), c.clampMin());
             int groups = hs.groups();
             if (groups > 1) {
                 VectorOps.repeatHeads(k, b, c.numKvHeads(), dk, groups, kRep);
                 VectorOps.repeatHeads(v, b, c.numKvHeads(), dv, groups, vRep);
                 VectorOps.repeatHeads(g, b, c.numKvHeads(), dk, groups, gRep);
             }
-            VectorOps.scale((float) (1.0 / Math.sqrt(dk)), q, 0, q.length);
-            recurrence.run(state);
+            VectorOps.scale((float) (1.0 / Math.sqrt(dk)), q, 0, b * hs.keyDim());
+            recurrence.run(rows);
             MatVec.multiply(output.step(o, normWeight == null ? null : normWeight.f, gate, b * h, normed), 0, b, oProj, out, 0);
         }
     }

@@ -6,7 +6,6 @@ import org.gsa4j.autograd.Var;
 import org.gsa4j.config.GsaConfig;
 import org.gsa4j.config.HeadShape;
 import org.gsa4j.ops.RmsNorm;
-import org.gsa4j.ops.ShortConv;
 import org.gsa4j.ops.gsa.GatedSlotAttention;
 import org.gsa4j.ops.gsa.SlotGate;
 import org.gsa4j.tensor.MatVec;
@@ -134,17 +133,17 @@ public final class GsaLayer implements TokenMixer {
      * convolutions, feature map, gate and output norm, with the recurrent operator step between.
      */
     private final class Step implements Stepper {
-        private final int b, h, hkv, dk, dv, m, kvK, kvV;
+        private final int h, hkv, dk, dv, m, kvK, kvV;
         private final int[] channels;
         private final Tensor[] proj;
-        private final float[][] projOut;
+        private final float[][] projOut, convOut;
         private final Tensor[] convW;
         private final Tensor featureW, gNorm, oProj;
         private final float[] q, k, v, f, s, kRep, vRep, fRep, sRep, fm, o, normed;
         private final Tensor qT, kT, vT, sT, gT, oT;
 
         Step(Function<String, Tensor> params, int batch) {
-            b = batch;
+            int b = batch;
             h = c.numHeads();
             hkv = c.numKvHeads();
             dk = hs.headKDim();
@@ -160,6 +159,7 @@ public final class GsaLayer implements TokenMixer {
             f = new float[b * hkv * m];
             s = new float[b * hkv * m];
             projOut = new float[][] {q, k, v, f};
+            convOut = new float[][] {q, k, v};
             convW = c.useShortConv() ? new Tensor[] {params.apply(CONV_NAMES[0]), params.apply(CONV_NAMES[1]), params.apply(CONV_NAMES[2])} : null;
             featureW = c.featureMap().equals("t2r") ? params.apply("feature_map.layer.weight") : null;
             fm = new float[b * h * dk];
@@ -181,19 +181,17 @@ public final class GsaLayer implements TokenMixer {
         }
 
         @Override
-        public void step(float[] x, MixerState st, float[] out) {
-            State state = (State) st;
+        public void step(float[] x, StepRows rows, float[] out) {
+            int b = rows.rows();
             MatVec.multiply(x, 0, b, proj, projOut, 0);
             if (convW != null) {
-                for (int i = 0; i < 3; i++) {
-                    ShortConv.step(projOut[i], convW[i].f, state.conv[i].f, b, channels[i], c.convSize());
-                    VectorOps.siluInPlace(projOut[i], 0, projOut[i].length);
-                }
+                ShortConvs.step(rows, convOut, convW, channels, c.convSize(), st -> ((State) st).conv);
+                for (int i = 0; i < 3; i++) VectorOps.siluInPlace(convOut[i], 0, b * channels[i]);
             }
             featureMap(q, b * h);
             featureMap(k, b * hkv);
-            VectorOps.siluInPlace(v, 0, v.length);
-            SlotGate.step(f, s, f.length, c.gateLogitNormalizer());
+            VectorOps.siluInPlace(v, 0, b * kvV);
+            SlotGate.step(f, s, b, hkv * m, c.gateLogitNormalizer());
             int g = hs.groups();
             if (g > 1) {
                 VectorOps.repeatHeads(k, b, hkv, dk, g, kRep);
@@ -201,19 +199,24 @@ public final class GsaLayer implements TokenMixer {
                 VectorOps.repeatHeads(f, b, hkv, m, g, fRep);
                 VectorOps.repeatHeads(s, b, hkv, m, g, sRep);
             }
-            current = state;
-            Parallel.forDecode(b * h, heads);   // the operator step per (sequence, head), heads across the cores
+            current = rows;
+            Parallel.forDecode(rows.sequences() * h, heads);   // the operator per (sequence, head), heads across the cores
             current = null;
-            VectorOps.siluInPlace(o, 0, o.length);
+            VectorOps.siluInPlace(o, 0, b * h * dv);
             RmsNorm.step(o, gNorm == null ? null : gNorm.f, OUTPUT_NORM_EPS, b, hs.valueDim(), normed);
             MatVec.multiply(normed, 0, b, oProj, out, 0);
         }
 
-        private State current;
+        private StepRows current;
         private final java.util.function.IntConsumer heads = this::head;
 
-        private void head(int bh) {
-            GatedSlotAttention.step(qT, kT, vT, sT, gT, 1.0, current.hk, current.hv, oT, bh, bh + 1);
+        /** One (sequence, head): the operator over the sequence's tokens in order, on its memories. */
+        private void head(int task) {
+            int seq = task / h, head = task % h, first = current.first(seq), stateRow = current.slot(seq) * h + head;
+            State state = (State) current.state(seq);
+            for (int r = first; r < first + current.count(seq); r++) {
+                GatedSlotAttention.step(qT, kT, vT, sT, gT, 1.0, r * h + head, state.hk, state.hv, stateRow, oT);
+            }
         }
 
         /** The feature map over rows of dk (heads of all sequences). */
@@ -253,6 +256,29 @@ public final class GsaLayer implements TokenMixer {
             long n = (long) hk.size() + hv.size();
             if (conv != null) for (Tensor t : conv) n += t.size();
             return 4 * n;
+        }
+
+        @Override
+        public long bytesReadPerToken() {
+            return 2 * bytes();
+        }
+
+        /** GSA has no position-dependent part: nothing to move. */
+        @Override
+        public void skip(int tokens, java.util.SplittableRandom rng) {}
+
+        @Override
+        public void save(Writer out) {
+            out.tensor("hk", hk);
+            out.tensor("hv", hv);
+            for (int i = 0; conv != null && i < conv.length; i++) out.tensor("conv" + i, conv[i]);
+        }
+
+        @Override
+        public void load(Reader in) {
+            hk = in.tensor("hk", hk.shape);
+            hv = in.tensor("hv", hv.shape);
+            for (int i = 0; conv != null && i < conv.length; i++) conv[i] = in.tensor("conv" + i, conv[i].shape);
         }
     }
 }

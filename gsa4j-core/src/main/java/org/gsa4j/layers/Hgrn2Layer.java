@@ -6,7 +6,6 @@ import org.gsa4j.autograd.Var;
 import org.gsa4j.config.Hgrn2Config;
 import org.gsa4j.ops.Hgrn2Gate;
 import org.gsa4j.ops.RmsNorm;
-import org.gsa4j.ops.ShortConv;
 import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
 import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
 import org.gsa4j.ops.gla.GatedLinearAttention;
@@ -113,7 +112,7 @@ public final class Hgrn2Layer implements TokenMixer, ModelLevelParams {
      * the stepper is made (a softmax over the layers per channel, too costly per token).
      */
     private final class Step implements Stepper {
-        private final int b, fd, d;
+        private final int fd, d;
         private final int[] channels;
         private final Tensor[] proj, convW;
         private final float[][] projOut;
@@ -122,7 +121,7 @@ public final class Hgrn2Layer implements TokenMixer, ModelLevelParams {
         private final RecurrentStep recurrence;
 
         Step(Function<String, Tensor> params, int batch) {
-            b = batch;
+            int b = batch;
             fd = c.forgetDim();
             d = c.hiddenSize();
             channels = new int[] {fd, fd, d};
@@ -149,16 +148,14 @@ public final class Hgrn2Layer implements TokenMixer, ModelLevelParams {
         }
 
         @Override
-        public void step(float[] x, MixerState st, float[] out) {
-            LinearState state = (LinearState) st;
+        public void step(float[] x, StepRows rows, float[] out) {
+            int b = rows.rows();
             MatVec.multiply(x, 0, b, proj, projOut, 0);
-            if (convW != null) {
-                for (int j = 0; j < 3; j++) ShortConv.step(projOut[j], convW[j].f, state.conv[j].f, b, channels[j], c.convSize());
-            }
-            VectorOps.siluInPlace(q, 0, q.length);
+            if (convW != null) ShortConvs.step(rows, projOut, convW, channels, c.convSize(), st -> ((LinearState) st).conv);
+            VectorOps.siluInPlace(q, 0, b * fd);
             Hgrn2Gate.step(f, lowerBound, k, b, fd);   // f becomes the log-decay
-            VectorOps.scale((float) (1.0 / Math.sqrt(c.headFDim())), q, 0, q.length);
-            recurrence.run(state);
+            VectorOps.scale((float) (1.0 / Math.sqrt(c.headFDim())), q, 0, b * fd);
+            recurrence.run(rows);
             RmsNorm.step(o, normWeight == null ? null : normWeight.f, OUTPUT_NORM_EPS, b, d, normed);
             MatVec.multiply(normed, 0, b, oProj, out, 0);
         }

@@ -99,7 +99,7 @@ public final class RetNetLayer implements TokenMixer {
      * fixed decays, the gated output norm and {@code o_proj}.
      */
     private final class Step implements Stepper {
-        private final int b, h, hkv, dk, dv;
+        private final int h, hkv, dk, dv;
         private final Tensor[] proj;
         private final float[][] projOut;
         private final Tensor normWeight, oProj;
@@ -107,7 +107,7 @@ public final class RetNetLayer implements TokenMixer {
         private final RecurrentStep recurrence;
 
         Step(Function<String, Tensor> params, int batch) {
-            b = batch;
+            int b = batch;
             h = c.numHeads();
             hkv = c.numKvHeads();
             dk = hs.headKDim();
@@ -132,20 +132,31 @@ public final class RetNetLayer implements TokenMixer {
         }
 
         @Override
-        public void step(float[] x, MixerState st, float[] out) {
-            LinearState state = (LinearState) st;
+        public void step(float[] x, StepRows rows, float[] out) {
+            int b = rows.rows();
             MatVec.multiply(x, 0, b, proj, projOut, 0);
-            FeatureMaps.step(c.featureMap(), q, q.length);
-            FeatureMaps.step(c.featureMap(), k, k.length);
-            rotary.angles(state.position, cos, sin);
-            rotary.rotate(q, 0, b * h, cos, sin);
-            rotary.rotate(k, 0, b * hkv, cos, sin);
+            FeatureMaps.step(c.featureMap(), q, b * hs.keyDim());
+            FeatureMaps.step(c.featureMap(), k, b * hs.kvKeyDim());
+            if (rows.isLockStep()) {   // one position for the whole batch
+                rotary.angles(((LinearState) rows.state(0)).position, cos, sin);
+                rotary.rotate(q, 0, b * h, cos, sin);
+                rotary.rotate(k, 0, b * hkv, cos, sin);
+            } else {
+                for (int s = 0; s < rows.sequences(); s++) {
+                    int position = ((LinearState) rows.state(s)).position, first = rows.first(s);
+                    for (int r = first; r < first + rows.count(s); r++) {
+                        rotary.angles(position + r - first, cos, sin);
+                        rotary.rotate(q, r * h * dk, h, cos, sin);
+                        rotary.rotate(k, r * hkv * dk, hkv, cos, sin);
+                    }
+                }
+            }
             if (hs.groups() > 1) {
                 VectorOps.repeatHeads(k, b, hkv, dk, hs.groups(), kRep);
                 VectorOps.repeatHeads(v, b, hkv, dv, hs.groups(), vRep);
             }
-            VectorOps.scale((float) (1.0 / Math.sqrt(dk)), q, 0, q.length);
-            recurrence.run(state);
+            VectorOps.scale((float) (1.0 / Math.sqrt(dk)), q, 0, b * hs.keyDim());
+            recurrence.run(rows);
             MatVec.multiply(output.step(o, normWeight == null ? null : normWeight.f, gate, b * h, normed), 0, b, oProj, out, 0);
         }
     }

@@ -25,21 +25,20 @@ public final class ShortConv {
     }
 
     /**
-     * One token of the convolution in place, the decode step: x [B, C] becomes
-     * {@code Σ_i w[c,i]·(cache…, x)}; the cache [B, W−1, C] shifts by one and takes x.
+     * One token of the convolution in place, the decode step: the row x[xOff, xOff + C) becomes
+     * {@code Σ_i w[c,i]·(cache…, x)}; the cache [W−1, C] at {@code cacheOff} shifts by one and takes x.
      */
-    public static void step(float[] x, float[] w, float[] cache, int batch, int channels, int width) {
+    public static void step(float[] x, int xOff, float[] w, float[] cache, int cacheOff, int channels, int width) {
         int keep = width - 1;
-        for (int b = 0; b < batch; b++)
-            for (int c = 0; c < channels; c++) {
-                float xv = x[b * channels + c];
-                double acc = 0;
-                for (int i = 0; i < keep; i++) acc += w[c * width + i] * (double) cache[(b * keep + i) * channels + c];
-                acc += w[c * width + keep] * (double) xv;
-                for (int i = 0; i + 1 < keep; i++) cache[(b * keep + i) * channels + c] = cache[(b * keep + i + 1) * channels + c];
-                if (keep > 0) cache[(b * keep + keep - 1) * channels + c] = xv;
-                x[b * channels + c] = (float) acc;
-            }
+        for (int c = 0; c < channels; c++) {
+            float xv = x[xOff + c];
+            double acc = 0;
+            for (int i = 0; i < keep; i++) acc += w[c * width + i] * (double) cache[cacheOff + i * channels + c];
+            acc += w[c * width + keep] * (double) xv;
+            for (int i = 0; i + 1 < keep; i++) cache[cacheOff + i * channels + c] = cache[cacheOff + (i + 1) * channels + c];
+            if (keep > 0) cache[cacheOff + (keep - 1) * channels + c] = xv;
+            x[xOff + c] = (float) acc;
+        }
     }
 
     /**

@@ -156,13 +156,21 @@ public final class GatedLinearAttention {
 
     /** {@link #step} for the (batch·head) rows [from, to) only: disjoint ranges may run on different threads. */
     public static void step(Gate gate, Tensor q, Tensor k, Tensor v, Tensor s, Tensor o, int from, int to) {
-        int dk = q.dim(2), dv = v.dim(2);
+        for (int bh = from; bh < to; bh++) step(gate, q, k, v, bh, s, bh, o);
+    }
+
+    /**
+     * One (token·head) row of the inputs, {@code row}, against one head of the state,
+     * {@code stateRow}: q,k [·,Dk], v and o [·,Dv] and the gate's g are indexed by row (a SCALAR
+     * gate by {@code row mod H}), s [·,Dk,Dv] by stateRow (rows of different sequences may step
+     * different states).
+     */
+    public static void step(Gate gate, Tensor q, Tensor k, Tensor v, int row, Tensor s, int stateRow, Tensor o) {
+        int dk = q.dim(-1), dv = v.dim(-1);
         int decayDim = gate.decay() == Decay.VALUE ? dv : dk;
         float[] alpha = Scratch.floats(0, decayDim);
-        for (int bh = from; bh < to; bh++) {
-            decayFactors(gate, bh, decayDim, alpha);
-            stepHead(gate.decay(), dk, dv, q.f, bh * dk, k.f, bh * dk, v.f, bh * dv, alpha, s.f, bh * dk * dv, o.f, bh * dv);
-        }
+        decayFactors(gate, row, decayDim, alpha);
+        stepHead(gate.decay(), dk, dv, q.f, row * dk, k.f, row * dk, v.f, row * dv, alpha, s.f, stateRow * dk * dv, o.f, row * dv);
     }
 
     /** alpha = exp(g) of head bh for one step. */

@@ -102,22 +102,30 @@ public final class GatedSlotAttention {
     /** {@link #step} for the (batch·head) rows [from, to) only: disjoint ranges may run on different threads. */
     public static void step(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, Tensor hk, Tensor hv, Tensor o,
                             int from, int to) {
-        int K = q.dim(2), V = v.dim(2), M = s.dim(2);
+        for (int bh = from; bh < to; bh++) step(q, k, v, s, g, scale, bh, hk, hv, bh, o);
+    }
+
+    /**
+     * One (token·head) row of the inputs, {@code row}, against one head of the memories,
+     * {@code stateRow}: q,k [·,K], v [·,V], s,g [·,M] and o are indexed by row, hk [·,K,M] and
+     * hv [·,M,V] by stateRow (rows of different sequences may step different memories).
+     */
+    public static void step(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, int row,
+                            Tensor hk, Tensor hv, int stateRow, Tensor o) {
+        int K = q.dim(-1), V = v.dim(-1), M = s.dim(-1);
         float[] alpha = Scratch.floats(0, M);
         float[] work = Scratch.floats(1, K + M);        // scale·q in [0, K), then a → p in [K, K + M)
         int pOff = K;
-        for (int bh = from; bh < to; bh++) {
-            System.arraycopy(g.f, bh * M, alpha, 0, M);                // α = exp(g)
-            VectorOps.expInPlace(alpha, 0, M);
-            System.arraycopy(q.f, bh * K, work, 0, K);
-            VectorOps.scale((float) scale, work, 0, K);
-            // pass 1 (VD): hk ← hk Diag(α) + k sᵀ, a = hkᵀ (scale·q)
-            GatedLinearAttention.stepHead(Decay.VALUE, K, M, work, 0, k.f, bh * K, s.f, bh * M,
-                    alpha, hk.f, bh * K * M, work, pOff);
-            VectorOps.softmax(work, pOff, M);
-            // pass 2 (KD): hv ← Diag(α) hv + s vᵀ, o = hvᵀ p
-            GatedLinearAttention.stepHead(Decay.KEY, M, V, work, pOff, s.f, bh * M, v.f, bh * V,
-                    alpha, hv.f, bh * M * V, o.f, bh * V);
-        }
+        System.arraycopy(g.f, row * M, alpha, 0, M);                // α = exp(g)
+        VectorOps.expInPlace(alpha, 0, M);
+        System.arraycopy(q.f, row * K, work, 0, K);
+        VectorOps.scale((float) scale, work, 0, K);
+        // pass 1 (VD): hk ← hk Diag(α) + k sᵀ, a = hkᵀ (scale·q)
+        GatedLinearAttention.stepHead(Decay.VALUE, K, M, work, 0, k.f, row * K, s.f, row * M,
+                alpha, hk.f, stateRow * K * M, work, pOff);
+        VectorOps.softmax(work, pOff, M);
+        // pass 2 (KD): hv ← Diag(α) hv + s vᵀ, o = hvᵀ p
+        GatedLinearAttention.stepHead(Decay.KEY, M, V, work, pOff, s.f, row * M, v.f, row * V,
+                alpha, hv.f, stateRow * M * V, o.f, row * V);
     }
 }

@@ -66,9 +66,13 @@ public final class SlotGate {
         return new Var[] {gv, sv};
     }
 
-    /** One token's gate in place: f [n] becomes g, s [n] is written (the decode step). */
-    public static void step(float[] f, float[] s, int n, double tau) {
-        forward(f, f, s, 0, n, (float) (1 / tau));
+    /**
+     * The decode step's gate in place on {@code rows} rows of {@code dim}: f becomes g, s is written.
+     * Row by row: the vector loop leaves a row's last {@code dim mod L} elements to its scalar tail,
+     * so a row's values do not depend on how many rows a decoding pass holds.
+     */
+    public static void step(float[] f, float[] s, int rows, int dim, double tau) {
+        for (int r = 0; r < rows; r++) forward(f, f, s, r * dim, dim, (float) (1 / tau));
     }
 
     /**
