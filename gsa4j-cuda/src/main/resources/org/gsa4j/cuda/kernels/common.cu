@@ -6,7 +6,7 @@
 //   bf16: activations stored as bfloat16, products on tensor cores (mma.sync m16n8k16, float32
 //         accumulation), cumulative log-decays in float32;
 //   f32:  everything float32, products by plain FMA in the same thread-to-element layout, and the
-//         cumulative log-decays in float64 (docs/MATH.md, "Numerical stability": a float32 b of
+//         cumulative log-decays in float64 (docs/MATH.md, "Float32-stable sub-blocks": a float32 b of
 //         magnitude ~200 carries ~1e-5 absolute error into every decay factor). The conformance mode.
 
 typedef unsigned short bf16_t;
