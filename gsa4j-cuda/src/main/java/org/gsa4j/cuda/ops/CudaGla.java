@@ -6,7 +6,7 @@ import org.gsa4j.cuda.CudaStream;
 import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
 
 /**
- * The gated-linear-attention primitive on the GPU (docs/MATH.md, "The chunk form"), the device twin
+ * The gated-linear-attention primitive on the GPU (docs/MATH.md, "Chunk form"), the device twin
  * of {@code org.gsa4j.ops.GatedLinearAttention}: per batch element and head a state
  * {@code S ∈ R^{Dk×Dv}}, {@code S_t = decay_t(S_{t-1}) + k_t v_tᵀ}, {@code o_t = S_tᵀ (scale·q_t)},
  * with the decay on the key axis, the value axis, or one log γ per head.

@@ -5,7 +5,7 @@ import org.gsa4j.cuda.CudaStream;
 import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
 
 /**
- * The GSA operator on the GPU (docs/MATH.md, "Gated Slot Attention"): two passes of the primitive
+ * The GSA operator on the GPU (docs/MATH.md, "The GSA operator"): two passes of the primitive
  * joined by a softmax over the M slots.
  * <pre>
  *   pass 1 (value-axis decay): hk_t = hk_{t-1} Diag(α_t) + k_t s_tᵀ,  a_t = hk_tᵀ (scale·q_t)

@@ -6,7 +6,7 @@
 //   bf16: activations stored as bfloat16, products on tensor cores (mma.sync m16n8k16, float32
 //         accumulation), cumulative log-decays in float32;
 //   f32:  everything float32, products by plain FMA in the same thread-to-element layout, and the
-//         cumulative log-decays in float64 (docs/MATH.md, "Numerical stability": a float32 b of
+//         cumulative log-decays in float64 (docs/MATH.md, "Float32-stable sub-blocks": a float32 b of
 //         magnitude ~200 carries ~1e-5 absolute error into every decay factor). The conformance mode.
 
 typedef unsigned short bf16_t;
@@ -76,9 +76,13 @@ __device__ __forceinline__ void mma_acc(Frag& acc, const op_t* A, int lda, const
             if (j < nb || j >= ne) continue;
             const op_t* b = Bt + (8 * j + g) * ldb + k0 + 2 * t4;
             const u32 b0 = *(const u32*)b, b1 = *(const u32*)(b + 8);
+#ifdef GSA4J_EMULATE   // the CPU emulation the tests run where there is no GPU (src/test/emu)
+            emu_mma_bf16(acc.x + 4 * j, a0, a1, a2, a3, b0, b1);
+#else
             asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                          : "+f"(acc.x[4 * j]), "+f"(acc.x[4 * j + 1]), "+f"(acc.x[4 * j + 2]), "+f"(acc.x[4 * j + 3])
                          : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#endif
         }
     }
 #else

@@ -1,11 +1,11 @@
-// The gated-linear-attention primitive in chunk form (docs/MATH.md, "The chunk form"), forward and
+// The gated-linear-attention primitive in chunk form (docs/MATH.md, "Chunk form"), forward and
 // backward, for decay on the key axis (KEY, and SCALAR = RetNet's log γ per head) and on the value
 // axis (VALUE). Tensors are [B, T, H, D] row-major; chunk states [B, H, Nc, Dk, Dv] float32.
 // Every kernel runs 128 threads (four warps); a CTA takes one chunk of one (batch, head) and 64
 // output channels, and loops over the contracted channels in slabs of 64.
 //
 // The decay between two rows of a chunk appears only in three kernels (scores, mix, mixT). They
-// follow the float32-stable sub-block scheme of docs/MATH.md: every exponent is ≤ 0; blocks of 16
+// follow the float32-stable sub-block scheme of docs/MATH.md ("Float32-stable sub-blocks"): every exponent is ≤ 0; blocks of 16
 // rows away from the diagonal go through tensor-core products after splitting the decay at a
 // reference row between them; the diagonal blocks are summed element by element with the exact
 // exponent, masked before exponentiating.
@@ -131,7 +131,7 @@ __device__ __forceinline__ void mixT_rows(Frag& acc, const op_t* WT, const op_t*
     __syncthreads();
 }
 
-// The chunk-local gate gradient of 64 channels (docs/MATH.md, "Backward"): with r and x [64][LDB]
+// The chunk-local gate gradient of 64 channels (docs/MATH.md, "Chunk backward"): with r and x [64][LDB]
 // float and c[64] the per-chunk constant, dg_τ = Σ_{t≥τ} r_t + Σ_{j<τ} x_j + c.
 __device__ __forceinline__ void gate_gradient(float* r, const float* x, const float* c, float* dg, long pitch, int rows, int c0, int width) {
     const int d = threadIdx.x;

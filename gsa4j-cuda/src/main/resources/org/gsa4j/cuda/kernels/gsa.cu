@@ -1,4 +1,4 @@
-// GSA's own pieces around the primitive (docs/MATH.md, "Gated Slot Attention"): the slot gate, the
+// GSA's own pieces around the primitive (docs/MATH.md, "The GSA operator"): the slot gate, the
 // softmax between the two passes and its backward, and the one-token recurrent steps of the
 // primitive and of GSA (decoding). Element-wise helpers for summing gradients of the two passes.
 

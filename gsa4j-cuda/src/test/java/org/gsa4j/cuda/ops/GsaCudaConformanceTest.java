@@ -28,7 +28,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * The GPU GSA operator against the CPU engine: float32 mode against the float64 recurrence with
  * back-propagation through time (1e-5 relative; dq and dk at strong decay against the CPU chunk
- * form's own figure, docs/MATH.md "Numerical stability" point 6), every reference op case in the
+ * form's own figure, docs/MATH.md "Float32-stable sub-blocks"), every reference op case in the
  * reference folder at the CPU's tolerance, bfloat16 mode against float32 mode at the head shapes of
  * the benchmarks (2e-2), and the fused decoding step against the recurrence.
  */
