@@ -12,6 +12,9 @@ import org.gsa4j.train.TrainRun;
 import org.gsa4j.train.Trainable;
 import org.gsa4j.train.Trainer;
 import org.gsa4j.train.TrainingData;
+import org.gsa4j.train.dist.Launcher;
+import org.gsa4j.train.dist.ProcessGroup;
+import org.gsa4j.train.dist.RankEnv;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -21,7 +24,10 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
@@ -33,7 +39,8 @@ import java.util.concurrent.Callable;
         description = {"Train a language model of any architecture the model loader supports on text.",
                 "Settings come from --config (JSON: {\"model\": {config.json fields}, \"train\": {training settings}}), then flags;"
                         + " every training setting's flag is its JSON field name with dashes.",
-                "Writes OUT/checkpoints/step-N (Hugging Face layout + optimizer and trainer state), OUT/metrics.jsonl, OUT/loss.png."})
+                "Writes OUT/checkpoints/step-N (Hugging Face layout + optimizer and trainer state), OUT/metrics.jsonl, OUT/loss.png.",
+                "With --nproc-per-node N, starts N ranks like torchrun (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT); rank 0 writes the files."})
 public final class TrainCommand implements Callable<Integer> {
 
     @Spec
@@ -95,6 +102,26 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--no-progress", description = "Plain log lines instead of a progress bar (redirected output always gets lines).")
     boolean noProgress;
 
+    // ---- several processes (data parallel), as torchrun starts them
+    @Option(names = "--nproc-per-node", paramLabel = "N",
+            description = "Start N ranks (processes) on this machine, one per GPU; each computes its share of every update"
+                    + " (default: train in this process). Several ranks need GPUs.")
+    Integer nprocPerNode;
+
+    @Option(names = "--nnodes", defaultValue = "1", paramLabel = "N", description = "Machines in the run (default: ${DEFAULT-VALUE}).")
+    int nnodes;
+
+    @Option(names = "--node-rank", defaultValue = "0", paramLabel = "N", description = "This machine's number, 0 for the machine of rank 0 (default: ${DEFAULT-VALUE}).")
+    int nodeRank;
+
+    @Option(names = "--master-addr", defaultValue = "127.0.0.1", paramLabel = "HOST",
+            description = "The host of rank 0, where the ranks meet (default: ${DEFAULT-VALUE}).")
+    String masterAddr;
+
+    @Option(names = "--master-port", defaultValue = "0", paramLabel = "PORT",
+            description = "The TCP port where the ranks meet; 0: a free one, on one machine (default: ${DEFAULT-VALUE}).")
+    int masterPort;
+
     static final class Archs implements Iterable<String> {
         @Override
         public Iterator<String> iterator() {
@@ -104,6 +131,26 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (System.getenv(RankEnv.RANK) == null && (nprocPerNode != null || nnodes > 1)) {
+            Launcher.Spec ranks = new Launcher.Spec(nprocPerNode == null ? 1 : nprocPerNode, nnodes, nodeRank, masterAddr, masterPort);
+            TrainRun.checkRanks(ranks.worldSize());
+            List<String> command = Launcher.javaCommand(Main.class.getName(), List.of(), spec.root().commandLine().getParseResult().originalArgs());
+            return Launcher.run(ranks, r -> command, Map.of(), Duration.ofSeconds(30), System.out, System.err);
+        }
+        ProcessGroup group = TrainRun.joinGroup(System.getenv());
+        try {
+            train(group);
+            group.finish();
+        } catch (RuntimeException e) {
+            group.reportFailure(String.valueOf(e.getMessage()));
+            throw e;
+        } finally {
+            group.close();
+        }
+        return 0;
+    }
+
+    private void train(ProcessGroup group) throws IOException {
         PrintStream err = System.err;
         JsonNode runConfig = config == null ? null : readJson(config);
         TrainRun.Request request = new TrainRun.Request(out, data, vocabSize, tokenizer, TrainingData.defaultCacheDir(),
@@ -123,7 +170,7 @@ public final class TrainCommand implements Callable<Integer> {
             if (run.resumedFrom() != null) err.printf("resuming from %s (step %d)%n", run.resumedFrom().dir(), run.resumedFrom().step());
             Trainer.Result r;
             try (TrainProgress progress = new TrainProgress(CliSupport.progressBar(noProgress), tc.tokensPerStep(), err)) {
-                r = CliSupport.runTrainer(run.trainer(progress), true, err);
+                r = CliSupport.runTrainer(run.trainer(progress, group), true, err);
             }
             PrintStream o = System.out;
             o.printf("trained %s to step %d in %s (%,.0f tokens/s)%n", model.config.modelType(), r.step(), CliSupport.fmtSeconds(r.seconds()),
@@ -133,7 +180,6 @@ public final class TrainCommand implements Callable<Integer> {
                     r.lastValidation().get("val_loss"), r.lastValidation().get("val_ppl"), run.validationTokens());
             o.printf("checkpoint %s%nmetrics %s%nloss plot %s%n", r.lastCheckpoint(), out.resolve("metrics.jsonl"), out.resolve("loss.png"));
         }
-        return 0;
     }
 
     /** The model's config.json fields: from --config's "model", --model-config, or the architecture and size flags. */

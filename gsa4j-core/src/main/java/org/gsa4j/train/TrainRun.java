@@ -7,6 +7,8 @@ import org.gsa4j.data.DataPrep;
 import org.gsa4j.data.TokenFile;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
+import org.gsa4j.train.dist.ProcessGroup;
+import org.gsa4j.train.dist.RankEnv;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -186,6 +188,39 @@ public final class TrainRun implements AutoCloseable {
         Trainer t = new Trainer(model, config, batches(), validator(), out, tokenizerJson, listener);
         if (resumedFrom != null) t.resume(resumedFrom);
         return t;
+    }
+
+    /** A trainer for this run as a rank of {@code group} ({@link Trainer#inGroup}). */
+    public Trainer trainer(Trainer.Listener listener, ProcessGroup group) {
+        return trainer(listener).inGroup(group);
+    }
+
+    /**
+     * Fails with one line unless the CPU trainer can train with {@code ranks} processes: one. Several
+     * ranks average their gradients with NCCL's all-reduce, which runs on GPUs; on the CPU one process
+     * already uses every core.
+     */
+    public static void checkRanks(int ranks) {
+        if (ranks != 1) {
+            throw new Gsa4jException("training on " + ranks + " ranks needs GPUs: the ranks average their gradients with NCCL,"
+                    + " and the CPU trainer has no all-reduce. On the CPU, train in one process (it uses every core): --nproc-per-node 1,"
+                    + " or leave the launcher flags out");
+        }
+    }
+
+    /**
+     * This process's group: the run it was started into by a launcher ({@code RANK} etc. in {@code env}),
+     * met over TCP, or a group of one. The unique id is a placeholder: NCCL is not used on the CPU.
+     */
+    public static ProcessGroup joinGroup(Map<String, String> env) {
+        RankEnv rank = RankEnv.fromEnvironment(env);
+        if (rank == null) return ProcessGroup.single(TrainRun::placeholderId);
+        checkRanks(rank.worldSize());
+        return ProcessGroup.join(rank, TrainRun::placeholderId, ProcessGroup.Options.fromEnvironment(env));
+    }
+
+    private static byte[] placeholderId() {
+        return new byte[ProcessGroup.UNIQUE_ID_BYTES];
     }
 
     public BatchSource batches() {

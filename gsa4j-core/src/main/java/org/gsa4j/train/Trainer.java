@@ -10,6 +10,8 @@ import org.gsa4j.ops.CrossEntropy;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.tensor.VectorOps;
+import org.gsa4j.train.dist.ProcessGroup;
+import org.gsa4j.train.dist.ShardPlan;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -69,6 +71,8 @@ public final class Trainer {
     private volatile boolean stopRequested;
     private double priorSeconds;
     private Path lastCheckpoint;
+    private ProcessGroup group;
+    private ShardPlan plan;
 
     /**
      * @param validator     may be null (no validation)
@@ -89,7 +93,20 @@ public final class Trainer {
         this.optimizer = AdamW.of(cfg, model.params());
         this.trainable = Set.copyOf(Trainable.trainedNames(cfg.trainOnly(), model));
         this.schedule = cfg.schedule();
+        this.plan = ShardPlan.single(cfg.gradAccum());
         if (outDir != null) ensureWritable(outDir);
+    }
+
+    /**
+     * Trains as a rank of {@code group}: the rank's shard of every update ({@link ShardPlan}), and a
+     * failure of the run (another rank's) stops it at the next update. This trainer runs on the CPU,
+     * which has no gradient all-reduce: it takes a group of one rank only.
+     */
+    public Trainer inGroup(ProcessGroup group) {
+        TrainRun.checkRanks(group.worldSize());
+        this.plan = group.shardPlan(cfg.gradAccum());
+        this.group = group;
+        return this;
     }
 
     /** Creates the directory if needed and proves a file can be written there, or says clearly why not. */
@@ -213,12 +230,13 @@ public final class Trainer {
         listener.onStart(startStep, cfg.steps());
         try (MetricsLog log = outDir == null ? null : new MetricsLog(metricsFile(), step)) {
             while (step < Math.min(stopAt, cfg.steps()) && !stopRequested) {
+                if (group != null) group.checkAlive();
                 long ts = System.nanoTime();
                 double lr = schedule.at(step);
                 Map<String, float[]> grads = new LinkedHashMap<>();
                 double lossSum = 0;
-                for (int micro = 0; micro < cfg.gradAccum(); micro++) {
-                    BatchSource.Batch b = data.batch(step * cfg.gradAccum() + micro);
+                for (int micro = 0; micro < plan.microBatchesPerRank(); micro++) {
+                    BatchSource.Batch b = data.batch(plan.batchIndex(step, micro));
                     lossSum += forwardBackward(b, grads);
                 }
                 double loss = lossSum / cfg.gradAccum();
@@ -290,7 +308,7 @@ public final class Trainer {
             Tensor g = e.getValue().grad();
             if (g == null) continue;
             float[] acc = grads.get(e.getKey());
-            if (acc == null) grads.put(e.getKey(), cfg.gradAccum() == 1 ? g.f : g.f.clone());
+            if (acc == null) grads.put(e.getKey(), plan.microBatchesPerRank() == 1 ? g.f : g.f.clone());
             else Parallel.forBlocks(acc.length, BLOCK, (from, to) -> VectorOps.add(acc, from, g.f, from, acc, from, to - from));
         }
         return value;
@@ -328,7 +346,9 @@ public final class Trainer {
         ObjectNode d = s.putObject("data");
         d.put("source", data.describe());
         d.put("next_batch_index", step * cfg.gradAccum());
-        d.put("note", "batches are a pure function of (seed, index): the data position is next_batch_index, no generator state is needed");
+        d.put("note", "batches are a pure function of (seed, index): the data position is next_batch_index, no generator state is needed;"
+                + " update s reads indices s*grad_accum .. s*grad_accum+grad_accum-1, split over the ranks in contiguous blocks");
+        d.put("world_size", plan.worldSize());
         s.set("train_config", cfg.toJson());
         lastCheckpoint = Checkpoints.save(checkpointRoot(), step, model, optimizer, s, tokenizerJson, cfg.keepCheckpoints());
         listener.onCheckpoint(step, lastCheckpoint);
