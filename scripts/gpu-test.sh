@@ -34,7 +34,7 @@ java="$jre/jre/bin/java"
 classpath=$(ls "$bundle"/lib/*.jar | grep -v junit-platform-console-standalone | paste -sd: -)
 console=$(ls "$bundle"/lib/junit-platform-console-standalone-*.jar)
 # the root pom's jvm.args, as the Maven build runs tests
-jvm_flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m ${GSA4J_JAVA_OPTS:-})
+jvm_flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m "-Dgsa4j.classpath=$classpath" ${GSA4J_JAVA_OPTS:-})
 cd "$root"
 
 if [ "${1:-}" = "--main" ]; then

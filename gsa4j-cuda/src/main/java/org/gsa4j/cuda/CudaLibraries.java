@@ -29,17 +29,29 @@ import java.util.stream.Stream;
  * {@code /usr/lib64}; the toolkits {@code /usr/local/cuda/...} and {@code /usr/local/cuda-X.Y/...}, newest
  * first), then the folders the linker cache ({@code ldconfig -p}) names. A library that is in none of them
  * is one {@link CudaException} line that names what was looked for and every place looked in.
+ *
+ * <p>NCCL: {@value #NCCL_VARIABLE}, the library file (or its folder), comes before everything; the search
+ * also looks in the NVIDIA packages of Python environments ({@code nvidia/nccl/lib} under
+ * {@code $VIRTUAL_ENV}, {@code $CONDA_PREFIX}, and the system's and the user's {@code site-packages}), where
+ * PyTorch installs bring it.
  */
 public final class CudaLibraries {
 
     /** Colon-separated folders searched before any other place. */
     public static final String PATH_VARIABLE = "GSA4J_CUDA_LIB_PATH";
 
+    /** NCCL's library file (or the folder that holds it), used before any search. */
+    public static final String NCCL_VARIABLE = "GSA4J_NCCL_LIBRARY";
+
     /**
      * One library to find: {@code preferred} file names are tried first in each folder, then any
      * {@code base.N[.M...]} (the highest major version, then the shortest name).
      */
-    record Spec(String what, String base, List<String> preferred, boolean driverFirst) {
+    record Spec(String what, String base, List<String> preferred, boolean driverFirst, String pythonPackage) {
+        Spec(String what, String base, List<String> preferred, boolean driverFirst) {
+            this(what, base, preferred, driverFirst, null);
+        }
+
         String shownName() {
             return preferred.isEmpty() ? base + "*" : preferred.getFirst();
         }
@@ -49,7 +61,7 @@ public final class CudaLibraries {
     static final Spec NVRTC = new Spec("NVRTC (the CUDA runtime compiler)", "libnvrtc.so", List.of("libnvrtc.so"), false);
     static final Spec NVRTC_BUILTINS = new Spec("NVRTC's builtins", "libnvrtc-builtins.so", List.of(), false);
     static final Spec CUBLAS_LT = new Spec("cuBLASLt", "libcublasLt.so", List.of("libcublasLt.so"), false);
-    static final Spec NCCL = new Spec("NCCL", "libnccl.so", List.of("libnccl.so.2", "libnccl.so"), true);
+    static final Spec NCCL = new Spec("NCCL", "libnccl.so", List.of("libnccl.so.2", "libnccl.so"), true, "nccl");
 
     private static final Map<Spec, Object> LOADED = new HashMap<>();
 
@@ -82,7 +94,7 @@ public final class CudaLibraries {
         if (known == null) {
             try {
                 Search search = Search.fromEnvironment();
-                Path path = search.find(spec);
+                Path path = spec == NCCL ? search.findNccl() : search.find(spec);
                 if (spec == NVRTC) {
                     NativeLibrary.load(NVRTC_BUILTINS.what(), search.findBuiltinsFor(path));
                 }
@@ -117,6 +129,28 @@ public final class CudaLibraries {
 
         static Search fromEnvironment() {
             return new Search(System.getenv(), true, readLinkerCache());
+        }
+
+        /** NCCL: {@value #NCCL_VARIABLE} when set (a file, or a folder that holds it), else the search. */
+        Path findNccl() {
+            String given = env.get(NCCL_VARIABLE);
+            if (given == null || given.isBlank()) {
+                return find(NCCL);
+            }
+            Path p = Path.of(given);
+            if (Files.isDirectory(p)) {
+                Path hit = bestIn(p, NCCL);
+                if (hit == null) {
+                    throw new CudaException(NCCL_VARIABLE + "=" + given + ": that folder holds no " + NCCL.shownName()
+                            + " (the variable names NCCL's library file, or its folder)");
+                }
+                return hit;
+            }
+            if (!Files.isRegularFile(p)) {
+                throw new CudaException(NCCL_VARIABLE + "=" + given + ": no such file (the variable names NCCL's library file, e.g. "
+                        + "/usr/lib/x86_64-linux-gnu/libnccl.so.2, or its folder)");
+            }
+            return p;
         }
 
         Path find(Spec spec) {
@@ -171,6 +205,9 @@ public final class CudaLibraries {
                     dirs.addAll(driverDirs);
                 }
             }
+            if (spec.pythonPackage() != null) {
+                dirs.addAll(pythonPackageDirs(spec.pythonPackage()));
+            }
             for (Path lib : linkerCache == null ? List.<Path>of() : linkerCache) {
                 Path name = lib.getFileName();
                 if (name != null && matches(spec, name.toString()) && lib.getParent() != null) {
@@ -190,7 +227,47 @@ public final class CudaLibraries {
                     + (dirs.isEmpty() ? "no folder" : where)
                     + (linkerCache == null ? " (the linker cache could not be read)" : " and the linker cache (ldconfig -p)")
                     + "; " + PATH_VARIABLE + (variable == null ? " is unset" : "=" + variable)
-                    + ". Set " + PATH_VARIABLE + " to the folder that holds it.");
+                    + ". Set " + PATH_VARIABLE + " to the folder that holds it"
+                    + (spec == NCCL ? " (or " + NCCL_VARIABLE + " to the file)." : "."));
+        }
+
+        /**
+         * {@code nvidia/PACKAGE/lib} in the Python environments that exist here: {@code $VIRTUAL_ENV} and
+         * {@code $CONDA_PREFIX} always, the system's and the user's {@code site-packages} with the usual places.
+         */
+        List<Path> pythonPackageDirs(String pkg) {
+            List<Path> roots = new ArrayList<>();
+            for (String var : List.of("VIRTUAL_ENV", "CONDA_PREFIX")) {
+                String v = env.get(var);
+                if (v != null && !v.isBlank()) {
+                    roots.add(Path.of(v, "lib"));
+                }
+            }
+            if (usualPlaces) {
+                roots.add(Path.of("/usr/local/lib"));
+                roots.add(Path.of("/usr/lib"));
+                roots.add(Path.of("/opt/conda/lib"));
+                roots.add(Path.of(System.getProperty("user.home"), ".local", "lib"));
+            }
+            List<Path> out = new ArrayList<>();
+            for (Path root : roots) {
+                if (!Files.isDirectory(root)) {
+                    continue;
+                }
+                try (Stream<Path> pythons = Files.list(root)) {
+                    for (Path python : pythons.filter(p -> p.getFileName().toString().matches("python3(\\.\\d+)?")).sorted().toList()) {
+                        for (String site : List.of("site-packages", "dist-packages")) {
+                            Path lib = python.resolve(site).resolve("nvidia").resolve(pkg).resolve("lib");
+                            if (Files.isDirectory(lib)) {
+                                out.add(lib);
+                            }
+                        }
+                    }
+                } catch (IOException e) {
+                    // an unreadable folder holds nothing for us
+                }
+            }
+            return out;
         }
     }
 

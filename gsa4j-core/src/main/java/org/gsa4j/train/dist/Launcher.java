@@ -215,6 +215,11 @@ public final class Launcher {
      * {@code extraJvmOptions} (which override).
      */
     public static List<String> javaCommand(String mainClass, List<String> extraJvmOptions, List<String> args) {
+        return javaCommand(System.getProperty("java.class.path"), mainClass, extraJvmOptions, args);
+    }
+
+    /** {@link #javaCommand(String, List, List)} with another class path (e.g. where a test runner loads the classes itself). */
+    public static List<String> javaCommand(String classPath, String mainClass, List<String> extraJvmOptions, List<String> args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         for (String o : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
@@ -222,7 +227,7 @@ public final class Launcher {
         }
         cmd.addAll(extraJvmOptions);
         cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(classPath);
         cmd.add(mainClass);
         cmd.addAll(args);
         return cmd;
