@@ -514,12 +514,13 @@ public final class ProcessGroup implements AutoCloseable {
         if (env.rank() == 0) {
             fail(env.describe() + " failed: " + line);
         } else {
-            Link l = links[0];
-            if (!l.gone) l.trySendText(FAILED, line);
+            // recorded before it is sent: rank 0's answer (the same line) must not count as news here
             synchronized (lock) {
                 if (failure == null) failure = env.describe() + " failed: " + line;
                 lock.notifyAll();
             }
+            Link l = links[0];
+            if (!l.gone) l.trySendText(FAILED, line);
         }
     }
 
@@ -532,10 +533,14 @@ public final class ProcessGroup implements AutoCloseable {
         }
         try {
             if (env.rank() == 0) {
+                boolean all;
                 synchronized (lock) {
-                    while (!allArrived(gen)) waitOnLock();
+                    while (failure == null && !allArrived(gen)) waitOnLock();
+                    all = failure == null;
                 }
-                for (Link l : links) if (l != null) l.send(RELEASE, gen);
+                // released only when every rank arrived: a rank that dies before the barrier holds the others
+                // in it until they hear of the failure, so that none runs past the update it never finished
+                if (all) for (Link l : links) if (l != null) l.send(RELEASE, gen);
             } else {
                 links[0].send(ARRIVE, gen);
                 synchronized (lock) {
@@ -549,7 +554,6 @@ public final class ProcessGroup implements AutoCloseable {
     }
 
     private boolean allArrived(long gen) {
-        if (failure != null) return true;
         for (int r = 1; r < arrived.length; r++) if (arrived[r] < gen) return false;
         return true;
     }

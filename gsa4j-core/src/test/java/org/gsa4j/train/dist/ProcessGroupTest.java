@@ -103,6 +103,29 @@ class ProcessGroupTest {
         for (ProcessGroup g : groups) g.close();
     }
 
+    /**
+     * A rank that ends inside an update, before the barrier, never lets the others past it: they learn of the
+     * failure in the barrier (rank 0 must not release them when it hears the news). Repeated: the release and
+     * the news race.
+     */
+    @Test
+    void aBarrierThatADeadRankNeverReachedReleasesNobody() throws Exception {
+        for (int attempt = 0; attempt < 10; attempt++) {
+            List<ProcessGroup> groups = meet(3, FAST);
+            var waiting = List.of(CompletableFuture.runAsync(groups.get(0)::barrier, THREADS), CompletableFuture.runAsync(groups.get(1)::barrier, THREADS));
+            sleep(20);
+            groups.get(2).close(); // gone without finishing, like a killed process
+            for (int r = 0; r < 2; r++) {
+                var rank = waiting.get(r);
+                ExecutionException e = assertThrows(ExecutionException.class, () -> rank.get(10, TimeUnit.SECONDS),
+                        "attempt " + attempt + ": rank " + r + " passed the barrier");
+                assertInstanceOf(RankFailedException.class, e.getCause());
+                assertTrue(e.getCause().getMessage().matches("rank 2 of 3 \\(pid \\d+ on .+\\) ended without finishing \\(.+\\)"), e.getCause().getMessage());
+            }
+            for (ProcessGroup g : groups) g.close();
+        }
+    }
+
     @Test
     void aRankMissingAtTheTimeoutIsNamedOnTheRanksThatCame() throws Exception {
         ProcessGroup.Options shortJoin = new ProcessGroup.Options(Duration.ofMillis(1500), Duration.ofMillis(100), Duration.ofSeconds(3), null);
