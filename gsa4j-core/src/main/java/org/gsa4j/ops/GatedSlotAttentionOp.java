@@ -18,6 +18,9 @@ import org.gsa4j.tensor.Tensor;
 public final class GatedSlotAttentionOp {
     private GatedSlotAttentionOp() {}
 
+    /** Elements per task of the element-wise scalings (a fixed cut: results do not depend on it). */
+    private static final int ELEMENTS_PER_TASK = 1 << 16;
+
     public record Result(Tensor o /*[B,T,H,V]*/, Tensor hkT /*[B,H,K,M]*/, Tensor hvT /*[B,H,M,V]*/, Object saved) {}
 
     public record Grads(Tensor dq, Tensor dk, Tensor dv, Tensor ds, Tensor dg, Tensor dhk0, Tensor dhv0) {}
@@ -33,8 +36,8 @@ public final class GatedSlotAttentionOp {
     public static Result forward(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, Tensor hk0, Tensor hv0) {
         GatedLinearAttention.requireSamePrecision(q, k, v, s, g, hk0, hv0);
         if (q.isF64()) return NaiveGsa.forward(q, k, v, s, g, scale, hk0, hv0);
-        Tensor scaledQ = q.copy();
-        Vec.scale(scaledQ.f, 0, (float) scale, scaledQ.size());
+        Tensor scaledQ = Tensor.zeros(q.shape);
+        Parallel.forBlocks(q.size(), ELEMENTS_PER_TASK, (i, j) -> Vec.scaleTo(scaledQ.f, i, (float) scale, q.f, i, j - i));
         GatedLinearAttention.Result pass1 = GatedLinearAttention.forward(Gate.value(g), scaledQ, k, s, hk0);
         Tensor p = pass1.o();                                   // a [B,T,H,M], turned into p in place
         int M = s.dim(3), rows = p.size() / M;
@@ -58,7 +61,7 @@ public final class GatedSlotAttentionOp {
         GatedLinearAttention.Grads pass1 = GatedLinearAttention.backward(saved.pass1(), da, dhkT);
         // 4. dq = scale·dq'; ds = ds⁽¹⁾ + ds⁽²⁾; dg = dg⁽¹⁾ + dg⁽²⁾
         Tensor dq = pass1.dq();
-        Vec.scale(dq.f, 0, (float) saved.scale(), dq.size());
+        Parallel.forBlocks(dq.size(), ELEMENTS_PER_TASK, (i, j) -> Vec.scale(dq.f, i, (float) saved.scale(), j - i));
         Tensor ds = pass1.dv();
         ds.addInPlace(pass2.dk());
         Tensor dg = pass1.dg();

@@ -59,6 +59,11 @@ final class Vec {
         VectorOps.mul(x, xOff, y, yOff, dst, dOff, n);
     }
 
+    /** dst += x, element-wise. */
+    static void add(float[] dst, int dOff, float[] x, int xOff, int n) {
+        VectorOps.add(dst, dOff, x, xOff, dst, dOff, n);
+    }
+
     /** dst += x ⊙ y. */
     static void mulAdd(float[] dst, int dOff, float[] x, int xOff, float[] y, int yOff, int n) {
         int i = 0;
@@ -82,6 +87,11 @@ final class Vec {
     /** dst += w · x. */
     static void axpy(float[] dst, int dOff, float w, float[] x, int xOff, int n) {
         VectorOps.axpy(w, x, xOff, dst, dOff, n);
+    }
+
+    /** dst = w · x. */
+    static void scaleTo(float[] dst, int dOff, float w, float[] x, int xOff, int n) {
+        VectorOps.scaleTo(w, x, xOff, dst, dOff, n);
     }
 
     /** x = w · x. */
