@@ -1,6 +1,7 @@
 package org.gsa4j.ops;
 
 import java.util.Arrays;
+import java.util.function.IntConsumer;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import org.gsa4j.tensor.Parallel;
@@ -124,7 +125,7 @@ public final class GatedLinearAttention {
     /**
      * dO [B,T,H,Dv]; dST [B,H,Dk,Dv] or null (= 0). float32: three parallel jobs, as
      * {@link #forward}: every chunk's contributions to the state and state-gradient recurrences,
-     * both recurrences, every chunk's gradients.
+     * both recurrences, every chunk's gradients (or, with whole heads, the three in order per head).
      */
     public static Grads backward(Saved saved, Tensor dO, Tensor dST) {
         Dims dims = Dims.of(saved.gate, saved.q, saved.k, saved.v, saved.s0);
@@ -143,27 +144,37 @@ public final class GatedLinearAttention {
         float[] states = ws.floats(0, B * H * n * size);     // each chunk's U, then the state entering it
         float[] stateGrads = ws.floats(1, B * H * n * size); // each chunk's W, then dS leaving it
         float[] decays = ws.floats(2, B * H * n * dd);
-        Parallel.forRange(B * H * n, task -> {
-            int bh = task / n, c = task % n;
-            ChunkHead.forTask(dims, gate, bh / H, bh % H, qf, kf, vf)
-                    .backwardSteps(c, dO.f, states, stateGrads, task * size, decays, task * dd);
-        });
         float[] s = new float[B * H * size];
         if (saved.s0 != null) System.arraycopy(saved.s0.f, 0, s, 0, s.length);
-        int blocks = stateRowBlocks(B * H, dk);
-        Parallel.forRange(B * H * blocks, task -> {
-            int bh = task / blocks, i0 = task % blocks * dk / blocks, i1 = (task % blocks + 1) * dk / blocks;
+        IntConsumer steps = task -> ChunkHead.forTask(dims, gate, task / n / H, task / n % H, qf, kf, vf)
+                .backwardSteps(task % n, dO.f, states, stateGrads, task * size, decays, task * dd);
+        RowScan scan = (bh, i0, i1) -> {
             float[] row = new float[dv];
             ChunkHead.advance(gate.decay(), dk, dv, n, states, bh * n * size, decays, bh * n * dd, i0, i1, s, bh * size, row);
             ChunkHead.retreat(gate.decay(), dk, dv, n, stateGrads, bh * n * size, decays, bh * n * dd, i0, i1, ds0.f, bh * size, row);
-        });
-        Parallel.forRange(B * H * n, task -> {
-            int bh = task / n, c = task % n;
-            ChunkHead.forTask(dims, gate, bh / H, bh % H, qf, kf, vf)
-                    .backwardChunk(c, states, task * size, stateGrads, task * size,
-                            saved.oStrict == null ? null : saved.oStrict.f, dO.f, dq.f, dk_.f, dv_.f, dg == null ? null : dg.f);
-        });
+        };
+        IntConsumer grads = task -> ChunkHead.forTask(dims, gate, task / n / H, task / n % H, qf, kf, vf)
+                .backwardChunk(task % n, states, task * size, stateGrads, task * size,
+                        saved.oStrict == null ? null : saved.oStrict.f, dO.f, dq.f, dk_.f, dv_.f, dg == null ? null : dg.f);
+        if (wholeHeads(B * H)) {
+            Parallel.forRange(B * H, bh -> {
+                for (int c = 0; c < n; c++) steps.accept(bh * n + c);
+                scan.run(bh, 0, dk);
+                for (int c = 0; c < n; c++) grads.accept(bh * n + c);
+            });
+        } else {
+            int blocks = stateRowBlocks(B * H, dk);
+            Parallel.forRange(B * H * n, steps);
+            Parallel.forRange(B * H * blocks, task -> scan.run(task / blocks, task % blocks * dk / blocks, (task % blocks + 1) * dk / blocks));
+            Parallel.forRange(B * H * n, grads);
+        }
         return new Grads(dq, dk_, dv_, dg, ds0);
+    }
+
+    /** Rows [i0, i1) of head bh's state recurrences. */
+    @FunctionalInterface
+    private interface RowScan {
+        void run(int bh, int i0, int i1);
     }
 
     /** Test hook: null = choose by the thread count; TRUE/FALSE force whole heads per task or chunk tasks. */

@@ -18,8 +18,10 @@ import org.gsa4j.tensor.Tensor;
 public final class GatedSlotAttentionOp {
     private GatedSlotAttentionOp() {}
 
-    /** Elements per task of the element-wise scalings (a fixed cut: results do not depend on it). */
+    /** Elements per task of the element-wise scaling of q (a fixed cut: results do not depend on it). */
     private static final int ELEMENTS_PER_TASK = 1 << 16;
+    /** (batch, time, head) rows per task of the backward's element-wise steps. */
+    private static final int ROWS_PER_TASK = 256;
 
     public record Result(Tensor o /*[B,T,H,V]*/, Tensor hkT /*[B,H,K,M]*/, Tensor hvT /*[B,H,M,V]*/, Object saved) {}
 
@@ -60,12 +62,15 @@ public final class GatedSlotAttentionOp {
         // 3. pass 1 (VD; q = scale·q, k = k, v = s) → dq', dk, ds⁽¹⁾, dg⁽¹⁾, dhk0
         GatedLinearAttention.Grads pass1 = GatedLinearAttention.backward(saved.pass1(), da, dhkT);
         // 4. dq = scale·dq'; ds = ds⁽¹⁾ + ds⁽²⁾; dg = dg⁽¹⁾ + dg⁽²⁾
-        Tensor dq = pass1.dq();
-        Parallel.forBlocks(dq.size(), ELEMENTS_PER_TASK, (i, j) -> Vec.scale(dq.f, i, (float) saved.scale(), j - i));
-        Tensor ds = pass1.dv();
-        ds.addInPlace(pass2.dk());
-        Tensor dg = pass1.dg();
-        dg.addInPlace(pass2.dg());
+        Tensor dq = pass1.dq(), ds = pass1.dv(), dg = pass1.dg();
+        int K = dq.dim(3);
+        float scale = (float) saved.scale();
+        float[] ds2 = pass2.dk().f, dg2 = pass2.dg().f;
+        Parallel.forBlocks(rows, ROWS_PER_TASK, (r0, r1) -> {  // one job for the three element-wise steps
+            Vec.scale(dq.f, r0 * K, scale, (r1 - r0) * K);
+            Vec.add(ds.f, r0 * M, ds2, r0 * M, (r1 - r0) * M);
+            Vec.add(dg.f, r0 * M, dg2, r0 * M, (r1 - r0) * M);
+        });
         return new Grads(dq, pass1.dk(), pass2.dv(), ds, dg, pass1.ds0(), pass2.ds0());
     }
 

@@ -4,6 +4,9 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
  * BLAS-style general matrix products on row-major arrays:
  * {@code C[m×n] = alpha · op(A) · op(B) + beta · C}, where op(X) is X or Xᵀ.
@@ -78,9 +81,18 @@ public final class Gemm {
         float[] b = new float[0];
         float[] s = new float[0];
         boolean[] stripDone = new boolean[0];
-        final PackedB packedB = new PackedB();
+        /** op(B) of the products of the current job (one each). */
+        PackedB[] packedB = new PackedB[0];
         final float[] tile = new float[MR * NR];
         final float[] lanes = new float[L];
+
+        PackedB packed(int i) {
+            if (packedB.length <= i) {
+                packedB = java.util.Arrays.copyOf(packedB, i + 1);
+                for (int j = 0; j <= i; j++) if (packedB[j] == null) packedB[j] = new PackedB();
+            }
+            return packedB[i];
+        }
     }
 
     private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
@@ -121,7 +133,7 @@ public final class Gemm {
         Plan plan = Plan.of(m, n, k, parallel ? TASKS_PER_THREAD * Parallel.threads() : 1);
         // A thread runs only its own job's chunks while it waits (the team does no work stealing),
         // so this call cannot be re-entered on this thread while the shared buffer is in use.
-        PackedB packed = BUFFERS.get().packedB.reset(plan);
+        PackedB packed = BUFFERS.get().packed(0).reset(plan);
         java.util.function.IntConsumer task = t -> tile(plan, t, transA, a, aOff, lda, transB, b, bOff, ldb, packed,
                 alpha, beta, c, cOff, ldc);
         if (plan.tasks() == 1 || !parallel || !Parallel.tryTeam(task, plan.tasks())) {
@@ -674,6 +686,49 @@ public final class Gemm {
             return;
         }
         blocked(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, true);
+    }
+
+    /** The arguments of one {@link #sgemm} call: {@code C = alpha·op(A)·op(B) + beta·C}. */
+    public record Product(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int aOff, int lda,
+                          float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc) {
+        /** Whether {@link #sgemmParallel} runs it as the blocked parallel job (else on the caller, or as dot products). */
+        boolean blockedParallel() {
+            return Parallel.threads() > 1 && m > 0 && n > 0 && k > 0 && alpha != 0f
+                    && (long) m * n * k >= PARALLEL_MIN_FMAS && !dotPath(transA, transB, m, k);
+        }
+    }
+
+    /**
+     * Independent products whose outputs do not overlap, in one parallel job: each is cut and
+     * computed exactly as {@link #sgemmParallel} alone would (the same bits), with one join for
+     * all of them. (A linear layer's backward: dx and dW.)
+     */
+    public static void sgemmParallel(Product... products) {
+        List<Product> joint = new ArrayList<>();
+        for (Product x : products) {
+            if (x.blockedParallel()) joint.add(x);
+            else sgemmParallel(x.transA, x.transB, x.m, x.n, x.k, x.alpha, x.a, x.aOff, x.lda, x.b, x.bOff, x.ldb, x.beta, x.c, x.cOff, x.ldc);
+        }
+        if (joint.isEmpty()) return;
+        Buffers buf = BUFFERS.get();
+        Plan[] plans = new Plan[joint.size()];
+        PackedB[] packed = new PackedB[joint.size()];
+        int[] first = new int[joint.size() + 1];
+        for (int i = 0; i < plans.length; i++) {
+            Product x = joint.get(i);
+            plans[i] = Plan.of(x.m, x.n, x.k, TASKS_PER_THREAD * Parallel.threads());
+            packed[i] = buf.packed(i).reset(plans[i]);
+            first[i + 1] = first[i] + plans[i].tasks();
+        }
+        java.util.function.IntConsumer task = t -> {
+            int i = 0;
+            while (t >= first[i + 1]) i++;
+            Product x = joint.get(i);
+            tile(plans[i], t - first[i], x.transA, x.a, x.aOff, x.lda, x.transB, x.b, x.bOff, x.ldb, packed[i], x.alpha, x.beta, x.c, x.cOff, x.ldc);
+        };
+        if (!Parallel.tryTeam(task, first[plans.length])) {
+            for (int t = 0; t < first[plans.length]; t++) task.accept(t);
+        }
     }
 
     /** Rows of A up to which A·Bᵀ runs as dot products (matrix-vector products of decoding). */

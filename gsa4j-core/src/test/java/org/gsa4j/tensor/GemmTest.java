@@ -316,4 +316,30 @@ class GemmTest {
             Parallel.useThreads(Parallel.machineThreads());
         }
     }
+
+    /** Several products in one job give each product's own bits, small ones (run on the caller) included. */
+    @Test
+    void productsInOneJobAreTheBitsOfSeparateCalls() {
+        SplittableRandom rng = new SplittableRandom(33);
+        int[][] shapes = {{300, 200, 513}, {129, 700, 64}, {5, 6, 7}, {2, 900, 300}};
+        boolean[][] trans = {{false, false}, {true, false}, {false, true}, {false, true}};
+        Gemm.Product[] joint = new Gemm.Product[shapes.length];
+        float[][] separate = new float[shapes.length][];
+        for (int i = 0; i < shapes.length; i++) {
+            int m = shapes[i][0], n = shapes[i][1], k = shapes[i][2];
+            boolean tA = trans[i][0], tB = trans[i][1];
+            float[] a = rand(rng, m * k), b = rand(rng, k * n), c0 = rand(rng, m * n);
+            int lda = tA ? m : k, ldb = tB ? k : n;
+            separate[i] = c0.clone();
+            Gemm.sgemmParallel(tA, tB, m, n, k, 1.25f, a, 0, lda, b, 0, ldb, 1f, separate[i], 0, n);
+            joint[i] = new Gemm.Product(tA, tB, m, n, k, 1.25f, a, 0, lda, b, 0, ldb, 1f, c0, 0, n);
+        }
+        Gemm.sgemmParallel(joint);
+        for (int i = 0; i < shapes.length; i++) {
+            for (int j = 0; j < separate[i].length; j++) {
+                assertEquals(Float.floatToRawIntBits(separate[i][j]), Float.floatToRawIntBits(joint[i].c()[j]),
+                        "product " + i + " element " + j);
+            }
+        }
+    }
 }
