@@ -1,5 +1,6 @@
-# Sourced by ./gsa4j and ./test.sh: exports JAVA_HOME pointing at a JDK >= 25, or exits with a message.
-# Order: $JAVA_HOME if it is >= 25, then /usr/lib/jvm/*25* (and newer), then `java` on the PATH.
+# Sourced by ./gsa4j and ./test.sh: exports JAVA_HOME pointing at a JDK >= 25, or exits with a message;
+# defines gsa4j_maven, which prints the Maven to build with.
+# JDK order: $JAVA_HOME if it is >= 25, then /usr/lib/jvm/*25* (and newer), then `java` on the PATH.
 gsa4j_java_major() {
   "$1/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p' | head -n1
 }
@@ -17,7 +18,8 @@ gsa4j_find_jdk() {
   exit 1
 }
 gsa4j_find_jdk
-if ! command -v mvn >/dev/null 2>&1; then
-  echo "gsa4j: needs Apache Maven (mvn) on the PATH to build; install it (e.g. apt-get install maven)." >&2
-  exit 1
-fi
+# Maven on the PATH when there is one, else the Maven Wrapper beside this folder (it downloads the Maven
+# version pinned in .mvn/wrapper/maven-wrapper.properties once, into ~/.m2/wrapper): only a JDK is needed.
+gsa4j_maven() {
+  if command -v mvn >/dev/null 2>&1; then echo mvn; else echo "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/mvnw"; fi
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Transformer-to-RNN experiment of issue 7 (PAPER.md §A4), scaled down to a laptop:
+# The Transformer-to-RNN experiment of issue 7 (docs/MATH.md#t2r-conversion), scaled down to a laptop:
 #   1. train a small Llama "teacher" on the embedded Austen corpus;
 #   2. convert it to GSA, GLA and RetNet (gsa4j convert);
 #   3. finetune each converted model with the same small token budget (gsa4j train --init-from);
@@ -22,8 +22,8 @@ G=./gsa4j
 TEACHER_STEPS=300          # 307,200 tokens
 FT_STEPS=75                # 76,800 tokens: a quarter of the teacher's
 SCRATCH_STEPS=$((TEACHER_STEPS + FT_STEPS))
-MODEL=(--hidden-size 128 --layers 2 --heads 4)
-COMMON=(--batch-size 8 --seq-len 128 --eval-tokens 4096 --checkpoint-every 0 --keep 1 --threads "$THREADS" --no-progress)
+MODEL=(--hidden-size 128 --num-hidden-layers 2 --num-heads 4)
+COMMON=(--batch-size 8 --seq-len 128 --eval-tokens 4096 --checkpoint-every 0 --keep-checkpoints 1 --threads "$THREADS" --no-progress)
 PRETRAIN_LR=3e-3           # the trainer's default peak, warm-up 30, cosine to 10%
 FT_LR=3e-4                 # T2R finetuning: a tenth of the pretraining peak (the paper: 3e-5 for Mistral), warm-up 10
 SLOTS=32
@@ -35,7 +35,7 @@ log() { echo "[t2r $(date -u +%H:%M:%S)] $*" >&2; }
 T="$R/teacher"
 if [ ! -d "$(final "$T" $TEACHER_STEPS)" ]; then
   log "training the Llama teacher ($TEACHER_STEPS updates)"
-  $G train --arch llama "${MODEL[@]}" --steps $TEACHER_STEPS --lr $PRETRAIN_LR --warmup 30 --eval-every 50 "${COMMON[@]}" \
+  $G train --arch llama "${MODEL[@]}" --steps $TEACHER_STEPS --lr $PRETRAIN_LR --warmup-steps 30 --eval-every 50 "${COMMON[@]}" \
      --out "$T" --force > "$R/teacher.log" 2>&1
 fi
 TCK="$(final "$T" $TEACHER_STEPS)"
@@ -61,7 +61,7 @@ for a in "${ARCHS[@]}"; do evaluate "$a-converted" "$R/conv-$a"; done
 for a in "${ARCHS[@]}"; do
   if [ ! -d "$(final "$R/ft-$a" $FT_STEPS)" ]; then
     log "finetuning converted $a ($FT_STEPS updates)"
-    $G train --init-from "$R/conv-$a" --steps $FT_STEPS --lr $FT_LR --warmup 10 --eval-every 15 "${COMMON[@]}" \
+    $G train --init-from "$R/conv-$a" --steps $FT_STEPS --lr $FT_LR --warmup-steps 10 --eval-every 15 "${COMMON[@]}" \
        --out "$R/ft-$a" --force > "$R/ft-$a.log" 2>&1
   fi
   evaluate "$a-finetuned" "$(final "$R/ft-$a" $FT_STEPS)"
@@ -71,7 +71,7 @@ done
 for a in "${ARCHS[@]}"; do
   if [ ! -d "$(final "$R/scratch-$a" $SCRATCH_STEPS)" ]; then
     log "training $a from scratch ($SCRATCH_STEPS updates)"
-    $G train --model-config "$R/conv-$a/config.json" --steps $SCRATCH_STEPS --lr $PRETRAIN_LR --warmup 30 --eval-every 25 "${COMMON[@]}" \
+    $G train --model-config "$R/conv-$a/config.json" --steps $SCRATCH_STEPS --lr $PRETRAIN_LR --warmup-steps 30 --eval-every 25 "${COMMON[@]}" \
        --out "$R/scratch-$a" --force > "$R/scratch-$a.log" 2>&1
   fi
   evaluate "$a-scratch" "$(final "$R/scratch-$a" $SCRATCH_STEPS)"
@@ -81,7 +81,7 @@ done
 #  a) the teacher finetuned exactly as the converted models: how much of their gain is just more tokens?
 if [ ! -d "$(final "$R/ft-llama" $FT_STEPS)" ]; then
   log "control: the teacher finetuned the same way"
-  $G train --init-from "$TCK" --steps $FT_STEPS --lr $FT_LR --warmup 10 --eval-every 15 "${COMMON[@]}" \
+  $G train --init-from "$TCK" --steps $FT_STEPS --lr $FT_LR --warmup-steps 10 --eval-every 15 "${COMMON[@]}" \
      --out "$R/ft-llama" --force > "$R/ft-llama.log" 2>&1
 fi
 evaluate llama-finetuned "$(final "$R/ft-llama" $FT_STEPS)"
@@ -91,7 +91,7 @@ LONG_STEPS=$((4 * FT_STEPS))
 for a in "${ARCHS[@]}"; do
   if [ ! -d "$(final "$R/ft-subset-$a" $FT_STEPS)" ]; then
     log "finetuning converted $a, new + attention parameters only"
-    $G train --init-from "$R/conv-$a" --train-only new,attention --steps $FT_STEPS --lr $FT_LR --warmup 10 --eval-every 15 "${COMMON[@]}" \
+    $G train --init-from "$R/conv-$a" --train-only new,attention --steps $FT_STEPS --lr $FT_LR --warmup-steps 10 --eval-every 15 "${COMMON[@]}" \
        --out "$R/ft-subset-$a" --force > "$R/ft-subset-$a.log" 2>&1
   fi
   evaluate "$a-finetuned-subset" "$(final "$R/ft-subset-$a" $FT_STEPS)"
@@ -100,7 +100,7 @@ done
 for a in "${ARCHS[@]}"; do
   if [ ! -d "$(final "$R/ft-lr1e-3-$a" $FT_STEPS)" ]; then
     log "finetuning converted $a at peak LR 1e-3"
-    $G train --init-from "$R/conv-$a" --steps $FT_STEPS --lr 1e-3 --warmup 10 --eval-every 15 "${COMMON[@]}" \
+    $G train --init-from "$R/conv-$a" --steps $FT_STEPS --lr 1e-3 --warmup-steps 10 --eval-every 15 "${COMMON[@]}" \
        --out "$R/ft-lr1e-3-$a" --force > "$R/ft-lr1e-3-$a.log" 2>&1
   fi
   evaluate "$a-finetuned-lr1e-3" "$(final "$R/ft-lr1e-3-$a" $FT_STEPS)"
@@ -108,7 +108,7 @@ done
 for a in "${ARCHS[@]}"; do
   if [ ! -d "$(final "$R/ft-long-$a" $LONG_STEPS)" ]; then
     log "finetuning converted $a with 4x the tokens ($LONG_STEPS updates)"
-    $G train --init-from "$R/conv-$a" --steps $LONG_STEPS --lr $FT_LR --warmup 10 --eval-every 30 "${COMMON[@]}" \
+    $G train --init-from "$R/conv-$a" --steps $LONG_STEPS --lr $FT_LR --warmup-steps 10 --eval-every 30 "${COMMON[@]}" \
        --out "$R/ft-long-$a" --force > "$R/ft-long-$a.log" 2>&1
   fi
   evaluate "$a-finetuned-long" "$(final "$R/ft-long-$a" $LONG_STEPS)"

@@ -1,7 +1,7 @@
 package org.gsa4j.bench;
 
 import org.gsa4j.bench.suites.OpSuite;
-import org.gsa4j.ops.GatedSlotAttentionOp;
+import org.gsa4j.ops.gsa.GatedSlotAttention;
 import org.gsa4j.tensor.Tensor;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -62,19 +62,19 @@ public class GsaOpBench {
 
     @Benchmark
     public Object forward() {
-        return GatedSlotAttentionOp.forward(q, k, v, s, g, 1.0, null, null).o();
+        return GatedSlotAttention.forward(q, k, v, s, g, 1.0, null, null).o();
     }
 
     @Benchmark
     public Object forwardBackward() {
-        GatedSlotAttentionOp.Result r = GatedSlotAttentionOp.forward(q, k, v, s, g, 1.0, null, null);
-        return GatedSlotAttentionOp.backward(r, dO, null, null);
+        GatedSlotAttention.Result r = GatedSlotAttention.forward(q, k, v, s, g, 1.0, null, null);
+        return GatedSlotAttention.backward(r, dO, null, null);
     }
 
     @Benchmark
     @OutputTimeUnit(TimeUnit.MICROSECONDS)
     public Object recurrentStep() {
-        GatedSlotAttentionOp.step(q1, k1, v1, s1, g1, 1.0, hk, hv, o1);
+        GatedSlotAttention.step(q1, k1, v1, s1, g1, 1.0, hk, hv, o1);
         return o1;
     }
 }

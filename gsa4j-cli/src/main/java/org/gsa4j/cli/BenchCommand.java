@@ -1,79 +1,27 @@
 package org.gsa4j.cli;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.gsa4j.bench.suites.BenchContext;
-import org.gsa4j.bench.suites.BenchRunner;
-import org.gsa4j.bench.suites.Report;
-import org.gsa4j.tensor.Parallel;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Unmatched;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-/** {@code gsa4j bench}: the machine's ceilings, kernels, training and decoding, measured in one process. */
+/**
+ * {@code gsa4j bench} in the user's jar: the benchmarks (JMH, the suites, a PyTorch peer) live in
+ * their own jar, which the launcher starts; this only says so.
+ */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = {"Measures gsa4j against the machine's ceilings (FMA peak, DRAM bandwidth) and against a PyTorch peer.",
-                "Suites: ceilings, gemm, op, train, decode (or all). Prints a table; --json writes every figure; --docs renders BENCHMARKS.md and plots."})
+        description = "Measure gsa4j against the machine's ceilings and a PyTorch peer (runs from the benchmarks' own jar: ./gsa4j bench).")
 public final class BenchCommand implements Callable<Integer> {
-    @Option(names = "--suite", defaultValue = "all", paramLabel = "LIST", description = "comma list of suites, or all (default: ${DEFAULT-VALUE})")
-    String suite;
 
-    @Option(names = "--json", paramLabel = "FILE", description = "write the results as JSON")
-    Path json;
-
-    @Option(names = "--threads", paramLabel = "N", description = "worker threads (default: all cores)")
-    Integer threads;
-
-    @Option(names = "--quick", description = "small shapes and few repetitions (seconds; for tests)")
-    boolean quick;
-
-    @Option(names = "--python", paramLabel = "EXE", description = "python with torch for the peer ('' = skip the peer; default /usr/bin/python3 if present, else python3)")
-    String python;
-
-    @Option(names = "--docs", paramLabel = "DIR", description = "render DIR/BENCHMARKS.md and DIR/bench/*.png|json from this run")
-    Path docs;
-
-    @Option(names = "--render", paramLabel = "JSON", description = "only render --docs from a saved JSON of one run (measures nothing)")
-    Path render;
+    @Unmatched
+    List<String> args = new ArrayList<>();
 
     @Override
-    public Integer call() throws IOException {
-        if (render != null) {
-            if (docs == null) throw new IllegalArgumentException("--render needs --docs DIR");
-            ObjectNode doc = (ObjectNode) BenchContext.JSON.readTree(render.toFile());
-            Report.write(doc, docs);
-            System.out.println("wrote " + docs.resolve("BENCHMARKS.md"));
-            return 0;
-        }
-        List<String> suites = BenchRunner.parse(suite);
-        int n = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
-        if (n < 1) throw new IllegalArgumentException("--threads must be >= 1");
-        // The common pool is sized before anything uses it (Parallel runs on it).
-        System.setProperty("java.util.concurrent.ForkJoinPool.common.parallelism", Integer.toString(Math.max(0, n - 1)));
-        if (Parallel.machineThreads() < n) {
-            System.err.printf("gsa4j bench: the common pool was already started with %d threads; measuring with those%n", Parallel.machineThreads());
-            n = Parallel.machineThreads();
-        }
-        Parallel.useThreads(n);
-        String py = python != null ? python : Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
-        BenchContext ctx = new BenchContext(n, quick, System.out, py, Path.of("").toAbsolutePath());
-        String cmd = "gsa4j bench --suite " + String.join(",", suites) + (threads != null ? " --threads " + threads : "")
-                + (quick ? " --quick" : "") + (json != null ? " --json " + json : "") + (docs != null ? " --docs " + docs : "");
-        ObjectNode doc = BenchRunner.run(ctx, suites, cmd);
-        if (json != null) {
-            Path parent = json.toAbsolutePath().getParent();
-            if (parent != null) Files.createDirectories(parent);
-            BenchContext.JSON.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), doc);
-            System.out.println("wrote " + json);
-        }
-        if (docs != null) {
-            Report.write(doc, docs);
-            System.out.println("wrote " + docs.resolve("BENCHMARKS.md"));
-        }
-        return 0;
+    public Integer call() {
+        System.err.println("gsa4j: the benchmarks are not in this jar: run ./gsa4j bench " + String.join(" ", args)
+                + " (or java --add-modules jdk.incubator.vector -jar gsa4j-bench/target/gsa4j-bench.jar " + String.join(" ", args) + ")");
+        return Main.USAGE;
     }
 }

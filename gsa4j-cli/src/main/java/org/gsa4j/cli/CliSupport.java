@@ -5,15 +5,19 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import org.gsa4j.Gsa4jException;
-import org.gsa4j.data.Corpus;
-import org.gsa4j.data.DataPrep;
+import org.gsa4j.train.Trainer;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
+import java.io.PrintStream;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.TimeUnit;
 
-/** What the training-side commands share: threads, progress bars, prepared data. */
+/** What the commands share: threads, the terminal check, progress bars, Ctrl-C during training. */
 final class CliSupport {
     private CliSupport() {}
 
@@ -27,8 +31,28 @@ final class CliSupport {
         return ForkJoinPool.getCommonPoolParallelism() + 1;
     }
 
-    /** A progress bar only on an interactive terminal (redirected output gets plain log lines instead). */
-    static boolean interactive() {
+    /** Whether progress is drawn as a live bar: only when stderr (where it goes) is a terminal. */
+    static boolean progressBar(boolean noProgress) {
+        return !noProgress && stderrIsTerminal();
+    }
+
+    /**
+     * Whether standard error is a terminal. {@code System.console()} answers for standard input and
+     * output, so {@code eval --json > out.json} on a terminal would count as redirected; this asks
+     * the C library about file descriptor 2 ({@code isatty}), falling back to the console check
+     * where that is not available.
+     */
+    static boolean stderrIsTerminal() {
+        try {
+            Linker linker = Linker.nativeLinker();
+            var symbol = linker.defaultLookup().find("isatty").or(() -> linker.defaultLookup().find("_isatty"));
+            if (symbol.isPresent()) {
+                MethodHandle isatty = linker.downcallHandle(symbol.get(), FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+                return (int) isatty.invokeExact(2) != 0;
+            }
+        } catch (Throwable unavailable) {
+            // no native access: fall through to the console check
+        }
         java.io.Console c = System.console();
         return c != null && c.isTerminal();
     }
@@ -46,44 +70,37 @@ final class CliSupport {
         return b.build();
     }
 
-    /** The user's cache directory for prepared data (GSA4J_CACHE, else ~/.cache/gsa4j). */
-    static Path cacheDir() {
-        String env = System.getenv("GSA4J_CACHE");
-        if (env != null && !env.isBlank()) return Path.of(env);
-        return Path.of(System.getProperty("user.home"), ".cache", "gsa4j");
-    }
-
     /**
-     * Training data: a prepared directory (with prep.json), a directory of text files (prepared into
-     * DIR/.gsa4j-prep-VOCAB), or null for the embedded Austen corpus (prepared into the cache).
+     * Runs a trainer; Ctrl-C (or SIGTERM) finishes the update in progress, writes a checkpoint when
+     * the run has an output folder, and then lets the JVM exit.
      */
-    static DataPrep.Result data(Path data, int vocabSize, Path tokenizer) {
-        if (data != null && !Files.exists(data)) throw Gsa4jException.at(data, null, "no such data directory");
-        if (data != null && !Files.isDirectory(data)) {
-            throw Gsa4jException.at(data, null, "--data must be a directory: either prepared (prep.json, train.bin, val.bin) or of .txt files");
-        }
-        if (data != null && Files.isRegularFile(data.resolve(DataPrep.PREP))) {
-            DataPrep.Result r = DataPrep.load(data);
-            checkNonEmpty(r);
+    static Trainer.Result runTrainer(Trainer trainer, boolean writesCheckpoints, PrintStream err) {
+        CountDownLatch done = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            trainer.requestStop();
+            err.println();
+            err.println("gsa4j: interrupted: finishing the current update" + (writesCheckpoints ? " and writing a checkpoint ..." : " ..."));
+            try {
+                done.await(10, TimeUnit.MINUTES);
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+        }, "gsa4j-train-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            Trainer.Result r = trainer.run();
+            if (trainer.stopRequested()) {
+                err.printf("gsa4j: stopped at step %d%s%n", r.step(), r.lastCheckpoint() != null ? "; resume with --resume (" + r.lastCheckpoint() + ")" : "");
+            }
             return r;
+        } finally {
+            done.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running: it returns now that the latch is open
+            }
         }
-        Corpus corpus = Corpus.load(data);
-        Path dir = data == null ? cacheDir().resolve("austen-bpe" + vocabSize) : data.resolve(".gsa4j-prep-" + vocabSize);
-        if (tokenizer != null) dir = dir.resolveSibling(dir.getFileName() + "-custom");
-        long t0 = System.nanoTime();
-        boolean cached = Files.isRegularFile(dir.resolve(DataPrep.PREP));
-        if (!cached) System.err.printf("preparing %s: byte-level BPE tokenizer (vocabulary %d) and token files in %s ...%n",
-                corpus.source(), vocabSize, dir);
-        DataPrep.Result r = tokenizer != null ? DataPrep.prepare(corpus, dir, tokenizer) : DataPrep.loadOrPrepare(corpus, dir, vocabSize);
-        System.err.printf("data: %s — train %,d tokens, validation %,d tokens (%s, %.1f s)%n", dir, r.train().tokens(),
-                r.validation().tokens(), cached ? "cached" : "prepared", (System.nanoTime() - t0) / 1e9);
-        checkNonEmpty(r);
-        return r;
-    }
-
-    private static void checkNonEmpty(DataPrep.Result r) {
-        if (r.train().tokens() < 2) throw Gsa4jException.at(r.trainPath(), null, "the training split is empty");
-        if (r.validation().tokens() < 2) throw Gsa4jException.at(r.validationPath(), null, "the validation split is empty");
     }
 
     static String fmtSeconds(double s) {

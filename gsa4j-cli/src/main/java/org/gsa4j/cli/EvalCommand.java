@@ -2,7 +2,6 @@ package org.gsa4j.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import me.tongfei.progressbar.ProgressBar;
 import org.gsa4j.Gsa4jException;
 import org.gsa4j.data.Corpus;
 import org.gsa4j.data.Tokenizer;
@@ -14,43 +13,49 @@ import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.StringReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 /** {@code gsa4j eval}: perplexity and bits per byte on a text of any length, in constant memory. */
 @Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Perplexity and bits per byte of a model on a text file of any length.",
-                "The text is streamed through the model's recurrent state in chunks (constant memory for the linear models)."})
+        description = {"Perplexity and bits per byte of a model on a text file of any length, beside a unigram baseline.",
+                "The text is streamed through the model's recurrent state in chunks (constant memory for the linear models).",
+                "The baseline is a unigram model of the text's own token frequencies: a model that does not beat it learned no context."})
 public final class EvalCommand implements Callable<Integer> {
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model directory (config.json, model.safetensors; a training checkpoint works).")
+    @Option(names = {"-m", "--model"}, required = true, paramLabel = "DIR",
+            description = "Model directory (config.json, model.safetensors; a training checkpoint works); required.")
     Path model;
 
-    @Option(names = "--text", paramLabel = "FILE", description = "UTF-8 text file; default: the embedded corpus' validation text (persuasion.txt).")
+    @Option(names = "--text", paramLabel = "FILE",
+            description = "UTF-8 text file (default: the embedded corpus' validation text, persuasion.txt).")
     Path text;
 
     @Option(names = "--tokenizer", paramLabel = "FILE", description = "tokenizer.json (default: the one in the model directory).")
     Path tokenizer;
 
-    @Option(names = "--chunk", defaultValue = "1024", description = "Tokens per prefill chunk (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--chunk", defaultValue = "1024", paramLabel = "N", description = "Tokens per prefill chunk (default: ${DEFAULT-VALUE}).")
     int chunk;
 
-    @Option(names = "--threads", defaultValue = "0", description = "Worker threads (0: all cores).")
-    int threads;
+    @Option(names = "--max-tokens", paramLabel = "N", description = "Score only the first N tokens of the text (default: all).")
+    Long maxTokens;
+
+    @Option(names = "--weights", defaultValue = "f32", paramLabel = "FORMAT",
+            description = "Weights in memory: f32, or bf16 (matrices as bfloat16: half the memory) (default: ${DEFAULT-VALUE}).")
+    String weights;
 
     @Option(names = "--json", description = "Print the result as one JSON object.")
     boolean json;
 
-    @Option(names = "--no-progress", description = "No progress bar.")
+    @Option(names = "--no-progress", description = "No progress bar or progress lines.")
     boolean noProgress;
 
     @Override
     public Integer call() throws IOException {
-        CliSupport.threads(threads);
         if (chunk <= 0) throw new Gsa4jException("--chunk must be positive, is " + chunk);
-        CausalLM lm = ModelLoader.load(model);
+        if (maxTokens != null && maxTokens <= 0) throw new Gsa4jException("--max-tokens must be positive, is " + maxTokens);
+        CausalLM lm = ModelLoader.load(model, GenerateCommand.weightFormat(weights));
         Path tokFile = tokenizer != null ? tokenizer : model.resolve("tokenizer.json");
         if (!Files.isRegularFile(tokFile)) {
             throw Gsa4jException.at(tokFile, null, "no tokenizer: put the model's tokenizer.json there or pass --tokenizer");
@@ -60,44 +65,35 @@ public final class EvalCommand implements Callable<Integer> {
                 throw new Gsa4jException("the tokenizer " + tokFile + " has " + tok.vocabSize() + " tokens but the model's vocab_size is "
                         + lm.config.vocabSize() + ": they do not belong together");
             }
-            Result r = evaluate(lm, tok, text, chunk, !noProgress && CliSupport.interactive());
-            print(r, lm);
+            long limit = maxTokens == null ? Long.MAX_VALUE : maxTokens;
+            String source;
+            LmEval.Result r;
+            if (text == null) {
+                Corpus.Document d = Corpus.austen().validation();
+                source = "embedded " + d.name();
+                try (EvalProgress p = progress(d.utf8Bytes())) {
+                    r = LmEval.evaluate(lm, tok, new StringReader(d.text()), chunk, limit, p);
+                }
+            } else {
+                if (!Files.isRegularFile(text)) throw Gsa4jException.at(text, null, "no such text file");
+                source = text.toString();
+                try (EvalProgress p = progress(Files.size(text))) {
+                    r = LmEval.evaluate(lm, tok, text, chunk, limit, p);
+                }
+            }
+            print(source, r, lm);
         }
         return 0;
     }
 
-    record Result(String source, LmEval.Result r) {}
-
-    static Result evaluate(CausalLM lm, Tokenizer tok, Path text, int chunk, boolean progress) throws IOException {
-        long total;
-        String source;
-        String inline = null;
-        if (text == null) {
-            Corpus.Document d = Corpus.austen().validation();
-            inline = d.text();
-            total = d.utf8Bytes();
-            source = "embedded " + d.name();
-        } else {
-            if (!Files.isRegularFile(text)) throw Gsa4jException.at(text, null, "no such text file");
-            total = Files.size(text);
-            if (total == 0) throw Gsa4jException.at(text, null, "the file is empty: nothing to evaluate");
-            source = text.toString();
-        }
-        try (ProgressBar bar = progress ? CliSupport.bar("eval", total, 0, null) : null) {
-            LmEval.Progress p = bar == null ? null : (bytes, tokens, nll) -> {
-                bar.stepTo(bytes);
-                if (tokens > 0) bar.setExtraMessage(String.format("%,d tokens, ppl %.2f", tokens, Math.exp(nll / tokens)));
-            };
-            LmEval.Result r = inline != null ? LmEval.evaluate(lm, tok, new StringReader(inline), chunk, p) : LmEval.evaluate(lm, tok, text, chunk, p);
-            return new Result(source, r);
-        }
+    private EvalProgress progress(long bytes) {
+        return noProgress ? null : new EvalProgress(CliSupport.progressBar(false), bytes, System.err);
     }
 
-    private void print(Result res, CausalLM lm) throws IOException {
-        LmEval.Result r = res.r();
+    private void print(String source, LmEval.Result r, CausalLM lm) throws IOException {
         if (json) {
             ObjectNode o = new ObjectMapper().createObjectNode();
-            o.put("text", res.source());
+            o.put("text", source);
             o.put("model_type", lm.config.modelType());
             o.put("tokens", r.tokens());
             o.put("bytes", r.bytes());
@@ -105,20 +101,18 @@ public final class EvalCommand implements Callable<Integer> {
             o.put("perplexity", r.perplexity());
             o.put("bits_per_token", r.bitsPerToken());
             o.put("bits_per_byte", r.bitsPerByte());
+            o.put("unigram_bits_per_byte", r.unigramBitsPerByte());
             o.put("seconds", r.seconds());
             o.put("tokens_per_second", r.tokensPerSecond());
             o.put("chunk", r.chunk());
             o.put("state_bytes", r.stateBytes());
             System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(o));
         } else {
-            System.out.printf("text %s: %,d bytes, %,d tokens scored%n", res.source(), r.bytes(), r.tokens());
-            System.out.printf("perplexity %.3f, %.4f bits per token, %.4f bits per byte%n", r.perplexity(), r.bitsPerToken(), r.bitsPerByte());
+            System.out.printf("text %s: %,d bytes, %,d tokens scored%n", source, r.bytes(), r.tokens());
+            System.out.printf("perplexity %.3f, %.4f bits per token, %.4f bits per byte (unigram baseline: %.4f bits per byte)%n",
+                    r.perplexity(), r.bitsPerToken(), r.bitsPerByte(), r.unigramBitsPerByte());
             System.out.printf("%s, %,.0f tokens/s, chunks of %d, recurrent state %,d bytes%n", CliSupport.fmtSeconds(r.seconds()),
                     r.tokensPerSecond(), r.chunk(), r.stateBytes());
         }
-    }
-
-    static byte[] utf8(String s) {
-        return s.getBytes(StandardCharsets.UTF_8);
     }
 }

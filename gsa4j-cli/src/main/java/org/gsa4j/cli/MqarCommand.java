@@ -1,13 +1,13 @@
 package org.gsa4j.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.Gsa4jException;
-import org.gsa4j.models.CausalLM;
-import org.gsa4j.models.ModelLoader;
-import org.gsa4j.train.ModelConfigs;
+import org.gsa4j.config.ModelSize;
+import org.gsa4j.models.ModelRegistry;
+import org.gsa4j.tensor.Parallel;
 import org.gsa4j.train.Mqar;
+import org.gsa4j.train.MqarRun;
 import org.gsa4j.train.TrainConfig;
 import org.gsa4j.train.Trainer;
 import picocli.CommandLine.Command;
@@ -16,112 +16,116 @@ import picocli.CommandLine.Option;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
-/** {@code gsa4j mqar}: the Zoology multi-query associative recall task for any architecture. */
+/** {@code gsa4j mqar}: the Zoology multi-query associative recall task for any architecture ({@link MqarRun}). */
 @Command(name = "mqar", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Multi-query associative recall (Zoology's MQAR, SPEC §5): generate train/test sets, train a model,",
-                "print the test accuracy on the labelled (query) positions as JSON."})
+        description = {"Train a model on multi-query associative recall (Zoology's MQAR) and print its test accuracy as JSON.",
+                "Generates the training and test sets, trains, and scores the labelled (query) positions (docs/TRAINING.md)."})
 public final class MqarCommand implements Callable<Integer> {
 
-    @Option(names = "--arch", defaultValue = "gsa", description = "Architecture: gsa, gla, retnet, hgrn2, transformer, llama (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--arch", defaultValue = "gsa", paramLabel = "ARCH",
+            description = "Architecture: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).", completionCandidates = TrainCommand.Archs.class)
     String arch;
 
-    @Option(names = "--model-config", paramLabel = "FILE", description = "A config.json for the model instead of --arch and the size flags (vocab_size is set to --vocab).")
+    @Option(names = "--model-config", paramLabel = "FILE",
+            description = "A config.json for the model instead of --arch and the size flags; its vocab_size is set to --vocab-size (default: none).")
     Path modelConfig;
 
-    @Option(names = "--d-model", defaultValue = "64", description = "Hidden size (default: ${DEFAULT-VALUE}).") int dModel;
-    @Option(names = "--layers", defaultValue = "2") int layers;
-    @Option(names = "--heads", defaultValue = "2") int heads;
-    @Option(names = "--slots", defaultValue = "16", description = "GSA memory slots (default: ${DEFAULT-VALUE}).") int slots;
-    @Option(names = "--intermediate-size", defaultValue = "0") int intermediate;
+    @Option(names = "--hidden-size", defaultValue = "64", paramLabel = "N", description = "Model width (default: ${DEFAULT-VALUE}).")
+    int hiddenSize;
 
-    @Option(names = "--vocab", defaultValue = "8192", description = "Vocabulary V; keys from [1, V/2), values from [V/2, V) (default: ${DEFAULT-VALUE}).") int vocab;
-    @Option(names = "--seq-len", defaultValue = "64", description = "Sequence length L (default: ${DEFAULT-VALUE}).") int seqLen;
-    @Option(names = "--kv-pairs", defaultValue = "4", description = "Key-value pairs N, 4N <= L (default: ${DEFAULT-VALUE}).") int kvPairs;
-    @Option(names = "--power-a", defaultValue = "0.01", description = "Power-law exponent of the query gaps (default: ${DEFAULT-VALUE}).") double powerA;
-    @Option(names = "--no-random-non-queries", description = "Fill non-query positions with 0 instead of random tokens.") boolean zeros;
-    @Option(names = "--train-examples", defaultValue = "100000") int trainExamples;
-    @Option(names = "--test-examples", defaultValue = "3000") int testExamples;
+    @Option(names = "--num-hidden-layers", defaultValue = "2", paramLabel = "N", description = "Layers (default: ${DEFAULT-VALUE}).")
+    int numHiddenLayers;
 
-    @Option(names = "--epochs", defaultValue = "4", description = "Passes over the training set (default: ${DEFAULT-VALUE}); --steps overrides.") int epochs;
-    @Option(names = "--steps", description = "Optimizer updates.") Long steps;
-    @Option(names = "--batch-size", defaultValue = "64") int batchSize;
-    @Option(names = "--lr", defaultValue = "3e-3") double lr;
-    @Option(names = "--warmup", defaultValue = "50") long warmup;
-    @Option(names = "--weight-decay", defaultValue = "0.1") double weightDecay;
-    @Option(names = "--eval-every", defaultValue = "0", description = "Test-set evaluation every N updates (0: at the end).") long evalEvery;
-    @Option(names = "--seed", defaultValue = "0", description = "Data seed (test set: seed + 10) and initialisation seed.") long seed;
-    @Option(names = "--out", paramLabel = "DIR", description = "Also write checkpoints, metrics.jsonl and loss.png here.") Path out;
-    @Option(names = "--threads", defaultValue = "0") int threads;
-    @Option(names = "--no-progress") boolean noProgress;
+    @Option(names = "--num-heads", defaultValue = "2", paramLabel = "N", description = "Heads per layer (default: ${DEFAULT-VALUE}).")
+    int numHeads;
+
+    @Option(names = "--num-slots", defaultValue = "16", paramLabel = "N", description = "GSA memory slots per head (default: ${DEFAULT-VALUE}).")
+    int numSlots;
+
+    @Option(names = "--intermediate-size", defaultValue = "0", paramLabel = "N",
+            description = "MLP width; 0: about 8/3 · hidden, a multiple of 64 (default: ${DEFAULT-VALUE}).")
+    int intermediateSize;
+
+    @Option(names = "--vocab-size", defaultValue = "8192", paramLabel = "V",
+            description = "Vocabulary V; keys from [1, V/2), values from [V/2, V) (default: ${DEFAULT-VALUE}).")
+    int vocabSize;
+
+    @Option(names = "--seq-len", defaultValue = "64", paramLabel = "L", description = "Sequence length L (default: ${DEFAULT-VALUE}).")
+    int seqLen;
+
+    @Option(names = "--kv-pairs", defaultValue = "4", paramLabel = "N", description = "Key-value pairs N, 4N <= L (default: ${DEFAULT-VALUE}).")
+    int kvPairs;
+
+    @Option(names = "--power-a", defaultValue = "0.01", paramLabel = "A",
+            description = "Power-law exponent of the query gaps (default: ${DEFAULT-VALUE}).")
+    double powerA;
+
+    @Option(names = "--no-random-non-queries", description = "Fill non-query positions with 0 instead of random tokens.")
+    boolean zeros;
+
+    @Option(names = "--train-examples", defaultValue = "100000", paramLabel = "N", description = "Training examples (default: ${DEFAULT-VALUE}).")
+    int trainExamples;
+
+    @Option(names = "--test-examples", defaultValue = "3000", paramLabel = "N", description = "Test examples (default: ${DEFAULT-VALUE}).")
+    int testExamples;
+
+    @Option(names = "--epochs", defaultValue = "4", paramLabel = "N",
+            description = "Passes over the training set; --steps overrides (default: ${DEFAULT-VALUE}).")
+    int epochs;
+
+    @Option(names = "--steps", paramLabel = "N", description = "Optimizer updates (default: from --epochs).")
+    Long steps;
+
+    @Option(names = "--batch-size", defaultValue = "64", paramLabel = "N", description = "Examples per update (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--lr", defaultValue = "3e-3", paramLabel = "X",
+            description = "Peak learning rate, cosine decay to 0 (default: ${DEFAULT-VALUE}).")
+    double lr;
+
+    @Option(names = "--warmup-steps", defaultValue = "50", paramLabel = "N", description = "Linear warm-up updates (default: ${DEFAULT-VALUE}).")
+    long warmupSteps;
+
+    @Option(names = "--weight-decay", defaultValue = "0.1", paramLabel = "X", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).")
+    double weightDecay;
+
+    @Option(names = "--eval-every", defaultValue = "0", paramLabel = "N",
+            description = "Test-set evaluation every N updates; 0: at the end (default: ${DEFAULT-VALUE}).")
+    long evalEvery;
+
+    @Option(names = {"-s", "--seed"}, defaultValue = "0", paramLabel = "N",
+            description = "Data seed (test set: seed + 10) and initialisation seed (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "Also write checkpoints, metrics.jsonl and loss.png here (default: none).")
+    Path out;
+
+    @Option(names = "--no-progress", description = "Plain log lines instead of a progress bar (redirected output always gets lines).")
+    boolean noProgress;
 
     @Override
     public Integer call() throws Exception {
-        int nThreads = CliSupport.threads(threads);
-        Mqar.Spec spec = new Mqar.Spec(vocab, seqLen, kvPairs, powerA, !zeros);
-        if (trainExamples <= 0 || testExamples <= 0) throw new Gsa4jException("--train-examples and --test-examples must be positive");
-        long t0 = System.nanoTime();
-        Mqar.Dataset train = Mqar.generate(spec, trainExamples, seed);
-        Mqar.Dataset test = Mqar.generate(spec, testExamples, seed + 10);
-        double genSeconds = (System.nanoTime() - t0) / 1e9;
-
-        ObjectNode mc;
-        if (modelConfig != null) {
-            JsonNode n = TrainCommand.readJson(modelConfig);
-            mc = ((ObjectNode) n).deepCopy();
-        } else {
-            mc = ModelConfigs.of(arch, vocab, dModel, layers, heads, slots, intermediate);
-        }
-        mc.put("vocab_size", vocab);
-        CausalLM model = ModelLoader.create(mc, seed);
-
-        TrainConfig tc = new TrainConfig();
-        tc.batchSize = batchSize;
-        tc.seqLen = seqLen;
-        tc.steps = steps != null ? steps : Math.max(1, (long) epochs * (trainExamples / Math.max(1, batchSize)));
-        tc.lr = lr;
-        tc.minLrRatio = 0;
-        tc.warmupSteps = Math.min(warmup, tc.steps);
-        tc.weightDecay = weightDecay;
-        tc.seed = seed;
-        tc.evalEvery = evalEvery;
-        tc.checkpointEvery = 0;
-        tc.validate(null);
+        Mqar.Spec spec = new Mqar.Spec(vocabSize, seqLen, kvPairs, powerA, !zeros);
+        MqarRun.Options options = new MqarRun.Options(spec, trainExamples, testExamples, epochs, steps, batchSize, lr, warmupSteps,
+                weightDecay, evalEvery, seed);
+        ObjectNode mc = modelConfig != null ? asObject(TrainCommand.readJson(modelConfig))
+                : ModelRegistry.preset(arch, new ModelSize(vocabSize, hiddenSize, numHiddenLayers, numHeads, numSlots, intermediateSize)).toJson();
+        MqarRun run = MqarRun.prepare(options, mc);
+        TrainConfig tc = run.config();
+        int threads = Parallel.threads();
         System.err.printf("MQAR V=%d L=%d N=%d: %,d train / %,d test examples (%.1f s); %s with %,d parameters; %d updates of %d; %d threads%n",
-                vocab, seqLen, kvPairs, trainExamples, testExamples, genSeconds, model.config.modelType(),
-                model.params().values().stream().mapToLong(t -> t.size()).sum(), tc.steps, batchSize, nThreads);
-
-        Trainer.Result r = TrainCommand.run(model, tc, Mqar.batches(train, batchSize, seed), Mqar.validator(test, 256), out, null, null,
-                !noProgress && CliSupport.interactive(), System.err);
-        Mqar.Score s = Mqar.score(model, test, 256);
-
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode o = json.createObjectNode();
-        o.put("task", "mqar");
-        o.put("model_type", model.config.modelType());
-        o.put("d_model", model.config.hiddenSize());
-        o.put("layers", model.config.numLayers());
-        o.put("vocab", vocab);
-        o.put("seq_len", seqLen);
-        o.put("kv_pairs", kvPairs);
-        o.put("power_a", powerA);
-        o.put("random_non_queries", !zeros);
-        o.put("train_examples", trainExamples);
-        o.put("test_examples", testExamples);
-        o.put("seed", seed);
-        o.put("steps", r.step());
-        o.put("batch_size", batchSize);
-        o.put("lr", lr);
-        o.put("final_train_loss", r.losses().isEmpty() ? Double.NaN : r.losses().get(r.losses().size() - 1));
-        o.put("test_loss", s.loss());
-        o.put("accuracy", s.accuracy());
-        o.put("correct", s.correct());
-        o.put("labelled_positions", s.labelled());
-        o.put("chance", 2.0 / vocab);
-        o.put("train_seconds", Math.round(r.seconds() * 10) / 10.0);
-        o.put("tokens_per_second", Math.round(r.tokensPerSecond()));
-        o.put("threads", nThreads);
-        if (out != null) o.put("checkpoint", String.valueOf(r.lastCheckpoint()));
-        System.out.println(json.writerWithDefaultPrettyPrinter().writeValueAsString(o));
+                vocabSize, seqLen, kvPairs, trainExamples, testExamples, run.generationSeconds(), run.model().config.modelType(),
+                run.parameters(), tc.steps(), batchSize, threads);
+        Trainer.Result r;
+        try (TrainProgress progress = new TrainProgress(CliSupport.progressBar(noProgress), tc.tokensPerStep(), System.err)) {
+            r = CliSupport.runTrainer(run.trainer(out, progress), out != null, System.err);
+        }
+        System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(run.result(r, threads)));
         return 0;
+    }
+
+    private ObjectNode asObject(com.fasterxml.jackson.databind.JsonNode n) {
+        if (!n.isObject()) throw Gsa4jException.at(modelConfig, null, "must be a JSON object");
+        return (ObjectNode) n;
     }
 }

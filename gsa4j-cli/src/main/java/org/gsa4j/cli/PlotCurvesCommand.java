@@ -22,16 +22,16 @@ public final class PlotCurvesCommand implements Callable<Integer> {
             description = "A run: its label, its metrics.jsonl, and optionally tokens to add to its x values.")
     List<String> runs;
 
-    @Option(names = "--out", required = true, description = "The PNG to write.")
+    @Option(names = "--out", required = true, paramLabel = "FILE", description = "The PNG to write; required.")
     Path out;
 
-    @Option(names = "--title", defaultValue = "", description = "Chart title.")
+    @Option(names = "--title", defaultValue = "", paramLabel = "TEXT", description = "Chart title (default: none).")
     String title;
 
-    @Option(names = "--reference", paramLabel = "LABEL=LOSS", description = "A horizontal line (repeatable).")
+    @Option(names = "--reference", paramLabel = "LABEL=LOSS", description = "A labelled horizontal line at a loss, repeatable (default: none).")
     List<String> references = new ArrayList<>();
 
-    @Option(names = "--x", defaultValue = "steps", description = "x axis: steps or tokens (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--x", paramLabel = "AXIS", defaultValue = "steps", description = "x axis: steps or tokens (default: ${DEFAULT-VALUE}).")
     String x;
 
     @Override

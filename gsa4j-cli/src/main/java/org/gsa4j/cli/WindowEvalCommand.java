@@ -9,6 +9,7 @@ import org.gsa4j.data.Tokenizer;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
 import org.gsa4j.train.LmData;
+import org.gsa4j.train.TrainingData;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -30,30 +31,26 @@ import java.util.concurrent.Callable;
         description = "Loss, perplexity and bits/byte on the validation token file in windows of the training length (as the trainer validates).")
 public final class WindowEvalCommand implements Callable<Integer> {
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model directory (a checkpoint works).")
+    @Option(names = {"-m", "--model"}, required = true, paramLabel = "DIR", description = "Model directory (a checkpoint works); required.")
     Path model;
 
-    @Option(names = "--data", paramLabel = "DIR", description = "Prepared data or .txt directory; default: the embedded Austen corpus.")
+    @Option(names = "--data", paramLabel = "DIR", description = "Prepared data or .txt directory (default: the embedded Austen corpus).")
     Path data;
 
-    @Option(names = "--vocab-size", defaultValue = "4096", description = "BPE vocabulary of the prepared data (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--vocab-size", paramLabel = "N", defaultValue = "4096", description = "BPE vocabulary of the prepared data (default: ${DEFAULT-VALUE}).")
     int vocabSize;
 
-    @Option(names = "--window", defaultValue = "128", description = "Tokens per window (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--window", paramLabel = "N", defaultValue = "128", description = "Tokens per window (default: ${DEFAULT-VALUE}).")
     int window;
 
-    @Option(names = "--tokens", defaultValue = "32768", description = "Predictions scored: the first ones of the validation split (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--tokens", paramLabel = "N", defaultValue = "32768", description = "Predictions scored: the first ones of the validation split (default: ${DEFAULT-VALUE}).")
     int tokens;
-
-    @Option(names = "--threads", defaultValue = "0", description = "Worker threads (0: all cores).")
-    int threads;
 
     @Override
     public Integer call() throws IOException {
-        CliSupport.threads(threads);
         if (window <= 0 || tokens <= 0) throw new Gsa4jException("--window and --tokens must be positive");
         CausalLM lm = ModelLoader.load(model);
-        DataPrep.Result prep = CliSupport.data(data, vocabSize, null);
+        DataPrep.Result prep = TrainingData.load(data, vocabSize, null, TrainingData.defaultCacheDir(), System.err::println);
         Path own = model.resolve("tokenizer.json");
         if (Files.isRegularFile(own) && !java.util.Arrays.equals(Files.readAllBytes(own), Files.readAllBytes(prep.tokenizerPath()))) {
             throw new Gsa4jException(model + " was trained with another tokenizer than the data's " + prep.tokenizerPath());

@@ -34,7 +34,7 @@ class InitFromCommandTest {
                 "--eval-tokens", "64"};
 
         Path teacher = dir.resolve("teacher");
-        var res = run(cat(new String[] {"train", "--arch", "llama", "--hidden-size", "16", "--layers", "1", "--heads", "2", "--steps", "3",
+        var res = run(cat(new String[] {"train", "--arch", "llama", "--hidden-size", "16", "--num-hidden-layers", "1", "--num-heads", "2", "--steps", "3",
                 "--out", teacher.toString()}, common));
         assertEquals(0, res.exitCode(), res.err());
         Path tck = Checkpoints.latest(teacher.resolve("checkpoints"));

@@ -231,7 +231,7 @@ public final class DataPrep {
             w.commit();
             return new Split(outBin.getFileName().toString(), List.of(textFile.getFileName().toString()), n, bytes);
         } catch (java.nio.charset.MalformedInputException e) {
-            throw Gsa4jException.at(textFile, null, "not valid UTF-8 text", e);
+            throw Utf8.invalid(textFile, e);
         } catch (java.nio.file.NoSuchFileException e) {
             throw Gsa4jException.at(textFile, null, "text file does not exist", e);
         } catch (IOException e) {

@@ -18,12 +18,16 @@ public interface Sampler {
     }
 
     /**
-     * Temperature sampling restricted to the top-k tokens (k ≤ 0: all) and then to the smallest set
-     * whose probability reaches top-p (p ≥ 1: all). Temperature 0 is greedy.
+     * Temperature sampling restricted to the top-k tokens (k = 0: all) and then to the smallest set
+     * whose probability reaches top-p (1: all; 0 keeps only the most likely token). Temperature 0 is
+     * greedy. Out-of-range settings are refused by name.
      */
     static Sampler of(double temperature, int topK, double topP, long seed) {
-        if (temperature < 0 || Double.isNaN(temperature)) throw new IllegalArgumentException("temperature must be >= 0, got " + temperature);
-        if (!(topP > 0)) throw new IllegalArgumentException("top-p must be in (0, 1], got " + topP);
+        if (!(temperature >= 0) || !Double.isFinite(temperature)) {
+            throw new IllegalArgumentException("temperature must be a number >= 0, got " + temperature);
+        }
+        if (topK < 0) throw new IllegalArgumentException("top-k must be >= 0 (0: all tokens), got " + topK);
+        if (!(topP >= 0 && topP <= 1)) throw new IllegalArgumentException("top-p must be in [0, 1], got " + topP);
         if (temperature == 0) return greedy();
         SplittableRandom rng = new SplittableRandom(seed);
         return logits -> {

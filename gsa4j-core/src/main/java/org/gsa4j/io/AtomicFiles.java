@@ -27,6 +27,8 @@ public final class AtomicFiles {
 
     private AtomicFiles() {}
 
+    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+
     public static void write(Path target, Body body) {
         if (Files.isDirectory(target)) throw Gsa4jException.at(target, null, "is a directory");
         Path tmp = tempFor(target);
@@ -46,14 +48,30 @@ public final class AtomicFiles {
         write(target, ch -> SafeTensors.writeAll(ch, ByteBuffer.wrap(content)));
     }
 
-    /** A fresh temporary file beside the target (its directory is created if needed). */
+    /**
+     * A fresh temporary file beside the target (its directory is created if needed), with the
+     * permissions a new file gets there (the umask's), or the target's when it exists: the rename
+     * must not turn a readable file private ({@code createTempFile} makes files 0600).
+     */
     public static Path tempFor(Path target) {
         Path abs = target.toAbsolutePath();
         Path dir = abs.getParent();
         if (dir == null) throw Gsa4jException.at(target, null, "has no parent directory");
         try {
             Files.createDirectories(dir);
-            return Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+            Path tmp;
+            while (true) {
+                try {
+                    tmp = Files.createFile(dir.resolve("." + abs.getFileName() + "." + Long.toUnsignedString(RANDOM.nextLong(), 36) + ".tmp"));
+                    break;
+                } catch (java.nio.file.FileAlreadyExistsException taken) {
+                    // another writer's temporary file: draw another name
+                }
+            }
+            if (Files.exists(abs) && Files.getFileAttributeView(abs, java.nio.file.attribute.PosixFileAttributeView.class) != null) {
+                Files.setPosixFilePermissions(tmp, Files.getPosixFilePermissions(abs));
+            }
+            return tmp;
         } catch (AccessDeniedException e) {
             throw Gsa4jException.at(target, null, "output directory is not writable (" + e.getMessage() + ")", e);
         } catch (IOException e) {

@@ -1,8 +1,8 @@
 package org.gsa4j.layers;
 
 import org.gsa4j.layers.TokenMixer.MixerState;
-import org.gsa4j.ops.GatedLinearAttention;
-import org.gsa4j.ops.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention;
 import org.gsa4j.tensor.Tensor;
 
 /**
@@ -59,5 +59,29 @@ final class LinearState implements MixerState {
         long n = s.size();
         if (conv != null) for (Tensor c : conv) n += c.size();
         return 4 * n;
+    }
+
+    @Override
+    public long bytesReadPerToken() {
+        return 2 * bytes();
+    }
+
+    @Override
+    public void skip(int tokens, java.util.SplittableRandom rng) {
+        position += tokens;
+    }
+
+    @Override
+    public void save(Writer out) {
+        out.tensor("s", s);
+        for (int i = 0; conv != null && i < conv.length; i++) out.tensor("conv" + i, conv[i]);
+        out.number("position", position);
+    }
+
+    @Override
+    public void load(Reader in) {
+        s = in.tensor("s", s.shape);
+        for (int i = 0; conv != null && i < conv.length; i++) conv[i] = in.tensor("conv" + i, conv[i].shape);
+        position = Math.toIntExact(in.number("position"));
     }
 }

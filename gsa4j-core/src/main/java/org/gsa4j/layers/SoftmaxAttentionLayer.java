@@ -3,19 +3,21 @@ package org.gsa4j.layers;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
-import org.gsa4j.ops.StepOps;
+import org.gsa4j.config.AttentionConfig;
+import org.gsa4j.ops.RmsNorm;
 import org.gsa4j.ops.attention.CausalAttention;
 import org.gsa4j.ops.attention.KvCache;
 import org.gsa4j.ops.attention.Rotary;
 import org.gsa4j.tensor.MatVec;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 
 /**
- * Causal softmax attention (SPEC §4.4, §4.5): q, k, v projections (biases iff qkv_bias), heads
+ * Causal softmax attention (docs/MATH.md#causal-softmax-attention): q, k, v projections (biases iff qkv_bias), heads
  * split, optional per-head RMSNorm of q and k, half-split rotary on q and k (positions from the KV
  * cache's length when decoding), causal softmax with {@code scale = head_dim^-0.5} and an optional
  * sliding window, GQA by head grouping, {@code o_proj}. Decoding keeps a {@link KvCache}, whose
@@ -64,15 +66,15 @@ public final class SoftmaxAttentionLayer implements TokenMixer {
         Var k = Functions.reshape(tape, project(tape, p, x, "k_proj"), b, t, hkv, hd);
         Var v = Functions.reshape(tape, project(tape, p, x, "v_proj"), b, t, hkv, hd);
         if (c.qkNorm()) {
-            q = Functions.rmsNorm(tape, q, p.get("q_norm.weight"), AttentionConfig.QK_NORM_EPS);
-            k = Functions.rmsNorm(tape, k, p.get("k_norm.weight"), AttentionConfig.QK_NORM_EPS);
+            q = RmsNorm.apply(tape, q, p.get("q_norm.weight"), AttentionConfig.QK_NORM_EPS);
+            k = RmsNorm.apply(tape, k, p.get("k_norm.weight"), AttentionConfig.QK_NORM_EPS);
         }
-        q = Functions.rotary(tape, q, rotary, offset);
-        k = Functions.rotary(tape, k, rotary, offset);
+        q = rotary.apply(tape, q, offset);
+        k = rotary.apply(tape, k, offset);
         double scale = 1.0 / Math.sqrt(hd);
 
         Var o = state == null
-                ? Functions.causalAttention(tape, q, k, v, scale, c.window())
+                ? CausalAttention.apply(tape, q, k, v, scale, c.window())
                 : tape.constant(decode(q.value, k.value, v.value, scale, state.cache));
         return Functions.linear(tape, Functions.reshape(tape, o, b, t, h * hd), p.get("o_proj.weight"));
     }
@@ -114,19 +116,21 @@ public final class SoftmaxAttentionLayer implements TokenMixer {
 
     /**
      * {@link #forward} for T = 1 on preallocated buffers: q, k, v in one dispatch, biases, q/k
-     * norms, rotary at the cache's length, the cache's step (append, attend), {@code o_proj}.
+     * norms, rotary at the cache's length, the cache's step (append, attend), {@code o_proj}. A
+     * lock-step batch steps its one cache once; otherwise every sequence's tokens go through its
+     * own cache in order, by way of one-row buffers.
      */
     private final class Step implements Stepper {
-        private final int b, h, hkv, hd;
+        private final int h, hkv, hd;
         private final Tensor[] proj;
         private final float[][] projOut;
         private final Tensor[] bias;
         private final Tensor qNorm, kNorm, oProj;
         private final float[] q, k, v, o, cos, sin;
-        private final Tensor qT, kT, vT, oT;
+        private final Tensor qT, kT, vT, oT, q1, k1, v1, o1;
 
         Step(Function<String, Tensor> params, int batch) {
-            b = batch;
+            int b = batch;
             h = c.numHeads();
             hkv = c.numKvHeads();
             hd = c.headDim();
@@ -146,23 +150,45 @@ public final class SoftmaxAttentionLayer implements TokenMixer {
             kT = Tensor.of(k, b, hkv, hd);
             vT = Tensor.of(v, b, hkv, hd);
             oT = Tensor.of(o, b, h, hd);
+            q1 = Tensor.zeros(1, h, hd);
+            k1 = Tensor.zeros(1, hkv, hd);
+            v1 = Tensor.zeros(1, hkv, hd);
+            o1 = Tensor.zeros(1, h, hd);
         }
 
         @Override
-        public void step(float[] x, MixerState st, float[] out) {
-            KvCache cache = ((State) st).cache;
+        public void step(float[] x, StepRows rows, float[] out) {
+            int b = rows.rows();
             MatVec.multiply(x, 0, b, proj, projOut, 0);
             if (bias != null) {
-                for (int i = 0; i < 3; i++) StepOps.addRowBias(projOut[i], bias[i].f, b, projOut[i].length / b);
+                for (int i = 0; i < 3; i++) VectorOps.addRowBias(projOut[i], bias[i].f, b, projOut[i].length / qT.dim(0));
             }
             if (qNorm != null) {
-                StepOps.rmsNorm(q, qNorm.f, AttentionConfig.QK_NORM_EPS, b * h, hd, q);
-                StepOps.rmsNorm(k, kNorm.f, AttentionConfig.QK_NORM_EPS, b * hkv, hd, k);
+                RmsNorm.step(q, qNorm.f, AttentionConfig.QK_NORM_EPS, b * h, hd, q);
+                RmsNorm.step(k, kNorm.f, AttentionConfig.QK_NORM_EPS, b * hkv, hd, k);
             }
-            rotary.angles(cache.length(), cos, sin);
-            rotary.rotate(q, 0, b * h, cos, sin);
-            rotary.rotate(k, 0, b * hkv, cos, sin);
-            cache.step(qT, kT, vT, 1.0 / Math.sqrt(hd), oT);
+            double scale = 1.0 / Math.sqrt(hd);
+            if (rows.isLockStep()) {
+                KvCache cache = ((State) rows.state(0)).cache;
+                rotary.angles(cache.length(), cos, sin);
+                rotary.rotate(q, 0, b * h, cos, sin);
+                rotary.rotate(k, 0, b * hkv, cos, sin);
+                cache.step(qT, kT, vT, scale, oT);
+            } else {
+                for (int s = 0; s < rows.sequences(); s++) {
+                    KvCache cache = ((State) rows.state(s)).cache;
+                    for (int r = rows.first(s); r < rows.first(s) + rows.count(s); r++) {
+                        rotary.angles(cache.length(), cos, sin);
+                        rotary.rotate(q, r * h * hd, h, cos, sin);
+                        rotary.rotate(k, r * hkv * hd, hkv, cos, sin);
+                        System.arraycopy(q, r * h * hd, q1.f, 0, h * hd);
+                        System.arraycopy(k, r * hkv * hd, k1.f, 0, hkv * hd);
+                        System.arraycopy(v, r * hkv * hd, v1.f, 0, hkv * hd);
+                        cache.step(q1, k1, v1, scale, o1);
+                        System.arraycopy(o1.f, 0, o, r * h * hd, h * hd);
+                    }
+                }
+            }
             MatVec.multiply(o, 0, b, oProj, out, 0);
         }
     }
@@ -188,6 +214,35 @@ public final class SoftmaxAttentionLayer implements TokenMixer {
         @Override
         public long bytes() {
             return cache.bytes();
+        }
+
+        @Override
+        public long bytesReadPerToken() {
+            return cache.bytes();
+        }
+
+        @Override
+        public long bytesPerContextToken() {
+            return cache.bytesPerToken();
+        }
+
+        @Override
+        public void skip(int tokens, java.util.SplittableRandom rng) {
+            cache.skip(tokens, rng);
+        }
+
+        @Override
+        public void save(Writer out) {
+            Tensor[] kv = cache.contents();
+            out.number("length", cache.length());
+            out.tensor("keys", kv[0]);
+            out.tensor("values", kv[1]);
+        }
+
+        @Override
+        public void load(Reader in) {
+            long length = in.number("length");
+            cache.restore(length, in.tensor("keys"), in.tensor("values"));
         }
     }
 }

@@ -35,15 +35,34 @@ public interface TokenMixer {
         return null;
     }
 
-    /** One token per sequence: x [B, d] (normalised residual) → out [B, d]; the state moves on. */
+    /**
+     * One pass over the rows of {@code rows}: x [rows, d] (normalised residual) → out [rows, d];
+     * every sequence's state moves on by its tokens, in order. The buffers hold at least the
+     * stepper's row capacity; rows past {@code rows.rows()} are ignored.
+     */
     interface Stepper {
-        void step(float[] x, MixerState state, float[] out);
+        void step(float[] x, StepRows rows, float[] out);
     }
 
-    /** What one layer carries between tokens when decoding. */
+    /**
+     * What one layer carries between tokens when decoding. Its parts can be written to and read
+     * from a snapshot ({@link #save}, {@link #load}), which the model wraps with its identity and
+     * a checksum.
+     */
     interface MixerState {
         /** Memory held, in bytes: fixed for the linear models, growing with context for attention. */
         long bytes();
+
+        /**
+         * Bytes of this state one decoded token reads: a recurrent state is read and rewritten
+         * whole (counted twice), a KV cache read once.
+         */
+        long bytesReadPerToken();
+
+        /** Bytes the state grows by per token of context: 0 for a fixed-size state, the keys and values of one token for a KV cache. */
+        default long bytesPerContextToken() {
+            return 0;
+        }
 
         /**
          * A hint that the context will reach {@code tokens} in all: a state that grows with it (a KV
@@ -52,8 +71,36 @@ public interface TokenMixer {
         default void reserve(int tokens) {}
 
         /** An independent copy (e.g. to continue one prefilled prompt in several ways). */
-        default MixerState copy() {
-            throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot be copied");
+        MixerState copy();
+
+        /**
+         * Moves on by {@code tokens} without computing them (benchmarks reach long contexts this
+         * way): position counters move; a fixed-size state keeps its contents (its size and the
+         * work of a step do not depend on the position); a KV cache appends random keys and
+         * values drawn from {@code rng}, so later steps attend over a context of that length.
+         * The result is not the state of any real text.
+         */
+        void skip(int tokens, java.util.SplittableRandom rng);
+
+        /** Writes every part of the state, in a fixed order. */
+        void save(Writer out);
+
+        /** Reads what {@link #save} wrote into this state (made by the same mixer for the same batch). */
+        void load(Reader in);
+
+        /** Where a state writes its parts: named tensors and counters. */
+        interface Writer {
+            void tensor(String name, Tensor t);
+
+            void number(String name, long value);
+        }
+
+        /** Where a state reads its parts back, in the order they were written; a mismatch throws. */
+        interface Reader {
+            /** The stored tensor, which must have {@code shape} (any shape when none is given: a KV cache's tokens). */
+            Tensor tensor(String name, int... shape);
+
+            long number(String name);
         }
     }
 }

@@ -1,18 +1,22 @@
 package org.gsa4j.models;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import org.gsa4j.Gsa4jException;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
+import org.gsa4j.config.ModelConfig;
 import org.gsa4j.layers.GatedMlp;
 import org.gsa4j.layers.ModelLevelParams;
 import org.gsa4j.layers.ParamScope;
 import org.gsa4j.layers.ParamSpec;
+import org.gsa4j.layers.StepRows;
 import org.gsa4j.layers.TokenMixer;
-import org.gsa4j.ops.StepOps;
+import org.gsa4j.ops.CrossEntropy;
+import org.gsa4j.ops.RmsNorm;
 import org.gsa4j.tensor.MatVec;
+import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -21,7 +25,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * A causal language model on the shared block skeleton (SPEC §3.2):
+ * A causal language model on the shared block skeleton (docs/MATH.md#the-block-skeleton):
  * {@code x = E[ids]; x += mixer(norm(x)); x += mlp(norm(x)) per layer; logits = lm_head(norm(x))}.
  * Parameters live in one name → tensor map under their Hugging Face names, so loading and saving
  * are a copy; the architecture is in the token mixer.
@@ -29,25 +33,29 @@ import java.util.SplittableRandom;
 public final class CausalLM {
     public static final int IGNORE_INDEX = -100;
 
-    public final LmConfig config;
-    /** The config.json this model was built from; saved back unchanged beside the weights. */
-    public final JsonNode configJson;
+    /** The typed config this model was built from ({@code toJson()} is its config.json). */
+    public final ModelConfig config;
     public final Naming naming;
+    private final ModelRegistry.Architecture architecture;
     private final TokenMixer[] mixers;
     private final GatedMlp mlp;
     private final Map<String, Tensor> params;
 
-    public CausalLM(JsonNode configJson, LmConfig config, Naming naming, TokenMixer[] mixers, Map<String, Tensor> params) {
-        this.configJson = configJson;
-        this.config = config;
-        this.naming = naming;
-        this.mixers = mixers;
+    /** The model an architecture describes, with these weights (by state-dict name). */
+    public CausalLM(ModelRegistry.Architecture architecture, Map<String, Tensor> params) {
+        this.architecture = architecture;
+        this.config = architecture.config();
+        this.naming = architecture.naming();
+        this.mixers = architecture.mixers();
         this.mlp = new GatedMlp(config.hiddenSize(), config.intermediateSize());
         this.params = params;
     }
 
-    /** Every parameter this configuration has, in a stable order, with shape and initialisation. */
-    public static List<ParamSpec> paramSpecs(LmConfig c, Naming n, TokenMixer[] mixers) {
+    /** Every parameter an architecture has, in a stable order, with shape and initialisation. */
+    public static List<ParamSpec> paramSpecs(ModelRegistry.Architecture architecture) {
+        ModelConfig c = architecture.config();
+        Naming n = architecture.naming();
+        TokenMixer[] mixers = architecture.mixers();
         int d = c.hiddenSize();
         List<ParamSpec> specs = new ArrayList<>();
         specs.add(ParamSpec.matrix(n.embeddings(), c.vocabSize(), d));
@@ -70,10 +78,15 @@ public final class CausalLM {
     }
 
     public List<ParamSpec> paramSpecs() {
-        return paramSpecs(config, naming, mixers);
+        return paramSpecs(architecture);
     }
 
-    /** Fresh weights drawn as the reference library does (SPEC §3.3): N(0, std) matrices, unit norms. */
+    /** The config, naming and token mixers this model was built from. */
+    public ModelRegistry.Architecture architecture() {
+        return architecture;
+    }
+
+    /** Fresh weights drawn as the reference library does (docs/MATH.md#initialisation): N(0, std) matrices, unit norms. */
     public static Map<String, Tensor> initParams(List<ParamSpec> specs, double std, long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
         Map<String, Tensor> out = new LinkedHashMap<>();
@@ -124,13 +137,13 @@ public final class CausalLM {
         Var x = Functions.reshape(tape, Functions.embedding(tape, embed, ids), batch, seqLen, d);
         for (int i = 0; i < config.numLayers(); i++) {
             ParamScope layer = root.child(naming.layer(i));
-            Var h = Functions.rmsNorm(tape, x, layer.get(naming.mixerNorm()), config.normEps());
+            Var h = RmsNorm.apply(tape, x, layer.get(naming.mixerNorm()), config.normEps());
             Var mixed = mixers[i].forward(tape, layer.child(naming.mixer()), h, state == null ? null : state.layers[i]);
             x = Functions.add(tape, x, mixed);
-            h = Functions.rmsNorm(tape, x, layer.get(naming.mlpNorm()), config.normEps());
+            h = RmsNorm.apply(tape, x, layer.get(naming.mlpNorm()), config.normEps());
             x = Functions.add(tape, x, mlp.forward(tape, layer.child(naming.mlp()), h));
         }
-        x = Functions.rmsNorm(tape, x, root.get(naming.finalNorm()), config.normEps());
+        x = RmsNorm.apply(tape, x, root.get(naming.finalNorm()), config.normEps());
         Var head = config.tieWordEmbeddings() ? embed : root.get(naming.lmHead());
         if (state != null) state.advance(seqLen);
         return Functions.linear(tape, Functions.reshape(tape, x, batch * seqLen, d), head);
@@ -141,7 +154,7 @@ public final class CausalLM {
      * mean cross-entropy over positions whose label is not {@link #IGNORE_INDEX}.
      */
     public Var loss(Tape tape, Map<String, Var> p, int[] ids, int batch, int seqLen) {
-        return Functions.crossEntropy(tape, logits(tape, p, ids, batch, seqLen, null), shiftedLabels(ids, batch, seqLen), IGNORE_INDEX);
+        return CrossEntropy.apply(tape, logits(tape, p, ids, batch, seqLen, null), shiftedLabels(ids, batch, seqLen), IGNORE_INDEX);
     }
 
     public static int[] shiftedLabels(int[] ids, int batch, int seqLen) {
@@ -152,17 +165,42 @@ public final class CausalLM {
         return labels;
     }
 
-    TokenMixer[] mixers() {
-        return mixers;
-    }
-
-    /** A fresh decoding state for a batch. */
+    /** A fresh decoding state for {@code batch} sequences decoded in lock-step (1 for one conversation). */
     public DecodeState newState(int batch) {
+        if (batch <= 0) throw new IllegalArgumentException("batch must be > 0, got " + batch);
         TokenMixer.MixerState[] states = new TokenMixer.MixerState[mixers.length];
         for (int i = 0; i < mixers.length; i++) states[i] = mixers[i].newState(batch);
-        DecodeState state = new DecodeState(states);
-        state.batch = batch;
-        return state;
+        return new DecodeState(this, states, batch);
+    }
+
+    /**
+     * What a snapshot of this model's states records and checks: the architecture, the config's
+     * hash, the weights' precision and a fingerprint of their values (computed now: the weights
+     * are live, and training changes them).
+     */
+    public ModelIdentity identity() {
+        return ModelIdentity.of(config.modelType(), config.toJson(), params);
+    }
+
+    /** Bytes of weights one decoded token reads: every matrix once, but one row of an untied input embedding. */
+    public long weightBytesReadPerToken() {
+        long n = 0;
+        for (Map.Entry<String, Tensor> e : params.entrySet()) {
+            Tensor t = e.getValue();
+            long width = t.isBf16() ? 2 : t.isF64() ? 8 : 4;
+            boolean embeddingRow = e.getKey().equals(naming.embeddings()) && !config.tieWordEmbeddings();
+            n += width * (embeddingRow ? t.dim(-1) : t.size());
+        }
+        return n;
+    }
+
+    /**
+     * The state a snapshot of this model holds ({@link DecodeState#snapshot}); it continues bit for
+     * bit as the saved state would have. A snapshot of another model or weights, a corrupted or a
+     * truncated one is refused with one line ({@link Gsa4jException}).
+     */
+    public DecodeState restore(byte[] snapshot) {
+        return StateSnapshot.fromBytes(this, snapshot).state();
     }
 
     /**
@@ -170,7 +208,8 @@ public final class CausalLM {
      * step for T = 1) and returns the last position's logits per batch row, [B, vocab].
      */
     public Tensor feed(int[] ids, int batch, int seqLen, DecodeState state) {
-        if (seqLen == 1 && ids.length == batch && workspace(state, batch).complete) return step(ids, state).copy();
+        checkOwn(state);
+        if (seqLen == 1 && ids.length == batch && workspace(state).complete) return step(ids, state).copy();
         Tape tape = Tape.inference();
         Map<String, Var> p = bind(tape);
         Tensor all = logits(tape, p, ids, batch, seqLen, state).value;
@@ -185,6 +224,7 @@ public final class CausalLM {
      * for scoring a stream chunk by chunk while the state carries the context.
      */
     public Tensor feedAll(int[] ids, int batch, int seqLen, DecodeState state) {
+        checkOwn(state);
         Tape tape = Tape.inference();
         return logits(tape, bind(tape), ids, batch, seqLen, state).value;
     }
@@ -195,39 +235,71 @@ public final class CausalLM {
      * a buffer the next step overwrites.
      */
     public Tensor step(int[] ids, DecodeState state) {
-        Workspace w = workspace(state, ids.length);
+        checkOwn(state);
+        if (ids.length != state.batch) throw new IllegalArgumentException(ids.length + " ids for a state of batch " + state.batch);
+        Workspace w = workspace(state);
         if (!w.complete) throw new UnsupportedOperationException(config.modelType() + " has no single-token step; use feed");
-        w.run(ids, state);
+        w.lockStep(state);
+        w.run(ids);
         state.advance(1);
-        return w.logitsT;
+        return w.logits;
     }
 
     /** Whether {@link #step} serves this state (every layer has a single-token step). */
     public boolean canStep(DecodeState state) {
-        return workspace(state, state.batch).complete;
+        return workspace(state).complete;
     }
 
-    private Workspace workspace(DecodeState state, int batch) {
-        if (state.workspace instanceof Workspace ws && ws.batch == batch && ws.model() == this) return ws;
-        Workspace ws = new Workspace(batch);
+    private void checkOwn(DecodeState state) {
+        if (state.model != this) throw new IllegalArgumentException("the decode state belongs to another model instance");
+    }
+
+    private Workspace workspace(DecodeState state) {
+        if (state.workspace instanceof Workspace ws && ws.model() == this) return ws;
+        Workspace ws = new Workspace(state.batch);
         state.workspace = ws;
         return ws;
     }
 
-    /** Weights resolved by name once and the activations of one step, per decoding state. */
-    private final class Workspace {
-        final int batch, d, inter, vocab;
+    /** Buffers for passes of up to {@code rows} tokens of several independent states ({@link BatchDecoder}). */
+    Workspace newWorkspace(int rows) {
+        Workspace w = new Workspace(rows);
+        if (!w.complete) {
+            throw new UnsupportedOperationException(config.modelType() + " with " + weightKind()
+                    + " weights has no single-token step for every layer; batched decoding needs one");
+        }
+        return w;
+    }
+
+    private String weightKind() {
+        return params.values().stream().anyMatch(Tensor::isF64) ? "float64" : "these";
+    }
+
+    /**
+     * Weights resolved by name once and the activations of one pass of up to {@code capacity}
+     * rows: each row a token of some sequence ({@link StepRows}), the logits only for each
+     * sequence's last row. Every row is computed by the same kernels in the same order whatever
+     * the other rows, so a sequence's logits do not depend on what it was batched with, nor on
+     * how its tokens were split into passes.
+     */
+    final class Workspace {
+        final int capacity, d, inter, vocab;
         final TokenMixer.Stepper[] steppers;
         final Tensor embed, head, finalNorm;
         final Tensor[] mixerNorm, mlpNorm, down;
         final Tensor[][] gateUp;
-        final float[] x, h, mixed, gate, up;
-        final Tensor logitsT;
+        final float[] x, h, mixed, gate, up, last;
+        /** The logits of a pass, one row per sequence: [capacity, vocab]. */
+        final Tensor logits;
+        final StepRows rows;
+        /** Per sequence of the pass: its model state (for the layers' states) and last row. */
+        private final DecodeState[] seqStates;
+        private int rowCount;
         /** Whether every layer has a stepper (otherwise T = 1 goes through the tape). */
         final boolean complete;
 
-        Workspace(int batch) {
-            this.batch = batch;
+        Workspace(int capacity) {
+            this.capacity = capacity;
             d = config.hiddenSize();
             inter = config.intermediateSize();
             vocab = config.vocabSize();
@@ -243,7 +315,7 @@ public final class CausalLM {
                 String mx = naming.layer(i) + naming.mixer();
                 java.util.Set<String> modelLevel = new java.util.HashSet<>();
                 if (mixers[i] instanceof ModelLevelParams mp) for (ParamSpec s : mp.modelParams()) modelLevel.add(s.name());
-                steppers[i] = mixers[i].stepper(name -> param(modelLevel.contains(name) ? name : mx + name), batch);
+                steppers[i] = mixers[i].stepper(name -> param(modelLevel.contains(name) ? name : mx + name), capacity);
                 all = steppers[i] != null;
             }
             for (int i = 0; i < n; i++) {
@@ -256,12 +328,15 @@ public final class CausalLM {
             embed = param(naming.embeddings());
             head = config.tieWordEmbeddings() ? embed : param(naming.lmHead());
             finalNorm = param(naming.finalNorm());
-            x = new float[batch * d];
-            h = new float[batch * d];
-            mixed = new float[batch * d];
-            gate = new float[batch * inter];
-            up = new float[batch * inter];
-            logitsT = Tensor.zeros(batch, vocab);
+            x = new float[capacity * d];
+            h = new float[capacity * d];
+            mixed = new float[capacity * d];
+            gate = new float[capacity * inter];
+            up = new float[capacity * inter];
+            last = new float[capacity * d];
+            logits = Tensor.zeros(capacity, vocab);
+            rows = new StepRows(capacity);
+            seqStates = new DecodeState[capacity];
             complete = all;
             mlpChunks = MatVec.chunkCount(inter);
         }
@@ -273,9 +348,9 @@ public final class CausalLM {
 
         private void mlpChunk(int c) {
             int a = MatVec.chunkStart(inter, c), b = MatVec.chunkStart(inter, c + 1);
-            MatVec.rows(h, 0, batch, d, gateUp[layer][0], a, b, gate, 0);
-            MatVec.rows(h, 0, batch, d, gateUp[layer][1], a, b, up, 0);
-            for (int r = 0; r < batch; r++) StepOps.swiglu(gate, up, r * inter + a, b - a);
+            MatVec.rows(h, 0, rowCount, d, gateUp[layer][0], a, b, gate, 0);
+            MatVec.rows(h, 0, rowCount, d, gateUp[layer][1], a, b, up, 0);
+            for (int r = 0; r < rowCount; r++) VectorOps.swigluInPlace(gate, up, r * inter + a, b - a);
         }
 
         CausalLM model() {
@@ -288,26 +363,54 @@ public final class CausalLM {
             return t;
         }
 
-        void run(int[] ids, DecodeState state) {
+        /** A pass of one token for each of a lock-step state's batch rows. */
+        void lockStep(DecodeState state) {
+            rows.lockStep(state.layers[0], state.batch);
+            for (int s = 0; s < state.batch; s++) seqStates[s] = state;
+        }
+
+        /** Starts an empty pass. */
+        void clear() {
+            java.util.Arrays.fill(seqStates, 0, rows.sequences(), null);
+            rows.clear();
+        }
+
+        /** Adds a sequence of {@code tokens} rows of a single-sequence state to the pass. */
+        void add(DecodeState state, int tokens) {
+            seqStates[rows.sequences()] = state;
+            rows.add(state.layers[0], 0, tokens);
+        }
+
+        DecodeState seqState(int s) {
+            return seqStates[s];
+        }
+
+        /** Runs the pass over {@code ids} (one per row, in row order). */
+        void run(int[] ids) {
+            int n = rows.rows(), seqs = rows.sequences();
+            rowCount = n;
             double eps = config.normEps();
-            for (int b = 0; b < batch; b++) {
-                int id = ids[b];
+            for (int r = 0; r < n; r++) {
+                int id = ids[r];
                 if (id < 0 || id >= vocab) throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + vocab + ")");
-                if (embed.isBf16()) for (int j = 0; j < d; j++) x[b * d + j] = Float.intBitsToFloat(embed.h[id * d + j] << 16);
-                else System.arraycopy(embed.f, id * d, x, b * d, d);
+                if (embed.isBf16()) for (int j = 0; j < d; j++) x[r * d + j] = Float.intBitsToFloat(embed.h[id * d + j] << 16);
+                else System.arraycopy(embed.f, id * d, x, r * d, d);
             }
             for (int i = 0; i < steppers.length; i++) {
-                StepOps.rmsNorm(x, mixerNorm[i].f, eps, batch, d, h);
-                steppers[i].step(h, state.layers[i], mixed);
-                StepOps.addInto(x, mixed, batch * d);
-                StepOps.rmsNorm(x, mlpNorm[i].f, eps, batch, d, h);
+                for (int s = 0; s < seqs; s++) rows.setState(s, seqStates[s].layers[i]);
+                RmsNorm.step(x, mixerNorm[i].f, eps, n, d, h);
+                steppers[i].step(h, rows, mixed);
+                VectorOps.add(x, 0, mixed, 0, x, 0, n * d);
+                RmsNorm.step(x, mlpNorm[i].f, eps, n, d, h);
                 layer = i;
-                MatVec.forEach(mlpChunks, mlpJob);   // gate and up rows, then swiglu on them, per chunk
-                MatVec.multiply(gate, 0, batch, down[i], mixed, 0);
-                StepOps.addInto(x, mixed, batch * d);
+                Parallel.forDecode(mlpChunks, mlpJob);   // gate and up rows, then swiglu on them, per chunk
+                MatVec.multiply(gate, 0, n, down[i], mixed, 0);
+                VectorOps.add(x, 0, mixed, 0, x, 0, n * d);
             }
-            StepOps.rmsNorm(x, finalNorm.f, eps, batch, d, h);
-            MatVec.multiply(h, 0, batch, head, logitsT.f, 0);
+            // the head only for each sequence's last row
+            for (int s = 0; s < seqs; s++) System.arraycopy(x, (rows.first(s) + rows.count(s) - 1) * d, last, s * d, d);
+            RmsNorm.step(last, finalNorm.f, eps, seqs, d, h);
+            MatVec.multiply(h, 0, seqs, head, logits.f, 0);
         }
     }
 }

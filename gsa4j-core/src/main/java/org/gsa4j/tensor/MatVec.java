@@ -5,7 +5,6 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.function.IntConsumer;
@@ -87,7 +86,7 @@ public final class MatVec {
             rows += wi.dim(0);
         }
         Job j = JOBS.get();
-        if (rows * k * n >= PARALLEL_FMAS && PARALLEL && !j.busy) {
+        if (rows * k * n >= PARALLEL_FMAS && Parallel.DECODE_PARALLEL && !j.busy) {
             j.busy = true;
             j.x = x;
             j.xOff = xOff;
@@ -114,17 +113,6 @@ public final class MatVec {
         for (int i = 0; i < count; i++) {
             Tensor wi = ws == null ? w : ws[i];
             rows(x, xOff, n, k, wi, 0, wi.dim(0), ws == null ? y : ys[i], yOff);
-        }
-    }
-
-    /**
-     * Runs {@code job.accept(c)} for every c in [0, chunks) on the worker team, the caller taking
-     * part, and returns when all are done. Allocation-free (pass a job object made once); runs
-     * serially on the caller when the team is busy with other work or decoding is single-threaded.
-     */
-    public static void forEach(int chunks, IntConsumer job) {
-        if (chunks <= 1 || !PARALLEL || !Parallel.tryTeam(job, chunks)) {
-            for (int c = 0; c < chunks; c++) job.accept(c);
         }
     }
 
@@ -155,7 +143,7 @@ public final class MatVec {
 
     /**
      * Output rows [j0, j1) of one matrix on the calling thread: {@code y[yOff + r·M + j]} for r &lt; n
-     * (a building block for fused jobs run through {@link #forEach}).
+     * (a building block for fused jobs run through {@link Parallel#forDecode}).
      */
     public static void rows(float[] x, int xOff, int n, int k, Tensor w, int j0, int j1, float[] y, int yOff) {
         int m = w.dim(0);
@@ -186,7 +174,7 @@ public final class MatVec {
                     a3 = FloatVector.fromArray(S, w, wj + i + 3 * L).fma(FloatVector.fromArray(S, x, xr + i + 3 * L), a3);
                 }
                 for (; i <= k - L; i += L) a0 = FloatVector.fromArray(S, w, wj + i).fma(FloatVector.fromArray(S, x, xr + i), a0);
-                float s = sum(a0.add(a1).add(a2.add(a3)));
+                float s = VectorOps.sumLanes(a0.add(a1).add(a2.add(a3)));
                 for (; i < k; i++) s += w[wj + i] * x[xr + i];
                 y[yOff + r * m + j] = s;
             }
@@ -208,29 +196,10 @@ public final class MatVec {
                     a3 = widen(w, wj + i + 3 * L).fma(FloatVector.fromArray(S, x, xr + i + 3 * L), a3);
                 }
                 for (; i <= k - L; i += L) a0 = widen(w, wj + i).fma(FloatVector.fromArray(S, x, xr + i), a0);
-                float s = sum(a0.add(a1).add(a2.add(a3)));
+                float s = VectorOps.sumLanes(a0.add(a1).add(a2.add(a3)));
                 for (; i < k; i++) s += bf16(w[wj + i]) * x[xr + i];
                 y[yOff + r * m + j] = s;
             }
-        }
-    }
-
-    /**
-     * Σ lanes by a fixed tree of lane-wise adds ({@code reduceLanes} may add in another order once
-     * compiled than when interpreted, which would break bit-for-bit reproducibility).
-     */
-    private static float sum(FloatVector v) {
-        for (VectorShuffle<Float> s : FOLD) v = v.add(v.rearrange(s));
-        return v.lane(0);
-    }
-
-    @SuppressWarnings("unchecked")
-    private static final VectorShuffle<Float>[] FOLD = new VectorShuffle[Integer.numberOfTrailingZeros(L)];
-
-    static {
-        for (int i = 0, half = L / 2; half >= 1; i++, half /= 2) {
-            int h = half;
-            FOLD[i] = VectorShuffle.fromOp(S, l -> l ^ h);
         }
     }
 
@@ -242,7 +211,4 @@ public final class MatVec {
     private static float bf16(short b) {
         return Float.intBitsToFloat(b << 16);
     }
-
-    /** Whether decode products use the worker team ({@code -Dgsa4j.decodeThreads=1} keeps them on the caller). */
-    private static final boolean PARALLEL = Integer.getInteger("gsa4j.decodeThreads", 2) > 1;
 }

@@ -70,6 +70,21 @@ public final class Parallel {
         return (int) ((long) c * n / runs);
     }
 
+    /**
+     * The decode path's parallel-for: runs {@code task.accept(i)} for every i in [0, n) on the worker
+     * team, the caller taking part, and returns when all are done. Allocation-free (pass a task
+     * object made once); runs serially on the caller when the team is busy with other work or
+     * decoding is single-threaded ({@code -Dgsa4j.decodeThreads=1}).
+     */
+    public static void forDecode(int n, IntConsumer task) {
+        if (n <= 1 || !DECODE_PARALLEL || !tryTeam(task, n)) {
+            for (int i = 0; i < n; i++) task.accept(i);
+        }
+    }
+
+    /** Whether decoding uses the worker team ({@code -Dgsa4j.decodeThreads=1} keeps it on the caller). */
+    static final boolean DECODE_PARALLEL = Integer.getInteger("gsa4j.decodeThreads", 2) > 1;
+
     /** Runs body(i) for i in [0, n) on the worker team and the caller; false (nothing run) when the team is busy or absent. */
     static boolean tryTeam(IntConsumer body, int n) {
         if (threads <= 1) return false;

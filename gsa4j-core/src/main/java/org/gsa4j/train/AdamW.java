@@ -48,8 +48,8 @@ public final class AdamW {
     }
 
     public static AdamW of(TrainConfig c, Map<String, Tensor> params) {
-        Predicate<String> decays = c.decayNormsAndEmbeddings ? n -> true : defaultDecayRule(params);
-        return new AdamW(c.beta1, c.beta2, c.eps, c.weightDecay, decays);
+        Predicate<String> decays = c.decayNormsAndEmbeddings() ? n -> true : defaultDecayRule(params);
+        return new AdamW(c.beta1(), c.beta2(), c.eps(), c.weightDecay(), decays);
     }
 
     /**

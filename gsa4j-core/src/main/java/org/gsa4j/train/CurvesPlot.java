@@ -37,6 +37,9 @@ public final class CurvesPlot {
 
     public static void write(List<Run> runs, Map<String, Double> references, Path png, String title, boolean xInTokens) {
         System.setProperty("java.awt.headless", "true");
+        // PNGs are encoded in memory: with ImageIO's default file cache each write registers a stream
+        // closer on a shutdown hook, and a plot drawn while Ctrl-C shuts the JVM down failed ("closed")
+        javax.imageio.ImageIO.setUseCache(false);
         XYSeriesCollection data = new XYSeriesCollection();
         for (Run run : runs) {
             XYSeries smooth = new XYSeries(run.label() + " (train, avg)");

@@ -6,6 +6,7 @@ import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.DecodeState;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -38,7 +39,12 @@ public final class LmEval {
         void update(long bytesRead, long tokensScored, double nllNats);
     }
 
-    public record Result(long tokens, long bytes, double nllNats, double seconds, long stateBytes, int chunk, boolean firstTokenScored) {
+    /**
+     * @param unigramNats the NLL of the scored tokens under a unigram model fitted on those same
+     *                    tokens ({@link Unigram#selfNllNats()}): the context-free baseline
+     */
+    public record Result(long tokens, long bytes, double nllNats, double seconds, long stateBytes, int chunk, boolean firstTokenScored,
+                         double unigramNats) {
         public double perplexity() {
             return Math.exp(nllNats / tokens);
         }
@@ -54,17 +60,28 @@ public final class LmEval {
         public double tokensPerSecond() {
             return tokens / Math.max(seconds, 1e-9);
         }
+
+        /** Bits per byte of the unigram baseline (see the record's comment). */
+        public double unigramBitsPerByte() {
+            return Unigram.bitsPerByte(unigramNats, bytes);
+        }
     }
 
+    /** Scores every token of a UTF-8 text file. */
     public static Result evaluate(CausalLM model, Tokenizer tok, Path textFile, int chunk, Progress progress) {
+        return evaluate(model, tok, textFile, chunk, Long.MAX_VALUE, progress);
+    }
+
+    /** Scores the first {@code maxTokens} tokens of a UTF-8 text file (all when it is Long.MAX_VALUE). */
+    public static Result evaluate(CausalLM model, Tokenizer tok, Path textFile, int chunk, long maxTokens, Progress progress) {
         if (!Files.isRegularFile(textFile)) throw Gsa4jException.at(textFile, null, "no such text file");
         try (InputStream in = Files.newInputStream(textFile)) {
             if (Files.size(textFile) == 0) throw Gsa4jException.at(textFile, null, "the file is empty: nothing to evaluate");
             Reader reader = new InputStreamReader(in, StandardCharsets.UTF_8.newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT));
-            return evaluate(model, tok, reader, chunk, progress);
+            return evaluate(model, tok, reader, chunk, maxTokens, progress);
         } catch (CharacterCodingException e) {
-            throw Gsa4jException.at(textFile, null, "not valid UTF-8 text", e);
+            throw org.gsa4j.data.Utf8.invalid(textFile, e);
         } catch (NoSuchFileException e) {
             throw Gsa4jException.at(textFile, null, "no such text file", e);
         } catch (IOException e) {
@@ -73,36 +90,54 @@ public final class LmEval {
     }
 
     public static Result evaluate(CausalLM model, Tokenizer tok, Reader reader, int chunk, Progress progress) throws IOException {
+        return evaluate(model, tok, reader, chunk, Long.MAX_VALUE, progress);
+    }
+
+    /**
+     * Scores a text read from {@code reader}, stopping after {@code maxTokens} scored tokens. A
+     * non-finite logit stops it with a {@link NonFiniteException} naming the token.
+     */
+    public static Result evaluate(CausalLM model, Tokenizer tok, Reader reader, int chunk, long maxTokens, Progress progress) throws IOException {
         if (chunk <= 0) throw new Gsa4jException("eval: chunk length must be positive, is " + chunk);
+        if (maxTokens <= 0) throw new Gsa4jException("eval: the number of tokens to score must be positive, is " + maxTokens);
         if (tok.vocabSize() > model.config.vocabSize()) {
             throw new Gsa4jException("the tokenizer has " + tok.vocabSize() + " tokens but the model only " + model.config.vocabSize()
                     + ": they do not belong together");
         }
         long t0 = System.nanoTime();
         Scorer s = new Scorer(model, chunk);
+        Unigram unigram = new Unigram(model.config.vocabSize());
         if (tok.eosId() >= 0) s.start(tok.eosId());
         StringBuilder buf = new StringBuilder();
         char[] cbuf = new char[BLOCK_CHARS];
         long bytes = 0;
-        for (int n; (n = reader.read(cbuf)) > 0; ) {
-            buf.append(cbuf, 0, n);
-            if (buf.length() < BLOCK_CHARS) continue;
-            int cut = cutPoint(buf);
+        boolean eof = false;
+        while (!eof && s.count < maxTokens) {
+            int n = reader.read(cbuf);
+            if (n > 0) buf.append(cbuf, 0, n);
+            else eof = true;
+            if (!eof && buf.length() < BLOCK_CHARS) continue;
+            int cut = eof ? buf.length() : cutPoint(buf);
             if (cut < 0 && buf.length() < 64 * BLOCK_CHARS) continue;
             if (cut < 0) cut = buf.length(); // a pathological line of megabytes: cut anyway
+            if (cut == 0) break;
             String piece = buf.substring(0, cut);
             buf.delete(0, cut);
+            int[] ids = tok.encode(piece);
+            // the tokens still to score: with a first token that only starts the state, one more is fed
+            long room = maxTokens - s.count + (s.started() ? 0 : 1);
+            if (ids.length > room) {
+                ids = java.util.Arrays.copyOf(ids, (int) room);
+                piece = tok.decode(ids);
+            }
             bytes += utf8(piece);
-            s.score(tok.encode(piece));
+            s.score(ids, unigram);
             if (progress != null) progress.update(bytes, s.count, s.nll);
-        }
-        if (!buf.isEmpty()) {
-            bytes += utf8(buf.toString());
-            s.score(tok.encode(buf.toString()));
         }
         if (s.count == 0) throw new Gsa4jException("eval: the text has no tokens to score");
         if (progress != null) progress.update(bytes, s.count, s.nll);
-        return new Result(s.count, bytes, s.nll, (System.nanoTime() - t0) / 1e9, s.state.bytes(), chunk, tok.eosId() >= 0);
+        return new Result(s.count, bytes, s.nll, (System.nanoTime() - t0) / 1e9, s.state.bytes(), chunk, tok.eosId() >= 0,
+                unigram.selfNllNats());
     }
 
     /** After the last "\n" that is followed by a non-space character, or -1. */
@@ -127,7 +162,17 @@ public final class LmEval {
         return n;
     }
 
-    /** Feeds token ids through the state; scores each with the previous position's logits. */
+    /** The model's logits turned NaN or infinite: its weights or its arithmetic are broken. */
+    public static final class NonFiniteException extends Gsa4jException {
+        public NonFiniteException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * Feeds token ids through the state; scores each with the previous position's logits
+     * (−log softmax, max-subtracted, in float lanes, summed in double).
+     */
     public static final class Scorer {
         private final CausalLM model;
         private final int chunk, vocab;
@@ -136,6 +181,7 @@ public final class LmEval {
         private int pendingOff;
         double nll;
         long count;
+        private long fed; // tokens of the text fed so far
 
         public Scorer(CausalLM model, int chunk) {
             this.model = model;
@@ -151,7 +197,16 @@ public final class LmEval {
             pendingOff = 0;
         }
 
+        /** Whether a token has been fed whose logits score the next one. */
+        boolean started() {
+            return pending != null;
+        }
+
         public void score(int[] ids) {
+            score(ids, null);
+        }
+
+        void score(int[] ids, Unigram unigram) {
             for (int from = 0; from < ids.length; from += chunk) {
                 int n = Math.min(chunk, ids.length - from);
                 int[] piece = java.util.Arrays.copyOfRange(ids, from, from + n);
@@ -162,26 +217,34 @@ public final class LmEval {
                 double[] rows = new double[n];
                 float[] prev = pending;
                 int prevOff = pendingOff;
+                boolean first = prev == null;
                 Parallel.forRange(n, j -> {
-                    if (j == 0) rows[0] = prev == null ? Double.NaN : nll(prev, prevOff, piece[0]);
+                    if (j == 0) rows[0] = first ? 0 : nll(prev, prevOff, piece[0]);
                     else rows[j] = nll(l.f, (j - 1) * vocab, piece[j]);
                 });
-                for (double r : rows) {
-                    if (Double.isNaN(r)) continue;
-                    nll += r;
+                for (int j = first ? 1 : 0; j < n; j++) {
+                    if (!Double.isFinite(rows[j])) {
+                        throw new NonFiniteException("eval stopped: the model's logits are not finite (" + rows[j] + ") at token "
+                                + (fed + j + 1) + " of the text: its weights hold NaN or infinity, or its arithmetic overflowed "
+                                + "(check the weights with generate --check-tensors)");
+                    }
+                    nll += rows[j];
                     count++;
+                    if (unigram != null) unigram.add(piece, j, 1);
                 }
+                fed += n;
                 pending = l.f;
                 pendingOff = (n - 1) * vocab;
             }
         }
 
+        /** −log softmax(logits)[target] of one row, computed in place (each row is scored once). */
         private double nll(float[] logits, int off, int target) {
-            double max = Double.NEGATIVE_INFINITY;
-            for (int j = 0; j < vocab; j++) max = Math.max(max, logits[off + j]);
-            double sum = 0;
-            for (int j = 0; j < vocab; j++) sum += Math.exp(logits[off + j] - max);
-            return max + Math.log(sum) - logits[off + target];
+            float z = logits[off + target];
+            float max = VectorOps.max(logits, off, vocab);
+            // a NaN or infinite logit makes the sum (and so the result) NaN or infinite
+            double sum = VectorOps.expShifted(logits, off, max, logits, off, vocab);
+            return max + Math.log(sum) - z;
         }
 
         public double nll() {

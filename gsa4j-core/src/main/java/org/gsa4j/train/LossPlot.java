@@ -24,6 +24,9 @@ public final class LossPlot {
 
     public static void write(Path metricsJsonl, Path png, String title) {
         System.setProperty("java.awt.headless", "true");
+        // PNGs are encoded in memory: with ImageIO's default file cache each write registers a stream
+        // closer on a shutdown hook, and a plot drawn while Ctrl-C shuts the JVM down failed ("closed")
+        javax.imageio.ImageIO.setUseCache(false);
         List<JsonNode> records = MetricsLog.read(metricsJsonl);
         XYSeries train = new XYSeries("train loss");
         XYSeries smooth = new XYSeries("train loss (mean of the last 20)");

@@ -3,10 +3,10 @@ package org.gsa4j.train;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.Gsa4jException;
-import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.models.CausalLM;
+import org.gsa4j.ops.CrossEntropy;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.tensor.VectorOps;
@@ -25,7 +25,9 @@ import java.util.Set;
  * averaged, the global norm clipped, one AdamW step at the scheduled learning rate.
  *
  * <p>Deterministic: batches are a pure function of their index, the kernels reduce in a fixed order,
- * the optimizer runs sequentially, so the same seed and thread count give bit-identical losses.
+ * and the optimizer updates fixed blocks of each parameter in parallel with the same arithmetic
+ * per element whatever the thread count ({@link AdamW}), so the same seed and thread count give
+ * bit-identical losses.
  * Resuming from a checkpoint restores weights, moments and the update count, and the data position
  * is the update count, so a resumed run continues exactly as the uninterrupted one would have.
  *
@@ -54,7 +56,7 @@ public final class Trainer {
                          double seconds, double tokensPerSecond) {}
 
     private final CausalLM model;
-    private final TrainConfig cfg;
+    private TrainConfig cfg;
     private final BatchSource data;
     private final Validator validator;
     private final Path outDir;
@@ -77,7 +79,6 @@ public final class Trainer {
      */
     public Trainer(CausalLM model, TrainConfig cfg, BatchSource data, Validator validator, Path outDir, byte[] tokenizerJson,
                    Listener listener) {
-        cfg.validate(null);
         this.model = model;
         this.cfg = cfg;
         this.data = data;
@@ -86,7 +87,7 @@ public final class Trainer {
         this.tokenizerJson = tokenizerJson;
         this.listener = listener == null ? new Listener() {} : listener;
         this.optimizer = AdamW.of(cfg, model.params());
-        this.trainable = Set.copyOf(Trainable.trainedNames(cfg.trainOnly, model));
+        this.trainable = Set.copyOf(Trainable.trainedNames(cfg.trainOnly(), model));
         this.schedule = cfg.schedule();
         if (outDir != null) ensureWritable(outDir);
     }
@@ -170,8 +171,18 @@ public final class Trainer {
      */
     public void setTotalSteps(long steps) {
         if (steps < step || steps < 1) throw new IllegalArgumentException("total steps " + steps + " < steps done " + step);
-        cfg.steps = steps;
+        cfg = cfg.with(TrainConfig.Field.STEPS, steps);
         schedule = cfg.schedule();
+    }
+
+    /** Changes how often the run validates, at a step boundary (e.g. together with {@link #setTotalSteps}). */
+    public void setEvalEvery(long every) {
+        cfg = cfg.with(TrainConfig.Field.EVAL_EVERY, every);
+    }
+
+    /** The run's settings as they are now ({@link #setTotalSteps} and {@link #setEvalEvery} change them). */
+    public TrainConfig config() {
+        return cfg;
     }
 
     /**
@@ -189,7 +200,7 @@ public final class Trainer {
 
     /** Trains until update {@code stopAt} (≤ steps; fewer simulates an interruption). */
     public Result run(long stopAt) {
-        if (stopAt > cfg.steps) throw new IllegalArgumentException("stopAt " + stopAt + " > steps " + cfg.steps);
+        if (stopAt > cfg.steps()) throw new IllegalArgumentException("stopAt " + stopAt + " > steps " + cfg.steps());
         return runUntil(stopAt);
     }
 
@@ -199,19 +210,19 @@ public final class Trainer {
         long startStep = step;
         long t0 = System.nanoTime();
         long tokensPerStep = cfg.tokensPerStep();
-        listener.onStart(startStep, cfg.steps);
+        listener.onStart(startStep, cfg.steps());
         try (MetricsLog log = outDir == null ? null : new MetricsLog(metricsFile(), step)) {
-            while (step < Math.min(stopAt, cfg.steps) && !stopRequested) {
+            while (step < Math.min(stopAt, cfg.steps()) && !stopRequested) {
                 long ts = System.nanoTime();
                 double lr = schedule.at(step);
                 Map<String, float[]> grads = new LinkedHashMap<>();
                 double lossSum = 0;
-                for (int micro = 0; micro < cfg.gradAccum; micro++) {
-                    BatchSource.Batch b = data.batch(step * cfg.gradAccum + micro);
+                for (int micro = 0; micro < cfg.gradAccum(); micro++) {
+                    BatchSource.Batch b = data.batch(step * cfg.gradAccum() + micro);
                     lossSum += forwardBackward(b, grads);
                 }
-                double loss = lossSum / cfg.gradAccum;
-                double inv = 1.0 / cfg.gradAccum;
+                double loss = lossSum / cfg.gradAccum();
+                double inv = 1.0 / cfg.gradAccum();
                 double gradNorm = Math.sqrt(sumOfSquares(grads.values())) * inv;
                 long number = step + 1;
                 if (!Double.isFinite(loss) || !Double.isFinite(gradNorm)) {
@@ -221,7 +232,7 @@ public final class Trainer {
                             + (lastCheckpoint == null ? "there is no earlier checkpoint" : "the last good checkpoint is " + lastCheckpoint)
                             + ". Try a lower --lr, a longer warm-up or gradient clipping.");
                 }
-                double clip = cfg.clipGradNorm > 0 && gradNorm > cfg.clipGradNorm ? cfg.clipGradNorm / (gradNorm + 1e-6) : 1.0;
+                double clip = cfg.clipGradNorm() > 0 && gradNorm > cfg.clipGradNorm() ? cfg.clipGradNorm() / (gradNorm + 1e-6) : 1.0;
                 optimizer.step(model.params(), grads, lr, inv * clip);
                 step = number;
                 losses.add(loss);
@@ -236,8 +247,8 @@ public final class Trainer {
                     log.append(r);
                 }
                 listener.onStep(m);
-                boolean last = step == cfg.steps;
-                if (validator != null && (last || (cfg.evalEvery > 0 && step % cfg.evalEvery == 0))) {
+                boolean last = step == cfg.steps();
+                if (validator != null && (last || (cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0))) {
                     lastVal = validator.evaluate(model);
                     if (log != null) {
                         ObjectNode r = log.record("val", step);
@@ -247,7 +258,7 @@ public final class Trainer {
                     listener.onValidation(step, lastVal);
                     if (log != null) drawPlot(); // keep the plot current (and drawn even if the run is killed later)
                 }
-                if (outDir != null && (last || step == stopAt || stopRequested || (cfg.checkpointEvery > 0 && step % cfg.checkpointEvery == 0))) {
+                if (outDir != null && (last || step == stopAt || stopRequested || (cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0))) {
                     checkpoint(priorSeconds + (System.nanoTime() - t0) / 1e9, loss, lastVal);
                 }
             }
@@ -271,7 +282,7 @@ public final class Trainer {
         Tape tape = Tape.recording();
         Map<String, Var> vars = trainable.size() == model.params().size() ? model.bind(tape) : model.bind(tape, trainable::contains);
         Var logits = model.logits(tape, vars, b.inputs(), b.batchSize(), b.seqLen(), null);
-        Var loss = Functions.crossEntropy(tape, logits, b.targets(), CausalLM.IGNORE_INDEX);
+        Var loss = CrossEntropy.apply(tape, logits, b.targets(), CausalLM.IGNORE_INDEX);
         double value = loss.value.get(0);
         if (!Double.isFinite(value)) return value;
         tape.backward(loss);
@@ -279,7 +290,7 @@ public final class Trainer {
             Tensor g = e.getValue().grad();
             if (g == null) continue;
             float[] acc = grads.get(e.getKey());
-            if (acc == null) grads.put(e.getKey(), cfg.gradAccum == 1 ? g.f : g.f.clone());
+            if (acc == null) grads.put(e.getKey(), cfg.gradAccum() == 1 ? g.f : g.f.clone());
             else Parallel.forBlocks(acc.length, BLOCK, (from, to) -> VectorOps.add(acc, from, g.f, from, acc, from, to - from));
         }
         return value;
@@ -316,10 +327,10 @@ public final class Trainer {
         if (val != null) val.forEach(s.putObject("last_validation")::put);
         ObjectNode d = s.putObject("data");
         d.put("source", data.describe());
-        d.put("next_batch_index", step * cfg.gradAccum);
+        d.put("next_batch_index", step * cfg.gradAccum());
         d.put("note", "batches are a pure function of (seed, index): the data position is next_batch_index, no generator state is needed");
         s.set("train_config", cfg.toJson());
-        lastCheckpoint = Checkpoints.save(checkpointRoot(), step, model, optimizer, s, tokenizerJson, cfg.keepCheckpoints);
+        lastCheckpoint = Checkpoints.save(checkpointRoot(), step, model, optimizer, s, tokenizerJson, cfg.keepCheckpoints());
         listener.onCheckpoint(step, lastCheckpoint);
     }
 }

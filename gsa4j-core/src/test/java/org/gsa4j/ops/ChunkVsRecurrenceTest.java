@@ -6,9 +6,11 @@ import static org.gsa4j.ops.OpsTestSupport.f64;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import org.gsa4j.ops.GatedLinearAttention.Decay;
-import org.gsa4j.ops.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
+import org.gsa4j.ops.gla.GatedLinearAttention;
+import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
 import org.gsa4j.ops.OpsTestSupport.Strength;
+import org.gsa4j.ops.gsa.GatedSlotAttention;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -16,13 +18,13 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The float32 chunk algorithm against the float64 recurrence on the same (float32-representable)
- * random inputs, SPEC 2.4.8: T ∈ {1, 63, 64, 65, 200} (one row; one short chunk; exactly one chunk;
+ * random inputs, docs/MATH.md#how-it-is-tested: T ∈ {1, 63, 64, 65, 200} (one row; one short chunk; exactly one chunk;
  * a one-row last chunk; several chunks and a tail), odd and larger head dims, weak and strong
  * decay (b ≈ −190 at row 64), with and without initial states and final-state cotangents.
  */
 class ChunkVsRecurrenceTest {
     private static final double TOL = 1e-4;
-    /** GSA's own conditioning at strong decay (SPEC 2.4.6 point 6): dq, dk cancel in da = p ⊙ (dp − ⟨p, dp⟩). */
+    /** GSA's own conditioning at strong decay (docs/MATH.md#float32-stable-sub-blocks): dq, dk cancel in da = p ⊙ (dp − ⟨p, dp⟩). */
     private static final double TOL_GSA_STRONG_DQ_DK = 2e-4;
     /**
      * At g ≈ −7 per step (α ≈ 1e-3, far beyond what GSA's logsigmoid(f)/8 gates produce) s = 1 − α is
@@ -65,11 +67,11 @@ class ChunkVsRecurrenceTest {
         Tensor dhvT = states ? OpsTestSupport.randn(rng, B, H, M, V) : null;
         double scale = 1.0 / Math.sqrt(K);
 
-        GatedSlotAttentionOp.Result chunk = GatedSlotAttentionOp.forward(q, k, v, s, g, scale, hk0, hv0);
-        GatedSlotAttentionOp.Grads chunkGrads = GatedSlotAttentionOp.backward(chunk, dO, dhkT, dhvT);
-        GatedSlotAttentionOp.Result exact = GatedSlotAttentionOp.forward(f64(q), f64(k), f64(v), f64(s), f64(g),
+        GatedSlotAttention.Result chunk = GatedSlotAttention.forward(q, k, v, s, g, scale, hk0, hv0);
+        GatedSlotAttention.Grads chunkGrads = GatedSlotAttention.backward(chunk, dO, dhkT, dhvT);
+        GatedSlotAttention.Result exact = GatedSlotAttention.forward(f64(q), f64(k), f64(v), f64(s), f64(g),
                 scale, f64(hk0), f64(hv0));
-        GatedSlotAttentionOp.Grads exactGrads = GatedSlotAttentionOp.backward(exact, f64(dO), f64(dhkT), f64(dhvT));
+        GatedSlotAttention.Grads exactGrads = GatedSlotAttention.backward(exact, f64(dO), f64(dhkT), f64(dhvT));
 
         double tolQK = switch (strength) {
             case WEAK -> TOL;

@@ -5,8 +5,10 @@ import static org.gsa4j.ops.OpsTestSupport.check;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.Supplier;
-import org.gsa4j.ops.GatedLinearAttention.Decay;
-import org.gsa4j.ops.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
+import org.gsa4j.ops.gla.GatedLinearAttention;
+import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gsa.GatedSlotAttention;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -29,11 +31,11 @@ class FiniteDifferenceTest {
         Tensor dO = randn(rng, B, T, HEADS, V), dhkT = randn(rng, B, HEADS, K, M), dhvT = randn(rng, B, HEADS, M, V);
         double scale = 0.7;
         Supplier<Double> loss = () -> {
-            GatedSlotAttentionOp.Result r = GatedSlotAttentionOp.forward(q, k, v, s, g, scale, hk0, hv0);
+            GatedSlotAttention.Result r = GatedSlotAttention.forward(q, k, v, s, g, scale, hk0, hv0);
             return dot(r.o(), dO) + dot(r.hkT(), dhkT) + dot(r.hvT(), dhvT);
         };
-        GatedSlotAttentionOp.Grads gr = GatedSlotAttentionOp.backward(
-                GatedSlotAttentionOp.forward(q, k, v, s, g, scale, hk0, hv0), dO, dhkT, dhvT);
+        GatedSlotAttention.Grads gr = GatedSlotAttention.backward(
+                GatedSlotAttention.forward(q, k, v, s, g, scale, hk0, hv0), dO, dhkT, dhvT);
         System.out.println("GSA float64 BPTT vs central differences");
         List<Tensor> inputs = List.of(q, k, v, s, g, hk0, hv0);
         List<Tensor> grads = List.of(gr.dq(), gr.dk(), gr.dv(), gr.ds(), gr.dg(), gr.dhk0(), gr.dhv0());

@@ -1,23 +1,45 @@
 package org.gsa4j.ops;
 
-import static org.gsa4j.ops.OpsTestSupport.check;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.nio.file.Path;
 import org.gsa4j.io.SafeTensors;
+import org.gsa4j.models.ReferenceCases;
+import org.gsa4j.ops.gsa.GatedSlotAttention;
 import org.gsa4j.tensor.Tensor;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
 
-/** The reference/ops cases (made by a float64 recurrence cross-checked against the library), both precisions. */
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.gsa4j.ops.OpsTestSupport.check;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+/**
+ * Every reference/ops case (made by a float64 recurrence cross-checked against the library), both
+ * precisions: whatever cases the reference folder holds.
+ */
 class GsaReferenceTest {
     private static final double TOL = 1e-5;
 
-    @ParameterizedTest(name = "{0} float64={1}")
-    @CsvSource({"gsa_small,false", "gsa_small,true", "gsa_nostate,false", "gsa_nostate,true",
-                "gsa_one_step,false", "gsa_one_step,true"})
-    void matchesReference(String name, boolean float64) throws Exception {
-        Path dir = OpsTestSupport.referenceDir().resolve("ops");
+    @TestFactory
+    List<DynamicTest> everyOpCaseMatchesTheReference() throws IOException {
+        List<String> cases = ReferenceCases.opCases();
+        assertFalse(cases.isEmpty(), "no operator cases under " + ReferenceCases.root().resolve("ops"));
+        System.out.println("op conformance: " + cases.size() + " cases " + cases + " from " + ReferenceCases.root().resolve("ops")
+                + ", each in float32 and float64");
+        List<DynamicTest> tests = new ArrayList<>();
+        for (String name : cases) {
+            for (boolean float64 : new boolean[] {false, true}) {
+                tests.add(DynamicTest.dynamicTest(name + " float64=" + float64, () -> matchesReference(name, float64)));
+            }
+        }
+        return tests;
+    }
+
+    private static void matchesReference(String name, boolean float64) throws Exception {
+        Path dir = ReferenceCases.root().resolve("ops");
         double scale = new ObjectMapper().readTree(dir.resolve(name + ".json").toFile()).get("scale").asDouble();
         try (SafeTensors st = SafeTensors.open(dir.resolve(name + ".safetensors"))) {
             java.util.function.Function<String, Tensor> in = n -> {
@@ -26,9 +48,9 @@ class GsaReferenceTest {
                 return float64 ? t : t.toF32();
             };
             Tensor hk0 = in.apply("hk0"), hv0 = in.apply("hv0");
-            GatedSlotAttentionOp.Result r = GatedSlotAttentionOp.forward(in.apply("q"), in.apply("k"), in.apply("v"),
+            GatedSlotAttention.Result r = GatedSlotAttention.forward(in.apply("q"), in.apply("k"), in.apply("v"),
                     in.apply("s"), in.apply("g"), scale, hk0, hv0);
-            GatedSlotAttentionOp.Grads gr = GatedSlotAttentionOp.backward(r, in.apply("do"),
+            GatedSlotAttention.Grads gr = GatedSlotAttention.backward(r, in.apply("do"),
                     in.apply("dhk_final"), in.apply("dhv_final"));
             System.out.println(name + (float64 ? " float64 recurrence" : " float32 chunk"));
             check("o", r.o(), st.f64("o"), TOL);

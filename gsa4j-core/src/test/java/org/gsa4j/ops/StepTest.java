@@ -1,9 +1,11 @@
 package org.gsa4j.ops;
 
 import java.util.SplittableRandom;
-import org.gsa4j.ops.GatedLinearAttention.Decay;
-import org.gsa4j.ops.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
+import org.gsa4j.ops.gla.GatedLinearAttention;
+import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
 import org.gsa4j.ops.OpsTestSupport.Strength;
+import org.gsa4j.ops.gsa.GatedSlotAttention;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -23,7 +25,7 @@ class StepTest {
         Tensor g = OpsTestSupport.logDecay(rng, Strength.WEAK, B, T, H, M), s = OpsTestSupport.oneMinusExp(g);
         Tensor hk0 = OpsTestSupport.randn(rng, B, H, K, M), hv0 = OpsTestSupport.randn(rng, B, H, M, V);
         double scale = 0.4;
-        GatedSlotAttentionOp.Result chunk = GatedSlotAttentionOp.forward(q, k, v, s, g, scale, hk0, hv0);
+        GatedSlotAttention.Result chunk = GatedSlotAttention.forward(q, k, v, s, g, scale, hk0, hv0);
 
         Tensor hk = hk0.copy(), hv = hv0.copy(), o = Tensor.zeros(B, T, H, V), oStep = Tensor.zeros(B, H, V);
         Tensor qt = Tensor.zeros(B, H, K), kt = Tensor.zeros(B, H, K), vt = Tensor.zeros(B, H, V);
@@ -34,7 +36,7 @@ class StepTest {
             token(v, t, vt);
             token(s, t, st);
             token(g, t, gt);
-            GatedSlotAttentionOp.step(qt, kt, vt, st, gt, scale, hk, hv, oStep);
+            GatedSlotAttention.step(qt, kt, vt, st, gt, scale, hk, hv, oStep);
             untoken(oStep, t, o);
         }
         System.out.println("GSA " + T + " steps vs chunk forward");

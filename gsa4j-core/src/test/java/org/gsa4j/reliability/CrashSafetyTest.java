@@ -1,13 +1,14 @@
 package org.gsa4j.reliability;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.data.TokenFile;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
+import org.gsa4j.models.ModelRegistry;
 import org.gsa4j.train.Checkpoints;
 import org.gsa4j.train.LmData;
 import org.gsa4j.train.MetricsLog;
-import org.gsa4j.train.ModelConfigs;
 import org.gsa4j.train.TrainConfig;
 import org.gsa4j.train.Trainer;
 import org.gsa4j.train.Validator;
@@ -39,22 +40,13 @@ class CrashSafetyTest {
     Path tmp;
 
     static TrainConfig config() {
-        TrainConfig c = new TrainConfig();
-        c.steps = STEPS;
-        c.batchSize = 4;
-        c.seqLen = 24;
-        c.lr = 1e-2;
-        c.warmupSteps = 2;
-        c.evalEvery = 5;
-        c.evalTokens = 96;
-        c.checkpointEvery = 1;
-        c.keepCheckpoints = 2;
-        c.seed = 5;
+        TrainConfig c = TrainConfig.builder().steps(STEPS).batchSize(4).seqLen(24).lr(1e-2).warmupSteps(2).evalEvery(5)
+                .evalTokens(96).checkpointEvery(1).keepCheckpoints(2).seed(5).build();
         return c;
     }
 
     static CausalLM model() {
-        return ModelLoader.create(ModelConfigs.of("gsa", VOCAB, 32, 2, 2, 8, 64), 3);
+        return ModelLoader.create(ModelRegistry.preset("gsa", new ModelSize(VOCAB, 32, 2, 2, 8, 64)).toJson(), 3);
     }
 
     /** Writes learnable tokens (repeated random motifs with 5% noise). */
@@ -74,8 +66,8 @@ class CrashSafetyTest {
     static Trainer.Result train(Path data, Path out) {
         try (TokenFile tf = TokenFile.open(data)) {
             TrainConfig c = config();
-            Validator val = LmData.validator(tf, 2, c.seqLen, c.evalTokens);
-            Trainer t = new Trainer(model(), c, LmData.train(tf, c.batchSize, c.seqLen, c.seed), val, out, null, null);
+            Validator val = LmData.validator(tf, 2, c.seqLen(), c.evalTokens());
+            Trainer t = new Trainer(model(), c, LmData.train(tf, c.batchSize(), c.seqLen(), c.seed()), val, out, null, null);
             Path latest = Checkpoints.latest(out.resolve("checkpoints"));
             if (latest != null) t.resume(Checkpoints.load(latest));
             return t.run();

@@ -185,12 +185,12 @@ final class FuzzTargets {
         if (root == null || !root.isObject()) throw Gsa4jException.at(f, null, "must be a JSON object");
         org.gsa4j.train.TrainConfig c = org.gsa4j.train.TrainConfig.fromJson(root.get("train"), f);
         var sched = c.schedule();
-        for (long s : new long[] {0, 1, c.warmupSteps - 1, c.warmupSteps, c.steps / 2, c.steps - 1, c.steps}) {
+        for (long s : new long[] {0, 1, c.warmupSteps() - 1, c.warmupSteps(), c.steps() / 2, c.steps() - 1, c.steps()}) {
             double lr = sched.at(Math.max(0, s));
             if (!(lr >= 0) || !Double.isFinite(lr)) throw new AssertionError("accepted config gives lr " + lr + " at step " + s);
         }
-        if ((long) c.batchSize * (c.seqLen + 1L) > Integer.MAX_VALUE) {
-            throw new AssertionError("accepted config needs " + (long) c.batchSize * (c.seqLen + 1L) + " tokens in one batch");
+        if ((long) c.batchSize() * (c.seqLen() + 1L) > Integer.MAX_VALUE) {
+            throw new AssertionError("accepted config needs " + (long) c.batchSize() * (c.seqLen() + 1L) + " tokens in one batch");
         }
     }
 

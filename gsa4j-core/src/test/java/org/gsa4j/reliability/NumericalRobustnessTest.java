@@ -4,9 +4,10 @@ import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.models.CausalLM;
-import org.gsa4j.ops.CrossEntropyOp;
-import org.gsa4j.ops.GatedSlotAttentionOp;
-import org.gsa4j.ops.RmsNormOp;
+import org.gsa4j.ops.CrossEntropy;
+import org.gsa4j.ops.RmsNorm;
+import org.gsa4j.ops.gsa.GatedSlotAttention;
+import org.gsa4j.ops.gsa.SlotGate;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.tensor.VectorOps;
 import org.junit.jupiter.api.Test;
@@ -55,7 +56,7 @@ class NumericalRobustnessTest {
         float[] f = {1e4f, -1e4f, 1e30f, -1e30f, Float.MAX_VALUE, -Float.MAX_VALUE, 88f, -88f, 0f, 1e-30f, -1e-30f, 20f, -20f};
         Tape tape = Tape.recording();
         Var fv = tape.leaf(Tensor.of(f.clone(), 1, 1, 1, f.length), true);
-        Var[] gs = Functions.slotGate(tape, fv, TAU);
+        Var[] gs = SlotGate.apply(tape, fv, TAU);
         Tensor g = gs[0].value, s = gs[1].value;
         for (int i = 0; i < f.length; i++) {
             double want = logSigmoid(f[i]) / TAU;
@@ -87,7 +88,7 @@ class NumericalRobustnessTest {
             for (int i = 0; i < t.size(); i++) if (rng.nextDouble() < fraction) t.set(i, rng.nextBoolean() ? big : -big);
         }
         Tape tape = Tape.inference();
-        Var[] gs = Functions.slotGate(tape, tape.constant(f), TAU);
+        Var[] gs = SlotGate.apply(tape, tape.constant(f), TAU);
         return new Tensor[] {q, k, v, gs[1].value, gs[0].value};
     }
 
@@ -96,8 +97,8 @@ class NumericalRobustnessTest {
         for (double big : new double[] {1e2, 1e4}) {
             Tensor[] in = gsaInputs(11, 200, 2, 16, 16, 8, big, 0.05);
             Tensor q = in[0], k = in[1], v = in[2], s = in[3], g = in[4];
-            GatedSlotAttentionOp.Result f32 = GatedSlotAttentionOp.forward(q, k, v, s, g, 1.0, null, null);
-            GatedSlotAttentionOp.Result f64 = GatedSlotAttentionOp.forward(q.toF64(), k.toF64(), v.toF64(), s.toF64(), g.toF64(), 1.0, null, null);
+            GatedSlotAttention.Result f32 = GatedSlotAttention.forward(q, k, v, s, g, 1.0, null, null);
+            GatedSlotAttention.Result f64 = GatedSlotAttention.forward(q.toF64(), k.toF64(), v.toF64(), s.toF64(), g.toF64(), 1.0, null, null);
             assertFinite(f32.o(), "o at ±" + big);
             assertFinite(f32.hkT(), "hk at ±" + big);
             assertFinite(f32.hvT(), "hv at ±" + big);
@@ -122,7 +123,7 @@ class NumericalRobustnessTest {
             assertTrue(bad <= T * H / 100, bad + " of " + T * H + " output rows differ by more than 1e-3 at ±" + big);
 
             // Backward: finite.
-            GatedSlotAttentionOp.Grads d = GatedSlotAttentionOp.backward(f32, ones(f32.o()), null, null);
+            GatedSlotAttention.Grads d = GatedSlotAttention.backward(f32, ones(f32.o()), null, null);
             for (Tensor t : new Tensor[] {d.dq(), d.dk(), d.dv(), d.ds(), d.dg()}) assertFinite(t, "gradient at ±" + big);
         }
     }
@@ -132,8 +133,8 @@ class NumericalRobustnessTest {
         int T = 70, H = 1, K = 8, V = 4, M = 6;
         Tensor[] in = gsaInputs(3, T, H, K, V, M, 0, 0);
         Tensor q = Tensor.zeros(1, T, H, K);                 // a = hkᵀ q = 0 for every slot
-        GatedSlotAttentionOp.Result r = GatedSlotAttentionOp.forward(q, in[1], in[2], in[3], in[4], 1.0, null, null);
-        GatedSlotAttentionOp.Result x = GatedSlotAttentionOp.forward(q.toF64(), in[1].toF64(), in[2].toF64(), in[3].toF64(), in[4].toF64(), 1.0, null, null);
+        GatedSlotAttention.Result r = GatedSlotAttention.forward(q, in[1], in[2], in[3], in[4], 1.0, null, null);
+        GatedSlotAttention.Result x = GatedSlotAttention.forward(q.toF64(), in[1].toF64(), in[2].toF64(), in[3].toF64(), in[4].toF64(), 1.0, null, null);
         assertFinite(r.o(), "o");
         assertTrue(relErr(r.o(), x.o()) < 1e-5, "vs float64: " + relErr(r.o(), x.o()));
         // o_T = mean over slots of hv_T (p uniform = 1/M)
@@ -171,7 +172,7 @@ class NumericalRobustnessTest {
                 g.f[m] = (float) gl;
                 s.f[m] = (float) -Math.expm1(gl);
             }
-            GatedSlotAttentionOp.step(q, k, v, s, g, 1.0, hk, hv, o);
+            GatedSlotAttention.step(q, k, v, s, g, 1.0, hk, hv, o);
             // float64 recurrence on the same (float32-rounded) inputs
             for (int m = 0; m < M; m++) {
                 double alpha = Math.exp(g.f[m]);
@@ -219,25 +220,25 @@ class NumericalRobustnessTest {
             logits.set(2 * V + j, j % 2 == 0 ? 3e38 : -3e38); // row 2: near float max
         }
         int[] targets = {3, 4, 1};
-        CrossEntropyOp.Result r = CrossEntropyOp.forward(logits, targets, -100);
+        CrossEntropy.Result r = CrossEntropy.forward(logits, targets, -100);
         assertTrue(Double.isFinite(r.loss()), "loss " + r.loss());
         // row 0: 1e4 − (−1e4); row 1: log V; row 2: 2·3e38 (as float32) + log 25, beyond float32 but fine in double
         double big = logits.get(2 * V);
         double want = (2e4 + Math.log(V) + 2 * big + Math.log(25)) / 3;
         assertEquals(want, r.loss(), 1e-12 * Math.abs(want));
         Tensor d = Tensor.zerosLike(logits);
-        CrossEntropyOp.backward(logits, targets, -100, r, 1.0, d);
+        CrossEntropy.backward(logits, targets, -100, r, 1.0, d);
         assertFinite(d, "dlogits");
 
         for (double x : new double[] {1e4, -1e4, 3e19, 1e-30, 0}) {
             int dim = 64;
             Tensor in = Tensor.zeros(1, dim), y = Tensor.zeros(1, dim);
             for (int j = 0; j < dim; j++) in.set(j, j % 2 == 0 ? x : -x);
-            Tensor rstd = RmsNormOp.forward(in, null, 1e-6, dim, y);
+            Tensor rstd = RmsNorm.forward(in, null, 1e-6, dim, y);
             double expect = x / Math.sqrt(x * x + 1e-6);
             for (int j = 0; j < dim; j++) assertEquals(j % 2 == 0 ? expect : -expect, y.get(j), 1e-6, "rmsnorm(" + x + ")");
             Tensor dx = Tensor.zerosLike(in);
-            RmsNormOp.backward(in, null, rstd, ones(y), dim, dx, null);
+            RmsNorm.backward(in, null, rstd, ones(y), dim, dx, null);
             assertFinite(dx, "rmsnorm dx at " + x);
         }
     }

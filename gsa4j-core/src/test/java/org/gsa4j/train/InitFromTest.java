@@ -1,17 +1,17 @@
 package org.gsa4j.train;
 
 import org.gsa4j.Gsa4jException;
-import org.gsa4j.convert.TransformerToRnn;
 import org.gsa4j.convert.TransformerToRnn.Options;
 import org.gsa4j.convert.TransformerToRnn.Target;
+import org.gsa4j.convert.TransformerToRnn;
 import org.gsa4j.data.TokenFile;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
-import org.gsa4j.tensor.Tensor;
+import org.gsa4j.models.ReferenceCases;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.net.URISyntaxException;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -26,10 +26,11 @@ class InitFromTest {
     @TempDir
     Path dir;
 
-    static Path referenceLlama() throws URISyntaxException {
-        String env = System.getenv("GSA4J_REFERENCE");
-        Path root = env != null && !env.isBlank() ? Path.of(env) : Path.of(InitFromTest.class.getResource("/reference").toURI());
-        return root.resolve("models/llama");
+    /** The first Llama/Mistral case of the reference folder (the T2R conversion tests cover every one). */
+    static Path referenceLlama() throws IOException {
+        List<Path> cases = ReferenceCases.transformerCases();
+        assertFalse(cases.isEmpty(), "no llama/mistral case under " + ReferenceCases.root().resolve("models"));
+        return cases.getFirst();
     }
 
     private Path converted(Target target) throws Exception {
@@ -54,9 +55,8 @@ class InitFromTest {
             CausalLM model = ModelLoader.load(converted(target));
             try (TokenFile data = TinyRuns.data(dir, 4000)) {
                 TrainConfig c = TinyRuns.config(16);
-                c.lr = 3e-3;
-                c.initFrom = "converted";
-                Trainer t = new Trainer(model, c, LmData.train(data, c.batchSize, c.seqLen, c.seed), null, null, null, null);
+                c = c.toBuilder().lr(3e-3).initFrom("converted").build();
+                Trainer t = new Trainer(model, c, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), null, null, null, null);
                 assertEquals(model.params().size(), t.trainableNames().size(), "all parameters train by default");
                 List<Double> l = t.run().losses();
                 assertTrue(mean(l, 13, 16) < mean(l, 0, 3) - 0.3, target + ": loss should fall: " + l);
@@ -70,11 +70,10 @@ class InitFromTest {
         Map<String, float[]> before = snapshot(model);
         try (TokenFile data = TinyRuns.data(dir, 4000)) {
             TrainConfig c = TinyRuns.config(8);
-            c.lr = 3e-3;
-            c.trainOnly = "new,attention";
-            c.weightDecay = 0.1; // frozen matrices would shrink if they were decayed
+            c = c.toBuilder().lr(3e-3).trainOnly("new,attention").weightDecay(0.1)
+                    .build(); // frozen matrices would shrink if they were decayed
             Path out = dir.resolve("subset");
-            Trainer t = new Trainer(model, c, LmData.train(data, c.batchSize, c.seqLen, c.seed), null, out, null, null);
+            Trainer t = new Trainer(model, c, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), null, out, null, null);
             Set<String> trained = t.trainableNames();
             Set<String> expected = new TreeSet<>();
             for (String n : model.params().keySet()) if (n.contains(".attn.")) expected.add(n);
@@ -98,8 +97,8 @@ class InitFromTest {
             for (String n : model.params().keySet()) assertArrayEquals(model.params().get(n).f, loaded.params().get(n).f, 0f, n);
             Checkpoints.Loaded ck = Checkpoints.load(latest);
             TrainConfig saved = TrainConfig.fromJson(ck.state().get("train_config"), latest);
-            assertEquals("new,attention", saved.trainOnly);
-            Trainer resumed = new Trainer(ck.model(), saved, LmData.train(data, c.batchSize, c.seqLen, c.seed), null, out, null, null);
+            assertEquals("new,attention", saved.trainOnly());
+            Trainer resumed = new Trainer(ck.model(), saved, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), null, out, null, null);
             resumed.resume(ck);
             resumed.run();
             for (String n : model.params().keySet()) {

@@ -1,8 +1,10 @@
 package org.gsa4j.train;
 
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
+import org.gsa4j.models.ModelRegistry;
 import org.junit.jupiter.api.Test;
 
 import java.util.HashSet;
@@ -55,20 +57,15 @@ class MqarTest {
     void tinyGsaLearnsRecall() {
         Mqar.Spec spec = new Mqar.Spec(64, 32, 4, 0.01, true);
         Mqar.Dataset train = Mqar.generate(spec, 4000, 0), test = Mqar.generate(spec, 256, 10);
-        var cfg = ModelConfigs.of("gsa", 64, 64, 2, 2, 16, 128);
+        var cfg = ModelRegistry.preset("gsa", new ModelSize(64, 64, 2, 2, 16, 128)).toJson();
         cfg.put("use_short_conv", Boolean.parseBoolean(System.getProperty("mqar.conv", "false")));
         CausalLM model = ModelLoader.create(cfg, 0);
-        TrainConfig c = new TrainConfig();
-        c.steps = Long.getLong("mqar.steps", 250);
-        c.batchSize = 32;
-        c.seqLen = 32;
-        c.lr = Double.parseDouble(System.getProperty("mqar.lr", "3e-3"));
-        c.warmupSteps = 20;
-        c.weightDecay = 0.1;
-        c.evalEvery = 0;
+        TrainConfig c = TrainConfig.builder().steps(Long.getLong("mqar.steps", 250)).batchSize(32).seqLen(32)
+                .lr(Double.parseDouble(System.getProperty("mqar.lr", "3e-3"))).warmupSteps(20).weightDecay(0.1).evalEvery(0)
+                .build();
         double before = Mqar.score(model, test, 64).accuracy();
         long t0 = System.nanoTime();
-        new Trainer(model, c, Mqar.batches(train, c.batchSize, 1), null, null, null, null).run();
+        new Trainer(model, c, Mqar.batches(train, c.batchSize(), 1), null, null, null, null).run();
         Mqar.Score after = Mqar.score(model, test, 64);
         System.out.printf("MQAR tiny GSA: accuracy %.3f → %.3f (%d labelled) in %.1f s%n", before, after.accuracy(), after.labelled(),
                 (System.nanoTime() - t0) / 1e9);

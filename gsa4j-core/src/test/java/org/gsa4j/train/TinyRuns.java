@@ -1,9 +1,11 @@
 package org.gsa4j.train;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.data.TokenFile;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
+import org.gsa4j.models.ModelRegistry;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -19,7 +21,7 @@ final class TinyRuns {
     /** A tiny config per architecture; add a line here when a new architecture arrives. */
     static List<ObjectNode> tinyConfigs() {
         List<ObjectNode> out = new ArrayList<>();
-        for (String arch : ModelConfigs.ARCHITECTURES) out.add(ModelConfigs.of(arch, VOCAB, 32, 2, 2, 8, 64));
+        for (String arch : ModelRegistry.modelTypes()) out.add(ModelRegistry.preset(arch, new ModelSize(VOCAB, 32, 2, 2, 8, 64)).toJson());
         return out;
     }
 
@@ -29,7 +31,7 @@ final class TinyRuns {
     }
 
     static CausalLM gsa(long seed) {
-        return ModelLoader.create(ModelConfigs.of("gsa", VOCAB, 32, 2, 2, 8, 64), seed);
+        return ModelLoader.create(ModelRegistry.preset("gsa", new ModelSize(VOCAB, 32, 2, 2, 8, 64)).toJson(), seed);
     }
 
     /** Learnable tokens: copies of a few random motifs, with 5% noise. */
@@ -49,17 +51,8 @@ final class TinyRuns {
     }
 
     static TrainConfig config(long steps) {
-        TrainConfig c = new TrainConfig();
-        c.steps = steps;
-        c.batchSize = 4;
-        c.seqLen = 24;
-        c.lr = 1e-2;
-        c.warmupSteps = 2;
-        c.evalEvery = 0;
-        c.evalTokens = 96;
-        c.checkpointEvery = 3;
-        c.keepCheckpoints = 2;
-        c.seed = 5;
+        TrainConfig c = TrainConfig.builder().steps(steps).batchSize(4).seqLen(24).lr(1e-2).warmupSteps(2).evalEvery(0)
+                .evalTokens(96).checkpointEvery(3).keepCheckpoints(2).seed(5).build();
         return c;
     }
 }

@@ -36,7 +36,7 @@ class TrainerTest {
                 CausalLM model = TinyRuns.create(cfg, 1);
                 try (TokenFile data = TinyRuns.data(dir, 4000)) {
                     TrainConfig c = TinyRuns.config(40);
-                    Trainer t = new Trainer(model, c, LmData.train(data, c.batchSize, c.seqLen, c.seed), null, null, null, null);
+                    Trainer t = new Trainer(model, c, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), null, null, null, null);
                     double[] l = arr(t.run().losses());
                     double first = (l[0] + l[1]) / 2, last = (l[l.length - 1] + l[l.length - 2] + l[l.length - 3]) / 3;
                     assertTrue(first > 3.5, arch + ": a fresh model should be near ln(48) = 3.87, is " + first);
@@ -51,14 +51,14 @@ class TrainerTest {
     void sameSeedGivesBitIdenticalLosses() {
         try (TokenFile data = TinyRuns.data(dir, 4000)) {
             TrainConfig c = TinyRuns.config(6);
-            c.gradAccum = 2;
+            c = c.toBuilder().gradAccum(2).build();
             double[][] runs = new double[2][];
             for (int i = 0; i < 2; i++) {
-                Trainer t = new Trainer(TinyRuns.gsa(3), c, LmData.train(data, c.batchSize, c.seqLen, c.seed), null, null, null, null);
+                Trainer t = new Trainer(TinyRuns.gsa(3), c, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), null, null, null, null);
                 runs[i] = arr(t.run().losses());
             }
             assertArrayEquals(runs[0], runs[1], 0.0);
-            Trainer other = new Trainer(TinyRuns.gsa(4), c, LmData.train(data, c.batchSize, c.seqLen, c.seed), null, null, null, null);
+            Trainer other = new Trainer(TinyRuns.gsa(4), c, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), null, null, null, null);
             assertNotEquals(runs[0][0], other.run().losses().get(0), "another init seed must change the losses");
         }
     }
@@ -67,18 +67,18 @@ class TrainerTest {
     void resumeReproducesTheUninterruptedLossesExactly() throws Exception {
         try (TokenFile data = TinyRuns.data(dir, 4000)) {
             TrainConfig c = TinyRuns.config(8);
-            Validator val = LmData.validator(data, 2, c.seqLen, c.evalTokens);
-            c.evalEvery = 4;
-            Trainer full = new Trainer(TinyRuns.gsa(3), c, LmData.train(data, c.batchSize, c.seqLen, c.seed), val, dir.resolve("full"), null, null);
+            Validator val = LmData.validator(data, 2, c.seqLen(), c.evalTokens());
+            c = c.toBuilder().evalEvery(4).build();
+            Trainer full = new Trainer(TinyRuns.gsa(3), c, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), val, dir.resolve("full"), null, null);
             double[] expected = arr(full.run().losses());
 
             Path out = dir.resolve("interrupted");
-            Trainer first = new Trainer(TinyRuns.gsa(3), c, LmData.train(data, c.batchSize, c.seqLen, c.seed), val, out, null, null);
+            Trainer first = new Trainer(TinyRuns.gsa(3), c, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), val, out, null, null);
             first.run(5); // "killed" after update 5 (checkpoints at 3 and 5)
             Path latest = Checkpoints.latest(out.resolve("checkpoints"));
             assertEquals(5, Checkpoints.stepOf(latest));
             // a model with other initial weights: everything must come from the checkpoint
-            Trainer second = new Trainer(TinyRuns.gsa(99), c, LmData.train(data, c.batchSize, c.seqLen, c.seed), val, out, null, null);
+            Trainer second = new Trainer(TinyRuns.gsa(99), c, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), val, out, null, null);
             second.resume(Checkpoints.load(latest));
             double[] rest = arr(second.run().losses());
             assertArrayEquals(java.util.Arrays.copyOfRange(expected, 5, 8), rest, 0.0);
@@ -103,7 +103,7 @@ class TrainerTest {
             TrainConfig c = TinyRuns.config(10);
             CausalLM model = TinyRuns.gsa(3);
             Path out = dir.resolve("nan");
-            Trainer t = new Trainer(model, c, LmData.train(data, c.batchSize, c.seqLen, c.seed), null, out, null, new Trainer.Listener() {
+            Trainer t = new Trainer(model, c, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), null, out, null, new Trainer.Listener() {
                 @Override
                 public void onStep(Trainer.StepMetrics m) {
                     if (m.step() == 4) java.util.Arrays.fill(model.params().get("model.norm.weight").f, Float.NaN);
@@ -123,7 +123,7 @@ class TrainerTest {
             TrainConfig c = TinyRuns.config(10);
             Path out = dir.resolve("stop");
             Trainer[] t = new Trainer[1];
-            t[0] = new Trainer(TinyRuns.gsa(3), c, LmData.train(data, c.batchSize, c.seqLen, c.seed), null, out, null, new Trainer.Listener() {
+            t[0] = new Trainer(TinyRuns.gsa(3), c, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), null, out, null, new Trainer.Listener() {
                 @Override
                 public void onStep(Trainer.StepMetrics m) {
                     if (m.step() == 4) t[0].requestStop(); // as the Ctrl-C hook does
@@ -141,7 +141,7 @@ class TrainerTest {
         try (TokenFile data = TinyRuns.data(dir, 4000)) {
             TrainConfig c = TinyRuns.config(3);
             Path out = dir.resolve("run");
-            new Trainer(TinyRuns.gsa(3), c, LmData.train(data, c.batchSize, c.seqLen, c.seed), null, out, null, null).run();
+            new Trainer(TinyRuns.gsa(3), c, LmData.train(data, c.batchSize(), c.seqLen(), c.seed()), null, out, null, null).run();
             Path ck = Checkpoints.latest(out.resolve("checkpoints"));
             Path weights = ck.resolve("model.safetensors");
             byte[] orig = Files.readAllBytes(weights);
@@ -184,8 +184,8 @@ class TrainerTest {
         e = assertThrows(Gsa4jException.class, () -> TrainConfig.fromJson(json.readTree("{\"batch_size\": 0}"), Path.of("t.json")));
         assertTrue(e.getMessage().contains("batch_size"), e.getMessage());
         TrainConfig c = TrainConfig.fromJson(json.readTree("{\"lr\": 0.001, \"warmup_steps\": 7}"), Path.of("t.json"));
-        assertEquals(0.001, c.lr);
-        assertEquals(7, c.warmupSteps);
+        assertEquals(0.001, c.lr());
+        assertEquals(7, c.warmupSteps());
         assertEquals(Map.of(), Map.of());
     }
 }

@@ -1,17 +1,13 @@
 package org.gsa4j.bench.suites;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.gsa4j.layers.TokenMixer;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.DecodeState;
 import org.gsa4j.models.ModelLoader;
-import org.gsa4j.ops.attention.KvCache;
 import org.gsa4j.tensor.Tensor;
 
 import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
-import java.lang.reflect.Field;
-import java.lang.reflect.Method;
 import java.util.SplittableRandom;
 
 /**
@@ -21,14 +17,15 @@ import java.util.SplittableRandom;
  * allocation and GC activity of the decode loop.
  *
  * <p>Reaching a long context: the first {@code min(L, prefill)} tokens are real (fed through
- * {@link CausalLM#feed} in chunks); the rest is advanced without computing it — for GSA the
- * position counter moves on (the recurrent state has a fixed size and the step's work does not
- * depend on the position); for Llama random keys and values are appended to every layer's KV cache
- * (so each decoded token attends over L cached tokens, as it would after a real prefill). Only the
- * decode steps after that are timed.
+ * {@link CausalLM#feed} in chunks); the rest is advanced without computing it
+ * ({@link DecodeState#skip}) — for GSA the position counter moves on (the recurrent state has a
+ * fixed size and the step's work does not depend on the position); for Llama random keys and
+ * values are appended to every layer's KV cache (so each decoded token attends over L cached
+ * tokens, as it would after a real prefill). Only the decode steps after that are timed.
  *
- * <p>Bytes read per token: every weight matrix once except the input embedding table (one row),
- * plus for GSA the recurrent state read and written, for Llama the whole KV cache read.
+ * <p>Bytes read per token ({@link DecodeState#bytesReadPerToken}): every weight matrix once except
+ * the input embedding table (one row), plus for GSA the recurrent state read and written, for
+ * Llama the whole KV cache read.
  */
 public final class DecodeSuite {
     static ObjectNode gsaConfig(boolean quick) {
@@ -93,15 +90,8 @@ public final class DecodeSuite {
             ctx.unavailable("decode", arch + " " + format, "this build cannot create a '" + arch + "' model: " + e.getMessage());
             return;
         }
-        long params = 0, weightBytes = 0;
-        for (var e : model.params().entrySet()) {
-            Tensor t = e.getValue();
-            params += t.size();
-            // every weight is read once per token, except the input embedding table (one row)
-            long bytesPerValue = t.isBf16() ? 2 : 4;
-            weightBytes += bytesPerValue * (e.getKey().equals(model.naming.embeddings()) && !model.config.tieWordEmbeddings()
-                    ? t.dim(-1) : t.size());
-        }
+        long params = 0, weightBytes = model.weightBytesReadPerToken();
+        for (Tensor t : model.params().values()) params += t.size();
         ctx.out.printf("  %s: %.1fM params, %.1f MB of weights read per token (%s)%n", arch, params / 1e6, weightBytes / 1e6, format);
         long maxHeap = Runtime.getRuntime().maxMemory();
         // The contexts are reached one after the other (the real prefill happens once, each longer
@@ -112,7 +102,7 @@ public final class DecodeSuite {
         Runnable stop = null;
         for (int len : contexts) {
             String name = arch + " " + format + " ctx=" + len;
-            long perTokenKv = kvBytesPerToken(model, state);
+            long perTokenKv = state.bytesPerContextToken();
             if (perTokenKv > 0) {
                 long cap = Long.highestOneBit(Math.max(1, len + steps + 256)) * 2;
                 long need = perTokenKv * cap * 3 / 2;
@@ -154,13 +144,13 @@ public final class DecodeSuite {
                     ctx.out.printf("  %-28s %s%n", name, r.get("note").asText());
                 };
                 break;
-            } catch (ReflectiveOperationException | RuntimeException e) {
+            } catch (RuntimeException e) {
                 String why = "cannot reach context " + len + ": " + e;
                 stop = () -> ctx.unavailable("decode", name, why);
                 break;
             }
         }
-        if (!points.isEmpty()) time(ctx, model, arch, format, points, prefill, steps, weightBytes, params);
+        if (!points.isEmpty()) time(ctx, model, arch, format, points, prefill, steps, params);
         if (stop != null) stop.run(); // the length that could not be reached, after the measured ones
     }
 
@@ -168,7 +158,7 @@ public final class DecodeSuite {
     private record Point(String name, int context, DecodeState state) {}
 
     /** Brings the state to {@code len} tokens of context: real prefill up to {@code prefill}, the rest advanced. */
-    private static void reach(CausalLM model, DecodeState state, SplittableRandom rng, int len, int prefill) throws ReflectiveOperationException {
+    private static void reach(CausalLM model, DecodeState state, SplittableRandom rng, int len, int prefill) {
         int vocab = model.config.vocabSize();
         int real = (int) Math.max(0, Math.min(len, prefill) - state.position()), chunk = 256;
         for (int done = 0; done < real; done += chunk) {
@@ -177,7 +167,7 @@ public final class DecodeSuite {
             for (int i = 0; i < n; i++) ids[i] = rng.nextInt(vocab);
             model.feed(ids, 1, n, state);
         }
-        if (len > state.position()) advance(state, (int) (len - state.position()), rng);
+        if (len > state.position()) state.skip((int) (len - state.position()), rng.nextLong());
         if (state.position() != len) throw new IllegalStateException("position " + state.position() + " != " + len);
     }
 
@@ -192,7 +182,7 @@ public final class DecodeSuite {
      * the median bandwidth of the same rounds and against the ceilings suite's.
      */
     private void time(BenchContext ctx, CausalLM model, String arch, ModelLoader.WeightFormat format, java.util.List<Point> points,
-                      int prefill, int steps, long weightBytes, long params) {
+                      int prefill, int steps, long params) {
         int vocab = model.config.vocabSize(), n = points.size(), per = Math.max(1, steps / ROUNDS);
         var tmx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         int[] id = new int[1];
@@ -250,9 +240,8 @@ public final class DecodeSuite {
             double med = Measure.median(t[i]);
             double cpuShare = cpu[i] / (wall[i] * ctx.threads);
             long stateBytes = state.bytes();
-            boolean attention = kvBytesPerToken(model, state) > 0;
             // bytes per token: weights + (GSA) state read and written / (Llama) the KV cache read
-            long bytes = weightBytes + (attention ? stateBytes : 2 * stateBytes);
+            long bytes = state.bytesReadPerToken();
             double roof = bytes / (roundGBs * 1e9), roofCeiling = bytes / (ctx.readGBs * 1e9);
             ObjectNode r = ctx.row("decode", pt.name());
             r.put("arch", arch);
@@ -324,67 +313,6 @@ public final class DecodeSuite {
         int best = 0;
         for (int i = 1; i < logits.size(); i++) if (logits.f[i] > logits.f[best]) best = i;
         return best;
-    }
-
-    /** KV-cache bytes per token over all layers (0 for the recurrent models). */
-    static long kvBytesPerToken(CausalLM model, DecodeState state) {
-        try {
-            long n = 0;
-            for (Object layer : layers(state)) {
-                for (KvCache c : caches(layer)) {
-                    Field kv = KvCache.class.getDeclaredField("kvHeads"), hd = KvCache.class.getDeclaredField("headDim");
-                    kv.setAccessible(true);
-                    hd.setAccessible(true);
-                    n += 2L * 4 * kv.getInt(c) * hd.getInt(c);
-                }
-            }
-            return n;
-        } catch (ReflectiveOperationException e) {
-            return 0;
-        }
-    }
-
-    /** Moves the state's position on by {@code tokens}; KV caches get random keys and values. */
-    static void advance(DecodeState state, int tokens, SplittableRandom rng) throws ReflectiveOperationException {
-        for (Object layer : layers(state)) {
-            for (KvCache c : caches(layer)) {
-                Field kv = KvCache.class.getDeclaredField("kvHeads"), hd = KvCache.class.getDeclaredField("headDim");
-                kv.setAccessible(true);
-                hd.setAccessible(true);
-                int block = Math.min(tokens, 4096);
-                Tensor k = Tensor.randn(rng, 0.5, 1, block, kv.getInt(c), hd.getInt(c));
-                Tensor v = Tensor.randn(rng, 0.5, 1, block, kv.getInt(c), hd.getInt(c));
-                for (int done = 0; done < tokens; done += block) {
-                    int n = Math.min(block, tokens - done);
-                    if (n == block) c.append(k, v);
-                    else c.append(Tensor.of(java.util.Arrays.copyOf(k.f, k.size() / block * n), 1, n, kv.getInt(c), hd.getInt(c)),
-                            Tensor.of(java.util.Arrays.copyOf(v.f, v.size() / block * n), 1, n, kv.getInt(c), hd.getInt(c)));
-                }
-            }
-        }
-        Method adv = DecodeState.class.getDeclaredMethod("advance", int.class);
-        adv.setAccessible(true);
-        adv.invoke(state, tokens);
-    }
-
-    static Object[] layers(DecodeState state) throws ReflectiveOperationException {
-        Field f = DecodeState.class.getDeclaredField("layers");
-        f.setAccessible(true);
-        return (TokenMixer.MixerState[]) f.get(state);
-    }
-
-    static java.util.List<KvCache> caches(Object layer) throws IllegalAccessException {
-        java.util.List<KvCache> out = new java.util.ArrayList<>();
-        for (Class<?> c = layer.getClass(); c != null && c != Object.class; c = c.getSuperclass()) {
-            for (Field f : c.getDeclaredFields()) {
-                if (KvCache.class.isAssignableFrom(f.getType())) {
-                    f.setAccessible(true);
-                    Object v = f.get(layer);
-                    if (v != null) out.add((KvCache) v);
-                }
-            }
-        }
-        return out;
     }
 
     static long gcCount() {

@@ -1,14 +1,14 @@
 package org.gsa4j.bench.suites;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.gsa4j.ops.GatedSlotAttentionOp;
+import org.gsa4j.ops.gsa.GatedSlotAttention;
+import org.gsa4j.ops.gsa.SlotGate;
 import org.gsa4j.tensor.Tensor;
-import org.gsa4j.tensor.VectorOps;
 
 import java.util.SplittableRandom;
 
 /**
- * The GSA operator alone ({@link GatedSlotAttentionOp}), B=1, H=4, K=V=128, M=64: chunk form
+ * The GSA operator alone ({@link GatedSlotAttention}), B=1, H=4, K=V=128, M=64: chunk form
  * forward and forward+backward at T ∈ {512, 2048, 8192}, tokens/s and GFLOP/s ({@link Flops}),
  * and the recurrent step's time per token. Gates as in the layer: g = logsigmoid(f)/8, s = 1 − exp(g).
  */
@@ -25,16 +25,16 @@ public final class OpSuite {
         Inputs warm = new Inputs(lengths[0]);
         long until = System.nanoTime() + (ctx.quick ? 200_000_000L : 2_000_000_000L);
         while (System.nanoTime() < until) {
-            GatedSlotAttentionOp.Result r = GatedSlotAttentionOp.forward(warm.q, warm.k, warm.v, warm.s, warm.g, 1.0, null, null);
-            GatedSlotAttentionOp.backward(r, warm.dO, null, null);
+            GatedSlotAttention.Result r = GatedSlotAttention.forward(warm.q, warm.k, warm.v, warm.s, warm.g, 1.0, null, null);
+            GatedSlotAttention.backward(r, warm.dO, null, null);
         }
         for (int t : lengths) {
             Inputs in = new Inputs(t);
             double fwdFlops = Flops.gsaForwardPerToken(H, K, V, M) * t;
-            Runnable fwd = () -> GatedSlotAttentionOp.forward(in.q, in.k, in.v, in.s, in.g, 1.0, null, null);
+            Runnable fwd = () -> GatedSlotAttention.forward(in.q, in.k, in.v, in.s, in.g, 1.0, null, null);
             Runnable fb = () -> {
-                GatedSlotAttentionOp.Result r = GatedSlotAttentionOp.forward(in.q, in.k, in.v, in.s, in.g, 1.0, null, null);
-                GatedSlotAttentionOp.backward(r, in.dO, null, null);
+                GatedSlotAttention.Result r = GatedSlotAttention.forward(in.q, in.k, in.v, in.s, in.g, 1.0, null, null);
+                GatedSlotAttention.backward(r, in.dO, null, null);
             };
             report(ctx, "forward T=" + t, "forward", t, fwdFlops, timed(ctx, fwd, reps));
             report(ctx, "forward+backward T=" + t, "forward+backward", t, 3 * fwdFlops, timed(ctx, fb, reps));
@@ -46,7 +46,7 @@ public final class OpSuite {
         g1.fill(-0.05);
         s1.fill(1 - Math.exp(-0.05));
         Tensor hk = Tensor.zeros(1, H, K, M), hv = Tensor.zeros(1, H, M, V), o1 = Tensor.zeros(1, H, V);
-        Runnable step = () -> GatedSlotAttentionOp.step(q1, k1, v1, s1, g1, 1.0, hk, hv, o1);
+        Runnable step = () -> GatedSlotAttention.step(q1, k1, v1, s1, g1, 1.0, hk, hv, o1);
         for (int i = 0; i < 20_000; i++) step.run();
         int inner = ctx.quick ? 2_000 : 20_000;
         Measure.Stat s = Measure.time(1, reps, ctx.threads, () -> { for (int i = 0; i < inner; i++) step.run(); });
@@ -105,7 +105,7 @@ public final class OpSuite {
             Tensor f = Tensor.randn(rng, 1, 1, t, h, M);
             g = Tensor.zeros(1, t, h, M);
             s = Tensor.zeros(1, t, h, M);
-            VectorOps.slotGate(f.f, g.f, s.f, 0, f.size(), 1f / 8);
+            SlotGate.forward(f.f, g.f, s.f, 0, f.size(), 1f / 8);
             dO = Tensor.randn(rng, 1, 1, t, h, V);
         }
     }

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.DecodeState;
 import org.gsa4j.models.ModelLoader;
-import org.gsa4j.ops.GatedSlotAttentionOp;
+import org.gsa4j.ops.gsa.GatedSlotAttention;
 import org.gsa4j.tensor.Gemm;
 import org.gsa4j.tensor.Parallel;
 
@@ -162,10 +162,10 @@ public final class ScalingSuite {
         for (int h : new int[] {1, 4}) {
             OpSuite.Inputs in = new OpSuite.Inputs(t, h);
             items.add(new Item("op", "GSA operator B=1 H=" + h + " T=" + t + " forward",
-                    () -> GatedSlotAttentionOp.forward(in.q, in.k, in.v, in.s, in.g, 1.0, null, null), null));
+                    () -> GatedSlotAttention.forward(in.q, in.k, in.v, in.s, in.g, 1.0, null, null), null));
             items.add(new Item("op", "GSA operator B=1 H=" + h + " T=" + t + " forward+backward", () -> {
-                GatedSlotAttentionOp.Result r = GatedSlotAttentionOp.forward(in.q, in.k, in.v, in.s, in.g, 1.0, null, null);
-                GatedSlotAttentionOp.backward(r, in.dO, null, null);
+                GatedSlotAttention.Result r = GatedSlotAttention.forward(in.q, in.k, in.v, in.s, in.g, 1.0, null, null);
+                GatedSlotAttention.backward(r, in.dO, null, null);
             }, null));
         }
     }
@@ -191,7 +191,7 @@ public final class ScalingSuite {
         for (int i = 0; i < prompt.length; i++) prompt[i] = rng.nextInt(model.config.vocabSize());
         model.feed(prompt, 1, context, state);
         int[] id = new int[1], last = {prompt[context - 1]};
-        items.add(new Item("decode", "decoding, GSA F32 (" + String.format(java.util.Locale.ROOT, "%.0fM", paramsOf(model) / 1e6)
+        items.add(new Item("decode", "decoding, GSA F32 (" + String.format(java.util.Locale.ROOT, "%.1fM", paramsOf(model) / 1e6)
                 + " params), per token at context " + context, () -> last[0] = DecodeSuite.decodeOne(model, last[0], state, id), null));
     }
 

@@ -9,6 +9,7 @@ import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.train.AdamW;
+import org.gsa4j.train.LmEval;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -177,6 +178,20 @@ public final class TrainSuite {
             jr.put("mfu_per_cpu_s", stepFlops * rounds / cpuSeconds / 1e9 / (ctx.peakGflops / ctx.threads));
             ctx.out.printf("  java per CPU-second: %.1f GFLOP (MFU %.1f%% of a core's peak per CPU-second; cpu share %.2f)%n",
                     jr.get("gflops_per_cpu_s").asDouble(), 100 * jr.get("mfu_per_cpu_s").asDouble(), cpuShare);
+            // Evaluation is forward only: the same model and tokens through eval's scorer (chunks of T, the
+            // recurrent state carried), against the training step's tokens/s.
+            Runnable evalPass = () -> new LmEval.Scorer(model, seqLen).score(ids);
+            for (int i = 0; i < 3; i++) evalPass.run();
+            List<Double> te = new ArrayList<>();
+            for (int r = 0; r < rounds; r++) te.add(Measure.time(0, 1, ctx.threads, evalPass).median());
+            double evalS = med(te);
+            ObjectNode er = ctx.row("train", "eval");
+            er.put("seconds", evalS);
+            er.put("tokens_per_s", tokens / evalS);
+            er.put("vs_training", javaS / evalS);
+            er.put("target_vs_training", 2.5);
+            ctx.out.printf("  eval (forward only, eval's scorer): %.3f s, %,.0f tokens/s, %.2fx the training step's tokens/s (target 2.5x)%n",
+                    evalS, tokens / evalS, javaS / evalS);
             if (peer != null) {
                 double chunkS = med(tc), naiveS = med(tn);
                 stepRow(ctx, "pytorch chunk", chunkS, tc, tokens, stepFlops);

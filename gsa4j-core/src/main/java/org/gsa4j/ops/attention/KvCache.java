@@ -1,6 +1,7 @@
 package org.gsa4j.ops.attention;
 
 import org.gsa4j.tensor.MatVec;
+import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.tensor.VectorOps;
 
@@ -116,6 +117,74 @@ public final class KvCache {
         return c;
     }
 
+    /** Bytes one more token adds (until a window is full): 2 · B · HKV · D · (4 or 8). */
+    public long bytesPerToken() {
+        return 2L * batch * kvHeads * headDim * elementBytes();
+    }
+
+    /**
+     * The stored keys and values, copies shaped [B, HKV, stored, D] in slot order (a ring's slots
+     * as they lie), for a snapshot; {@link #restore} puts them back.
+     */
+    public Tensor[] contents() {
+        int n = stored(), size = batch * kvHeads * n * headDim;
+        boolean wide = Boolean.TRUE.equals(f64);
+        Tensor k = wide ? Tensor.zerosF64(batch, kvHeads, n, headDim) : Tensor.zeros(batch, kvHeads, n, headDim);
+        Tensor v = wide ? Tensor.zerosF64(batch, kvHeads, n, headDim) : Tensor.zeros(batch, kvHeads, n, headDim);
+        for (int bg = 0; size > 0 && bg < batch * kvHeads; bg++) {
+            int from = bg * capacity * headDim, to = bg * n * headDim, len = n * headDim;
+            System.arraycopy(wide ? kd : kf, from, wide ? k.d : k.f, to, len);
+            System.arraycopy(wide ? vd : vf, from, wide ? v.d : v.f, to, len);
+        }
+        return new Tensor[] {k, v};
+    }
+
+    /**
+     * Replaces the contents with what {@link #contents} returned for a cache of the same shape
+     * after {@code length} tokens: keys and values [B, HKV, stored, D] in slot order.
+     */
+    public void restore(long length, Tensor keys, Tensor values) {
+        if (length < 0 || length > Integer.MAX_VALUE) throw new IllegalArgumentException("KV cache length " + length + " out of range");
+        int n = limit(length);
+        int[] want = {batch, kvHeads, n, headDim};
+        if (!java.util.Arrays.equals(keys.shape, want) || !keys.sameShape(values) || keys.isF64() != values.isF64()) {
+            throw new IllegalArgumentException("a KV cache of " + length + " tokens needs keys and values " + java.util.Arrays.toString(want)
+                    + " of one precision, got " + keys + ", " + values);
+        }
+        this.length = 0;
+        capacity = 0;
+        kf = vf = null;
+        kd = vd = null;
+        f64 = n == 0 ? null : keys.isF64();
+        if (n > 0) {
+            grow(Math.max(n, minCapacity));
+            for (int bg = 0; bg < batch * kvHeads; bg++) {
+                int from = bg * n * headDim, to = bg * capacity * headDim, len = n * headDim;
+                System.arraycopy(f64 ? keys.d : keys.f, from, f64 ? kd : kf, to, len);
+                System.arraycopy(f64 ? values.d : values.f, from, f64 ? vd : vf, to, len);
+            }
+        }
+        this.length = (int) length;
+    }
+
+    /**
+     * Appends {@code tokens} tokens of random keys and values (N(0, 0.25) each) without computing
+     * anything: a context of that length for benchmarks, not the cache of any real text.
+     */
+    public void skip(int tokens, java.util.SplittableRandom rng) {
+        boolean wide = Boolean.TRUE.equals(f64);
+        int block = Math.min(Math.max(tokens, 1), 4096);
+        Tensor k = Tensor.randn(rng, 0.5, batch, block, kvHeads, headDim), v = Tensor.randn(rng, 0.5, batch, block, kvHeads, headDim);
+        if (wide) {
+            k = k.toF64();
+            v = v.toF64();
+        }
+        for (int done = 0; done < tokens; done += block) {
+            int n = Math.min(block, tokens - done);
+            copyIn(k, v, n, block);
+        }
+    }
+
     private int elementBytes() {
         return Boolean.TRUE.equals(f64) ? 8 : 4;
     }
@@ -179,13 +248,18 @@ public final class KvCache {
 
     /** Appends T tokens laid out [B,T,HKV,D] in k, v (a step's [B,HKV,D] is T = 1). */
     private void copyIn(Tensor k, Tensor v, int T) {
+        copyIn(k, v, T, T);
+    }
+
+    /** Appends the first T of the {@code stride} tokens laid out [B,stride,HKV,D] in k, v. */
+    private void copyIn(Tensor k, Tensor v, int T, int stride) {
         int first = window > 0 ? Math.max(0, T - window) : 0;   // older tokens would be overwritten anyway
         ensureRoom(T - first, k.isF64());
         for (int t = first; t < T; t++) {
             int slot = slotOf(length + t);
             for (int b = 0; b < batch; b++) {
                 for (int g = 0; g < kvHeads; g++) {
-                    int src = ((b * T + t) * kvHeads + g) * headDim, dst = off(b, g, slot);
+                    int src = ((b * stride + t) * kvHeads + g) * headDim, dst = off(b, g, slot);
                     if (f64) {
                         System.arraycopy(k.d, src, kd, dst, headDim);
                         System.arraycopy(v.d, src, vd, dst, headDim);
@@ -237,7 +311,7 @@ public final class KvCache {
         if ((long) batch * HQ * n * headDim < PARALLEL_WORK) {
             for (int t = 0; t < tasks; t++) attendRange(t);
         } else {
-            MatVec.forEach(tasks, attendRange);
+            Parallel.forDecode(tasks, attendRange);
         }
         this.q = null;
         merge(HQ, o.f);

@@ -1,0 +1,89 @@
+package org.gsa4j;
+
+import org.gsa4j.config.ModelSize;
+import org.gsa4j.data.BpeTrainer;
+import org.gsa4j.data.Tokenizer;
+import org.gsa4j.infer.Generator;
+import org.gsa4j.infer.Sampler;
+import org.gsa4j.io.SafeTensors;
+import org.gsa4j.models.CausalLM;
+import org.gsa4j.models.ModelLoader;
+import org.gsa4j.models.ModelRegistry;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.lang.reflect.Method;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import javax.tools.ToolProvider;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The README's "Using gsa4j from Java" example, taken from README.md itself (so the two cannot
+ * drift), compiled against the library and run on a small model with a tokenizer: it must print the
+ * same text as decoding the same generation at once.
+ */
+class ReadmeExampleTest {
+    @TempDir
+    Path dir;
+
+    static String example() throws Exception {
+        String readme = Files.readString(Path.of("").toAbsolutePath().getParent().resolve("README.md"));
+        int section = readme.indexOf("## Using gsa4j from Java");
+        assertTrue(section >= 0, "README has the section");
+        Matcher m = Pattern.compile("```java\\n(.*?)```", Pattern.DOTALL).matcher(readme);
+        assertTrue(m.find(section), "the section has a java block");
+        return m.group(1);
+    }
+
+    @Test
+    void theReadmeExampleCompilesAndStreamsTheGeneratedText() throws Exception {
+        // a small model and its tokenizer
+        StringBuilder text = new StringBuilder();
+        for (int i = 0; i < 300; i++) text.append("It is a truth universally acknowledged, that a single man in possession of a good fortune. ");
+        Path model = Files.createDirectories(dir.resolve("model"));
+        BpeTrainer.train(List.of(text.toString()), 300).saveHuggingFace(model);
+        CausalLM lm = ModelLoader.create(ModelRegistry.preset("gsa", new ModelSize(300, 16, 1, 2, 4, 0)).toJson(), 7);
+        ModelLoader.save(lm, model, SafeTensors.DType.F32);
+
+        String source = example();
+        Path src = Files.createDirectories(dir.resolve("src"));
+        Files.writeString(src.resolve("Example.java"), source);
+        Path classes = Files.createDirectories(dir.resolve("classes"));
+        ByteArrayOutputStream diagnostics = new ByteArrayOutputStream();
+        int rc = ToolProvider.getSystemJavaCompiler().run(null, diagnostics, diagnostics, "--add-modules", "jdk.incubator.vector",
+                "-cp", System.getProperty("java.class.path"), "-d", classes.toString(), src.resolve("Example.java").toString());
+        assertEquals(0, rc, diagnostics.toString(StandardCharsets.UTF_8));
+
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrintStream old = System.out;
+        try (URLClassLoader loader = new URLClassLoader(new URL[] {classes.toUri().toURL()}, getClass().getClassLoader())) {
+            Method main = loader.loadClass("Example").getMethod("main", String[].class);
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            main.invoke(null, (Object) new String[] {model.toString()});
+        } finally {
+            System.setOut(old);
+        }
+        String printed = out.toString(StandardCharsets.UTF_8);
+
+        // the same generation, decoded at once
+        try (Tokenizer tok = Tokenizer.loadFast(model.resolve("tokenizer.json"))) {
+            int[] prompt = tok.encode("It is a truth universally acknowledged, that");
+            List<Integer> ids = new ArrayList<>();
+            Generator.Stats s = new Generator(ModelLoader.load(model)).generate(prompt, 40, Sampler.of(0.8, 40, 1.0, 42), ids::add);
+            String expected = tok.decode(ids.stream().mapToInt(Integer::intValue).toArray());
+            assertTrue(printed.startsWith(expected + System.lineSeparator() + s.newTokens() + " tokens at "), printed + " vs " + expected);
+            assertFalse(expected.isBlank());
+        }
+    }
+}
