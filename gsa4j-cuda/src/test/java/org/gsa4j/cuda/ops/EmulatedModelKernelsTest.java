@@ -1,0 +1,280 @@
+package org.gsa4j.cuda.ops;
+
+import static org.gsa4j.cuda.ops.GpuTestSupport.check;
+import static org.gsa4j.cuda.ops.GpuTestSupport.randn;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.gsa4j.tensor.Tensor;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The model kernels' logic (model.cu) on machines without a GPU: the CUDA C compiled as host C++ against the CPU
+ * emulation (src/test/emu/model_emu.cpp drives them as the ops classes launch them), compared with the CPU engine's
+ * ops run in float64 ({@link ModelOpsReference}): float32 mode within 1e-5 relative, bfloat16 mode within the
+ * tolerance each test states. Sizes are the awkward ones (1, 63, 64, 65 rows, odd widths, a vocabulary that is not
+ * a multiple of the block). Skipped, with the reason, where there is no g++.
+ */
+class EmulatedModelKernelsTest {
+    private static final double TOL = 1e-5;
+    /** bfloat16 storage (8 significant bits) of inputs and outputs against the float64 answer. */
+    private static final double TOL_BF16 = 2e-2;
+    private static final Path SOURCE = Path.of("src/test/emu/model_emu.cpp");
+    private static final Path BUILD = Path.of("target/emu");
+
+    @TempDir
+    Path work;
+
+    @BeforeAll
+    static void compile() throws Exception {
+        Assumptions.assumeTrue(Files.exists(SOURCE), "run from the gsa4j-cuda module (" + SOURCE + " not found)");
+        Files.createDirectories(BUILD);
+        for (Precision p : Precision.values()) {
+            Process gxx;
+            try {
+                gxx = new ProcessBuilder("g++", "-std=c++20", "-O2", "-pthread", "-DGSA4J_BF16=" + (p == Precision.BF16 ? 1 : 0),
+                        "-o", binary(p).toString(), SOURCE.toString()).redirectErrorStream(true).start();
+            } catch (IOException e) {
+                Assumptions.abort("no g++ to build the kernel emulation: " + e.getMessage());
+                return;
+            }
+            String log = new String(gxx.getInputStream().readAllBytes());
+            if (!gxx.waitFor(300, TimeUnit.SECONDS) || gxx.exitValue() != 0) throw new AssertionError("g++ failed:\n" + log);
+        }
+    }
+
+    static Path binary(Precision p) {
+        return BUILD.resolve("model_emu_" + p.name().toLowerCase());
+    }
+
+    private static String suite(Precision p) {
+        return p == Precision.F32 ? "emulated-model-f32" : "emulated-model-bf16";
+    }
+
+    private static double tol(Precision p) {
+        return p == Precision.F32 ? TOL : TOL_BF16;
+    }
+
+    // ---- RMSNorm with the residual add ----
+
+    static List<Arguments> rmsNormCases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (int rows : new int[] {1, 63, 64, 65}) {
+            for (int d : new int[] {7, 300}) cases.add(Arguments.of(Precision.F32, rows, d, rows != 64, d != 7 || rows == 1));
+        }
+        cases.add(Arguments.of(Precision.F32, 200, 33, true, true));   // 7 partial sums of dw
+        cases.add(Arguments.of(Precision.BF16, 65, 300, true, true));
+        cases.add(Arguments.of(Precision.BF16, 63, 7, false, true));
+        return cases;
+    }
+
+    @ParameterizedTest(name = "{0} rows={1} D={2} residual={3} weight={4}")
+    @MethodSource("rmsNormCases")
+    void rmsNormWithResidualMatchesCpu(Precision precision, int rows, int d, boolean residual, boolean weight) throws Exception {
+        SplittableRandom rng = new SplittableRandom(31L * rows + d);
+        Tensor x = randn(rng, rows, d), res = residual ? randn(rng, rows, d) : null, w = weight ? randn(rng, d) : null;
+        Tensor dy = randn(rng, rows, d), dhNext = residual ? randn(rng, rows, d) : null;
+        double eps = 1e-6;
+        ModelOpsReference.RmsNorm exact = ModelOpsReference.rmsNorm(x, res, w, eps, dy, dhNext);
+
+        Map<String, Tensor> in = inputs("x", x, "res", res, "w", w, "dy", dy, "dhNext", dhNext);
+        Map<String, int[]> out = new LinkedHashMap<>(Map.of("y", x.shape, "rstd", new int[] {rows}, "dh", x.shape));
+        if (residual) out.put("h", x.shape);
+        if (weight) out.put("dw", new int[] {d});
+        Map<String, Tensor> got = run(precision, in, out, "rmsnorm", "" + rows, "" + d, "" + eps);
+        String label = String.format("RMSNorm rows=%d D=%d residual=%b weight=%b", rows, d, residual, weight);
+        check(suite(precision), label, "y", got.get("y"), exact.y(), tol(precision));
+        if (residual) check(suite(precision), label, "h", got.get("h"), exact.h(), tol(precision));
+        check(suite(precision), label, "dh", got.get("dh"), exact.dh(), tol(precision));
+        if (weight) check(suite(precision), label, "dw", got.get("dw"), exact.dw(), tol(precision));
+    }
+
+    // ---- SwiGLU ----
+
+    static List<Arguments> swigluCases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (int rows : new int[] {1, 65}) {
+            for (int width : new int[] {7, 257}) cases.add(Arguments.of(Precision.F32, rows, width, width == 7));
+        }
+        cases.add(Arguments.of(Precision.F32, 64, 96, true));
+        cases.add(Arguments.of(Precision.BF16, 65, 257, false));
+        cases.add(Arguments.of(Precision.BF16, 63, 96, true));
+        return cases;
+    }
+
+    @ParameterizedTest(name = "{0} rows={1} I={2} fused={3}")
+    @MethodSource("swigluCases")
+    void swigluMatchesCpu(Precision precision, int rows, int width, boolean fused) throws Exception {
+        SplittableRandom rng = new SplittableRandom(7L * rows + width);
+        Tensor a = scaled(randn(rng, rows, width), 3), b = randn(rng, rows, width), dy = randn(rng, rows, width);
+        ModelOpsReference.Swiglu exact = ModelOpsReference.swiglu(a, b, dy);
+        String label = String.format("SwiGLU rows=%d I=%d fused=%b", rows, width, fused);
+        Map<String, Tensor> got;
+        Tensor da, db;
+        if (fused) {
+            got = run(precision, inputs("ab", concatRows(a, b), "dy", dy), Map.of("y", a.shape, "dab", new int[] {rows, 2 * width}),
+                    "swiglu", "" + rows, "" + width, "1");
+            Tensor[] halves = splitRows(got.get("dab"), width);
+            da = halves[0];
+            db = halves[1];
+        } else {
+            got = run(precision, inputs("a", a, "b", b, "dy", dy), Map.of("y", a.shape, "da", a.shape, "db", a.shape),
+                    "swiglu", "" + rows, "" + width, "0");
+            da = got.get("da");
+            db = got.get("db");
+        }
+        check(suite(precision), label, "y", got.get("y"), exact.y(), tol(precision));
+        check(suite(precision), label, "dgate", da, exact.da(), tol(precision));
+        check(suite(precision), label, "dup", db, exact.db(), tol(precision));
+    }
+
+    // ---- Embedding ----
+
+    static List<Arguments> embeddingCases() {
+        return List.of(Arguments.of(Precision.F32, 1, 50, 33), Arguments.of(Precision.F32, 65, 50, 33),
+                Arguments.of(Precision.F32, 200, 300, 257), Arguments.of(Precision.BF16, 65, 50, 33));
+    }
+
+    @ParameterizedTest(name = "{0} n={1} V={2} D={3}")
+    @MethodSource("embeddingCases")
+    void embeddingMatchesCpu(Precision precision, int n, int vocab, int d) throws Exception {
+        SplittableRandom rng = new SplittableRandom(13L * n + vocab);
+        int[] ids = new int[n];
+        for (int i = 0; i < n; i++) ids[i] = i % 3 == 0 ? 7 : rng.nextInt(vocab);   // repeats, and most rows untouched
+        Tensor table = randn(rng, vocab, d), dx = randn(rng, n, d), dtable0 = randn(rng, vocab, d);
+        ModelOpsReference.Embedding exact = ModelOpsReference.embedding(table, ids, dx, dtable0);
+        Map<String, Tensor> got = run(precision, inputs("ids", ints(ids), "table", table, "dx", dx, "dtable", dtable0),
+                Map.of("x", new int[] {n, d}, "dtable", table.shape), "embedding", "" + vocab, "" + d);
+        String label = String.format("embedding n=%d V=%d D=%d", n, vocab, d);
+        check(suite(precision), label, "x", got.get("x"), exact.x(), tol(precision));
+        check(suite(precision), label, "dtable", got.get("dtable"), exact.dtable(), tol(precision));
+    }
+
+    // ---- the gates ----
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("gateCases")
+    void slotGateMatchesCpu(Precision precision, int n) throws Exception {
+        SplittableRandom rng = new SplittableRandom(n);
+        Tensor f = gateLogits(rng, n), dg = randn(rng, n), ds = randn(rng, n);
+        double tau = 8;
+        ModelOpsReference.SlotGate exact = ModelOpsReference.slotGate(f, tau, dg, ds);
+        Map<String, Tensor> got = run(precision, inputs("f", f, "dg", dg, "ds", ds), Map.of("g", f.shape, "s", f.shape, "df", f.shape),
+                "slotgate", "" + tau);
+        String label = String.format("slot gate n=%d tau=%.0f", n, tau);
+        check(suite(precision), label, "g", got.get("g"), exact.g(), tol(precision));
+        check(suite(precision), label, "s", got.get("s"), exact.s(), tol(precision));
+        check(suite(precision), label, "df", got.get("df"), exact.df(), tol(precision));
+    }
+
+    @ParameterizedTest(name = "{0} n={1}")
+    @MethodSource("gateCases")
+    void glaGateMatchesCpu(Precision precision, int n) throws Exception {
+        for (double clampMin : new double[] {Double.NEGATIVE_INFINITY, -0.05}) {
+            SplittableRandom rng = new SplittableRandom(n + 1);
+            Tensor x = gateLogits(rng, n), dg = randn(rng, n);
+            double tau = 16;
+            ModelOpsReference.GlaGate exact = ModelOpsReference.glaGate(x, tau, clampMin, dg);
+            Map<String, Tensor> got = run(precision, inputs("x", x, "dg", dg), Map.of("g", x.shape, "dx", x.shape),
+                    "glagate", "" + tau, "" + (float) clampMin);
+            String label = String.format("GLA gate n=%d tau=%.0f clamp_min=%s", n, tau, clampMin);
+            check(suite(precision), label, "g", got.get("g"), exact.g(), tol(precision));
+            check(suite(precision), label, "dx", got.get("dx"), exact.dx(), tol(precision));
+        }
+    }
+
+    static List<Arguments> gateCases() {
+        return List.of(Arguments.of(Precision.F32, 1), Arguments.of(Precision.F32, 65 * 7), Arguments.of(Precision.BF16, 65 * 7));
+    }
+
+    /** Gate logits over the whole range the gates meet: N(0, 2²), and a tail out to ±30. */
+    private static Tensor gateLogits(SplittableRandom rng, int n) {
+        Tensor f = randn(rng, n);
+        for (int i = 0; i < n; i++) f.f[i] = i % 11 == 5 ? (float) (rng.nextDouble(-30, 30)) : 2 * f.f[i];
+        return f;
+    }
+
+    // ---- helpers ----
+
+    /** name, tensor, name, tensor, ...; null tensors are left out (the driver reads them as absent). */
+    static Map<String, Tensor> inputs(Object... namesAndTensors) {
+        Map<String, Tensor> in = new LinkedHashMap<>();
+        for (int i = 0; i < namesAndTensors.length; i += 2) {
+            if (namesAndTensors[i + 1] != null) in.put((String) namesAndTensors[i], (Tensor) namesAndTensors[i + 1]);
+        }
+        return in;
+    }
+
+    static Tensor ints(int[] values) {
+        Tensor t = Tensor.zeros(values.length);
+        for (int i = 0; i < values.length; i++) t.f[i] = values[i];
+        return t;
+    }
+
+    static Tensor scaled(Tensor t, float c) {
+        for (int i = 0; i < t.f.length; i++) t.f[i] *= c;
+        return t;
+    }
+
+    /** [rows, a | b]: the two tensors side by side in each row. */
+    static Tensor concatRows(Tensor a, Tensor b) {
+        int rows = a.dim(0), w = a.dim(1);
+        Tensor out = Tensor.zeros(rows, 2 * w);
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(a.f, r * w, out.f, 2 * r * w, w);
+            System.arraycopy(b.f, r * w, out.f, (2 * r + 1) * w, w);
+        }
+        return out;
+    }
+
+    static Tensor[] splitRows(Tensor ab, int w) {
+        int rows = ab.dim(0);
+        Tensor a = Tensor.zeros(rows, w), b = Tensor.zeros(rows, w);
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(ab.f, 2 * r * w, a.f, r * w, w);
+            System.arraycopy(ab.f, (2 * r + 1) * w, b.f, r * w, w);
+        }
+        return new Tensor[] {a, b};
+    }
+
+    /** Writes the inputs, runs the emulation binary on {@code op} with {@code args}, reads the named outputs. */
+    private Map<String, Tensor> run(Precision precision, Map<String, Tensor> in, Map<String, int[]> outputs, String op, String... args)
+            throws Exception {
+        Path dir = Files.createTempDirectory(work, precision.name());
+        for (Map.Entry<String, Tensor> e : in.entrySet()) write(dir.resolve(e.getKey() + ".f32"), e.getValue());
+        List<String> command = new ArrayList<>(List.of(binary(precision).toString(), op, dir.toString()));
+        command.addAll(List.of(args));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String log = new String(p.getInputStream().readAllBytes());
+        if (!p.waitFor(300, TimeUnit.SECONDS) || p.exitValue() != 0) throw new AssertionError("emulation failed: " + command + "\n" + log);
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (Map.Entry<String, int[]> e : outputs.entrySet()) out.put(e.getKey(), read(dir.resolve(e.getKey() + ".f32"), e.getValue()));
+        return out;
+    }
+
+    private static void write(Path file, Tensor t) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(4 * t.f.length).order(ByteOrder.LITTLE_ENDIAN);
+        b.asFloatBuffer().put(t.f);
+        Files.write(file, b.array());
+    }
+
+    private static Tensor read(Path file, int[] shape) throws IOException {
+        Tensor t = Tensor.zeros(shape);
+        ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(t.f);
+        return t;
+    }
+}
