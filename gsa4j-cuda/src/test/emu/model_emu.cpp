@@ -9,9 +9,9 @@
 //   model_emu embedding DIR V D                     reads ids table dx dtable          writes x dtable
 //   model_emu slotgate DIR tau                      reads f dg ds                      writes g s df
 //   model_emu glagate DIR tau clampMin              reads x dg                         writes g dx
-//   model_emu conv DIR B T C W silu                 reads x w [cache] dy dw            writes y next dx dw
+//   model_emu conv DIR B T C W silu                 reads x w [cache] dy dw            writes y next [dx dw: no cache]
 //   model_emu ce DIR V D rowsPerBlock lossScale     reads h w targets dw               writes loss dh dw
-//   model_emu adamw DIR lr wd decays b1 b2 eps step invAccum maxNorm   reads p g1 g2 m v   writes p m v copy norm
+//   model_emu adamw DIR lr wd decays b1 b2 eps steps invAccum maxNorm   reads p e g1..gSTEPS   writes p m v copy norms
 #include "cuda_emu.h"
 #include "../../main/resources/org/gsa4j/cuda/kernels/common.cu"
 #include "../../main/resources/org/gsa4j/cuda/kernels/gsa.cu"
@@ -138,6 +138,97 @@ static void runGlaGate(float tau, float clampMin) {
     write("g", g); write("dx", dx.floats());
 }
 
+static void runConv(int B, int T, int C, int W, bool silu) {   // CudaShortConv.forward, then backward from zeros
+    Io x(read("x")), w(read("w")), cache(readOptional("cache")), dy(read("dy"));
+    std::vector<float> dw = read("dw");
+    const long n = (long)B * T * C;
+    Io y(n), dx(n);
+    elementwise(short_conv, n, x.p(), w.p(), cache.p(), y.p(), B, T, C, W, (int)silu);
+    Io next = cache.data.empty() ? Io((size_t)B * (W - 1) * C) : cache;   // with a cache: updated in place
+    if (W > 1) elementwise(short_conv_next_cache, (long)B * C, x.p(), cache.data.empty() ? nullptr : next.p(), next.p(), B, T, C, W);
+    write("y", y.floats()); write("next", next.floats());
+    if (!cache.data.empty()) return;
+    std::vector<float> du(n);
+    elementwise(short_conv_backward_du, n, x.p(), w.p(), dy.p(), du.data(), B, T, C, W, (int)silu);
+    elementwise(short_conv_backward_dx, n, du.data(), w.p(), dx.p(), B, T, C, W);
+    const int steps = 64, segments = blocks(T, steps);   // CudaShortConv.STEPS_PER_SEGMENT
+    std::vector<float> partial((size_t)B * segments * C * W);
+    emu::launch(short_conv_dw_partial, {blocks(C, ELEMENT_THREADS), (unsigned)segments, (unsigned)B}, {ELEMENT_THREADS, 1, 1}, x.p(),
+                du.data(), partial.data(), T, C, W, steps);
+    emu::launch(add_column_sums, {blocks((long)C * W, ELEMENT_THREADS), 1, 1}, {ELEMENT_THREADS, 1, 1}, partial.data(), B * segments,
+                C * W, dw.data());
+    write("dx", dx.floats()); write("dw", dw);
+}
+
+// CudaCrossEntropy.run: row blocks of the logits, the loss kernel, the two backward products, the mean.
+static void runCrossEntropy(int V, int D, int rowsPerBlock, float lossScale) {
+    Io h(read("h")), w(read("w"));
+    std::vector<int> targets = readInts("targets");
+    std::vector<float> dW = read("dw");
+    const int N = targets.size(), R = std::min(rowsPerBlock, N);
+    int labelled = 0;
+    for (int t : targets) labelled += t != -100;
+    std::vector<float> logits((size_t)R * V), rowLoss(N), loss(1);
+    Io dh((size_t)N * D);
+#if GSA4J_BF16
+    Io dz((size_t)R * V);
+    io_t* dlogits = dz.p();
+#else
+    io_t* dlogits = logits.data();
+#endif
+    const float gradScale = labelled == 0 ? 0.f : lossScale / labelled;
+    for (int r0 = 0; r0 < N; r0 += R) {
+        const int m = std::min(R, N - r0);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < V; j++) {
+                float s = 0.f;
+                for (int k = 0; k < D; k++) s = fmaf(to_f(h.data[(size_t)(r0 + i) * D + k]), to_f(w.data[(size_t)j * D + k]), s);
+                logits[(size_t)i * V + j] = s;
+            }
+        emu::launch(cross_entropy_rows, {(unsigned)m, 1, 1}, {ROW_THREADS, 1, 1}, logits.data(), targets.data() + r0, rowLoss.data() + r0,
+                    dlogits, V, gradScale, -100);
+        for (int i = 0; i < m; i++)
+            for (int k = 0; k < D; k++) {
+                float s = 0.f;
+                for (int j = 0; j < V; j++) s = fmaf(to_f(dlogits[(size_t)i * V + j]), to_f(w.data[(size_t)j * D + k]), s);
+                put(&dh.data[(size_t)(r0 + i) * D + k], s);
+            }
+        for (int j = 0; j < V; j++)
+            for (int k = 0; k < D; k++) {
+                float s = 0.f;
+                for (int i = 0; i < m; i++) s = fmaf(to_f(dlogits[(size_t)i * V + j]), to_f(h.data[(size_t)(r0 + i) * D + k]), s);
+                dW[(size_t)j * D + k] += s;
+            }
+    }
+    emu::launch(mean_loss, {1, 1, 1}, {ELEMENT_THREADS, 1, 1}, rowLoss.data(), (long)N, labelled == 0 ? 0.0 : 1.0 / labelled, loss.data());
+    write("loss", loss); write("dh", dh.floats()); write("dw", dW);
+}
+
+// `steps` training steps as the GPU trainer runs them: CudaGradNorm.compute over {g_t, e}, then CudaAdamW.update of p
+// with g_t and the clipping factor from the device.
+static void runAdamW(double lr, double wd, bool decays, double beta1, double beta2, double eps, int steps, double invAccum,
+                     double maxNorm) {
+    std::vector<float> p = read("p"), e = read("e"), m(p.size()), v(p.size()), norms;
+    std::vector<bf16_t> copy(p.size());
+    std::vector<double> result(2);
+    const long span = 1 << 16;   // CudaGradNorm.SPAN
+    for (int t = 1; t <= steps; t++) {
+        std::vector<float> g = read("g" + std::to_string(t));
+        const unsigned gb = blocks(g.size(), span), eb = blocks(e.size(), span);
+        std::vector<double> partial(gb + eb);
+        emu::launch(sum_of_squares_partial, {gb, 1, 1}, {ELEMENT_THREADS, 1, 1}, g.data(), (long)g.size(), span, partial.data());
+        emu::launch(sum_of_squares_partial, {eb, 1, 1}, {ELEMENT_THREADS, 1, 1}, e.data(), (long)e.size(), span, partial.data() + gb);
+        emu::launch(grad_norm_finish, {1, 1, 1}, {ELEMENT_THREADS, 1, 1}, partial.data(), (int)(gb + eb), invAccum, maxNorm, result.data());
+        norms.push_back((float)result[0]);
+        const double decay = decays ? 1 - lr * wd : 1, bc1 = 1 - std::pow(beta1, t), bc2 = 1 - std::pow(beta2, t);
+        elementwise(adamw, (long)p.size(), p.data(), g.data(), m.data(), v.data(), copy.data(), (long)p.size(), lr, decay, beta1, beta2,
+                    eps, bc1, bc2, 1.0, (const double*)result.data());
+    }
+    std::vector<float> copyFloats(copy.size());
+    for (size_t i = 0; i < copy.size(); i++) copyFloats[i] = bf16_to_float(copy[i]);
+    write("p", p); write("m", m); write("v", v); write("copy", copyFloats); write("norms", norms);
+}
+
 int main(int argc, char** argv) {
     std::string op = argv[1];
     dir = argv[2];
@@ -146,6 +237,11 @@ int main(int argc, char** argv) {
     else if (op == "embedding") runEmbedding(atoi(argv[3]), atoi(argv[4]));
     else if (op == "slotgate") runSlotGate((float)atof(argv[3]));
     else if (op == "glagate") runGlaGate((float)atof(argv[3]), (float)atof(argv[4]));
+    else if (op == "conv") runConv(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7]) != 0);
+    else if (op == "ce") runCrossEntropy(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), (float)atof(argv[6]));
+    else if (op == "adamw")
+        runAdamW(atof(argv[3]), atof(argv[4]), atoi(argv[5]) != 0, atof(argv[6]), atof(argv[7]), atof(argv[8]), atoi(argv[9]),
+                 atof(argv[10]), atof(argv[11]));
     else {
         std::fprintf(stderr, "unknown op %s\n", op.c_str());
         return 2;

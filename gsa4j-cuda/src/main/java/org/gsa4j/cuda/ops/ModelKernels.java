@@ -16,7 +16,8 @@ import org.gsa4j.cuda.KernelCompiler;
  * The compiled kernels of a whole model around the token mixers, for one device and precision: {@code model.cu}
  * after {@code common.cu} and {@code gsa.cu} (whose warp reductions and slot gate it uses), compiled once by NVRTC
  * (and cached on disk by {@link KernelCompiler}). The ops classes beside it ({@link CudaRmsNorm}, {@link CudaSwiglu},
- * {@link CudaEmbedding}, {@link CudaGates} and the others named in model.cu's comments) launch them.
+ * {@link CudaEmbedding}, {@link CudaGates}, {@link CudaShortConv}, {@link CudaCrossEntropy}, {@link CudaAdamW},
+ * {@link CudaGradNorm}) launch them.
  */
 final class ModelKernels {
     static final String[] SOURCES = {"common.cu", "gsa.cu", "model.cu"};

@@ -208,6 +208,97 @@ class EmulatedModelKernelsTest {
         return f;
     }
 
+    // ---- short convolution ----
+
+    static List<Arguments> convCases() {
+        List<Arguments> cases = new ArrayList<>();
+        cases.add(Arguments.of(Precision.F32, 1, 1, 7, 4, true, false));
+        cases.add(Arguments.of(Precision.F32, 2, 63, 7, 4, true, false));
+        cases.add(Arguments.of(Precision.F32, 2, 65, 33, 4, false, false));
+        cases.add(Arguments.of(Precision.F32, 1, 130, 7, 2, true, false));   // 3 partial sums of dw
+        cases.add(Arguments.of(Precision.F32, 2, 2, 7, 4, true, true));      // T < W−1: the next cache keeps old entries
+        cases.add(Arguments.of(Precision.F32, 2, 65, 7, 4, true, true));
+        cases.add(Arguments.of(Precision.BF16, 2, 65, 33, 4, true, false));
+        return cases;
+    }
+
+    @ParameterizedTest(name = "{0} B={1} T={2} C={3} W={4} silu={5} cache={6}")
+    @MethodSource("convCases")
+    void shortConvMatchesCpu(Precision precision, int b, int t, int c, int width, boolean silu, boolean withCache) throws Exception {
+        SplittableRandom rng = new SplittableRandom(17L * t + c + width);
+        Tensor x = randn(rng, b, t, c), w = randn(rng, c, 1, width), dy = randn(rng, b, t, c);
+        Tensor cache = withCache ? randn(rng, b, width - 1, c) : null, dw0 = Tensor.zeros(c, 1, width);
+        ModelOpsReference.Conv exact = ModelOpsReference.shortConv(x, w, cache, silu, dy);
+        Map<String, int[]> out = new LinkedHashMap<>(Map.of("y", x.shape, "next", new int[] {b, width - 1, c}));
+        if (!withCache) {
+            out.put("dx", x.shape);
+            out.put("dw", w.shape);
+        }
+        Map<String, Tensor> got = run(precision, inputs("x", x, "w", w, "cache", cache, "dy", dy, "dw", dw0), out,
+                "conv", "" + b, "" + t, "" + c, "" + width, silu ? "1" : "0");
+        String label = String.format("short conv B=%d T=%d C=%d W=%d silu=%b cache=%b", b, t, c, width, silu, withCache);
+        check(suite(precision), label, "y", got.get("y"), exact.y(), tol(precision));
+        check(suite(precision), label, "next cache", got.get("next"), exact.next(), tol(precision));
+        if (!withCache) {
+            check(suite(precision), label, "dx", got.get("dx"), exact.dx(), tol(precision));
+            check(suite(precision), label, "dw", got.get("dw"), exact.dw(), tol(precision));
+        }
+    }
+
+    // ---- cross-entropy ----
+
+    static List<Arguments> crossEntropyCases() {
+        List<Arguments> cases = new ArrayList<>();
+        cases.add(Arguments.of(Precision.F32, 1, 257, 33, 32));
+        cases.add(Arguments.of(Precision.F32, 63, 1000, 40, 32));
+        cases.add(Arguments.of(Precision.F32, 64, 257, 33, 64));
+        cases.add(Arguments.of(Precision.F32, 65, 1000, 40, 32));   // 3 row blocks, the last of 1 row
+        cases.add(Arguments.of(Precision.BF16, 65, 1000, 40, 32));
+        return cases;
+    }
+
+    @ParameterizedTest(name = "{0} N={1} V={2} D={3} rowsPerBlock={4}")
+    @MethodSource("crossEntropyCases")
+    void crossEntropyMatchesCpu(Precision precision, int n, int vocab, int d, int rowsPerBlock) throws Exception {
+        SplittableRandom rng = new SplittableRandom(3L * n + vocab);
+        Tensor h = randn(rng, n, d), w = scaled(randn(rng, vocab, d), 0.5f), dw0 = randn(rng, vocab, d);
+        int[] targets = new int[n];
+        for (int i = 0; i < n; i++) targets[i] = i % 5 == 3 ? CudaCrossEntropy.IGNORE_INDEX : rng.nextInt(vocab);
+        double lossScale = 1.5;
+        ModelOpsReference.CrossEntropyResult exact = ModelOpsReference.crossEntropy(h, w, targets, lossScale, dw0);
+        Map<String, Tensor> got = run(precision, inputs("h", h, "w", w, "targets", ints(targets), "dw", dw0),
+                Map.of("loss", new int[] {1}, "dh", h.shape, "dw", w.shape), "ce", "" + vocab, "" + d, "" + rowsPerBlock, "" + lossScale);
+        String label = String.format("cross-entropy N=%d V=%d D=%d rows/block=%d", n, vocab, d, rowsPerBlock);
+        check(suite(precision), label, "loss", got.get("loss"), Tensor.of(new double[] {exact.loss()}, 1), tol(precision));
+        check(suite(precision), label, "dhidden", got.get("dh"), exact.dh(), tol(precision));
+        check(suite(precision), label, "dweight", got.get("dw"), exact.dw(), tol(precision));
+    }
+
+    // ---- AdamW and the gradient norm ----
+
+    @ParameterizedTest(name = "decays={0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {true, false})
+    void adamwWithClippingMatchesCpuTrainer(boolean decays) throws Exception {
+        SplittableRandom rng = new SplittableRandom(decays ? 1 : 2);
+        int n = 1000;
+        Tensor p = randn(rng, n), e = scaled(randn(rng, 70_000), 0.1f);   // e: the rest of the gradients, two partial sums
+        Tensor[] grads = {scaled(randn(rng, n), 3), scaled(randn(rng, n), 1e-3f), randn(rng, n)};
+        double lr = 3e-3, wd = 0.1, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, invAccum = 0.5, maxNorm = 20;   // step 1 clips, step 2 not
+        ModelOpsReference.Optimizer exact = ModelOpsReference.adamw(p, e, grads, lr, wd, decays, beta1, beta2, eps, invAccum, maxNorm);
+        Map<String, Tensor> in = inputs("p", p, "e", e, "g1", grads[0], "g2", grads[1], "g3", grads[2]);
+        Map<String, Tensor> got = run(Precision.F32, in, Map.of("p", p.shape, "m", p.shape, "v", p.shape, "copy", p.shape,
+                "norms", new int[] {grads.length}), "adamw", "" + lr, "" + wd, decays ? "1" : "0", "" + beta1, "" + beta2, "" + eps,
+                "" + grads.length, "" + invAccum, "" + maxNorm);
+        String label = String.format("AdamW 3 steps n=%d decays=%b", n, decays);
+        check(suite(Precision.F32), label, "grad norms", got.get("norms"), Tensor.of(exact.norms(), grads.length), TOL);
+        check(suite(Precision.F32), label, "p", got.get("p"), exact.p(), TOL);
+        check(suite(Precision.F32), label, "m", got.get("m"), exact.m(), TOL);
+        check(suite(Precision.F32), label, "v", got.get("v"), exact.v(), TOL);
+        check(suite(Precision.F32), label, "bf16 copy", got.get("copy"), exact.p(), 4e-3);
+        org.junit.jupiter.api.Assertions.assertTrue(exact.norms()[0] > maxNorm && exact.norms()[1] < maxNorm,
+                "the case must clip in step 1 and not in step 2: norms " + java.util.Arrays.toString(exact.norms()));
+    }
+
     // ---- helpers ----
 
     /** name, tensor, name, tensor, ...; null tensors are left out (the driver reads them as absent). */

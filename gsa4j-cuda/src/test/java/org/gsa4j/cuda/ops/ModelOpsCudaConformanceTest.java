@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import org.gsa4j.cuda.CublasLt;
 import org.gsa4j.cuda.CudaDevice;
 import org.gsa4j.cuda.CudaStream;
 import org.gsa4j.tensor.Tensor;
@@ -18,10 +19,12 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The GPU model kernels (RMSNorm with the residual add, SwiGLU, the embedding, the gates) against the CPU engine's
+ * The GPU model kernels (RMSNorm with the residual add, SwiGLU, the embedding, the gates, the short convolution,
+ * cross-entropy through cuBLASLt, AdamW with the gradient norm and clipping) against the CPU engine's
  * ops in float64 ({@link ModelOpsReference}): float32 mode within 1e-5 relative, bfloat16 mode within 2e-2, at
- * awkward sizes and at the 340M and 1.3B shapes' widths; the deterministic reductions (the embedding's and the norm
- * weight's gradients) bit-identical over two runs. Every comparison is logged for docs/GPU.md.
+ * awkward sizes and at the 340M and 1.3B shapes' widths; the deterministic reductions (the embedding's, the norm
+ * weight's and the convolution kernel's gradients, the loss, the gradient norm) bit-identical over two runs. Every
+ * comparison is logged for docs/GPU.md.
  */
 @Tag("gpu")
 class ModelOpsCudaConformanceTest {
@@ -94,8 +97,10 @@ class ModelOpsCudaConformanceTest {
             try (DeviceTensor ad = DeviceTensor.upload(dev, a, precision); DeviceTensor bd = DeviceTensor.upload(dev, b, precision);
                  DeviceTensor abd = DeviceTensor.upload(dev, EmulatedModelKernelsTest.concatRows(a, b), precision);
                  DeviceTensor dyd = DeviceTensor.upload(dev, dy, precision);
-                 DeviceTensor y = DeviceTensor.allocate(dev, precision, rows, width), yf = DeviceTensor.allocate(dev, precision, rows, width);
-                 DeviceTensor da = DeviceTensor.allocate(dev, precision, rows, width), db = DeviceTensor.allocate(dev, precision, rows, width);
+                 DeviceTensor y = DeviceTensor.allocate(dev, precision, rows, width);
+                 DeviceTensor yf = DeviceTensor.allocate(dev, precision, rows, width);
+                 DeviceTensor da = DeviceTensor.allocate(dev, precision, rows, width);
+                 DeviceTensor db = DeviceTensor.allocate(dev, precision, rows, width);
                  DeviceTensor dab = DeviceTensor.allocate(dev, precision, rows, 2 * width)) {
                 op.forward(ad, bd, y, stream);
                 op.backward(ad, bd, dyd, da, db, stream);
@@ -200,5 +205,132 @@ class ModelOpsCudaConformanceTest {
         check(suite(precision), label, "slot df", got[2], slot.df(), tol(precision));
         check(suite(precision), label, "gla g", got[3], gla.g(), tol(precision));
         check(suite(precision), label, "gla dx", got[4], gla.dx(), tol(precision));
+    }
+
+    static List<Arguments> convCases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (Precision p : Precision.values()) {
+            cases.add(Arguments.of(p, 1, 1, 7, 4, false));
+            cases.add(Arguments.of(p, 2, 65, 33, 4, false));
+            cases.add(Arguments.of(p, 2, 65, 33, 4, true));
+            cases.add(Arguments.of(p, 2, 2048, 1024, 4, false));
+        }
+        return cases;
+    }
+
+    @ParameterizedTest(name = "{0} B={1} T={2} C={3} W={4} cache={5}")
+    @MethodSource("convCases")
+    void shortConv(Precision precision, int b, int t, int c, int width, boolean withCache) {
+        SplittableRandom rng = new SplittableRandom(17L * t + c + width);
+        Tensor x = randn(rng, b, t, c), w = randn(rng, c, 1, width), dy = randn(rng, b, t, c);
+        Tensor cache = withCache ? randn(rng, b, width - 1, c) : null;
+        ModelOpsReference.Conv exact = ModelOpsReference.shortConv(x, w, cache, true, dy);
+        Tensor[] got = onDevice(() -> {
+            CudaDevice dev = GpuTestSupport.device();
+            CudaStream stream = dev.stream();
+            CudaShortConv op = new CudaShortConv(dev, precision);
+            try (DeviceTensor xd = DeviceTensor.upload(dev, x, precision); DeviceTensor wd = DeviceTensor.upload(dev, w, precision);
+                 DeviceTensor dyd = DeviceTensor.upload(dev, dy, precision);
+                 DeviceTensor cd = withCache ? DeviceTensor.upload(dev, cache, precision) : DeviceTensor.allocate(dev, precision, b, width - 1, c);
+                 DeviceTensor y = DeviceTensor.allocate(dev, precision, b, t, c); DeviceTensor dx = DeviceTensor.allocate(dev, precision, b, t, c);
+                 DeviceTensor dw = DeviceTensor.zeros(dev, Precision.F32, c, 1, width);
+                 DeviceTensor dw2 = DeviceTensor.zeros(dev, Precision.F32, c, 1, width)) {
+                op.forward(xd, wd, withCache ? cd : null, true, y, cd, stream);   // the cache updated in place
+                if (!withCache) {
+                    op.backward(xd, wd, dyd, true, dx, dw, stream);
+                    op.backward(xd, wd, dyd, true, dx, dw2, stream);
+                }
+                stream.synchronize();
+                return new Tensor[] {y.download(), cd.download(), dx.download(), dw.download(), dw2.download()};
+            }
+        });
+        String label = String.format("short conv+silu B=%d T=%d C=%d W=%d cache=%b", b, t, c, width, withCache);
+        check(suite(precision), label, "y", got[0], exact.y(), tol(precision));
+        check(suite(precision), label, "next cache", got[1], exact.next(), tol(precision));
+        if (withCache) return;
+        check(suite(precision), label, "dx", got[2], exact.dx(), tol(precision));
+        check(suite(precision), label, "dw", got[3], exact.dw(), tol(precision));
+        assertArrayEquals(got[3].f, got[4].f, label + ": dw differs between two runs");
+    }
+
+    static List<Arguments> crossEntropyCases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (Precision p : Precision.values()) {
+            cases.add(Arguments.of(p, 1, 257, 33, 32));
+            cases.add(Arguments.of(p, 65, 1000, 40, 32));
+            cases.add(Arguments.of(p, 300, 32000, 1024, 128));   // the 340M model's vocabulary and width
+        }
+        return cases;
+    }
+
+    @ParameterizedTest(name = "{0} N={1} V={2} D={3} rowsPerBlock={4}")
+    @MethodSource("crossEntropyCases")
+    void crossEntropy(Precision precision, int n, int vocab, int d, int rowsPerBlock) {
+        SplittableRandom rng = new SplittableRandom(3L * n + vocab);
+        Tensor h = randn(rng, n, d), w = EmulatedModelKernelsTest.scaled(randn(rng, vocab, d), (float) (2 / Math.sqrt(d)));
+        Tensor dw0 = randn(rng, vocab, d);
+        int[] targets = new int[n];
+        for (int i = 0; i < n; i++) targets[i] = i % 5 == 3 ? CudaCrossEntropy.IGNORE_INDEX : rng.nextInt(vocab);
+        ModelOpsReference.CrossEntropyResult exact = ModelOpsReference.crossEntropy(h, w, targets, 1.5, dw0);
+        Tensor[] got = onDevice(() -> {
+            CudaDevice dev = GpuTestSupport.device();
+            CudaStream stream = dev.stream();
+            try (CublasLt blas = new CublasLt(dev)) {
+                CudaCrossEntropy op = new CudaCrossEntropy(dev, precision, blas, rowsPerBlock);
+                try (CudaCrossEntropy.Targets td = op.upload(targets, vocab); DeviceTensor hd = DeviceTensor.upload(dev, h, precision);
+                     DeviceTensor wd = DeviceTensor.upload(dev, w, precision); DeviceTensor loss = DeviceTensor.allocate(dev, Precision.F32, 1);
+                     DeviceTensor evalLoss = DeviceTensor.allocate(dev, Precision.F32, 1);
+                     DeviceTensor dh = DeviceTensor.allocate(dev, precision, n, d); DeviceTensor dw = DeviceTensor.upload(dev, dw0, Precision.F32)) {
+                    op.run(hd, wd, td, 1.5f, loss, dh, dw, stream);
+                    op.run(hd, wd, td, 1.5f, evalLoss, null, null, stream);
+                    stream.synchronize();
+                    return new Tensor[] {loss.download(), dh.download(), dw.download(), evalLoss.download()};
+                }
+            }
+        });
+        String label = String.format("cross-entropy N=%d V=%d D=%d rows/block=%d", n, vocab, d, rowsPerBlock);
+        Tensor lossExact = Tensor.of(new double[] {exact.loss()}, 1);
+        check(suite(precision), label, "loss", got[0], lossExact, tol(precision));
+        check(suite(precision), label, "dhidden", got[1], exact.dh(), tol(precision));
+        check(suite(precision), label, "dweight", got[2], exact.dw(), tol(precision));
+        assertArrayEquals(got[0].f, got[3].f, label + ": the loss without gradients differs");
+    }
+
+    @Test
+    void adamwWithClippingMatchesCpuTrainer() {
+        SplittableRandom rng = new SplittableRandom(5);
+        int n = (1 << 20) + 3;
+        Tensor p = randn(rng, n), e = EmulatedModelKernelsTest.scaled(randn(rng, 3_000_000), 0.05f);
+        Tensor[] grads = {EmulatedModelKernelsTest.scaled(randn(rng, n), 0.2f), EmulatedModelKernelsTest.scaled(randn(rng, n), 1e-3f)};
+        double lr = 3e-3, wd = 0.1, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, invAccum = 0.5, maxNorm = 50;
+        ModelOpsReference.Optimizer exact = ModelOpsReference.adamw(p, e, grads, lr, wd, true, beta1, beta2, eps, invAccum, maxNorm);
+        Object[] got = onDevice(() -> {
+            CudaDevice dev = GpuTestSupport.device();
+            CudaStream stream = dev.stream();
+            CudaAdamW opt = new CudaAdamW(dev, beta1, beta2, eps, wd);
+            double[] norms = new double[grads.length];
+            try (CudaGradNorm norm = new CudaGradNorm(dev); DeviceTensor pd = DeviceTensor.upload(dev, p, Precision.F32);
+                 DeviceTensor ed = DeviceTensor.upload(dev, e, Precision.F32);
+                 DeviceTensor m = DeviceTensor.zeros(dev, Precision.F32, n); DeviceTensor v = DeviceTensor.zeros(dev, Precision.F32, n);
+                 DeviceTensor copy = DeviceTensor.allocate(dev, Precision.BF16, n)) {
+                for (int t = 0; t < grads.length; t++) {
+                    try (DeviceTensor g = DeviceTensor.upload(dev, grads[t], Precision.F32)) {
+                        norm.compute(List.of(g, ed), invAccum, maxNorm, stream);
+                        opt.update(pd, g, m, v, copy, true, lr, t + 1, 1.0, norm.result(), stream);
+                        stream.synchronize();
+                        norms[t] = norm.read()[0];
+                    }
+                }
+                return new Object[] {pd.download(), m.download(), v.download(), copy.download(), norms};
+            }
+        });
+        String label = "AdamW 2 steps n=" + n;
+        check("model-ops-f32", label, "grad norms", Tensor.of((double[]) got[4], grads.length), Tensor.of(exact.norms(), grads.length), TOL);
+        check("model-ops-f32", label, "p", (Tensor) got[0], exact.p(), TOL);
+        check("model-ops-f32", label, "m", (Tensor) got[1], exact.m(), TOL);
+        check("model-ops-f32", label, "v", (Tensor) got[2], exact.v(), TOL);
+        check("model-ops-f32", label, "bf16 copy", (Tensor) got[3], exact.p(), 4e-3);
+        org.junit.jupiter.api.Assertions.assertTrue(exact.norms()[0] > maxNorm && exact.norms()[1] < maxNorm,
+                "the case must clip in step 1 and not in step 2: norms " + java.util.Arrays.toString(exact.norms()));
     }
 }
