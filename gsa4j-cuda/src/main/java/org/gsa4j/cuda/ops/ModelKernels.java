@@ -1,9 +1,5 @@
 package org.gsa4j.cuda.ops;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.gsa4j.cuda.CudaDevice;
@@ -71,16 +67,7 @@ final class ModelKernels {
 
     /** The concatenated kernel sources (one translation unit). */
     static String source() {
-        StringBuilder sb = new StringBuilder();
-        for (String name : SOURCES) {
-            try (InputStream in = ModelKernels.class.getResourceAsStream("/org/gsa4j/cuda/kernels/" + name)) {
-                if (in == null) throw new IllegalStateException("kernel source " + name + " is missing from the jar");
-                sb.append("// ---- ").append(name).append('\n').append(new String(in.readAllBytes(), StandardCharsets.UTF_8)).append('\n');
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-        }
-        return sb.toString();
+        return KernelSources.concat(SOURCES);
     }
 
     /** A grid-stride element-wise launch over {@code n} elements. */
