@@ -12,6 +12,7 @@ import org.gsa4j.train.TrainRun;
 import org.gsa4j.train.Trainable;
 import org.gsa4j.train.Trainer;
 import org.gsa4j.train.TrainingData;
+import org.gsa4j.tensor.Parallel;
 import org.gsa4j.train.dist.Launcher;
 import org.gsa4j.train.dist.ProcessGroup;
 import org.gsa4j.train.dist.RankEnv;
@@ -21,6 +22,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,6 +31,8 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /**
  * {@code gsa4j train}: any architecture, from a config file and/or flags. The training settings'
@@ -105,7 +109,8 @@ public final class TrainCommand implements Callable<Integer> {
     // ---- several processes (data parallel), as torchrun starts them
     @Option(names = "--nproc-per-node", paramLabel = "N",
             description = "Start N ranks (processes) on this machine, one per GPU; each computes its share of every update"
-                    + " (default: train in this process). Several ranks need GPUs.")
+                    + " and the ranks sum their gradients (default: train in this process). On the CPU, one process already uses"
+                    + " every core: several ranks there share the cores and exchange gradients over TCP.")
     Integer nprocPerNode;
 
     @Option(names = "--nnodes", defaultValue = "1", paramLabel = "N", description = "Machines in the run (default: ${DEFAULT-VALUE}).")
@@ -133,11 +138,21 @@ public final class TrainCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         if (System.getenv(RankEnv.RANK) == null && (nprocPerNode != null || nnodes > 1)) {
             Launcher.Spec ranks = new Launcher.Spec(nprocPerNode == null ? 1 : nprocPerNode, nnodes, nodeRank, masterAddr, masterPort);
-            TrainRun.checkRanks(ranks.worldSize());
             List<String> command = Launcher.javaCommand(Main.class.getName(), List.of(), spec.root().commandLine().getParseResult().originalArgs());
             return Launcher.run(ranks, r -> command, Map.of(), Duration.ofSeconds(30), System.out, System.err);
         }
         ProcessGroup group = TrainRun.joinGroup(System.getenv());
+        // on a stop request (SIGTERM, Ctrl-C) the JVM ends when its shutdown hooks have: this one holds it
+        // until the group has finished, so that the other ranks see an orderly end, not a lost rank
+        CountDownLatch ended = new CountDownLatch(1);
+        Thread holdUntilFinished = new Thread(() -> {
+            try {
+                ended.await(10, TimeUnit.MINUTES);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "gsa4j-rank-finish");
+        if (group.worldSize() > 1) Runtime.getRuntime().addShutdownHook(holdUntilFinished);
         try {
             train(group);
             group.finish();
@@ -146,20 +161,37 @@ public final class TrainCommand implements Callable<Integer> {
             throw e;
         } finally {
             group.close();
+            ended.countDown();
+            try {
+                if (group.worldSize() > 1) Runtime.getRuntime().removeShutdownHook(holdUntilFinished);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running: it returns now
+            }
         }
         return 0;
     }
 
     private void train(ProcessGroup group) throws IOException {
-        PrintStream err = System.err;
+        // rank 0 speaks for the run; the other ranks say only their errors
+        PrintStream err = group.isWriter() ? System.err : new PrintStream(OutputStream.nullOutputStream());
+        boolean threadsGiven = spec.commandLine().getParseResult().hasMatchedOption("--threads")
+                || spec.root().commandLine().getParseResult().hasMatchedOption("--threads");
+        if (group.env().localWorldSize() > 1 && !threadsGiven) {
+            // the ranks of one machine share its cores (on GPUs the threads only feed the devices)
+            Parallel.useThreads(Math.max(1, Parallel.machineThreads() / group.env().localWorldSize()));
+        }
         JsonNode runConfig = config == null ? null : readJson(config);
         TrainRun.Request request = new TrainRun.Request(out, data, vocabSize, tokenizer, TrainingData.defaultCacheDir(),
                 modelConfigJson(runConfig), runConfig == null ? null : runConfig.get("train"), config, TrainFlags.given(spec), resume, force);
+        // rank 0 sets the run up first (it may prepare the data into the cache); the others then read what it made
+        if (!group.isWriter()) group.barrier();
         try (TrainRun run = TrainRun.prepare(request, err::println)) {
+            if (group.isWriter()) group.barrier();
             TrainConfig tc = run.config();
             CausalLM model = run.model();
-            err.printf("model: %s, %,d parameters (%d layers, hidden %d, vocabulary %d); %d threads%n", model.config.modelType(), run.parameters(),
-                    model.config.numLayers(), model.config.hiddenSize(), model.config.vocabSize(), org.gsa4j.tensor.Parallel.threads());
+            err.printf("model: %s, %,d parameters (%d layers, hidden %d, vocabulary %d); %d threads%s%n", model.config.modelType(), run.parameters(),
+                    model.config.numLayers(), model.config.hiddenSize(), model.config.vocabSize(), Parallel.threads(),
+                    group.worldSize() > 1 ? " in each of " + group.worldSize() + " ranks" : "");
             if (tc.initFrom() != null && run.resumedFrom() == null) err.printf("initial weights: %s%n", tc.initFrom());
             if (tc.trainOnly() != null && !Trainable.groups(tc.trainOnly()).contains("all")) {
                 err.printf("training only %s: %,d of %,d parameters; the rest are frozen%n", tc.trainOnly(), run.trainedParameters(), run.parameters());
@@ -172,6 +204,7 @@ public final class TrainCommand implements Callable<Integer> {
             try (TrainProgress progress = new TrainProgress(CliSupport.progressBar(noProgress), tc.tokensPerStep(), err)) {
                 r = CliSupport.runTrainer(run.trainer(progress, group), true, err);
             }
+            if (!group.isWriter()) return;
             PrintStream o = System.out;
             o.printf("trained %s to step %d in %s (%,.0f tokens/s)%n", model.config.modelType(), r.step(), CliSupport.fmtSeconds(r.seconds()),
                     r.tokensPerSecond());

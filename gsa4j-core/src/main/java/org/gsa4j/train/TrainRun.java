@@ -190,22 +190,15 @@ public final class TrainRun implements AutoCloseable {
         return t;
     }
 
-    /** A trainer for this run as a rank of {@code group} ({@link Trainer#inGroup}). */
-    public Trainer trainer(Trainer.Listener listener, ProcessGroup group) {
-        return trainer(listener).inGroup(group);
-    }
-
     /**
-     * Fails with one line unless the CPU trainer can train with {@code ranks} processes: one. Several
-     * ranks average their gradients with NCCL's all-reduce, which runs on GPUs; on the CPU one process
-     * already uses every core.
+     * A trainer for this run as a rank of {@code group} ({@link Trainer#inGroup}): every rank trains, and
+     * only rank 0 validates and writes the run folder (checkpoints, metrics, plot).
      */
-    public static void checkRanks(int ranks) {
-        if (ranks != 1) {
-            throw new Gsa4jException("training on " + ranks + " ranks needs GPUs: the ranks average their gradients with NCCL,"
-                    + " and the CPU trainer has no all-reduce. On the CPU, train in one process (it uses every core): --nproc-per-node 1,"
-                    + " or leave the launcher flags out");
-        }
+    public Trainer trainer(Trainer.Listener listener, ProcessGroup group) {
+        if (group.isWriter()) return trainer(listener).inGroup(group);
+        Trainer t = new Trainer(model, config, batches(), null, null, tokenizerJson, listener);
+        if (resumedFrom != null) t.resume(resumedFrom);
+        return t.inGroup(group);
     }
 
     /**
@@ -215,7 +208,6 @@ public final class TrainRun implements AutoCloseable {
     public static ProcessGroup joinGroup(Map<String, String> env) {
         RankEnv rank = RankEnv.fromEnvironment(env);
         if (rank == null) return ProcessGroup.single(TrainRun::placeholderId);
-        checkRanks(rank.worldSize());
         return ProcessGroup.join(rank, TrainRun::placeholderId, ProcessGroup.Options.fromEnvironment(env));
     }
 

@@ -98,12 +98,13 @@ public final class Trainer {
     }
 
     /**
-     * Trains as a rank of {@code group}: the rank's shard of every update ({@link ShardPlan}), and a
-     * failure of the run (another rank's) stops it at the next update. This trainer runs on the CPU,
-     * which has no gradient all-reduce: it takes a group of one rank only.
+     * Trains as a rank of {@code group}: the rank computes its shard of every update ({@link ShardPlan}),
+     * the ranks sum their losses and gradients ({@link ProcessGroup#allReduceSum}) and take the same
+     * optimizer step, and a failure of the run (another rank's) ends it with that rank's line. A stop
+     * request (Ctrl-C) on any rank stops every rank after the same update. Only the rank that
+     * {@link ProcessGroup#isWriter writes} should be given an output folder.
      */
     public Trainer inGroup(ProcessGroup group) {
-        TrainRun.checkRanks(group.worldSize());
         this.plan = group.shardPlan(cfg.gradAccum());
         this.group = group;
         return this;
@@ -229,7 +230,9 @@ public final class Trainer {
         long tokensPerStep = cfg.tokensPerStep();
         listener.onStart(startStep, cfg.steps());
         try (MetricsLog log = outDir == null ? null : new MetricsLog(metricsFile(), step)) {
-            while (step < Math.min(stopAt, cfg.steps()) && !stopRequested) {
+            boolean alone = group == null || group.worldSize() == 1;
+            boolean stop = false; // with several ranks: the stop every rank agreed on at the last update
+            while (step < Math.min(stopAt, cfg.steps()) && !stop && !(alone && stopRequested)) {
                 if (group != null) group.checkAlive();
                 long ts = System.nanoTime();
                 double lr = schedule.at(step);
@@ -238,6 +241,16 @@ public final class Trainer {
                 for (int micro = 0; micro < plan.microBatchesPerRank(); micro++) {
                     BatchSource.Batch b = data.batch(plan.batchIndex(step, micro));
                     lossSum += forwardBackward(b, grads);
+                }
+                if (!alone) {
+                    // the loss and the stop votes first: a non-finite loss anywhere ends the run on every rank
+                    // before gradients that may be missing on one of them are exchanged
+                    double[] sums = {lossSum, stopRequested ? 1 : 0};
+                    group.allReduceSum(List.of(), sums);
+                    lossSum = sums[0];
+                    stop = sums[1] > 0;
+                    if (stop) stopRequested = true; // every rank stops, and says so, after this update
+                    if (Double.isFinite(lossSum)) group.allReduceSum(new ArrayList<>(grads.values()), new double[0]);
                 }
                 double loss = lossSum / cfg.gradAccum();
                 double inv = 1.0 / cfg.gradAccum();
@@ -276,7 +289,7 @@ public final class Trainer {
                     listener.onValidation(step, lastVal);
                     if (log != null) drawPlot(); // keep the plot current (and drawn even if the run is killed later)
                 }
-                if (outDir != null && (last || step == stopAt || stopRequested || (cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0))) {
+                if (outDir != null && (last || step == stopAt || (alone ? stopRequested : stop) || (cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0))) {
                     checkpoint(priorSeconds + (System.nanoTime() - t0) / 1e9, loss, lastVal);
                 }
             }

@@ -1,6 +1,8 @@
 package org.gsa4j.train.dist;
 
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.tensor.Parallel;
+import org.gsa4j.tensor.VectorOps;
 
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
@@ -15,7 +17,9 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.net.UnknownHostException;
+import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -24,8 +28,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Supplier;
 
 /**
- * The ranks of one run, met over TCP: the rendezvous, the hand-out of the NCCL unique id, and the
- * watch that ends the run on every rank when one fails.
+ * The ranks of one run, met over TCP: the rendezvous, the hand-out of the NCCL unique id, the watch that
+ * ends the run on every rank when one fails, and the CPU's collectives.
  *
  * <p><b>Rendezvous.</b> Rank 0 listens on {@code MASTER_ADDR:MASTER_PORT}, creates the unique id (NCCL's
  * {@code ncclGetUniqueId} on GPUs; a placeholder where NCCL is not used) and waits for the other ranks,
@@ -44,6 +48,9 @@ import java.util.function.Supplier;
  * ({@link #reportFailure}), so the others name its error. If the process has not closed the group
  * {@code haltGrace} after the failure (its training thread is stuck), the watch prints the line and
  * ends the process, so that a run never hangs on a dead rank.
+ *
+ * <p><b>Collectives.</b> {@link #barrier} and, for the CPU trainer's gradients, {@link #allReduceSum} (summed
+ * through rank 0, in rank order) travel over the same connections.
  *
  * <p>One rank ({@code WORLD_SIZE} 1) meets nobody: no socket is opened.
  */
@@ -103,7 +110,8 @@ public final class ProcessGroup implements AutoCloseable {
     // ---- the wire: one byte of type, then the type's fields (DataOutputStream encoding) ----
     private static final int MAGIC = 0x47534134; // "GSA4"
     private static final int VERSION = 1;
-    private static final byte WELCOME = 1, REFUSED = 2, HEARTBEAT = 3, FAILED = 4, ARRIVE = 5, RELEASE = 6, DONE = 7, ALL_DONE = 8;
+    private static final byte WELCOME = 1, REFUSED = 2, HEARTBEAT = 3, FAILED = 4, ARRIVE = 5, RELEASE = 6, DONE = 7, ALL_DONE = 8,
+            CONTRIBUTE = 9, SUM = 10;
 
     private final RankEnv env;
     private final Options options;
@@ -113,11 +121,14 @@ public final class ProcessGroup implements AutoCloseable {
     private final List<Runnable> abortHooks = new CopyOnWriteArrayList<>();
     private final Object lock = new Object();
     private String failure;
+    private boolean failing;           // a failure is being told to the other ranks
     private boolean closed;
     private long generation;           // barriers this rank has entered
     private final long[] arrived;      // rank 0: the last barrier each rank arrived at
     private long released;             // other ranks: the last barrier rank 0 released
     private boolean allDone;           // other ranks: rank 0 saw every rank finish
+    private final Buffers[] contributions; // rank 0: each rank's part of the all-reduce in progress
+    private Buffers sum;                   // other ranks: the all-reduce's result from rank 0
     private Thread heartbeat;
 
     private ProcessGroup(RankEnv env, Options options, byte[] uniqueId, Link[] links) {
@@ -126,6 +137,7 @@ public final class ProcessGroup implements AutoCloseable {
         this.uniqueId = uniqueId;
         this.links = links;
         this.arrived = new long[env.worldSize()];
+        this.contributions = new Buffers[env.worldSize()];
     }
 
     /** One process alone: nothing to meet, nothing to watch. */
@@ -391,6 +403,20 @@ public final class ProcessGroup implements AutoCloseable {
                             lock.notifyAll();
                         }
                     }
+                    case CONTRIBUTE -> {
+                        Buffers b = Buffers.read(l.in);
+                        synchronized (lock) {
+                            contributions[l.rank] = b;
+                            lock.notifyAll();
+                        }
+                    }
+                    case SUM -> {
+                        Buffers b = Buffers.read(l.in);
+                        synchronized (lock) {
+                            sum = b;
+                            lock.notifyAll();
+                        }
+                    }
                     case DONE -> {
                         synchronized (lock) {
                             l.done = true;
@@ -423,12 +449,16 @@ public final class ProcessGroup implements AutoCloseable {
     /** Records the run's failure (the first one counts), tells the other ranks, aborts, and arms the halt. */
     private void fail(String line) {
         synchronized (lock) {
-            if (failure != null || closed) return;
-            failure = line;
-            lock.notifyAll();
+            if (failing || failure != null || closed) return;
+            failing = true;
         }
+        // told to the other ranks before this rank's own threads hear of it: they may close the connections then
         if (env.rank() == 0) {
             for (Link l : links) if (l != null && !l.gone) l.trySendText(FAILED, line);
+        }
+        synchronized (lock) {
+            failure = line;
+            lock.notifyAll();
         }
         for (Runnable hook : abortHooks) {
             try {
@@ -556,6 +586,134 @@ public final class ProcessGroup implements AutoCloseable {
     private boolean allArrived(long gen) {
         for (int r = 1; r < arrived.length; r++) if (arrived[r] < gen) return false;
         return true;
+    }
+
+    /**
+     * Sums {@code arrays} and {@code scalars} over the ranks, in place: afterwards every rank holds
+     * {@code x₀ + x₁ + … + x_{W−1}}, added in rank order (so the bits do not depend on which rank was first,
+     * and {@code W} ranks sum their parts exactly as one rank sums the same parts in the same order). Every
+     * rank passes arrays of the same lengths. Also a barrier: it returns when every rank has contributed.
+     *
+     * <p>This is the CPU's exchange, a star through rank 0 over the group's TCP links (rank 0 receives
+     * {@code W−1} copies and sends back {@code W−1}): correct for any number of ranks and cheap for small
+     * models; on GPUs the gradients go through NCCL's all-reduce instead.
+     *
+     * @throws RankFailedException when the run fails meanwhile, or a rank passed other lengths
+     */
+    public void allReduceSum(List<float[]> arrays, double[] scalars) {
+        if (env.worldSize() == 1) return;
+        long gen;
+        synchronized (lock) {
+            gen = ++generation;
+        }
+        Buffers mine = new Buffers(gen, arrays, scalars);
+        try {
+            if (env.rank() == 0) {
+                Buffers[] parts = new Buffers[env.worldSize()];
+                synchronized (lock) {
+                    while (failure == null && !allContributed()) waitOnLock();
+                    checkAlive();
+                    for (int r = 1; r < parts.length; r++) {
+                        parts[r] = contributions[r];
+                        contributions[r] = null;
+                    }
+                }
+                for (int r = 1; r < parts.length; r++) {
+                    String problem = parts[r].mismatch(mine);
+                    if (problem != null) {
+                        fail(links[r].who + " contributed " + problem + " to all-reduce " + gen + " of rank 0 (the ranks run different models or steps)");
+                        checkAlive();
+                    }
+                    mine.add(parts[r]);
+                }
+                for (Link l : links) if (l != null) mine.send(l, SUM);
+            } else {
+                mine.send(links[0], CONTRIBUTE);
+                Buffers result;
+                synchronized (lock) {
+                    while (failure == null && sum == null) waitOnLock();
+                    checkAlive();
+                    result = sum;
+                    sum = null;
+                }
+                String problem = result.mismatch(mine);
+                if (problem != null) throw new RankFailedException(env.describe() + " got " + problem + " from all-reduce " + gen);
+                result.copyInto(arrays, scalars);
+            }
+        } catch (IOException e) {
+            fail("the connection to another rank broke during an all-reduce: " + describe(e));
+        }
+        checkAlive();
+    }
+
+    private boolean allContributed() {
+        for (int r = 1; r < contributions.length; r++) if (contributions[r] == null) return false;
+        return true;
+    }
+
+    /** The payload of an all-reduce: its number (the collective's generation), float arrays and doubles. */
+    private record Buffers(long gen, List<float[]> arrays, double[] scalars) {
+
+        /** Why {@code other} cannot be summed with this, or null. */
+        String mismatch(Buffers other) {
+            if (gen != other.gen) return "all-reduce " + gen + " (expected " + other.gen + ")";
+            if (arrays.size() != other.arrays.size() || scalars.length != other.scalars.length) {
+                return arrays.size() + " arrays and " + scalars.length + " scalars (expected " + other.arrays.size() + " and " + other.scalars.length + ")";
+            }
+            for (int i = 0; i < arrays.size(); i++) {
+                if (arrays.get(i).length != other.arrays.get(i).length) {
+                    return "an array " + i + " of " + arrays.get(i).length + " elements (expected " + other.arrays.get(i).length + ")";
+                }
+            }
+            return null;
+        }
+
+        /** this += other, element by element. */
+        void add(Buffers other) {
+            for (int i = 0; i < arrays.size(); i++) {
+                float[] a = arrays.get(i), b = other.arrays.get(i);
+                Parallel.forBlocks(a.length, 1 << 15, (from, to) -> VectorOps.add(a, from, b, from, a, from, to - from));
+            }
+            for (int i = 0; i < scalars.length; i++) scalars[i] += other.scalars[i];
+        }
+
+        void copyInto(List<float[]> to, double[] toScalars) {
+            for (int i = 0; i < arrays.size(); i++) System.arraycopy(arrays.get(i), 0, to.get(i), 0, arrays.get(i).length);
+            System.arraycopy(scalars, 0, toScalars, 0, scalars.length);
+        }
+
+        void send(Link l, byte type) throws IOException {
+            synchronized (l.out) {
+                l.out.writeByte(type);
+                l.out.writeLong(gen);
+                l.out.writeInt(arrays.size());
+                for (float[] a : arrays) {
+                    l.out.writeInt(a.length);
+                    ByteBuffer bytes = ByteBuffer.allocate(4 * a.length);
+                    bytes.asFloatBuffer().put(a);
+                    l.out.write(bytes.array());
+                }
+                l.out.writeInt(scalars.length);
+                for (double d : scalars) l.out.writeDouble(d);
+                l.out.flush();
+            }
+        }
+
+        static Buffers read(DataInputStream in) throws IOException {
+            long gen = in.readLong();
+            int n = in.readInt();
+            List<float[]> arrays = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                byte[] bytes = new byte[Math.multiplyExact(4, in.readInt())];
+                in.readFully(bytes);
+                float[] a = new float[bytes.length / 4];
+                ByteBuffer.wrap(bytes).asFloatBuffer().get(a);
+                arrays.add(a);
+            }
+            double[] scalars = new double[in.readInt()];
+            for (int i = 0; i < scalars.length; i++) scalars[i] = in.readDouble();
+            return new Buffers(gen, arrays, scalars);
+        }
     }
 
     /**

@@ -29,7 +29,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * Data-parallel runs as real processes on the CPU, started by the {@link Launcher}: the rendezvous, the
  * disjoint shards, rank-0-only checkpoints, resuming with another number of ranks, and a rank that dies or
- * hangs. The ranks are {@link RankWorker}s: the run without its gradient step, which needs NCCL (GPUs).
+ * hangs. The ranks are {@link RankWorker}s: the run's bookkeeping without the model's step, so that many updates
+ * take no time (the real trainer over several ranks: gsa4j-cli's DataParallelTrainTest).
  */
 class DistributedRunTest {
 

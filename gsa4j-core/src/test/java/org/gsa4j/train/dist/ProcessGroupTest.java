@@ -126,6 +126,58 @@ class ProcessGroupTest {
         }
     }
 
+    /** Rank r's array i: values that round differently in every order of addition. */
+    static float[] values(int rank, int length, int seed) {
+        java.util.SplittableRandom random = new java.util.SplittableRandom(1000L * rank + seed);
+        float[] a = new float[length];
+        for (int i = 0; i < length; i++) a[i] = (float) (random.nextGaussian() * Math.pow(10, random.nextInt(-3, 4)));
+        return a;
+    }
+
+    @Test
+    void allReduceSumsInRankOrderOnEveryRankAndRefusesOtherShapes() throws Exception {
+        int world = 3;
+        int[] lengths = {1, 65, 40_000}; // 40 000: more than one block of the parallel sum
+        List<ProcessGroup> groups = meet(world, FAST);
+        List<CompletableFuture<List<float[]>>> results = new java.util.ArrayList<>();
+        List<double[]> scalars = new java.util.ArrayList<>();
+        for (int r = 0; r < world; r++) {
+            int rank = r;
+            double[] s = {rank + 0.5, 1e-17 * (rank + 1)};
+            scalars.add(s);
+            results.add(CompletableFuture.supplyAsync(() -> {
+                List<float[]> arrays = new java.util.ArrayList<>();
+                for (int i = 0; i < lengths.length; i++) arrays.add(values(rank, lengths[i], i));
+                groups.get(rank).allReduceSum(arrays, s);
+                return arrays;
+            }, THREADS));
+        }
+        for (int i = 0; i < lengths.length; i++) {
+            float[] expected = values(0, lengths[i], i);
+            for (int r = 1; r < world; r++) {
+                float[] x = values(r, lengths[i], i);
+                for (int j = 0; j < expected.length; j++) expected[j] += x[j];
+            }
+            for (int r = 0; r < world; r++) assertArrayEquals(expected, results.get(r).get(10, TimeUnit.SECONDS).get(i), "rank " + r + ", array " + i);
+        }
+        for (double[] s : scalars) assertArrayEquals(new double[] {0.5 + 1.5 + 2.5, (1e-17 * 1 + 1e-17 * 2) + 1e-17 * 3}, s, 0.0);
+
+        // rank 2 passes a shorter array: the run ends on every rank with one line that names it
+        List<CompletableFuture<Void>> bad = new java.util.ArrayList<>();
+        for (int r = 0; r < world; r++) {
+            int rank = r;
+            bad.add(CompletableFuture.runAsync(() -> groups.get(rank).allReduceSum(List.of(new float[rank == 2 ? 64 : 65]), new double[0]), THREADS));
+        }
+        for (int r = 0; r < world; r++) {
+            int rank = r;
+            ExecutionException e = assertThrows(ExecutionException.class, () -> bad.get(rank).get(10, TimeUnit.SECONDS));
+            assertInstanceOf(RankFailedException.class, e.getCause());
+            assertTrue(e.getCause().getMessage().matches("rank 2 of 3 \\(pid \\d+ on .+\\) contributed an array 0 of 64 elements \\(expected 65\\) to all-reduce 2 .*"),
+                    e.getCause().getMessage());
+        }
+        for (ProcessGroup g : groups) g.close();
+    }
+
     @Test
     void aRankMissingAtTheTimeoutIsNamedOnTheRanksThatCame() throws Exception {
         ProcessGroup.Options shortJoin = new ProcessGroup.Options(Duration.ofMillis(1500), Duration.ofMillis(100), Duration.ofSeconds(3), null);

@@ -21,9 +21,9 @@ import java.util.HexFormat;
 import java.util.SplittableRandom;
 
 /**
- * One rank of the process tests: the data-parallel run without its gradient step (there is no collective
- * on the CPU). It joins the group, reads its shard of every update, meets the other ranks after each
- * update (where a gradient all-reduce would make them wait for each other), and rank 0 writes checkpoints.
+ * One rank of the process tests: the data-parallel run without the model's step. It joins the group, reads
+ * its shard of every update, meets the other ranks after each update (where the gradient all-reduce makes
+ * them wait for each other), and rank 0 writes checkpoints.
  * A resumed run starts at the newest checkpoint's step.
  *
  * <p>{@code RankWorker OUT DATA STEPS GRAD_ACCUM CHECKPOINT_EVERY [DIE_RANK DIE_STEP]}: writes
