@@ -47,15 +47,15 @@ struct Gla {
     int chunks() const { return (T + 63) / 64; }
     void states(const io_t* x, const io_t* y, float* g, float* lg, int reverse, float* init, float* st, float* last, float xScale) const {
         if (smemBytes(0) > (int)sizeof(smem)) std::exit(3);
-        emu::launch(gla_states, {(unsigned)(tiles(Dk) * tiles(Dv)), (unsigned)H, (unsigned)B}, {128, 1, 1},
+        emu::launch(gla_states, {(unsigned)(tiles(Dk) * tiles(Dv)), (unsigned)H, (unsigned)B}, {256, 1, 1},
                     x, y, g, lg, decay, reverse, init, st, last, B, T, H, Dk, Dv, xScale);
     }
     void forward(Io& q, Io& k, Io& v, float* g, float* lg, float* s0, float scale, Io& o, float* oStrict, float* sT) const {
         std::vector<float> st((size_t)B * H * chunks() * Dk * Dv);
         states(k.p(), v.p(), g, lg, 0, s0, st.data(), sT, 1.f);
         Dim3 grid{(unsigned)tiles(Dv), (unsigned)chunks(), (unsigned)(B * H)};
-        if (decay == 1) emu::launch(gla_fwd_value, grid, {128, 1, 1}, q.p(), k.p(), v.p(), g, st.data(), o.p(), oStrict, B, T, H, Dk, Dv, scale);
-        else emu::launch(gla_fwd_key, grid, {128, 1, 1}, q.p(), k.p(), v.p(), g, lg, st.data(), o.p(), B, T, H, Dk, Dv, scale);
+        if (decay == 1) emu::launch(gla_fwd_value, grid, {256, 1, 1}, q.p(), k.p(), v.p(), g, st.data(), o.p(), oStrict, B, T, H, Dk, Dv, scale);
+        else emu::launch(gla_fwd_key, grid, {256, 1, 1}, q.p(), k.p(), v.p(), g, lg, st.data(), o.p(), B, T, H, Dk, Dv, scale);
     }
     void backward(Io& q, Io& k, Io& v, float* g, float* lg, float* s0, float scale, float* oStrict, Io& dO, float* dST,
                   Io& dq, Io& dk, Io& dv, float* dg, float* ds0) const {
@@ -64,11 +64,11 @@ struct Gla {
         states(q.p(), dO.p(), g, lg, 1, dST, dst.data(), ds0, scale);
         Dim3 keyGrid{(unsigned)tiles(Dk), (unsigned)chunks(), (unsigned)(B * H)}, valueGrid{(unsigned)tiles(Dv), (unsigned)chunks(), (unsigned)(B * H)};
         if (decay == 1) {
-            emu::launch(gla_bwd_value_dqk, keyGrid, {128, 1, 1}, q.p(), k.p(), v.p(), g, dO.p(), st.data(), dst.data(), dq.p(), dk.p(), B, T, H, Dk, Dv, scale);
-            emu::launch(gla_bwd_value_dvg, valueGrid, {128, 1, 1}, q.p(), k.p(), v.p(), g, dO.p(), oStrict, st.data(), dst.data(), dv.p(), dg, B, T, H, Dk, Dv, scale);
+            emu::launch(gla_bwd_value_dqk, keyGrid, {256, 1, 1}, q.p(), k.p(), v.p(), g, dO.p(), st.data(), dst.data(), dq.p(), dk.p(), B, T, H, Dk, Dv, scale);
+            emu::launch(gla_bwd_value_dvg, valueGrid, {256, 1, 1}, q.p(), k.p(), v.p(), g, dO.p(), oStrict, st.data(), dst.data(), dv.p(), dg, B, T, H, Dk, Dv, scale);
         } else {
-            emu::launch(gla_bwd_key_dqk, keyGrid, {128, 1, 1}, q.p(), k.p(), v.p(), g, lg, dO.p(), st.data(), dst.data(), dq.p(), dk.p(), dg, B, T, H, Dk, Dv, scale);
-            emu::launch(gla_bwd_key_dv, valueGrid, {128, 1, 1}, q.p(), k.p(), g, lg, dO.p(), dst.data(), dv.p(), B, T, H, Dk, Dv, scale);
+            emu::launch(gla_bwd_key_dqk, keyGrid, {256, 1, 1}, q.p(), k.p(), v.p(), g, lg, dO.p(), st.data(), dst.data(), dq.p(), dk.p(), dg, B, T, H, Dk, Dv, scale);
+            emu::launch(gla_bwd_key_dv, valueGrid, {256, 1, 1}, q.p(), k.p(), g, lg, dO.p(), dst.data(), dv.p(), B, T, H, Dk, Dv, scale);
         }
     }
 };

@@ -21,7 +21,7 @@ import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
  * use one stream per device. Call on the device's thread.
  */
 public final class CudaGla {
-    private static final int[] BLOCK = {128, 1, 1};
+    private static final int[] BLOCK = {256, 1, 1};
 
     private final CudaDevice device;
     private final GlaKernels kernels;
@@ -107,7 +107,7 @@ public final class CudaGla {
     public void step(Decay decay, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor g, DeviceTensor logGamma,
                      DeviceTensor s, DeviceTensor o, CudaStream stream) {
         int bh = q.dim(0) * q.dim(1), dk = q.dim(2), dv = v.dim(2);
-        kernels.glaStep.launch(new int[] {(dv + 127) / 128, bh, 1}, BLOCK, 0, stream,
+        kernels.glaStep.launch(new int[] {(dv + 127) / 128, bh, 1}, new int[] {128, 1, 1}, 0, stream,
                 q.buffer(), k.buffer(), v.buffer(), ptr(g), ptr(logGamma), code(decay), s.buffer(), o.buffer(), q.dim(1), dk, dv);
     }
 
