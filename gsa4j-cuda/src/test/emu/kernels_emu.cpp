@@ -47,8 +47,13 @@ struct Gla {
     int chunks() const { return (T + 63) / 64; }
     void states(const io_t* x, const io_t* y, float* g, float* lg, int reverse, float* init, float* st, float* last, float xScale) const {
         if (smemBytes(0) > (int)sizeof(smem)) std::exit(3);
-        emu::launch(gla_states, {(unsigned)(tiles(Dk) * tiles(Dv)), (unsigned)H, (unsigned)B}, {256, 1, 1},
-                    x, y, g, lg, decay, reverse, init, st, last, B, T, H, Dk, Dv, xScale);
+        const int decayed = decay == 1 ? Dv : Dk;
+        std::vector<float> chunkDecay((size_t)B * H * chunks() * decayed);
+        emu::launch(gla_chunk_local, {(unsigned)(tiles(Dk) * tiles(Dv)), (unsigned)chunks(), (unsigned)(B * H)}, {256, 1, 1},
+                    x, y, g, lg, decay, reverse, st, chunkDecay.data(), B, T, H, Dk, Dv, xScale);
+        const long elements = (long)B * H * Dk * Dv;
+        emu::launch(gla_chunk_scan, {(unsigned)((elements + 255) / 256), 1, 1}, {256, 1, 1},
+                    init, st, last, chunkDecay.data(), decay, reverse, B, H, chunks(), Dk, Dv);
     }
     void forward(Io& q, Io& k, Io& v, float* g, float* lg, float* s0, float scale, Io& o, float* oStrict, float* sT) const {
         std::vector<float> st((size_t)B * H * chunks() * Dk * Dv);

@@ -13,9 +13,10 @@ import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
  *
  * <p>Tensors: q, k [B,T,H,Dk], v, o [B,T,H,Dv] in the call's precision; g [B,T,H,Dk or Dv] float32
  * log-decays (null for SCALAR, which takes logGamma [H]); states s0, sT [B,H,Dk,Dv] float32 (null
- * = zero / not wanted). The forward runs the chunk states (phase A) and then every chunk's output in
- * parallel; the backward recomputes the states, runs the state gradients backwards (phase B) and then
- * every chunk's gradients in parallel (phase C). Every call is asynchronous on {@code stream} and
+ * = zero / not wanted). The forward computes the chunk states (phase A: every chunk's contribution in
+ * parallel, then a scan across chunks) and then every chunk's output in parallel; the backward
+ * recomputes the states, computes the state gradients the same way backwards (phase B) and then every
+ * chunk's gradients in parallel (phase C). Every call is asynchronous on {@code stream} and
  * takes its workspace from the device's caching allocator, returning it at the end of the call: the
  * allocator hands a returned block out again only to work that the same stream orders after it, so
  * use one stream per device. Call on the device's thread.
@@ -111,11 +112,22 @@ public final class CudaGla {
                 q.buffer(), k.buffer(), v.buffer(), ptr(g), ptr(logGamma), code(decay), s.buffer(), o.buffer(), q.dim(1), dk, dv);
     }
 
+    /**
+     * The chunk states (or, with {@code reverse}, the state gradients) into {@code states} [B,H,Nc,Dk,Dv]: every
+     * chunk's own contribution in parallel, then one pass over the chunks per state element.
+     */
     private void runStates(Decay decay, DeviceTensor x, DeviceTensor y, DeviceTensor g, DeviceTensor logGamma, boolean reverse,
                            DeviceTensor init, DeviceTensor states, DeviceTensor last, Dims d, float xScale, CudaStream stream) {
-        kernels.states.launch(new int[] {tiles(d.Dk()) * tiles(d.Dv()), d.H(), d.B()}, BLOCK, kernels.shared[0], stream,
-                x.buffer(), y.buffer(), ptr(g), ptr(logGamma), code(decay), reverse ? 1 : 0, ptr(init), states.buffer(), ptr(last),
-                d.B(), d.T(), d.H(), d.Dk(), d.Dv(), xScale);
+        int decayed = decay == Decay.VALUE ? d.Dv() : d.Dk();
+        try (DeviceTensor chunkDecay = DeviceTensor.allocate(device, Precision.F32, d.B(), d.H(), d.chunks(), decayed)) {
+            kernels.chunkLocal.launch(new int[] {tiles(d.Dk()) * tiles(d.Dv()), d.chunks(), d.B() * d.H()}, BLOCK, kernels.shared[0],
+                    stream, x.buffer(), y.buffer(), ptr(g), ptr(logGamma), code(decay), reverse ? 1 : 0, states.buffer(),
+                    chunkDecay.buffer(), d.B(), d.T(), d.H(), d.Dk(), d.Dv(), xScale);
+            long elements = (long) d.B() * d.H() * d.Dk() * d.Dv();
+            kernels.chunkScan.launch(new int[] {(int) ((elements + 255) / 256), 1, 1}, new int[] {256, 1, 1}, 0, stream,
+                    ptr(init), states.buffer(), ptr(last), chunkDecay.buffer(), code(decay), reverse ? 1 : 0,
+                    d.B(), d.H(), d.chunks(), d.Dk(), d.Dv());
+        }
     }
 
     private DeviceTensor stateBuffer(Dims d) {

@@ -149,12 +149,16 @@ __device__ __forceinline__ void gate_gradient(float* r, const float* x, const fl
 }
 
 // ------------------------------------------------------------------------------------------------
-// Chunk states. Forward (reverse = 0): S = s0 (or 0); for c = 0..Nc−1: states[c] = S, then
-// S ← decay(S) + X̃ᵀ Ỹ with X = k, Y = v and the factor e^{B − b_t} on the decayed side.
-// Reverse (the state gradients): S = dS_T (or 0); for c = Nc−1..0: states[c] = S (the gradient
-// leaving chunk c), then S ← decay(S) + X̃ᵀ Ỹ with X = scale·q, Y = dO and the factor e^{b_t}.
-// decay(S) scales rows (KEY, SCALAR) or columns (VALUE) by e^{B}. sLast receives the final S
-// (forward: S_T; reverse: dS_0). Grid: (tiles of 64×64 over Dk×Dv, H, B).
+// Chunk states in two kernels, both parallel over chunks. Forward (reverse = 0): the state entering chunk
+// c is S_c = e^{B_{c-1}} ⊙ S_{c-1} + L_{c-1} with S_0 = s0 (or 0), where chunk c's own contribution is
+// L_c = X̃ᵀ Ỹ, X = k, Y = v, and the factor e^{B − b_t} on the decayed side. Reverse (the state
+// gradients): the gradient leaving chunk c is dS_c = e^{B_{c+1}} ⊙ dS_{c+1} + L_{c+1} from dS_T (or 0),
+// with X = scale·q, Y = dO and the factor e^{b_t}. e^{B} ⊙ scales rows (KEY, SCALAR) or columns (VALUE).
+//
+// gla_chunk_local writes every L_c into the states buffer and e^{B_c} (per decayed channel) into
+// chunkDecay: one CTA per (64×64 state tile, chunk, batch·head). gla_chunk_scan then walks the chunks
+// once per state element, in place: states[c] ← S_c, S ← e^{B_c} ⊙ S + L_c. sLast receives the final S
+// (forward: S_T; reverse: dS_0).
 
 struct StatesSmem {
     op_t *xt, *yt;
@@ -169,54 +173,56 @@ struct StatesSmem {
     }
 };
 
-extern "C" __global__ void __launch_bounds__(256) gla_states(
+extern "C" __global__ void __launch_bounds__(256) gla_chunk_local(
         const io_t* X, const io_t* Y, const float* g, const float* logGamma, int decay, int reverse,
-        const float* sInit, float* states, float* sLast, int B, int T, int H, int Dk, int Dv, float xScale) {
+        float* states, float* chunkDecay, int B, int T, int H, int Dk, int Dv, float xScale) {
     extern __shared__ __align__(16) unsigned char smem[];
     StatesSmem sm(smem);
     const int tilesV = (Dv + 63) / 64;
     const int dk0 = 64 * (blockIdx.x / tilesV), dv0 = 64 * (blockIdx.x % tilesV);
-    const int h = blockIdx.y, bb = blockIdx.z, Nc = (T + CHUNK - 1) / CHUNK;
+    const int c = blockIdx.y, bb = blockIdx.z / H, h = blockIdx.z % H, Nc = (T + CHUNK - 1) / CHUNK;
+    const int rows = imin(CHUNK, T - CHUNK * c);
     const bool rowDecay = decay != DECAY_VALUE;
     const int Dd = rowDecay ? Dk : Dv, dd0 = rowDecay ? dk0 : dv0;
-    const long headState = ((long)bb * H + h) * Dk * Dv;
-
-    Frag S;
+    stage_cumsum(sm.b, g == nullptr ? nullptr : g + row_offset(bb, c, h, T, H, Dd), (long)H * Dd, rows, dd0, Dd, logGamma, h);
+    __syncthreads();
+    const cum_t* b = sm.b;
+    auto factor = [&](int t, int ch) { return reverse ? decay_exp(b[t * LDB + ch]) : decay_exp(b[63 * LDB + ch] - b[t * LDB + ch]); };
+    stage_cols(sm.xt, X + row_offset(bb, c, h, T, H, Dk), (long)H * Dk, rows, dk0, Dk,
+               [&](int t, int ch, float x) { return xScale * (rowDecay ? x * factor(t, ch) : x); });
+    stage_cols(sm.yt, Y + row_offset(bb, c, h, T, H, Dv), (long)H * Dv, rows, dv0, Dv,
+               [&](int t, int ch, float y) { return rowDecay ? y : y * factor(t, ch); });
+    const bool writesDecay = (rowDecay ? dv0 : dk0) == 0;
+    if (writesDecay && threadIdx.x < 64 && dd0 + threadIdx.x < Dd) {
+        chunkDecay[(((long)bb * H + h) * Nc + c) * Dd + dd0 + threadIdx.x] = decay_exp(b[63 * LDB + threadIdx.x]);
+    }
+    __syncthreads();
+    Frag L;
+    frag_zero(L);
+    mma_acc(L, sm.xt + SUB * row_block() * LDS, LDS, sm.yt, LDS, 64, 0, 8);
+    float* out = states + state_offset(bb, h, c, H, Nc, Dk, Dv);
 #pragma unroll
     for (int i = 0; i < FRAG; i++) {
-        const int r = dk0 + frow(i), c = dv0 + fcol(i);
-        S.x[i] = (sInit != nullptr && r < Dk && c < Dv) ? sInit[headState + (long)r * Dv + c] : 0.f;
+        const int r = dk0 + frow(i), col = dv0 + fcol(i);
+        if (r < Dk && col < Dv) out[(long)r * Dv + col] = L.x[i];
     }
+}
+
+extern "C" __global__ void gla_chunk_scan(const float* sInit, float* states, float* sLast, const float* chunkDecay,
+                                          int decay, int reverse, int B, int H, int Nc, int Dk, int Dv) {
+    const long idx = blockIdx.x * (long)blockDim.x + threadIdx.x, size = (long)Dk * Dv;
+    if (idx >= (long)B * H * size) return;
+    const long head = idx / size, at = idx % size;
+    const int Dd = decay == DECAY_VALUE ? Dv : Dk, ch = decay == DECAY_VALUE ? (int)(at % Dv) : (int)(at / Dv);
+    float s = sInit != nullptr ? sInit[idx] : 0.f;
     for (int step = 0; step < Nc; step++) {
         const int c = reverse ? Nc - 1 - step : step;
-        const int rows = imin(CHUNK, T - CHUNK * c);
-        float* out = states + state_offset(bb, h, c, H, Nc, Dk, Dv);
-#pragma unroll
-        for (int i = 0; i < FRAG; i++) {
-            const int r = dk0 + frow(i), col = dv0 + fcol(i);
-            if (r < Dk && col < Dv) out[(long)r * Dv + col] = S.x[i];
-        }
-        stage_cumsum(sm.b, g == nullptr ? nullptr : g + row_offset(bb, c, h, T, H, Dd), (long)H * Dd, rows, dd0, Dd, logGamma, h);
-        __syncthreads();
-        const cum_t* b = sm.b;
-        auto factor = [&](int t, int ch) { return reverse ? decay_exp(b[t * LDB + ch]) : decay_exp(b[63 * LDB + ch] - b[t * LDB + ch]); };
-        stage_cols(sm.xt, X + row_offset(bb, c, h, T, H, Dk), (long)H * Dk, rows, dk0, Dk,
-                   [&](int t, int ch, float x) { return xScale * (rowDecay ? x * factor(t, ch) : x); });
-        stage_cols(sm.yt, Y + row_offset(bb, c, h, T, H, Dv), (long)H * Dv, rows, dv0, Dv,
-                   [&](int t, int ch, float y) { return rowDecay ? y : y * factor(t, ch); });
-        __syncthreads();
-#pragma unroll
-        for (int i = 0; i < FRAG; i++) S.x[i] *= decay_exp(b[63 * LDB + (rowDecay ? frow(i) : fcol(i))]);
-        mma_acc(S, sm.xt + SUB * row_block() * LDS, LDS, sm.yt, LDS, 64, 0, 8);
-        __syncthreads();
+        float* cell = states + (head * Nc + c) * size + at;
+        const float local = *cell;
+        *cell = s;
+        s = fmaf(chunkDecay[(head * Nc + c) * Dd + ch], s, local);
     }
-    if (sLast != nullptr) {
-#pragma unroll
-        for (int i = 0; i < FRAG; i++) {
-            const int r = dk0 + frow(i), c = dv0 + fcol(i);
-            if (r < Dk && c < Dv) sLast[headState + (long)r * Dv + c] = S.x[i];
-        }
-    }
+    if (sLast != nullptr) sLast[idx] = s;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -694,7 +700,7 @@ extern "C" __global__ void __launch_bounds__(256) gla_bwd_value_dvg(
 }
 
 // The dynamic shared memory each kernel of this file needs, in bytes, in the order
-// states, fwd_key, fwd_value, bwd_key_dqk, bwd_key_dv, bwd_value_dqk, bwd_value_dvg.
+// chunk_local, fwd_key, fwd_value, bwd_key_dqk, bwd_key_dv, bwd_value_dqk, bwd_value_dvg.
 extern "C" __global__ void gla_smem_bytes(int* out) {
     out[0] = (int)(long)StatesSmem(nullptr).end;
     out[1] = (int)(long)FwdKeySmem(nullptr).end;
