@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Transformer-to-RNN experiment of issue 7 (PAPER.md §A4), scaled down to a laptop:
+# The Transformer-to-RNN experiment of issue 7 (docs/MATH.md#t2r-conversion), scaled down to a laptop:
 #   1. train a small Llama "teacher" on the embedded Austen corpus;
 #   2. convert it to GSA, GLA and RetNet (gsa4j convert);
 #   3. finetune each converted model with the same small token budget (gsa4j train --init-from);

@@ -105,13 +105,13 @@ if have:
                  f"is the loss reached.")
     if best == "GSA":
         margin = ft[order[1]] - ft["GSA"]
-        lines.append(f"* **GSA recovers the most of the teacher**, as the paper claims (§A4, Table 3), ahead of {order[1]} by "
+        lines.append(f"* **GSA recovers the most of the teacher**, as the paper claims (its Table 3), ahead of {order[1]} by "
                      f"{margin:.3f} nats/token ({math.exp(margin) * 100 - 100:.1f}% in perplexity)"
                      + (" — a margin this small, from one seed, is within what seed noise could give." if margin < 0.03 else "."))
     else:
         lines.append(f"* **GSA does not recover the most of the teacher here: {best} does** (GSA {ft['GSA']:.3f} vs {best} "
                      f"{ft[best]:.3f}, {ft['GSA'] - ft[best]:+.3f} nats/token). At this scale the paper's ordering "
-                     f"(GSA > GLA > RetNet after conversion, §A4 Table 3) is not reproduced.")
+                     f"(GSA > GLA > RetNet after conversion, the paper's Table 3) is not reproduced.")
     sc = {A: (res["models"][a]["scratch"] or {}).get("loss") for a, A in ARCHS}
     if all(v is not None for v in sc.values()):
         wins = [A for A in ft if ft[A] < sc[A]]
@@ -122,7 +122,7 @@ if have:
         so = sorted(sc, key=sc.get)
         lines.append(f"* From scratch, at equal tokens, the ranking (validation loss, best first) is {', '.join(f'{A} {sc[A]:.3f}' for A in so)} (Llama teacher "
                      f"{tl:.3f} with {T:,} tokens): the ordering of the architectures trained from scratch "
-                     + ("matches the paper (GSA ahead of GLA and RetNet, as in §A2's WikiText perplexities)" if so[0] == "GSA" else "is not GSA-first") + ", whereas after conversion and finetuning it is "
+                     + ("matches the paper (GSA ahead of GLA and RetNet, as in the paper's WikiText perplexities (its Table 1))" if so[0] == "GSA" else "is not GSA-first") + ", whereas after conversion and finetuning it is "
                      f"{', '.join(order)}.")
     lg = {A: (res["models"][a]["finetuned_long"] or {}).get("loss") for a, A in ARCHS}
     if all(v is not None for v in lg.values()):
@@ -175,7 +175,7 @@ if have:
 
 doc = f"""# Transformer-to-RNN (T2R) at toy scale: Llama → GSA, GLA, RetNet
 
-Issue 7, items 2–3; the paper's experiment is PAPER.md §A4 (Mistral-7B converted and finetuned on 20B/100B tokens).
+Issue 7, items 2–3; the paper's experiment is docs/MATH.md#t2r-conversion (Mistral-7B converted and finetuned on 20B/100B tokens).
 Everything here is produced by one command:
 
 ```

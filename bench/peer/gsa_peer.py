@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch peer of `gsa4j bench`: the same GSA language model in plain PyTorch, written from
-SPEC.md (sections 1.3, 2.1, 2.2, 3.2), with two token-mixing operators:
+docs/MATH.md (#gsa-layer, #the-gsa-operator, #chunk-form, #the-block-skeleton), with two token-mixing operators:
 
-  naive  -- the exact recurrence of SPEC 2.1, one token at a time (the reference library's only
+  naive  -- the exact recurrence of docs/MATH.md#the-gsa-operator, one token at a time (the reference library's only
             CPU path), differentiated by autograd;
-  chunk  -- the chunkwise-parallel form of SPEC 2.2 (chunk C=64: inter-chunk state products plus
+  chunk  -- the chunkwise-parallel form of docs/MATH.md#chunk-form (chunk C=64: inter-chunk state products plus
             causal intra-chunk matrix products), differentiated by autograd. Intra-chunk decay
             ratios A_t/A_j are formed as exp(G_t) * exp(-G_j) over the whole chunk (no 16-token
             sub-block reference points as in the Triton kernels): exact for the bench's gates
@@ -56,7 +56,7 @@ def rms_norm(x, w, eps):
 
 
 def gsa_naive(q, k, v, s, g):
-    """SPEC 2.1, [B,T,H,*] inputs, scale 1: one step per token."""
+    """docs/MATH.md#the-gsa-operator, [B,T,H,*] inputs, scale 1: one step per token."""
     B, T, H, K = q.shape
     M, V = s.shape[-1], v.shape[-1]
     hk = q.new_zeros(B, H, K, M)
@@ -73,7 +73,7 @@ def gsa_naive(q, k, v, s, g):
 
 
 def gsa_chunk(q, k, v, s, g):
-    """SPEC 2.2: per chunk, pass 1 (K-pass) -> softmax -> pass 2 (V-pass); states carried between chunks."""
+    """docs/MATH.md#chunk-form: per chunk, pass 1 (K-pass) -> softmax -> pass 2 (V-pass); states carried between chunks."""
     B, T, H, K = q.shape
     M, V = s.shape[-1], v.shape[-1]
     q, k, v, s, g = (x.transpose(1, 2) for x in (q, k, v, s, g))  # [B,H,T,*]

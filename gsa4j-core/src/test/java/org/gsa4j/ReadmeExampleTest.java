@@ -1,5 +1,6 @@
 package org.gsa4j;
 
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.data.BpeTrainer;
 import org.gsa4j.data.Tokenizer;
 import org.gsa4j.infer.Generator;
@@ -7,11 +8,10 @@ import org.gsa4j.infer.Sampler;
 import org.gsa4j.io.SafeTensors;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
-import org.gsa4j.train.ModelConfigs;
+import org.gsa4j.models.ModelRegistry;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import javax.tools.ToolProvider;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.lang.reflect.Method;
@@ -24,6 +24,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import javax.tools.ToolProvider;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -52,7 +53,7 @@ class ReadmeExampleTest {
         for (int i = 0; i < 300; i++) text.append("It is a truth universally acknowledged, that a single man in possession of a good fortune. ");
         Path model = Files.createDirectories(dir.resolve("model"));
         BpeTrainer.train(List.of(text.toString()), 300).saveHuggingFace(model);
-        CausalLM lm = ModelLoader.create(ModelConfigs.of("gsa", 300, 16, 1, 2, 4, 0), 7);
+        CausalLM lm = ModelLoader.create(ModelRegistry.preset("gsa", new ModelSize(300, 16, 1, 2, 4, 0)).toJson(), 7);
         ModelLoader.save(lm, model, SafeTensors.DType.F32);
 
         String source = example();

@@ -1,9 +1,9 @@
 package org.gsa4j.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import org.gsa4j.convert.TransformerToRnn;
+import org.gsa4j.config.ModelConfig;
 import org.gsa4j.convert.TransformerToRnn.Options;
 import org.gsa4j.convert.TransformerToRnn.Target;
+import org.gsa4j.convert.TransformerToRnn;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -46,12 +46,12 @@ public final class ConvertCommand implements Callable<Integer> {
         Options defaults = Options.defaults(to);
         Options options = new Options(to, numSlots, featureMap == null ? defaults.featureMap() : featureMap.toLowerCase(Locale.ROOT),
                 seed, maxShardBytes);
-        JsonNode config = TransformerToRnn.convert(from, out, options);
+        ModelConfig config = TransformerToRnn.convert(from, out, options);
         // The tokenizer is the Transformer's: copy it so that the new model generates text directly.
         for (String f : new String[] {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"}) {
             if (Files.isRegularFile(from.resolve(f))) Files.copy(from.resolve(f), out.resolve(f), StandardCopyOption.REPLACE_EXISTING);
         }
-        System.err.printf("converted %s into %s: %s%n", from, config.path("model_type").asText(), out);
+        System.err.printf("converted %s into %s: %s%n", from, config.modelType(), out);
         return 0;
     }
 }

@@ -192,7 +192,7 @@ public final class GenerateCommand implements Callable<Integer> {
     /** End-of-sequence ids: the config's {@code eos_token_id} (a number or a list) and the tokenizer's. */
     static int[] eosIds(CausalLM lm, Tokenizer tokenizer) {
         Set<Integer> ids = new LinkedHashSet<>();
-        JsonNode e = lm.configJson.path("eos_token_id");
+        JsonNode e = lm.config.toJson().path("eos_token_id");
         if (e.canConvertToInt()) ids.add(e.intValue());
         for (JsonNode x : e) if (x.canConvertToInt()) ids.add(x.intValue());
         if (tokenizer != null && tokenizer.eosId() >= 0) ids.add(tokenizer.eosId());

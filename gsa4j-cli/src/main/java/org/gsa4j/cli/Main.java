@@ -1,6 +1,7 @@
 package org.gsa4j.cli;
 
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.serve.ServeCommand;
 import org.gsa4j.train.TrainConfig;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -18,7 +19,7 @@ import java.util.concurrent.Callable;
 @Command(name = "gsa4j", mixinStandardHelpOptions = true, version = "gsa4j 0.1.0",
         description = "Gated Slot Attention and its linear-attention siblings in pure Java: train, evaluate, convert and run language models.",
         subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, GenerateCommand.class, MqarCommand.class,
-                ConvertCommand.class, BenchCommand.class, WindowEvalCommand.class, PlotCurvesCommand.class})
+                ConvertCommand.class, BenchCommand.class, WindowEvalCommand.class, PlotCurvesCommand.class, ServeCommand.class})
 public final class Main implements Callable<Integer> {
 
     /** Exit code of a usage mistake or bad input. */

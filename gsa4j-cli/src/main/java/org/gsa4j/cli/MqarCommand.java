@@ -3,8 +3,9 @@ package org.gsa4j.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.config.ModelSize;
+import org.gsa4j.models.ModelRegistry;
 import org.gsa4j.tensor.Parallel;
-import org.gsa4j.train.ModelConfigs;
 import org.gsa4j.train.Mqar;
 import org.gsa4j.train.MqarRun;
 import org.gsa4j.train.TrainConfig;
@@ -108,7 +109,7 @@ public final class MqarCommand implements Callable<Integer> {
         MqarRun.Options options = new MqarRun.Options(spec, trainExamples, testExamples, epochs, steps, batchSize, lr, warmupSteps,
                 weightDecay, evalEvery, seed);
         ObjectNode mc = modelConfig != null ? asObject(TrainCommand.readJson(modelConfig))
-                : ModelConfigs.of(arch, vocabSize, hiddenSize, numHiddenLayers, numHeads, numSlots, intermediateSize);
+                : ModelRegistry.preset(arch, new ModelSize(vocabSize, hiddenSize, numHiddenLayers, numHeads, numSlots, intermediateSize)).toJson();
         MqarRun run = MqarRun.prepare(options, mc);
         TrainConfig tc = run.config();
         int threads = Parallel.threads();

@@ -4,8 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.models.CausalLM;
-import org.gsa4j.train.ModelConfigs;
+import org.gsa4j.models.ModelRegistry;
 import org.gsa4j.train.TrainConfig;
 import org.gsa4j.train.TrainRun;
 import org.gsa4j.train.Trainable;
@@ -97,7 +98,7 @@ public final class TrainCommand implements Callable<Integer> {
     static final class Archs implements Iterable<String> {
         @Override
         public Iterator<String> iterator() {
-            return ModelConfigs.ARCHITECTURES.iterator();
+            return ModelRegistry.modelTypes().iterator();
         }
     }
 
@@ -144,7 +145,7 @@ public final class TrainCommand implements Callable<Integer> {
             if (!m.isObject()) throw Gsa4jException.at(config, "model", "must be a config.json object or a path to one");
             return ((ObjectNode) m).deepCopy();
         }
-        ObjectNode o = ModelConfigs.of(arch, 1, hiddenSize, numHiddenLayers, numHeads, numSlots, intermediateSize);
+        ObjectNode o = ModelRegistry.preset(arch, new ModelSize(1, hiddenSize, numHiddenLayers, numHeads, numSlots, intermediateSize)).toJson();
         o.remove("vocab_size");
         return o;
     }

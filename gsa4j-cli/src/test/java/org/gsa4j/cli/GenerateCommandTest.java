@@ -2,16 +2,22 @@ package org.gsa4j.cli;
 
 import org.gsa4j.io.SafeTensors;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code gsa4j generate} reproduces the reference library's greedy continuation. */
@@ -39,9 +45,20 @@ class GenerateCommandTest {
         }
     }
 
-    @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"gsa", "gsa_gqa_conv", "gsa_bf16", "gsa_legacy_layout",
-            "gsa_t2r_noaffine", "gla", "retnet", "hgrn2", "llama"})
+    /** Every model folder of the reference folder (one with a config.json), by name. */
+    static List<String> referenceModels() throws Exception {
+        Path models = referenceModel("x").getParent();
+        List<String> names;
+        try (Stream<Path> dirs = Files.list(models)) {
+            names = dirs.filter(d -> Files.isRegularFile(d.resolve("config.json"))).map(d -> d.getFileName().toString()).sorted().toList();
+        }
+        assertFalse(names.isEmpty(), "no model cases under " + models);
+        System.out.println("generate: " + names.size() + " reference models " + names + " from " + models);
+        return names;
+    }
+
+    @ParameterizedTest
+    @MethodSource("referenceModels")
     void greedyTokensMatchTheReference(String name) throws Exception {
         Path model = referenceModel(name);
         long[] prompt, want;

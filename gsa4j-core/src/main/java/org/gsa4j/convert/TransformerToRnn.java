@@ -1,16 +1,21 @@
 package org.gsa4j.convert;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.config.ConfigReader;
+import org.gsa4j.config.GlaConfig;
+import org.gsa4j.config.GsaConfig;
+import org.gsa4j.config.HybridAttention;
+import org.gsa4j.config.LlamaConfig;
+import org.gsa4j.config.LmConfig;
+import org.gsa4j.config.ModelConfig;
+import org.gsa4j.config.RetNetConfig;
 import org.gsa4j.io.HfModelDir;
 import org.gsa4j.io.SafeTensors;
 import org.gsa4j.layers.ParamSpec;
 import org.gsa4j.models.CausalLM;
-import org.gsa4j.models.ConfigReader;
-import org.gsa4j.models.ModelLoader;
-import org.gsa4j.tensor.Tensor;
+import org.gsa4j.models.ModelRegistry;
 
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -23,7 +28,7 @@ import java.util.Set;
 import java.util.SplittableRandom;
 
 /**
- * "T2R" (PAPER.md §A4): turns a pretrained transformers Llama/Mistral checkpoint into a linear
+ * "T2R" (docs/MATH.md#t2r-conversion): turns a pretrained transformers Llama/Mistral checkpoint into a linear
  * model by replacing every softmax attention with GSA, GLA or RetNet. Embeddings, norms, the MLPs
  * and the q/k/v/o projections carry over (GQA as num_kv_heads); rotary embeddings are dropped;
  * the new parameters (GSA's forget-gate projection, GLA's low-rank gate, output norms) get the
@@ -47,12 +52,11 @@ public final class TransformerToRnn {
     }
 
     /** Converts the checkpoint in {@code from} and writes the new model to {@code to}; returns its config. */
-    public static JsonNode convert(Path from, Path to, Options options) {
+    public static ModelConfig convert(Path from, Path to, Options options) {
         try (HfModelDir src = HfModelDir.open(from)) {
             ConfigReader c = new ConfigReader(src.configFile(), src.configJson());
-            ObjectNode target = targetConfig(c, options);
-            var arch = ModelLoader.architecture(new ConfigReader(to.resolve("config.json"), target));
-            List<ParamSpec> specs = CausalLM.paramSpecs(arch.lm(), arch.naming(), arch.mixers());
+            ModelConfig target = targetConfig(c, options);
+            List<ParamSpec> specs = CausalLM.paramSpecs(ModelRegistry.build(target));
             Map<String, SafeTensors.Pending> out = new LinkedHashMap<>();
             Set<String> used = new HashSet<>();
             SplittableRandom rng = new SplittableRandom(options.seed());
@@ -69,7 +73,7 @@ public final class TransformerToRnn {
                 } else {
                     // A parameter the Transformer does not have: initialised as the library does.
                     long seed = rng.nextLong();
-                    double std = target.path("initializer_range").asDouble(0.02);
+                    double std = target.initializerRange();
                     SafeTensors.DType dtype = src.dtype(src.has("model.embed_tokens.weight") ? "model.embed_tokens.weight" : src.tensorNames().iterator().next());
                     out.put(spec.name(), new SafeTensors.Pending(dtype, spec.shape(),
                             () -> CausalLM.initParams(List.of(spec), std, seed).get(spec.name())));
@@ -81,7 +85,7 @@ public final class TransformerToRnn {
                             + " model; refusing to drop it silently");
                 }
             }
-            HfModelDir.saveStreaming(to, target, out, options.maxShardBytes());
+            HfModelDir.saveStreaming(to, target.toJson(), out, options.maxShardBytes());
             return target;
         }
     }
@@ -97,10 +101,10 @@ public final class TransformerToRnn {
                 .replaceFirst("\\.mlp\\.(gate|up|down)_proj\\.weight$", ".mlp.$1_proj.weight");
     }
 
-    /** The target's config.json in the reference library's format, from the Transformer's. */
-    static ObjectNode targetConfig(ConfigReader c, Options o) {
+    /** The target's config in the reference library's format, from the Transformer's. */
+    static ModelConfig targetConfig(ConfigReader c, Options o) {
         String type = c.string("model_type", null);
-        if (!type.equals("llama") && !type.equals("mistral")) {
+        if (!type.equals(LlamaConfig.LLAMA) && !type.equals(LlamaConfig.MISTRAL)) {
             throw c.error("model_type", "can only convert llama or mistral checkpoints, found '" + type + "'");
         }
         if (c.boolValue("attention_bias", false)) throw c.error("attention_bias", "attention biases have no place in the converted layers");
@@ -114,47 +118,34 @@ public final class TransformerToRnn {
                 if (!kind.equals("default")) throw c.error(field, "rope type '" + kind + "' is not supported");
             }
         }
-        int d = c.positiveInt("hidden_size", null);
-        int heads = c.positiveInt("num_attention_heads", null);
-        int kvHeads = c.isSet("num_key_value_heads") ? c.positiveInt("num_key_value_heads", null) : heads;
-        int headDim = c.isSet("head_dim") ? c.positiveInt("head_dim", null) : d / heads;
+        LlamaConfig src = LlamaConfig.fromJson(c);
+        int d = src.hiddenSize(), heads = src.numAttentionHeads(), kvHeads = src.numKeyValueHeads(), headDim = src.headDim();
         double expand = (double) heads * headDim / d;
         if ((int) (d * expand) != heads * headDim) throw c.error("head_dim", "num_attention_heads × head_dim = " + heads * headDim + " is not expressible as hidden_size × expand_k");
 
-        ObjectNode t = new ObjectMapper().createObjectNode();
-        t.put("model_type", o.target().name().toLowerCase(Locale.ROOT));
-        t.put("vocab_size", c.positiveInt("vocab_size", null));
-        t.put("hidden_size", d);
-        t.put("num_hidden_layers", c.positiveInt("num_hidden_layers", null));
-        t.put("num_heads", heads);
-        t.put("num_kv_heads", kvHeads);
-        t.put("expand_k", expand);
-        t.put("expand_v", expand);
-        t.put("intermediate_size", c.positiveInt("intermediate_size", null));
-        t.put("hidden_act", "swish");
-        t.put("norm_eps", c.doubleValue("rms_norm_eps", 1e-6));
-        t.put("tie_word_embeddings", c.boolValue("tie_word_embeddings", false));
-        t.put("max_position_embeddings", c.intValue("max_position_embeddings", 2048));
-        t.put("initializer_range", c.doubleValue("initializer_range", 0.02));
+        LmConfig lm = new LmConfig(src.vocabSize(), d, src.numLayers(), src.intermediateSize(), "swish", src.normEps(),
+                src.tieWordEmbeddings(), src.initializerRange());
+        Map<String, JsonNode> extra = new LinkedHashMap<>();
+        extra.put("max_position_embeddings", JsonNodeFactory.instance.numberNode(c.intValue("max_position_embeddings", 2048)));
         for (String id : new String[] {"bos_token_id", "eos_token_id", "pad_token_id"}) {
-            if (c.isSet(id)) t.set(id, c.root().get(id));
+            if (c.isSet(id)) extra.put(id, c.root().get(id));
         }
-        t.put("use_short_conv", false);
-        switch (o.target()) {
+        return switch (o.target()) {
             case GSA -> {
                 if (o.numSlots() <= 0) throw new Gsa4jException("--num-slots must be positive, got " + o.numSlots());
-                t.put("num_slots", o.numSlots());
-                t.put("feature_map", o.featureMap());
-                t.put("gate_logit_normalizer", 8);
                 // GSA's output norm weight has hidden_size entries: only when value_dim == hidden_size.
-                t.put("elementwise_affine", heads * headDim == d);
+                yield new GsaConfig(lm, heads, kvHeads, o.numSlots(), expand, expand, false, 4, o.featureMap(), 8,
+                        heads * headDim == d, HybridAttention.NONE, extra);
             }
-            case GLA, RETNET -> {
-                // The paper's conversions: ReLU feature map (SUPRA), no swish output gate.
-                if (!o.featureMap().equals("none")) t.put("feature_map", o.featureMap());
-                t.put("use_output_gate", false);
-            }
-        }
-        return t;
+            // The paper's conversions: ReLU feature map (SUPRA), no swish output gate.
+            case GLA -> new GlaConfig(lm, heads, kvHeads, expand, expand, false, 4, featureMapOrNone(o), false, true, true,
+                    null, "chunk", HybridAttention.NONE, extra);
+            case RETNET -> new RetNetConfig(lm, heads, kvHeads, expand, expand, featureMapOrNone(o), false, true, true,
+                    "chunk", HybridAttention.NONE, extra);
+        };
+    }
+
+    private static String featureMapOrNone(Options o) {
+        return o.featureMap().equals("none") ? null : o.featureMap();
     }
 }

@@ -172,7 +172,7 @@ public final class HfModelDir implements Closeable {
         return dir.resolve(CONFIG);
     }
 
-    /** The config.json object (typed, checked reads: {@code models.ConfigReader}). */
+    /** The config.json object (typed, checked reads: {@code config.ConfigReader}). */
     public JsonNode configJson() {
         return configJson;
     }

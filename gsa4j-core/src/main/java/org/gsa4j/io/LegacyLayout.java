@@ -12,7 +12,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The older flash-linear-attention checkpoint layouts of SPEC §3.5 (e.g. {@code fla-hub/gsa-*-100B}),
+ * The older flash-linear-attention checkpoint layouts of docs/MATH.md#checkpoint-layout (e.g. {@code fla-hub/gsa-*-100B}),
  * detected by tensor names and converted to the current names:
  * <ol>
  * <li>{@code norm_first}: {@code layers.i.attn.norm.weight → layers.i.attn_norm.weight},
@@ -22,7 +22,7 @@ import java.util.regex.Pattern;
  * </ol>
  * Names may carry any prefix (so {@code grad.model.layers.0.attn.norm.weight} converts too). The
  * conversion only renames and slices; it does not touch config values (note the 2024-11 → 2025-02
- * {@code mlp.norm} eps of 1e-5 mentioned in SPEC §3.5, which a loader must take from the config era).
+ * {@code mlp.norm} eps of 1e-5 mentioned in docs/MATH.md#checkpoint-layout, which a loader must take from the config era).
  */
 public final class LegacyLayout {
     private LegacyLayout() {}

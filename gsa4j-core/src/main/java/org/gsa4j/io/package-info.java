@@ -8,7 +8,7 @@
  * <li>{@link org.gsa4j.io.HfModelDir}: a Hugging Face model directory (config.json + single or
  * sharded safetensors), with {@code expect(name, shape)} checks; {@code save} writes the same
  * layout, sharded like huggingface_hub when asked.</li>
- * <li>{@link org.gsa4j.io.LegacyLayout}: the 2024 hub layouts (SPEC §3.5) converted to current names.</li>
+ * <li>{@link org.gsa4j.io.LegacyLayout}: the 2024 hub layouts (docs/MATH.md#checkpoint-layout) converted to current names.</li>
  * <li>{@link org.gsa4j.io.PyJson}: JSON text as Python's {@code json.dumps(indent=2, sort_keys=True)}.</li>
  * <li>{@link org.gsa4j.io.AtomicFiles}: temp file + fsync + rename + directory fsync.</li>
  * </ul>

@@ -3,16 +3,11 @@ package org.gsa4j.layers;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
-import org.gsa4j.ops.StepOps;
+import org.gsa4j.tensor.VectorOps;
 
-import java.util.Set;
-
-/** The parameter-free feature maps GLA and RetNet accept on q and k (transformers' ACT2FN names). */
+/** The parameter-free feature maps GLA and RetNet accept on q and k (transformers' ACT2FN names; null is none). */
 public final class FeatureMaps {
     private FeatureMaps() {}
-
-    /** Names accepted; null means none. */
-    public static final Set<String> SUPPORTED = Set.of("swish", "silu", "relu");
 
     static Var apply(Tape tape, String name, Var x) {
         if (name == null) return x;
@@ -27,8 +22,8 @@ public final class FeatureMaps {
     static void step(String name, float[] x, int n) {
         if (name == null) return;
         switch (name) {
-            case "swish", "silu" -> StepOps.silu(x, 0, n);
-            case "relu" -> StepOps.relu(x, 0, n);
+            case "swish", "silu" -> VectorOps.siluInPlace(x, 0, n);
+            case "relu" -> VectorOps.reluInPlace(x, 0, n);
             default -> throw new IllegalStateException("feature map " + name);
         }
     }

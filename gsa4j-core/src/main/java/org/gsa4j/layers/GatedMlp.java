@@ -6,7 +6,7 @@ import org.gsa4j.autograd.Var;
 
 import java.util.List;
 
-/** The SwiGLU channel mixer: {@code down(silu(gate x) ⊙ up x)} (SPEC §3.2). */
+/** The SwiGLU channel mixer: {@code down(silu(gate x) ⊙ up x)} (docs/MATH.md#swiglu-mlp). */
 public final class GatedMlp {
     private final int hidden;
     private final int intermediate;

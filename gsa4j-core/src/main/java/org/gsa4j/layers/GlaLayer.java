@@ -3,9 +3,11 @@ package org.gsa4j.layers;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
+import org.gsa4j.config.GlaConfig;
+import org.gsa4j.config.HeadShape;
 import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
 import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
-import org.gsa4j.ops.StepOps;
+import org.gsa4j.ops.gla.GatedLinearAttention;
 import org.gsa4j.tensor.MatVec;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.tensor.VectorOps;
@@ -15,7 +17,7 @@ import java.util.List;
 import java.util.function.Function;
 
 /**
- * Gated Linear Attention (SPEC §4.1): q, k, v projections (optionally short conv + silu), the
+ * Gated Linear Attention (docs/MATH.md#gla-layer): q, k, v projections (optionally short conv + silu), the
  * low-rank forget gate {@code gk = (x W0ᵀ) W1ᵀ + b1} with {@code log a = logsigmoid(gk)/16}
  * (optionally clamped from below), optional feature map on q and k, GQA expansion, the primitive
  * with the decay on the key axis and {@code scale = head_k_dim^-0.5}, then per head
@@ -24,27 +26,37 @@ import java.util.function.Function;
 public final class GlaLayer implements TokenMixer {
     private static final String[] CONV_NAMES = {"q_conv1d.weight", "k_conv1d.weight", "v_conv1d.weight"};
 
+    /** The low-rank forget gate: {@code gk_proj.0 [16, d]}, {@code gk_proj.1 [key_dim/G, 16] + bias}. */
+    static final int GATE_LOW_RANK_DIM = 16;
+    /** The gate's normaliser: {@code log a = logsigmoid(gk) / 16}. */
+    static final double GATE_LOGIT_NORMALIZER = 16;
+
     private final GlaConfig c;
+    private final HeadShape hs;
+    private final OutputGate output;
 
     public GlaLayer(GlaConfig config) {
         this.c = config;
+        this.hs = config.heads();
+        this.output = new OutputGate(config.gateNormName(), config.elementwiseAffine(), config.normEps(), config.useOutputGate(),
+                config.numHeads(), hs.headVDim());
     }
 
     @Override
     public List<ParamSpec> params() {
-        int d = c.hiddenSize(), r = GlaConfig.GATE_LOW_RANK_DIM;
+        int d = c.hiddenSize(), r = GATE_LOW_RANK_DIM;
         List<ParamSpec> specs = new ArrayList<>(List.of(
-                ParamSpec.matrix("q_proj.weight", c.keyDim(), d),
-                ParamSpec.matrix("k_proj.weight", c.kvKeyDim(), d),
-                ParamSpec.matrix("v_proj.weight", c.kvValueDim(), d)));
-        if (c.useOutputGate()) specs.add(ParamSpec.matrix("g_proj.weight", c.valueDim(), d));
+                ParamSpec.matrix("q_proj.weight", hs.keyDim(), d),
+                ParamSpec.matrix("k_proj.weight", hs.kvKeyDim(), d),
+                ParamSpec.matrix("v_proj.weight", hs.kvValueDim(), d)));
+        if (c.useOutputGate()) specs.add(ParamSpec.matrix("g_proj.weight", hs.valueDim(), d));
         specs.add(ParamSpec.matrix("gk_proj.0.weight", r, d));
-        specs.add(ParamSpec.matrix("gk_proj.1.weight", c.kvKeyDim(), r));
-        specs.add(ParamSpec.zeros("gk_proj.1.bias", c.kvKeyDim()));
-        if (c.elementwiseAffine()) specs.add(ParamSpec.ones(c.gateNormName(), c.headVDim()));
-        specs.add(ParamSpec.matrix("o_proj.weight", d, c.valueDim()));
+        specs.add(ParamSpec.matrix("gk_proj.1.weight", hs.kvKeyDim(), r));
+        specs.add(ParamSpec.zeros("gk_proj.1.bias", hs.kvKeyDim()));
+        if (c.elementwiseAffine()) specs.add(ParamSpec.ones(c.gateNormName(), hs.headVDim()));
+        specs.add(ParamSpec.matrix("o_proj.weight", d, hs.valueDim()));
         if (c.useShortConv()) {
-            int[] channels = {c.keyDim(), c.kvKeyDim(), c.kvValueDim()};
+            int[] channels = {hs.keyDim(), hs.kvKeyDim(), hs.kvValueDim()};
             for (int i = 0; i < 3; i++) specs.add(ParamSpec.matrix(CONV_NAMES[i], channels[i], 1, c.convSize()));
         }
         return specs;
@@ -54,7 +66,7 @@ public final class GlaLayer implements TokenMixer {
     public Var forward(Tape tape, ParamScope p, Var x, MixerState st) {
         LinearState state = (LinearState) st;
         int b = x.value.dim(0), t = x.value.dim(1);
-        int h = c.numHeads(), hkv = c.numKvHeads(), dk = c.headKDim(), dv = c.headVDim();
+        int h = c.numHeads(), hkv = c.numKvHeads(), dk = hs.headKDim(), dv = hs.headVDim();
 
         Var q = Functions.linear(tape, x, p.get("q_proj.weight"));
         Var k = Functions.linear(tape, x, p.get("k_proj.weight"));
@@ -74,25 +86,25 @@ public final class GlaLayer implements TokenMixer {
         q = FeatureMaps.apply(tape, c.featureMap(), Functions.reshape(tape, q, b, t, h, dk));
         k = FeatureMaps.apply(tape, c.featureMap(), Functions.reshape(tape, k, b, t, hkv, dk));
         v = Functions.reshape(tape, v, b, t, hkv, dv);
-        Var g = Functions.logSigmoid(tape, Functions.reshape(tape, gk, b, t, hkv, dk), GlaConfig.GATE_LOGIT_NORMALIZER);
+        Var g = Functions.logSigmoid(tape, Functions.reshape(tape, gk, b, t, hkv, dk), GATE_LOGIT_NORMALIZER);
         if (c.clampMin() != null) g = Functions.clampMin(tape, g, c.clampMin());
 
-        k = Functions.repeatHeads(tape, k, c.groups());
-        v = Functions.repeatHeads(tape, v, c.groups());
-        g = Functions.repeatHeads(tape, g, c.groups());
+        k = Functions.repeatHeads(tape, k, hs.groups());
+        v = Functions.repeatHeads(tape, v, hs.groups());
+        g = Functions.repeatHeads(tape, g, hs.groups());
         q = Functions.scale(tape, q, 1.0 / Math.sqrt(dk));
 
         Var o = state == null
-                ? Functions.gatedLinearAttention(tape, Decay.KEY, q, k, v, g)
+                ? GatedLinearAttention.apply(tape, Decay.KEY, q, k, v, g)
                 : tape.constant(state.run(Gate.key(g.value), q.value, k.value, v.value));
-        o = OutputGate.apply(tape, p, x, o, c);
-        return Functions.linear(tape, Functions.reshape(tape, o, b, t, c.valueDim()), p.get("o_proj.weight"));
+        o = output.apply(tape, p, x, o);
+        return Functions.linear(tape, Functions.reshape(tape, o, b, t, hs.valueDim()), p.get("o_proj.weight"));
     }
 
     @Override
     public MixerState newState(int batch) {
-        return new LinearState(batch, c.numHeads(), c.headKDim(), c.headVDim(),
-                c.useShortConv() ? ShortConvs.zeroCaches(batch, c.convSize(), c.keyDim(), c.kvKeyDim(), c.kvValueDim()) : null);
+        return new LinearState(batch, c.numHeads(), hs.headKDim(), hs.headVDim(),
+                c.useShortConv() ? ShortConvs.zeroCaches(batch, c.convSize(), hs.keyDim(), hs.kvKeyDim(), hs.kvValueDim()) : null);
     }
 
     @Override
@@ -117,14 +129,14 @@ public final class GlaLayer implements TokenMixer {
         Step(Function<String, Tensor> params, int batch) {
             int b = batch;
             h = c.numHeads();
-            dk = c.headKDim();
-            dv = c.headVDim();
-            channels = new int[] {c.keyDim(), c.kvKeyDim(), c.kvValueDim()};
-            q = new float[b * c.keyDim()];
-            k = new float[b * c.kvKeyDim()];
-            v = new float[b * c.kvValueDim()];
-            gate = c.useOutputGate() ? new float[b * c.valueDim()] : null;
-            gateLow = new float[b * GlaConfig.GATE_LOW_RANK_DIM];
+            dk = hs.headKDim();
+            dv = hs.headVDim();
+            channels = new int[] {hs.keyDim(), hs.kvKeyDim(), hs.kvValueDim()};
+            q = new float[b * hs.keyDim()];
+            k = new float[b * hs.kvKeyDim()];
+            v = new float[b * hs.kvValueDim()];
+            gate = c.useOutputGate() ? new float[b * hs.valueDim()] : null;
+            gateLow = new float[b * GATE_LOW_RANK_DIM];
             Tensor gateDown = params.apply("gk_proj.0.weight");
             proj = c.useOutputGate()
                     ? new Tensor[] {params.apply("q_proj.weight"), params.apply("k_proj.weight"), params.apply("v_proj.weight"), params.apply("g_proj.weight"), gateDown}
@@ -136,13 +148,13 @@ public final class GlaLayer implements TokenMixer {
             gateBias = params.apply("gk_proj.1.bias");
             normWeight = c.elementwiseAffine() ? params.apply(c.gateNormName()) : null;
             oProj = params.apply("o_proj.weight");
-            g = new float[b * c.kvKeyDim()];
-            int groups = c.groups();
-            kRep = groups == 1 ? k : new float[b * c.keyDim()];
-            vRep = groups == 1 ? v : new float[b * c.valueDim()];
-            gRep = groups == 1 ? g : new float[b * c.keyDim()];
-            o = new float[b * c.valueDim()];
-            normed = new float[b * c.valueDim()];
+            g = new float[b * hs.kvKeyDim()];
+            int groups = hs.groups();
+            kRep = groups == 1 ? k : new float[b * hs.keyDim()];
+            vRep = groups == 1 ? v : new float[b * hs.valueDim()];
+            gRep = groups == 1 ? g : new float[b * hs.keyDim()];
+            o = new float[b * hs.valueDim()];
+            normed = new float[b * hs.valueDim()];
             recurrence = new RecurrentStep(Gate.key(Tensor.of(gRep, b, h, dk)), Tensor.of(q, b, h, dk),
                     Tensor.of(kRep, b, h, dk), Tensor.of(vRep, b, h, dv), Tensor.of(o, b, h, dv));
         }
@@ -153,23 +165,24 @@ public final class GlaLayer implements TokenMixer {
             MatVec.multiply(x, 0, b, proj, projOut, 0);
             if (convW != null) {
                 ShortConvs.step(rows, convOut, convW, channels, c.convSize(), st -> ((LinearState) st).conv);
-                for (int i = 0; i < 3; i++) StepOps.silu(convOut[i], 0, b * channels[i]);
+                for (int i = 0; i < 3; i++) VectorOps.siluInPlace(convOut[i], 0, b * channels[i]);
             }
             MatVec.multiply(gateLow, 0, b, gateUp, g, 0);
-            StepOps.addRowBias(g, gateBias.f, b, c.kvKeyDim());
-            FeatureMaps.step(c.featureMap(), q, b * c.keyDim());
-            FeatureMaps.step(c.featureMap(), k, b * c.kvKeyDim());
-            StepOps.logSigmoid(g, b, c.kvKeyDim(), GlaConfig.GATE_LOGIT_NORMALIZER);
-            if (c.clampMin() != null) StepOps.clampMin(g, b * c.kvKeyDim(), c.clampMin());
-            int groups = c.groups();
+            VectorOps.addRowBias(g, gateBias.f, b, hs.kvKeyDim());
+            FeatureMaps.step(c.featureMap(), q, b * hs.keyDim());
+            FeatureMaps.step(c.featureMap(), k, b * hs.kvKeyDim());
+            // the forget gate row by row, so that a row's values do not depend on how many rows the pass holds
+            for (int r = 0; r < b; r++) VectorOps.logSigmoid(g, r * hs.kvKeyDim(), g, r * hs.kvKeyDim(), hs.kvKeyDim(), (float) (1 / GATE_LOGIT_NORMALIZER));
+            if (c.clampMin() != null) VectorOps.clampMinInPlace(g, 0, b * hs.kvKeyDim(), c.clampMin());
+            int groups = hs.groups();
             if (groups > 1) {
-                StepOps.repeatHeads(k, b, c.numKvHeads(), dk, groups, kRep);
-                StepOps.repeatHeads(v, b, c.numKvHeads(), dv, groups, vRep);
-                StepOps.repeatHeads(g, b, c.numKvHeads(), dk, groups, gRep);
+                VectorOps.repeatHeads(k, b, c.numKvHeads(), dk, groups, kRep);
+                VectorOps.repeatHeads(v, b, c.numKvHeads(), dv, groups, vRep);
+                VectorOps.repeatHeads(g, b, c.numKvHeads(), dk, groups, gRep);
             }
-            VectorOps.scale((float) (1.0 / Math.sqrt(dk)), q, 0, b * c.keyDim());
+            VectorOps.scale((float) (1.0 / Math.sqrt(dk)), q, 0, b * hs.keyDim());
             recurrence.run(rows);
-            MatVec.multiply(OutputGate.step(o, normWeight == null ? null : normWeight.f, gate, c, b * h, normed), 0, b, oProj, out, 0);
+            MatVec.multiply(output.step(o, normWeight == null ? null : normWeight.f, gate, b * h, normed), 0, b, oProj, out, 0);
         }
     }
 }

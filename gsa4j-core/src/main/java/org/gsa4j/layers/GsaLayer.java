@@ -3,48 +3,53 @@ package org.gsa4j.layers;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
+import org.gsa4j.config.GsaConfig;
+import org.gsa4j.config.HeadShape;
+import org.gsa4j.ops.RmsNorm;
 import org.gsa4j.ops.gsa.GatedSlotAttention;
-import org.gsa4j.ops.ShortConv;
-import org.gsa4j.ops.StepOps;
+import org.gsa4j.ops.gsa.SlotGate;
 import org.gsa4j.tensor.MatVec;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 
 /**
- * The Gated Slot Attention layer (SPEC §1.3): projections, optional short convolutions, feature
+ * The Gated Slot Attention layer (docs/MATH.md#gsa-layer): projections, optional short convolutions, feature
  * map on q and k, silu on v, the slot gate from the forget logits, GQA expansion, the GSA operator
  * (scale 1), then {@code o_proj(RMSNorm(silu(o)))} with the norm over all heads jointly (eps 1e-5).
  */
 public final class GsaLayer implements TokenMixer {
-    /** The fused output norm's eps is hard-wired in the reference (SPEC §1.3 step 8). */
+    /** The fused output norm's eps is hard-wired in the reference (docs/MATH.md#gsa-layer). */
     private static final double OUTPUT_NORM_EPS = 1e-5;
     private static final String[] CONV_NAMES = {"q_conv1d.weight", "k_conv1d.weight", "v_conv1d.weight"};
 
     private final GsaConfig c;
+    private final HeadShape hs;
 
     public GsaLayer(GsaConfig config) {
         this.c = config;
+        this.hs = config.heads();
     }
 
     @Override
     public List<ParamSpec> params() {
-        int d = c.hiddenSize(), kvK = c.numKvHeads() * c.headKDim(), kvV = c.numKvHeads() * c.headVDim();
+        int d = c.hiddenSize(), kvK = hs.kvKeyDim(), kvV = hs.kvValueDim();
         List<ParamSpec> specs = new ArrayList<>(List.of(
-                ParamSpec.matrix("q_proj.weight", c.keyDim(), d),
+                ParamSpec.matrix("q_proj.weight", hs.keyDim(), d),
                 ParamSpec.matrix("k_proj.weight", kvK, d),
                 ParamSpec.matrix("v_proj.weight", kvV, d),
                 ParamSpec.matrix("f_proj.weight", c.numKvHeads() * c.numSlots(), d)));
         if (c.elementwiseAffine()) specs.add(ParamSpec.ones("g_norm.weight", d));
-        specs.add(ParamSpec.matrix("o_proj.weight", d, c.valueDim()));
+        specs.add(ParamSpec.matrix("o_proj.weight", d, hs.valueDim()));
         if (c.useShortConv()) {
-            int[] channels = {c.keyDim(), kvK, kvV};
+            int[] channels = {hs.keyDim(), kvK, kvV};
             for (int i = 0; i < 3; i++) specs.add(ParamSpec.matrix(CONV_NAMES[i], channels[i], 1, c.convSize()));
         }
-        if (c.featureMap().equals("t2r")) specs.add(ParamSpec.matrix("feature_map.layer.weight", c.headKDim(), c.headKDim()));
+        if (c.featureMap().equals("t2r")) specs.add(ParamSpec.matrix("feature_map.layer.weight", hs.headKDim(), hs.headKDim()));
         return specs;
     }
 
@@ -52,34 +57,35 @@ public final class GsaLayer implements TokenMixer {
     public Var forward(Tape tape, ParamScope p, Var x, MixerState st) {
         State state = (State) st;
         int b = x.value.dim(0), t = x.value.dim(1);
-        int h = c.numHeads(), hkv = c.numKvHeads(), dk = c.headKDim(), dv = c.headVDim(), m = c.numSlots();
+        int h = c.numHeads(), hkv = c.numKvHeads(), dk = hs.headKDim(), dv = hs.headVDim(), m = c.numSlots();
 
         Var q = Functions.linear(tape, x, p.get("q_proj.weight"));
         Var k = Functions.linear(tape, x, p.get("k_proj.weight"));
         Var v = Functions.linear(tape, x, p.get("v_proj.weight"));
         Var f = Functions.linear(tape, x, p.get("f_proj.weight"));
         if (c.useShortConv()) {
-            q = Functions.silu(tape, conv(tape, p, q, 0, state));
-            k = Functions.silu(tape, conv(tape, p, k, 1, state));
-            v = Functions.silu(tape, conv(tape, p, v, 2, state));
+            Tensor[] caches = state == null ? null : state.conv;
+            q = Functions.silu(tape, ShortConvs.apply(tape, q, p.get(CONV_NAMES[0]), caches, 0));
+            k = Functions.silu(tape, ShortConvs.apply(tape, k, p.get(CONV_NAMES[1]), caches, 1));
+            v = Functions.silu(tape, ShortConvs.apply(tape, v, p.get(CONV_NAMES[2]), caches, 2));
         }
         q = featureMap(tape, p, Functions.reshape(tape, q, b, t, h, dk));
         k = featureMap(tape, p, Functions.reshape(tape, k, b, t, hkv, dk));
         v = Functions.silu(tape, Functions.reshape(tape, v, b, t, hkv, dv));
-        Var[] gate = Functions.slotGate(tape, Functions.reshape(tape, f, b, t, hkv, m), c.gateLogitNormalizer());
+        Var[] gate = SlotGate.apply(tape, Functions.reshape(tape, f, b, t, hkv, m), c.gateLogitNormalizer());
         Var g = gate[0], s = gate[1];
 
-        int groups = c.groups();
+        int groups = hs.groups();
         k = Functions.repeatHeads(tape, k, groups);
         v = Functions.repeatHeads(tape, v, groups);
         g = Functions.repeatHeads(tape, g, groups);
         s = Functions.repeatHeads(tape, s, groups);
 
         Var o = state == null
-                ? Functions.gatedSlotAttention(tape, q, k, v, s, g, 1.0)
+                ? GatedSlotAttention.apply(tape, q, k, v, s, g, 1.0)
                 : tape.constant(decode(q.value, k.value, v.value, s.value, g.value, state));
-        o = Functions.silu(tape, Functions.reshape(tape, o, b, t, c.valueDim()));
-        o = Functions.rmsNorm(tape, o, p.optional("g_norm.weight"), OUTPUT_NORM_EPS);
+        o = Functions.silu(tape, Functions.reshape(tape, o, b, t, hs.valueDim()));
+        o = RmsNorm.apply(tape, o, p.optional("g_norm.weight"), OUTPUT_NORM_EPS);
         return Functions.linear(tape, o, p.get("o_proj.weight"));
     }
 
@@ -92,23 +98,14 @@ public final class GsaLayer implements TokenMixer {
         };
     }
 
-    /** Short convolution: from zeros in training, from (and into) the state's cache when decoding. */
-    private Var conv(Tape tape, ParamScope p, Var x, int which, State state) {
-        Var w = p.get(CONV_NAMES[which]);
-        if (state == null) return Functions.shortConv(tape, x, w);
-        Tensor y = ShortConv.forward(x.value, w.value, state.conv[which]);
-        state.conv[which] = ShortConv.nextCache(x.value, state.conv[which], c.convSize());
-        return tape.constant(y);
-    }
-
     /** Prefill through the chunk form, single tokens through the recurrent step; the state moves on. */
     private Tensor decode(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, State state) {
         int b = q.dim(0), t = q.dim(1), h = c.numHeads();
         if (t == 1) {
-            Tensor o = Tensor.zeros(b, 1, h, c.headVDim());
-            GatedSlotAttention.step(q.reshape(b, h, c.headKDim()), k.reshape(b, h, c.headKDim()),
-                    v.reshape(b, h, c.headVDim()), s.reshape(b, h, c.numSlots()), g.reshape(b, h, c.numSlots()),
-                    1.0, state.hk, state.hv, o.reshape(b, h, c.headVDim()));
+            Tensor o = Tensor.zeros(b, 1, h, hs.headVDim());
+            GatedSlotAttention.step(q.reshape(b, h, hs.headKDim()), k.reshape(b, h, hs.headKDim()),
+                    v.reshape(b, h, hs.headVDim()), s.reshape(b, h, c.numSlots()), g.reshape(b, h, c.numSlots()),
+                    1.0, state.hk, state.hv, o.reshape(b, h, hs.headVDim()));
             return o;
         }
         GatedSlotAttention.Result r = GatedSlotAttention.forward(q, k, v, s, g, 1.0, state.hk, state.hv);
@@ -120,14 +117,9 @@ public final class GsaLayer implements TokenMixer {
     @Override
     public MixerState newState(int batch) {
         State s = new State();
-        s.hk = Tensor.zeros(batch, c.numHeads(), c.headKDim(), c.numSlots());
-        s.hv = Tensor.zeros(batch, c.numHeads(), c.numSlots(), c.headVDim());
-        if (c.useShortConv()) {
-            int kvK = c.numKvHeads() * c.headKDim(), kvV = c.numKvHeads() * c.headVDim();
-            int[] channels = {c.keyDim(), kvK, kvV};
-            s.conv = new Tensor[3];
-            for (int i = 0; i < 3; i++) s.conv[i] = Tensor.zeros(batch, c.convSize() - 1, channels[i]);
-        }
+        s.hk = Tensor.zeros(batch, c.numHeads(), hs.headKDim(), c.numSlots());
+        s.hv = Tensor.zeros(batch, c.numHeads(), c.numSlots(), hs.headVDim());
+        if (c.useShortConv()) s.conv = ShortConvs.zeroCaches(batch, c.convSize(), hs.keyDim(), hs.kvKeyDim(), hs.kvValueDim());
         return s;
     }
 
@@ -154,14 +146,14 @@ public final class GsaLayer implements TokenMixer {
             int b = batch;
             h = c.numHeads();
             hkv = c.numKvHeads();
-            dk = c.headKDim();
-            dv = c.headVDim();
+            dk = hs.headKDim();
+            dv = hs.headVDim();
             m = c.numSlots();
             kvK = hkv * dk;
             kvV = hkv * dv;
-            channels = new int[] {c.keyDim(), kvK, kvV};
+            channels = new int[] {hs.keyDim(), kvK, kvV};
             proj = new Tensor[] {params.apply("q_proj.weight"), params.apply("k_proj.weight"), params.apply("v_proj.weight"), params.apply("f_proj.weight")};
-            q = new float[b * c.keyDim()];
+            q = new float[b * hs.keyDim()];
             k = new float[b * kvK];
             v = new float[b * kvV];
             f = new float[b * hkv * m];
@@ -173,7 +165,7 @@ public final class GsaLayer implements TokenMixer {
             fm = new float[b * h * dk];
             gNorm = c.elementwiseAffine() ? params.apply("g_norm.weight") : null;
             oProj = params.apply("o_proj.weight");
-            int g = c.groups();
+            int g = hs.groups();
             kRep = g == 1 ? k : new float[b * h * dk];
             vRep = g == 1 ? v : new float[b * h * dv];
             fRep = g == 1 ? f : new float[b * h * m];
@@ -194,24 +186,24 @@ public final class GsaLayer implements TokenMixer {
             MatVec.multiply(x, 0, b, proj, projOut, 0);
             if (convW != null) {
                 ShortConvs.step(rows, convOut, convW, channels, c.convSize(), st -> ((State) st).conv);
-                for (int i = 0; i < 3; i++) StepOps.silu(convOut[i], 0, b * channels[i]);
+                for (int i = 0; i < 3; i++) VectorOps.siluInPlace(convOut[i], 0, b * channels[i]);
             }
             featureMap(q, b * h);
             featureMap(k, b * hkv);
-            StepOps.silu(v, 0, b * kvV);
-            StepOps.slotGate(f, s, b, hkv * m, c.gateLogitNormalizer());
-            int g = c.groups();
+            VectorOps.siluInPlace(v, 0, b * kvV);
+            SlotGate.step(f, s, b, hkv * m, c.gateLogitNormalizer());
+            int g = hs.groups();
             if (g > 1) {
-                StepOps.repeatHeads(k, b, hkv, dk, g, kRep);
-                StepOps.repeatHeads(v, b, hkv, dv, g, vRep);
-                StepOps.repeatHeads(f, b, hkv, m, g, fRep);
-                StepOps.repeatHeads(s, b, hkv, m, g, sRep);
+                VectorOps.repeatHeads(k, b, hkv, dk, g, kRep);
+                VectorOps.repeatHeads(v, b, hkv, dv, g, vRep);
+                VectorOps.repeatHeads(f, b, hkv, m, g, fRep);
+                VectorOps.repeatHeads(s, b, hkv, m, g, sRep);
             }
             current = rows;
             Parallel.forDecode(rows.sequences() * h, heads);   // the operator per (sequence, head), heads across the cores
             current = null;
-            StepOps.silu(o, 0, b * h * dv);
-            StepOps.rmsNorm(o, gNorm == null ? null : gNorm.f, OUTPUT_NORM_EPS, b, c.valueDim(), normed);
+            VectorOps.siluInPlace(o, 0, b * h * dv);
+            RmsNorm.step(o, gNorm == null ? null : gNorm.f, OUTPUT_NORM_EPS, b, hs.valueDim(), normed);
             MatVec.multiply(normed, 0, b, oProj, out, 0);
         }
 
@@ -230,12 +222,12 @@ public final class GsaLayer implements TokenMixer {
         /** The feature map over rows of dk (heads of all sequences). */
         private void featureMap(float[] x, int rows) {
             switch (c.featureMap()) {
-                case "swish" -> StepOps.silu(x, 0, rows * dk);
-                case "relu" -> StepOps.relu(x, 0, rows * dk);
+                case "swish" -> VectorOps.siluInPlace(x, 0, rows * dk);
+                case "relu" -> VectorOps.reluInPlace(x, 0, rows * dk);
                 case "t2r" -> {
                     MatVec.multiply(x, 0, rows, featureW, fm, 0);
                     System.arraycopy(fm, 0, x, 0, rows * dk);
-                    StepOps.relu(x, 0, rows * dk);
+                    VectorOps.reluInPlace(x, 0, rows * dk);
                 }
                 default -> throw new IllegalStateException(c.featureMap());
             }

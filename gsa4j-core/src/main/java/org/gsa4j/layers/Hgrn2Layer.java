@@ -3,9 +3,12 @@ package org.gsa4j.layers;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
+import org.gsa4j.config.Hgrn2Config;
+import org.gsa4j.ops.Hgrn2Gate;
+import org.gsa4j.ops.RmsNorm;
 import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
 import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
-import org.gsa4j.ops.StepOps;
+import org.gsa4j.ops.gla.GatedLinearAttention;
 import org.gsa4j.tensor.MatVec;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.tensor.VectorOps;
@@ -15,16 +18,19 @@ import java.util.List;
 import java.util.function.Function;
 
 /**
- * The HGRN2 layer (SPEC §4.3): {@code q = swish(q_proj x)}, forget logits {@code f = f_proj x},
+ * The HGRN2 layer (docs/MATH.md#hgrn2-layer): {@code q = swish(q_proj x)}, forget logits {@code f = f_proj x},
  * input {@code i = i_proj x} (optional short convolutions without activation), log-forget
  * {@code g = log(lb + (1 − lb) σ(f))} with the layer's lower bound (none for layer 0),
  * key {@code k = 1 − exp(g)}, the primitive with the decay on the key axis and
  * {@code scale = head_f_dim^-0.5}, then {@code o_proj(RMSNorm_d(o; eps 1e-5) ⊙ g_norm.weight)}.
  */
 public final class Hgrn2Layer implements TokenMixer, ModelLevelParams {
-    /** The output norm's eps is hard-wired in the reference (SPEC §4.3). */
+    /** The output norm's eps is hard-wired in the reference (docs/MATH.md#hgrn2-layer). */
     private static final double OUTPUT_NORM_EPS = 1e-5;
     private static final String[] CONV_NAMES = {"q_conv1d.weight", "f_conv1d.weight", "i_conv1d.weight"};
+
+    /** The model-level parameter holding every layer's lower-bound logits, [num_hidden_layers, forget_dim]. */
+    public static final String LOWER_BOUNDS = "model.lower_bounds";
 
     private final Hgrn2Config c;
     private final int layer;
@@ -52,7 +58,7 @@ public final class Hgrn2Layer implements TokenMixer, ModelLevelParams {
 
     @Override
     public List<ParamSpec> modelParams() {
-        return c.useLowerBound() ? List.of(ParamSpec.zeros(Hgrn2Config.LOWER_BOUNDS, c.numLayers(), c.forgetDim())) : List.of();
+        return c.useLowerBound() ? List.of(ParamSpec.zeros(LOWER_BOUNDS, c.numLayers(), c.forgetDim())) : List.of();
     }
 
     @Override
@@ -71,19 +77,19 @@ public final class Hgrn2Layer implements TokenMixer, ModelLevelParams {
         Var q = Functions.silu(tape, qfi[0]);
         Var lowerBound = null;
         if (c.useLowerBound() && layer > 0) {
-            Var all = new ParamScope(p.vars(), "").get(Hgrn2Config.LOWER_BOUNDS);
-            lowerBound = Functions.hgrnLowerBound(tape, all, layer);
+            Var all = new ParamScope(p.vars(), "").get(LOWER_BOUNDS);
+            lowerBound = Hgrn2Gate.lowerBound(tape, all, layer);
         }
-        Var[] gk = Functions.hgrnGate(tape, qfi[1], lowerBound);
+        Var[] gk = Hgrn2Gate.apply(tape, qfi[1], lowerBound);
         q = Functions.scale(tape, Functions.reshape(tape, q, b, t, h, df), 1.0 / Math.sqrt(df));
         Var g = Functions.reshape(tape, gk[0], b, t, h, df);
         Var k = Functions.reshape(tape, gk[1], b, t, h, df);
         Var i = Functions.reshape(tape, qfi[2], b, t, h, di);
 
         Var o = state == null
-                ? Functions.gatedLinearAttention(tape, Decay.KEY, q, k, i, g)
+                ? GatedLinearAttention.apply(tape, Decay.KEY, q, k, i, g)
                 : tape.constant(state.run(Gate.key(g.value), q.value, k.value, i.value));
-        o = Functions.rmsNorm(tape, Functions.reshape(tape, o, b, t, c.hiddenSize()), p.optional("g_norm.weight"), OUTPUT_NORM_EPS);
+        o = RmsNorm.apply(tape, Functions.reshape(tape, o, b, t, c.hiddenSize()), p.optional("g_norm.weight"), OUTPUT_NORM_EPS);
         return Functions.linear(tape, o, p.get("o_proj.weight"));
     }
 
@@ -129,7 +135,7 @@ public final class Hgrn2Layer implements TokenMixer, ModelLevelParams {
             convW = c.useShortConv() ? new Tensor[] {params.apply(CONV_NAMES[0]), params.apply(CONV_NAMES[1]), params.apply(CONV_NAMES[2])} : null;
             if (c.useLowerBound() && layer > 0) {
                 Tape tape = Tape.inference();
-                lowerBound = Functions.hgrnLowerBound(tape, tape.constant(params.apply(Hgrn2Config.LOWER_BOUNDS)), layer).value.f;
+                lowerBound = Hgrn2Gate.lowerBound(tape, tape.constant(params.apply(LOWER_BOUNDS)), layer).value.f;
             } else {
                 lowerBound = null;
             }
@@ -146,11 +152,11 @@ public final class Hgrn2Layer implements TokenMixer, ModelLevelParams {
             int b = rows.rows();
             MatVec.multiply(x, 0, b, proj, projOut, 0);
             if (convW != null) ShortConvs.step(rows, projOut, convW, channels, c.convSize(), st -> ((LinearState) st).conv);
-            StepOps.silu(q, 0, b * fd);
-            StepOps.hgrnGate(f, lowerBound, k, b, fd);   // f becomes the log-decay
+            VectorOps.siluInPlace(q, 0, b * fd);
+            Hgrn2Gate.step(f, lowerBound, k, b, fd);   // f becomes the log-decay
             VectorOps.scale((float) (1.0 / Math.sqrt(c.headFDim())), q, 0, b * fd);
             recurrence.run(rows);
-            StepOps.rmsNorm(o, normWeight == null ? null : normWeight.f, OUTPUT_NORM_EPS, b, d, normed);
+            RmsNorm.step(o, normWeight == null ? null : normWeight.f, OUTPUT_NORM_EPS, b, d, normed);
             MatVec.multiply(normed, 0, b, oProj, out, 0);
         }
     }

@@ -1,8 +1,8 @@
 package org.gsa4j.layers;
 
 import org.gsa4j.layers.TokenMixer.MixerState;
-import org.gsa4j.ops.gla.GatedLinearAttention;
 import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention;
 import org.gsa4j.tensor.Tensor;
 
 /**

@@ -3,18 +3,22 @@ package org.gsa4j.layers;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
-import org.gsa4j.ops.StepOps;
+import org.gsa4j.ops.RmsNorm;
+import org.gsa4j.tensor.VectorOps;
 
-/** GLA's and RetNet's output: per head {@code RMSNorm(o; eps = norm_eps) ⊙ w}, times {@code swish(g_proj x)} with the gate. */
-final class OutputGate {
-    private OutputGate() {}
+/**
+ * GLA's and RetNet's output: per head {@code RMSNorm(o; eps = norm_eps) ⊙ w}, times
+ * {@code swish(g_proj x)} with the gate (docs/MATH.md#gla-layer). {@code normName} is the norm
+ * weight's name, present when {@code affine}.
+ */
+record OutputGate(String normName, boolean affine, double eps, boolean gated, int numHeads, int headVDim) {
 
     /** o [B,T,H,dv] → [B,T,H,dv]. */
-    static Var apply(Tape tape, ParamScope p, Var x, Var o, GlaConfig c) {
+    Var apply(Tape tape, ParamScope p, Var x, Var o) {
         int b = o.value.dim(0), t = o.value.dim(1);
-        o = Functions.rmsNorm(tape, o, c.elementwiseAffine() ? p.get(c.gateNormName()) : null, c.normEps());
-        if (!c.useOutputGate()) return o;
-        Var gate = Functions.reshape(tape, Functions.linear(tape, x, p.get("g_proj.weight")), b, t, c.numHeads(), c.headVDim());
+        o = RmsNorm.apply(tape, o, affine ? p.get(normName) : null, eps);
+        if (!gated) return o;
+        Var gate = Functions.reshape(tape, Functions.linear(tape, x, p.get("g_proj.weight")), b, t, numHeads, headVDim);
         return Functions.mul(tape, o, Functions.silu(tape, gate));
     }
 
@@ -23,10 +27,10 @@ final class OutputGate {
      * output gate, multiplied into {@code gate} (the g_proj rows, overwritten). Returns the array
      * holding the result.
      */
-    static float[] step(float[] o, float[] normWeight, float[] gate, GlaConfig c, int rows, float[] normed) {
-        StepOps.rmsNorm(o, normWeight, c.normEps(), rows, c.headVDim(), normed);
+    float[] step(float[] o, float[] normWeight, float[] gate, int rows, float[] normed) {
+        RmsNorm.step(o, normWeight, eps, rows, headVDim, normed);
         if (gate == null) return normed;
-        StepOps.swiglu(gate, normed, rows * c.headVDim());   // silu(gate) ⊙ RMSNorm(o)
+        VectorOps.swigluInPlace(gate, normed, 0, rows * headVDim);   // silu(gate) ⊙ RMSNorm(o)
         return gate;
     }
 }

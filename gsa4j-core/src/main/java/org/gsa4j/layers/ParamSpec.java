@@ -2,7 +2,7 @@ package org.gsa4j.layers;
 
 /**
  * A parameter a module declares: its name (relative to the module), shape and initialisation
- * (SPEC §3.3: matrices N(0, 0.02), norm weights 1, biases 0).
+ * (docs/MATH.md#initialisation: matrices N(0, 0.02), norm weights 1, biases 0).
  */
 public record ParamSpec(String name, int[] shape, Init init) {
     public enum Init { NORMAL, ONES, ZEROS }

@@ -1,7 +1,7 @@
 package org.gsa4j.layers;
 
-import org.gsa4j.ops.gla.GatedLinearAttention;
 import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 

@@ -3,9 +3,11 @@ package org.gsa4j.layers;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
-import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
-import org.gsa4j.ops.StepOps;
+import org.gsa4j.config.HeadShape;
+import org.gsa4j.config.RetNetConfig;
 import org.gsa4j.ops.attention.Rotary;
+import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention;
 import org.gsa4j.tensor.MatVec;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.tensor.VectorOps;
@@ -15,7 +17,7 @@ import java.util.List;
 import java.util.function.Function;
 
 /**
- * Multi-scale retention (SPEC §4.2): q, k, v projections, optional feature map, rotary position
+ * Multi-scale retention (docs/MATH.md#retnet-layer): q, k, v projections, optional feature map, rotary position
  * embedding on q and k (dim head_k_dim, base 10000, positions from the decoding state's offset),
  * GQA expansion, the primitive with a fixed decay {@code γ_h = 1 − 2^(−5−h)} per head and
  * {@code scale = head_k_dim^-0.5}, then the gated per-head output norm of GLA and {@code o_proj}.
@@ -23,13 +25,18 @@ import java.util.function.Function;
 public final class RetNetLayer implements TokenMixer {
     private static final double ROPE_BASE = 10000.0;
 
-    private final GlaConfig c;
+    private final RetNetConfig c;
+    private final HeadShape hs;
+    private final OutputGate output;
     private final Rotary rotary;
     private final double[] logGamma;
 
-    public RetNetLayer(GlaConfig config) {
+    public RetNetLayer(RetNetConfig config) {
         this.c = config;
-        this.rotary = new Rotary(config.headKDim(), ROPE_BASE);
+        this.hs = config.heads();
+        this.output = new OutputGate(config.gateNormName(), config.elementwiseAffine(), config.normEps(), config.useOutputGate(),
+                config.numHeads(), hs.headVDim());
+        this.rotary = new Rotary(hs.headKDim(), ROPE_BASE);
         this.logGamma = decays(config.numHeads());
     }
 
@@ -44,12 +51,12 @@ public final class RetNetLayer implements TokenMixer {
     public List<ParamSpec> params() {
         int d = c.hiddenSize();
         List<ParamSpec> specs = new ArrayList<>(List.of(
-                ParamSpec.matrix("q_proj.weight", c.keyDim(), d),
-                ParamSpec.matrix("k_proj.weight", c.kvKeyDim(), d),
-                ParamSpec.matrix("v_proj.weight", c.kvValueDim(), d)));
-        if (c.useOutputGate()) specs.add(ParamSpec.matrix("g_proj.weight", c.valueDim(), d));
-        if (c.elementwiseAffine()) specs.add(ParamSpec.ones(c.gateNormName(), c.headVDim()));
-        specs.add(ParamSpec.matrix("o_proj.weight", d, c.valueDim()));
+                ParamSpec.matrix("q_proj.weight", hs.keyDim(), d),
+                ParamSpec.matrix("k_proj.weight", hs.kvKeyDim(), d),
+                ParamSpec.matrix("v_proj.weight", hs.kvValueDim(), d)));
+        if (c.useOutputGate()) specs.add(ParamSpec.matrix("g_proj.weight", hs.valueDim(), d));
+        if (c.elementwiseAffine()) specs.add(ParamSpec.ones(c.gateNormName(), hs.headVDim()));
+        specs.add(ParamSpec.matrix("o_proj.weight", d, hs.valueDim()));
         return specs;
     }
 
@@ -57,28 +64,28 @@ public final class RetNetLayer implements TokenMixer {
     public Var forward(Tape tape, ParamScope p, Var x, MixerState st) {
         LinearState state = (LinearState) st;
         int b = x.value.dim(0), t = x.value.dim(1);
-        int h = c.numHeads(), hkv = c.numKvHeads(), dk = c.headKDim(), dv = c.headVDim();
+        int h = c.numHeads(), hkv = c.numKvHeads(), dk = hs.headKDim(), dv = hs.headVDim();
         int offset = state == null ? 0 : state.position;
 
         Var q = Functions.reshape(tape, Functions.linear(tape, x, p.get("q_proj.weight")), b, t, h, dk);
         Var k = Functions.reshape(tape, Functions.linear(tape, x, p.get("k_proj.weight")), b, t, hkv, dk);
         Var v = Functions.reshape(tape, Functions.linear(tape, x, p.get("v_proj.weight")), b, t, hkv, dv);
-        q = Functions.rotary(tape, FeatureMaps.apply(tape, c.featureMap(), q), rotary, offset);
-        k = Functions.rotary(tape, FeatureMaps.apply(tape, c.featureMap(), k), rotary, offset);
-        k = Functions.repeatHeads(tape, k, c.groups());
-        v = Functions.repeatHeads(tape, v, c.groups());
+        q = rotary.apply(tape, FeatureMaps.apply(tape, c.featureMap(), q), offset);
+        k = rotary.apply(tape, FeatureMaps.apply(tape, c.featureMap(), k), offset);
+        k = Functions.repeatHeads(tape, k, hs.groups());
+        v = Functions.repeatHeads(tape, v, hs.groups());
         q = Functions.scale(tape, q, 1.0 / Math.sqrt(dk));
 
         Var o = state == null
-                ? Functions.gatedLinearAttention(tape, logGamma, q, k, v)
+                ? GatedLinearAttention.apply(tape, logGamma, q, k, v)
                 : tape.constant(state.run(Gate.scalar(logGamma.clone()), q.value, k.value, v.value));
-        o = OutputGate.apply(tape, p, x, o, c);
-        return Functions.linear(tape, Functions.reshape(tape, o, b, t, c.valueDim()), p.get("o_proj.weight"));
+        o = output.apply(tape, p, x, o);
+        return Functions.linear(tape, Functions.reshape(tape, o, b, t, hs.valueDim()), p.get("o_proj.weight"));
     }
 
     @Override
     public MixerState newState(int batch) {
-        return new LinearState(batch, c.numHeads(), c.headKDim(), c.headVDim(), null);
+        return new LinearState(batch, c.numHeads(), hs.headKDim(), hs.headVDim(), null);
     }
 
     @Override
@@ -103,21 +110,21 @@ public final class RetNetLayer implements TokenMixer {
             int b = batch;
             h = c.numHeads();
             hkv = c.numKvHeads();
-            dk = c.headKDim();
-            dv = c.headVDim();
-            q = new float[b * c.keyDim()];
-            k = new float[b * c.kvKeyDim()];
-            v = new float[b * c.kvValueDim()];
-            gate = c.useOutputGate() ? new float[b * c.valueDim()] : null;
+            dk = hs.headKDim();
+            dv = hs.headVDim();
+            q = new float[b * hs.keyDim()];
+            k = new float[b * hs.kvKeyDim()];
+            v = new float[b * hs.kvValueDim()];
+            gate = c.useOutputGate() ? new float[b * hs.valueDim()] : null;
             Tensor wq = params.apply("q_proj.weight"), wk = params.apply("k_proj.weight"), wv = params.apply("v_proj.weight");
             proj = c.useOutputGate() ? new Tensor[] {wq, wk, wv, params.apply("g_proj.weight")} : new Tensor[] {wq, wk, wv};
             projOut = c.useOutputGate() ? new float[][] {q, k, v, gate} : new float[][] {q, k, v};
             normWeight = c.elementwiseAffine() ? params.apply(c.gateNormName()) : null;
             oProj = params.apply("o_proj.weight");
-            kRep = c.groups() == 1 ? k : new float[b * c.keyDim()];
-            vRep = c.groups() == 1 ? v : new float[b * c.valueDim()];
-            o = new float[b * c.valueDim()];
-            normed = new float[b * c.valueDim()];
+            kRep = hs.groups() == 1 ? k : new float[b * hs.keyDim()];
+            vRep = hs.groups() == 1 ? v : new float[b * hs.valueDim()];
+            o = new float[b * hs.valueDim()];
+            normed = new float[b * hs.valueDim()];
             cos = new float[dk / 2];
             sin = new float[dk / 2];
             recurrence = new RecurrentStep(Gate.scalar(logGamma.clone()), Tensor.of(q, b, h, dk),
@@ -128,8 +135,8 @@ public final class RetNetLayer implements TokenMixer {
         public void step(float[] x, StepRows rows, float[] out) {
             int b = rows.rows();
             MatVec.multiply(x, 0, b, proj, projOut, 0);
-            FeatureMaps.step(c.featureMap(), q, b * c.keyDim());
-            FeatureMaps.step(c.featureMap(), k, b * c.kvKeyDim());
+            FeatureMaps.step(c.featureMap(), q, b * hs.keyDim());
+            FeatureMaps.step(c.featureMap(), k, b * hs.kvKeyDim());
             if (rows.isLockStep()) {   // one position for the whole batch
                 rotary.angles(((LinearState) rows.state(0)).position, cos, sin);
                 rotary.rotate(q, 0, b * h, cos, sin);
@@ -144,13 +151,13 @@ public final class RetNetLayer implements TokenMixer {
                     }
                 }
             }
-            if (c.groups() > 1) {
-                StepOps.repeatHeads(k, b, hkv, dk, c.groups(), kRep);
-                StepOps.repeatHeads(v, b, hkv, dv, c.groups(), vRep);
+            if (hs.groups() > 1) {
+                VectorOps.repeatHeads(k, b, hkv, dk, hs.groups(), kRep);
+                VectorOps.repeatHeads(v, b, hkv, dv, hs.groups(), vRep);
             }
-            VectorOps.scale((float) (1.0 / Math.sqrt(dk)), q, 0, b * c.keyDim());
+            VectorOps.scale((float) (1.0 / Math.sqrt(dk)), q, 0, b * hs.keyDim());
             recurrence.run(rows);
-            MatVec.multiply(OutputGate.step(o, normWeight == null ? null : normWeight.f, gate, c, b * h, normed), 0, b, oProj, out, 0);
+            MatVec.multiply(output.step(o, normWeight == null ? null : normWeight.f, gate, b * h, normed), 0, b, oProj, out, 0);
         }
     }
 }

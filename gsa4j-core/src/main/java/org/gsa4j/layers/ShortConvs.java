@@ -1,11 +1,9 @@
 package org.gsa4j.layers;
 
-import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.layers.TokenMixer.MixerState;
 import org.gsa4j.ops.ShortConv;
-import org.gsa4j.ops.StepOps;
 import org.gsa4j.tensor.Tensor;
 
 import java.util.function.Function;
@@ -16,7 +14,7 @@ final class ShortConvs {
 
     /** x [B,T,C] convolved with w [C,1,W]; {@code caches[which]} [B,W−1,C] is read and replaced when non-null. */
     static Var apply(Tape tape, Var x, Var w, Tensor[] caches, int which) {
-        if (caches == null) return Functions.shortConv(tape, x, w);
+        if (caches == null) return ShortConv.apply(tape, x, w);
         Tensor y = ShortConv.forward(x.value, w.value, caches[which]);
         caches[which] = ShortConv.nextCache(x.value, caches[which], w.value.dim(2));
         return tape.constant(y);
@@ -39,7 +37,7 @@ final class ShortConvs {
             int slot = rows.slot(s), first = rows.first(s);
             for (int r = first; r < first + rows.count(s); r++) {
                 for (int i = 0; i < x.length; i++) {
-                    StepOps.shortConvStep(x[i], r * channels[i], w[i].f, cache[i].f, slot * (width - 1) * channels[i], channels[i], width);
+                    ShortConv.step(x[i], r * channels[i], w[i].f, cache[i].f, slot * (width - 1) * channels[i], channels[i], width);
                 }
             }
         }

@@ -3,19 +3,21 @@ package org.gsa4j.layers;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
-import org.gsa4j.ops.StepOps;
+import org.gsa4j.config.AttentionConfig;
+import org.gsa4j.ops.RmsNorm;
 import org.gsa4j.ops.attention.CausalAttention;
 import org.gsa4j.ops.attention.KvCache;
 import org.gsa4j.ops.attention.Rotary;
 import org.gsa4j.tensor.MatVec;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 
 /**
- * Causal softmax attention (SPEC §4.4, §4.5): q, k, v projections (biases iff qkv_bias), heads
+ * Causal softmax attention (docs/MATH.md#causal-softmax-attention): q, k, v projections (biases iff qkv_bias), heads
  * split, optional per-head RMSNorm of q and k, half-split rotary on q and k (positions from the KV
  * cache's length when decoding), causal softmax with {@code scale = head_dim^-0.5} and an optional
  * sliding window, GQA by head grouping, {@code o_proj}. Decoding keeps a {@link KvCache}, whose
@@ -64,15 +66,15 @@ public final class SoftmaxAttentionLayer implements TokenMixer {
         Var k = Functions.reshape(tape, project(tape, p, x, "k_proj"), b, t, hkv, hd);
         Var v = Functions.reshape(tape, project(tape, p, x, "v_proj"), b, t, hkv, hd);
         if (c.qkNorm()) {
-            q = Functions.rmsNorm(tape, q, p.get("q_norm.weight"), AttentionConfig.QK_NORM_EPS);
-            k = Functions.rmsNorm(tape, k, p.get("k_norm.weight"), AttentionConfig.QK_NORM_EPS);
+            q = RmsNorm.apply(tape, q, p.get("q_norm.weight"), AttentionConfig.QK_NORM_EPS);
+            k = RmsNorm.apply(tape, k, p.get("k_norm.weight"), AttentionConfig.QK_NORM_EPS);
         }
-        q = Functions.rotary(tape, q, rotary, offset);
-        k = Functions.rotary(tape, k, rotary, offset);
+        q = rotary.apply(tape, q, offset);
+        k = rotary.apply(tape, k, offset);
         double scale = 1.0 / Math.sqrt(hd);
 
         Var o = state == null
-                ? Functions.causalAttention(tape, q, k, v, scale, c.window())
+                ? CausalAttention.apply(tape, q, k, v, scale, c.window())
                 : tape.constant(decode(q.value, k.value, v.value, scale, state.cache));
         return Functions.linear(tape, Functions.reshape(tape, o, b, t, h * hd), p.get("o_proj.weight"));
     }
@@ -159,11 +161,11 @@ public final class SoftmaxAttentionLayer implements TokenMixer {
             int b = rows.rows();
             MatVec.multiply(x, 0, b, proj, projOut, 0);
             if (bias != null) {
-                for (int i = 0; i < 3; i++) StepOps.addRowBias(projOut[i], bias[i].f, b, projOut[i].length / qT.dim(0));
+                for (int i = 0; i < 3; i++) VectorOps.addRowBias(projOut[i], bias[i].f, b, projOut[i].length / qT.dim(0));
             }
             if (qNorm != null) {
-                StepOps.rmsNorm(q, qNorm.f, AttentionConfig.QK_NORM_EPS, b * h, hd, q);
-                StepOps.rmsNorm(k, kNorm.f, AttentionConfig.QK_NORM_EPS, b * hkv, hd, k);
+                RmsNorm.step(q, qNorm.f, AttentionConfig.QK_NORM_EPS, b * h, hd, q);
+                RmsNorm.step(k, kNorm.f, AttentionConfig.QK_NORM_EPS, b * hkv, hd, k);
             }
             double scale = 1.0 / Math.sqrt(hd);
             if (rows.isLockStep()) {

@@ -1,20 +1,22 @@
 package org.gsa4j.models;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import org.gsa4j.Gsa4jException;
 import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
+import org.gsa4j.config.ModelConfig;
 import org.gsa4j.layers.GatedMlp;
 import org.gsa4j.layers.ModelLevelParams;
 import org.gsa4j.layers.ParamScope;
 import org.gsa4j.layers.ParamSpec;
 import org.gsa4j.layers.StepRows;
 import org.gsa4j.layers.TokenMixer;
-import org.gsa4j.ops.StepOps;
+import org.gsa4j.ops.CrossEntropy;
+import org.gsa4j.ops.RmsNorm;
 import org.gsa4j.tensor.MatVec;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -23,7 +25,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * A causal language model on the shared block skeleton (SPEC §3.2):
+ * A causal language model on the shared block skeleton (docs/MATH.md#the-block-skeleton):
  * {@code x = E[ids]; x += mixer(norm(x)); x += mlp(norm(x)) per layer; logits = lm_head(norm(x))}.
  * Parameters live in one name → tensor map under their Hugging Face names, so loading and saving
  * are a copy; the architecture is in the token mixer.
@@ -31,25 +33,29 @@ import java.util.SplittableRandom;
 public final class CausalLM {
     public static final int IGNORE_INDEX = -100;
 
-    public final LmConfig config;
-    /** The config.json this model was built from; saved back unchanged beside the weights. */
-    public final JsonNode configJson;
+    /** The typed config this model was built from ({@code toJson()} is its config.json). */
+    public final ModelConfig config;
     public final Naming naming;
+    private final ModelRegistry.Architecture architecture;
     private final TokenMixer[] mixers;
     private final GatedMlp mlp;
     private final Map<String, Tensor> params;
 
-    public CausalLM(JsonNode configJson, LmConfig config, Naming naming, TokenMixer[] mixers, Map<String, Tensor> params) {
-        this.configJson = configJson;
-        this.config = config;
-        this.naming = naming;
-        this.mixers = mixers;
+    /** The model an architecture describes, with these weights (by state-dict name). */
+    public CausalLM(ModelRegistry.Architecture architecture, Map<String, Tensor> params) {
+        this.architecture = architecture;
+        this.config = architecture.config();
+        this.naming = architecture.naming();
+        this.mixers = architecture.mixers();
         this.mlp = new GatedMlp(config.hiddenSize(), config.intermediateSize());
         this.params = params;
     }
 
-    /** Every parameter this configuration has, in a stable order, with shape and initialisation. */
-    public static List<ParamSpec> paramSpecs(LmConfig c, Naming n, TokenMixer[] mixers) {
+    /** Every parameter an architecture has, in a stable order, with shape and initialisation. */
+    public static List<ParamSpec> paramSpecs(ModelRegistry.Architecture architecture) {
+        ModelConfig c = architecture.config();
+        Naming n = architecture.naming();
+        TokenMixer[] mixers = architecture.mixers();
         int d = c.hiddenSize();
         List<ParamSpec> specs = new ArrayList<>();
         specs.add(ParamSpec.matrix(n.embeddings(), c.vocabSize(), d));
@@ -72,10 +78,15 @@ public final class CausalLM {
     }
 
     public List<ParamSpec> paramSpecs() {
-        return paramSpecs(config, naming, mixers);
+        return paramSpecs(architecture);
     }
 
-    /** Fresh weights drawn as the reference library does (SPEC §3.3): N(0, std) matrices, unit norms. */
+    /** The config, naming and token mixers this model was built from. */
+    public ModelRegistry.Architecture architecture() {
+        return architecture;
+    }
+
+    /** Fresh weights drawn as the reference library does (docs/MATH.md#initialisation): N(0, std) matrices, unit norms. */
     public static Map<String, Tensor> initParams(List<ParamSpec> specs, double std, long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
         Map<String, Tensor> out = new LinkedHashMap<>();
@@ -126,13 +137,13 @@ public final class CausalLM {
         Var x = Functions.reshape(tape, Functions.embedding(tape, embed, ids), batch, seqLen, d);
         for (int i = 0; i < config.numLayers(); i++) {
             ParamScope layer = root.child(naming.layer(i));
-            Var h = Functions.rmsNorm(tape, x, layer.get(naming.mixerNorm()), config.normEps());
+            Var h = RmsNorm.apply(tape, x, layer.get(naming.mixerNorm()), config.normEps());
             Var mixed = mixers[i].forward(tape, layer.child(naming.mixer()), h, state == null ? null : state.layers[i]);
             x = Functions.add(tape, x, mixed);
-            h = Functions.rmsNorm(tape, x, layer.get(naming.mlpNorm()), config.normEps());
+            h = RmsNorm.apply(tape, x, layer.get(naming.mlpNorm()), config.normEps());
             x = Functions.add(tape, x, mlp.forward(tape, layer.child(naming.mlp()), h));
         }
-        x = Functions.rmsNorm(tape, x, root.get(naming.finalNorm()), config.normEps());
+        x = RmsNorm.apply(tape, x, root.get(naming.finalNorm()), config.normEps());
         Var head = config.tieWordEmbeddings() ? embed : root.get(naming.lmHead());
         if (state != null) state.advance(seqLen);
         return Functions.linear(tape, Functions.reshape(tape, x, batch * seqLen, d), head);
@@ -143,7 +154,7 @@ public final class CausalLM {
      * mean cross-entropy over positions whose label is not {@link #IGNORE_INDEX}.
      */
     public Var loss(Tape tape, Map<String, Var> p, int[] ids, int batch, int seqLen) {
-        return Functions.crossEntropy(tape, logits(tape, p, ids, batch, seqLen, null), shiftedLabels(ids, batch, seqLen), IGNORE_INDEX);
+        return CrossEntropy.apply(tape, logits(tape, p, ids, batch, seqLen, null), shiftedLabels(ids, batch, seqLen), IGNORE_INDEX);
     }
 
     public static int[] shiftedLabels(int[] ids, int batch, int seqLen) {
@@ -152,10 +163,6 @@ public final class CausalLM {
             for (int t = 0; t < seqLen; t++)
                 labels[b * seqLen + t] = t + 1 < seqLen ? ids[b * seqLen + t + 1] : IGNORE_INDEX;
         return labels;
-    }
-
-    TokenMixer[] mixers() {
-        return mixers;
     }
 
     /** A fresh decoding state for {@code batch} sequences decoded in lock-step (1 for one conversation). */
@@ -172,7 +179,7 @@ public final class CausalLM {
      * are live, and training changes them).
      */
     public ModelIdentity identity() {
-        return ModelIdentity.of(config.modelType(), configJson, params);
+        return ModelIdentity.of(config.modelType(), config.toJson(), params);
     }
 
     /** Bytes of weights one decoded token reads: every matrix once, but one row of an untied input embedding. */
@@ -343,7 +350,7 @@ public final class CausalLM {
             int a = MatVec.chunkStart(inter, c), b = MatVec.chunkStart(inter, c + 1);
             MatVec.rows(h, 0, rowCount, d, gateUp[layer][0], a, b, gate, 0);
             MatVec.rows(h, 0, rowCount, d, gateUp[layer][1], a, b, up, 0);
-            for (int r = 0; r < rowCount; r++) StepOps.swiglu(gate, up, r * inter + a, b - a);
+            for (int r = 0; r < rowCount; r++) VectorOps.swigluInPlace(gate, up, r * inter + a, b - a);
         }
 
         CausalLM model() {
@@ -391,18 +398,18 @@ public final class CausalLM {
             }
             for (int i = 0; i < steppers.length; i++) {
                 for (int s = 0; s < seqs; s++) rows.setState(s, seqStates[s].layers[i]);
-                StepOps.rmsNorm(x, mixerNorm[i].f, eps, n, d, h);
+                RmsNorm.step(x, mixerNorm[i].f, eps, n, d, h);
                 steppers[i].step(h, rows, mixed);
-                StepOps.addInto(x, mixed, n * d);
-                StepOps.rmsNorm(x, mlpNorm[i].f, eps, n, d, h);
+                VectorOps.add(x, 0, mixed, 0, x, 0, n * d);
+                RmsNorm.step(x, mlpNorm[i].f, eps, n, d, h);
                 layer = i;
                 Parallel.forDecode(mlpChunks, mlpJob);   // gate and up rows, then swiglu on them, per chunk
                 MatVec.multiply(gate, 0, n, down[i], mixed, 0);
-                StepOps.addInto(x, mixed, n * d);
+                VectorOps.add(x, 0, mixed, 0, x, 0, n * d);
             }
             // the head only for each sequence's last row
             for (int s = 0; s < seqs; s++) System.arraycopy(x, (rows.first(s) + rows.count(s) - 1) * d, last, s * d, d);
-            StepOps.rmsNorm(last, finalNorm.f, eps, seqs, d, h);
+            RmsNorm.step(last, finalNorm.f, eps, seqs, d, h);
             MatVec.multiply(h, 0, seqs, head, logits.f, 0);
         }
     }

@@ -2,6 +2,7 @@ package org.gsa4j.models;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.config.ConfigReader;
 import org.gsa4j.io.HfModelDir;
 
 import java.nio.file.Path;

@@ -2,19 +2,12 @@ package org.gsa4j.models;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.config.ConfigReader;
+import org.gsa4j.config.ModelConfig;
 import org.gsa4j.io.HfModelDir;
 import org.gsa4j.io.LegacyLayout;
 import org.gsa4j.io.SafeTensors;
-import org.gsa4j.layers.AttentionConfig;
-import org.gsa4j.layers.GsaLayer;
-import org.gsa4j.layers.GlaConfig;
-import org.gsa4j.layers.GlaLayer;
-import org.gsa4j.layers.Hgrn2Config;
-import org.gsa4j.layers.Hgrn2Layer;
-import org.gsa4j.layers.RetNetLayer;
-import org.gsa4j.layers.SoftmaxAttentionLayer;
 import org.gsa4j.layers.ParamSpec;
-import org.gsa4j.layers.TokenMixer;
 import org.gsa4j.tensor.Tensor;
 
 import java.nio.file.Path;
@@ -27,76 +20,25 @@ import java.util.Map;
 public final class ModelLoader {
     private ModelLoader() {}
 
-    /** An architecture: its naming and one token mixer per layer, from the config. */
-    public record Architecture(LmConfig lm, Naming naming, TokenMixer[] mixers) {}
-
-    /** The model types {@link #architecture} knows. */
-    public static final List<String> MODEL_TYPES = List.of("gsa", "gla", "retnet", "hgrn2", "transformer", "llama", "mistral");
-
-    /** The architecture a config describes; unknown model types are refused by name. */
-    public static Architecture architecture(ConfigReader c) {
-        String type = c.string("model_type", null);
-        switch (type) {
-            case "gsa" -> {
-                LmConfig lm = LmConfig.readFla(c, type, 4);
-                var gsa = MixerConfigs.gsa(c);
-                return fla(c, lm, i -> new GsaLayer(gsa));
-            }
-            case "gla" -> {
-                LmConfig lm = LmConfig.readFla(c, type, 4);
-                GlaConfig gla = MixerConfigs.gla(c);
-                return fla(c, lm, i -> new GlaLayer(gla));
-            }
-            case "retnet" -> {
-                LmConfig lm = LmConfig.readFla(c, type, 2);
-                GlaConfig ret = MixerConfigs.retnet(c);
-                return fla(c, lm, i -> new RetNetLayer(ret));
-            }
-            case "hgrn2" -> {
-                LmConfig lm = LmConfig.readFla(c, type, 4);
-                Hgrn2Config h = MixerConfigs.hgrn2(c);
-                return fla(c, lm, i -> new Hgrn2Layer(h, i));
-            }
-            case "transformer" -> {
-                LmConfig lm = LmConfig.readFla(c, type, 4);
-                AttentionConfig a = MixerConfigs.transformer(c);
-                TokenMixer[] mixers = new TokenMixer[lm.numLayers()];
-                for (int i = 0; i < mixers.length; i++) mixers[i] = new SoftmaxAttentionLayer(a);
-                return new Architecture(lm, Naming.FLA, mixers);
-            }
-            case "llama", "mistral" -> {
-                boolean mistral = type.equals("mistral");
-                LmConfig lm = LmConfig.readLlama(c, type, mistral ? 14336 : 11008);
-                AttentionConfig a = MixerConfigs.llama(c, mistral);
-                TokenMixer[] mixers = new TokenMixer[lm.numLayers()];
-                for (int i = 0; i < mixers.length; i++) mixers[i] = new SoftmaxAttentionLayer(a);
-                return new Architecture(lm, Naming.LLAMA, mixers);
-            }
-            default -> throw c.error("model_type", "unknown model_type '" + type + "' (supported: " + String.join(", ", MODEL_TYPES) + ")");
-        }
-    }
-
-    /** An fla linear model: the architecture's layer, or softmax attention where the hybrid {@code attn} field says so. */
-    private static Architecture fla(ConfigReader c, LmConfig lm, java.util.function.IntFunction<TokenMixer> layer) {
-        Map<Integer, AttentionConfig> hybrid = MixerConfigs.hybridAttention(c, lm.hiddenSize(), lm.numLayers());
-        TokenMixer[] mixers = new TokenMixer[lm.numLayers()];
-        for (int i = 0; i < mixers.length; i++) {
-            mixers[i] = hybrid.containsKey(i) ? new SoftmaxAttentionLayer(hybrid.get(i)) : layer.apply(i);
-        }
-        return new Architecture(lm, Naming.FLA, mixers);
-    }
-
-    /** A model with fresh weights (SPEC §3.3 initialisation) for a config, e.g. to train from scratch. */
+    /** A model with fresh weights (initialised as the reference library does) for a config.json object, e.g. to train from scratch. */
     public static CausalLM create(JsonNode json, long seed) {
         ConfigReader reader = new ConfigReader(Path.of("config.json"), json);
         Limits.checkLayerCount(reader, Limits.MAX_LAYERS, "at most " + Limits.MAX_LAYERS + " layers are supported");
-        Architecture arch = architecture(reader);
-        double std = json.path("initializer_range").asDouble(0.02);
-        List<ParamSpec> specs = CausalLM.paramSpecs(arch.lm(), arch.naming(), arch.mixers());
+        return create(ModelRegistry.fromJson(reader), seed);
+    }
+
+    /** A model with fresh weights for a config. */
+    public static CausalLM create(ModelConfig config, long seed) {
+        if (config.numLayers() > Limits.MAX_LAYERS) {
+            throw Gsa4jException.at(Path.of("config.json"), "num_hidden_layers", config.numLayers() + " layers cannot be right: at most "
+                    + Limits.MAX_LAYERS + " layers are supported");
+        }
+        ModelRegistry.Architecture arch = ModelRegistry.build(config);
+        List<ParamSpec> specs = CausalLM.paramSpecs(arch);
         long bytes = 0;
         for (ParamSpec s : specs) bytes += 4L * Limits.numel(s.shape());
-        Limits.checkFits(reader.file(), bytes, "a new model's float32 weights");
-        return new CausalLM(json, arch.lm(), arch.naming(), arch.mixers(), CausalLM.initParams(specs, std, seed));
+        Limits.checkFits(Path.of("config.json"), bytes, "a new model's float32 weights");
+        return new CausalLM(arch, CausalLM.initParams(specs, config.initializerRange(), seed));
     }
 
     /**
@@ -104,7 +46,7 @@ public final class ModelLoader {
      * library reads; tied lm_head weights are omitted, as transformers does.
      */
     public static void save(CausalLM model, Path dir, SafeTensors.DType dtype) {
-        HfModelDir.save(dir, model.configJson, model.params(), dtype);
+        HfModelDir.save(dir, model.config.toJson(), model.params(), dtype);
     }
 
     /**
@@ -129,8 +71,8 @@ public final class ModelLoader {
             Limits.checkLayerCount(reader, hf.tensorNames().size(), hf.weightsFile() + " holds only "
                     + hf.tensorNames().size() + " tensors");
             Limits.checkFits(hf.weightsFile(), Limits.float32Bytes(hf), "the weights as float32");
-            Architecture arch = architecture(reader);
-            List<ParamSpec> specs = CausalLM.paramSpecs(arch.lm(), arch.naming(), arch.mixers());
+            ModelRegistry.Architecture arch = ModelRegistry.build(ModelRegistry.fromJson(reader));
+            List<ParamSpec> specs = CausalLM.paramSpecs(arch);
             Map<String, Tensor> stored;
             if (format == WeightFormat.BF16 && !LegacyLayout.isLegacy(hf.tensorNames())) {
                 stored = new LinkedHashMap<>();
@@ -138,8 +80,8 @@ public final class ModelLoader {
             } else {
                 stored = LegacyLayout.toCurrent(hf);
             }
-            Map<String, Tensor> params = checkParams(hf.weightsFile(), stored, specs, arch.lm().modelType());
-            return new CausalLM(json, arch.lm(), arch.naming(), arch.mixers(), format == WeightFormat.BF16 ? toBf16Matrices(params) : params);
+            Map<String, Tensor> params = checkParams(hf.weightsFile(), stored, specs, arch.config().modelType());
+            return new CausalLM(arch, format == WeightFormat.BF16 ? toBf16Matrices(params) : params);
         }
     }
 
@@ -147,7 +89,7 @@ public final class ModelLoader {
     public static CausalLM withWeights(CausalLM model, WeightFormat format) {
         Map<String, Tensor> params = format == WeightFormat.BF16 ? toBf16Matrices(model.params()) : new LinkedHashMap<>(model.params());
         if (format == WeightFormat.F32) params.replaceAll((n, t) -> t.toF32());
-        return new CausalLM(model.configJson, model.config, model.naming, model.mixers(), params);
+        return new CausalLM(model.architecture(), params);
     }
 
     private static Map<String, Tensor> toBf16Matrices(Map<String, Tensor> params) {

@@ -1,11 +1,12 @@
 package org.gsa4j.ops;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
 import org.gsa4j.tensor.Parallel;
-import org.gsa4j.tensor.VectorOps;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 /**
  * Mean cross-entropy of logits [N, V] against integer targets, skipping {@code ignoreIndex}:
@@ -14,6 +15,20 @@ import org.gsa4j.tensor.Tensor;
  */
 public final class CrossEntropy {
     private CrossEntropy() {}
+
+    /** Mean cross-entropy of logits [N, V] against targets (ignoreIndex entries skipped) on a tape: a scalar. */
+    public static Var apply(Tape tape, Var logits, int[] targets, int ignoreIndex) {
+        Result r = forward(logits.value, targets, ignoreIndex);
+        Tensor loss = Tensor.zerosLike(logits.value, 1);
+        loss.set(0, r.loss());
+        Var out = tape.result(loss, logits);
+        tape.record(out, () -> {
+            Tensor g = out.grad();
+            if (g == null) return;
+            backward(logits.value, targets, ignoreIndex, r, g.get(0), logits.gradBuffer());
+        });
+        return out;
+    }
 
     public record Result(double loss, double[] logSumExp, int count) {}
 

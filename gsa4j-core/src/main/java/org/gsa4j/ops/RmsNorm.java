@@ -1,8 +1,10 @@
 package org.gsa4j.ops;
 
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
 import org.gsa4j.tensor.Parallel;
-import org.gsa4j.tensor.VectorOps;
 import org.gsa4j.tensor.Tensor;
+import org.gsa4j.tensor.VectorOps;
 
 /**
  * RMSNorm over rows of length d: {@code y = x · rstd ⊙ w}, {@code rstd = 1/sqrt(mean(x²) + eps)}.
@@ -11,6 +13,35 @@ import org.gsa4j.tensor.Tensor;
  */
 public final class RmsNorm {
     private RmsNorm() {}
+
+    /** RMSNorm over the last axis on a tape: x / sqrt(mean(x²) + eps) ⊙ w (w may be null: no affine weight). */
+    public static Var apply(Tape tape, Var x, Var w, double eps) {
+        int d = x.value.dim(-1);
+        Tensor y = Tensor.zerosLike(x.value);
+        Tensor rstd = forward(x.value, w == null ? null : w.value, eps, d, y);
+        Var out = w == null ? tape.result(y, x) : tape.result(y, x, w);
+        tape.record(out, () -> {
+            Tensor g = out.grad();
+            if (g == null) return;
+            backward(x.value, w == null ? null : w.value, rstd, g, d,
+                    x.requiresGrad ? x.gradBuffer() : null, w != null && w.requiresGrad ? w.gradBuffer() : null);
+        });
+        return out;
+    }
+
+    /**
+     * The decode step's RMSNorm of rows of length d, on float arrays: y = x / sqrt(mean(x²) + eps) ⊙ w
+     * (w may be null), the sum of squares and the scaling in double.
+     */
+    public static void step(float[] x, float[] w, double eps, int rows, int d, float[] y) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * d;
+            double ss = 0;
+            for (int j = 0; j < d; j++) ss += (double) x[o + j] * x[o + j];
+            double rs = 1.0 / Math.sqrt(ss / d + eps);
+            for (int j = 0; j < d; j++) y[o + j] = (float) (x[o + j] * rs * (w == null ? 1 : w[j]));
+        }
+    }
 
     /** Writes y; returns the per-row rstd (kept for backward). w may be null. */
     public static Tensor forward(Tensor x, Tensor w, double eps, int d, Tensor y) {

@@ -1,5 +1,7 @@
 package org.gsa4j.ops;
 
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
 import org.gsa4j.tensor.Tensor;
 
 /**
@@ -9,6 +11,35 @@ import org.gsa4j.tensor.Tensor;
  */
 public final class ShortConv {
     private ShortConv() {}
+
+    /** The convolution on a tape from zeros, x [B,T,C], w [C,1,W]; no bias, no activation. */
+    public static Var apply(Tape tape, Var x, Var w) {
+        Tensor y = forward(x.value, w.value, null);
+        Var out = tape.result(y, x, w);
+        tape.record(out, () -> {
+            Tensor g = out.grad();
+            if (g == null) return;
+            backward(x.value, w.value, g, x.requiresGrad ? x.gradBuffer() : null, w.requiresGrad ? w.gradBuffer() : null);
+        });
+        return out;
+    }
+
+    /**
+     * One token of the convolution in place, the decode step: the row x[xOff, xOff + C) becomes
+     * {@code Σ_i w[c,i]·(cache…, x)}; the cache [W−1, C] at {@code cacheOff} shifts by one and takes x.
+     */
+    public static void step(float[] x, int xOff, float[] w, float[] cache, int cacheOff, int channels, int width) {
+        int keep = width - 1;
+        for (int c = 0; c < channels; c++) {
+            float xv = x[xOff + c];
+            double acc = 0;
+            for (int i = 0; i < keep; i++) acc += w[c * width + i] * (double) cache[cacheOff + i * channels + c];
+            acc += w[c * width + keep] * (double) xv;
+            for (int i = 0; i + 1 < keep; i++) cache[cacheOff + i * channels + c] = cache[cacheOff + (i + 1) * channels + c];
+            if (keep > 0) cache[cacheOff + (keep - 1) * channels + c] = xv;
+            x[xOff + c] = (float) acc;
+        }
+    }
 
     /**
      * x [B,T,C], w [C,1,W]; cache [B,W−1,C] holding the W−1 inputs before this segment (oldest

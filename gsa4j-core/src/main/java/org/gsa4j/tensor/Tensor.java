@@ -4,10 +4,10 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
- * A dense row-major tensor of float32 (the product) or float64 (the simple reference path and
- * finite-difference checks). Exactly one of {@link #f} and {@link #d} is non-null. Kernels take the
- * fast Vector-API path for float32 and a plain, obviously-correct loop for float64; tests compare
- * the two.
+ * A dense row-major tensor of float32 (the product), float64 (the simple reference path and
+ * finite-difference checks) or bfloat16 bits (weights held for inference only). Exactly one of
+ * {@link #f}, {@link #d} and {@link #h} is non-null. Kernels take the fast Vector-API path for
+ * float32 and a plain, obviously-correct loop for float64; tests compare the two.
  */
 public final class Tensor {
     public final int[] shape;

@@ -3,9 +3,9 @@ package org.gsa4j.tensor;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -463,48 +463,46 @@ public final class VectorOps {
         for (; i < n; i++) dx[off + i] = (float) (dy[off + i] / (1 + Math.exp(x[off + i])) * invTau);
     }
 
-    /** Below this |g|, {@code 1 − e^g} is formed from the series of expm1 (no cancellation near 0). */
-    private static final float EXPM1_SERIES_BELOW = 0.35f;
+    // ---------------------------------------------------------------- the decode step's scalar loops
 
-    /**
-     * GSA's slot gate: {@code g = logsigmoid(f)/τ} ({@link #logSigmoid}) and
-     * {@code s = 1 − e^{g} = −expm1(g)}: for |g| below 0.35 the Taylor series to g⁷ (within float
-     * rounding there), else 1 − e^g, which no longer cancels. g may be written over f. e^g is formed
-     * in s by {@link #expInPlace} first (no vector exp in this loop, see {@link #logSigmoid}).
-     */
-    public static void slotGate(float[] f, float[] g, float[] s, int off, int n, float invTau) {
-        logSigmoid(f, off, g, off, n, invTau);
-        int nv = n - n % L;
-        System.arraycopy(g, off, s, off, nv);
-        expInPlace(s, off, nv);
-        for (int i = 0; i < nv; i += L) {
-            FloatVector gv = FloatVector.fromArray(S, g, off + i);
-            FloatVector series = gv.fma(1f / 5040, 1f / 720).fma(gv, FloatVector.broadcast(S, 1f / 120)).fma(gv, FloatVector.broadcast(S, 1f / 24))
-                    .fma(gv, FloatVector.broadcast(S, 1f / 6)).fma(gv, FloatVector.broadcast(S, 0.5f)).fma(gv, ONE).mul(gv);
-            FloatVector viaExp = ONE.sub(FloatVector.fromArray(S, s, off + i));
-            viaExp.blend(series.neg(), gv.abs().compare(VectorOperators.LT, EXPM1_SERIES_BELOW)).intoArray(s, off + i);
-        }
-        for (int i = nv; i < n; i++) s[off + i] = (float) -Math.expm1(g[off + i]);
+    // The single-token steps use these: scalar, every intermediate in double, one rounding to float
+    // at the end. (The vector kernels above form σ in float lanes: the two agree to an ulp or two,
+    // not bit for bit.) All work in place on [off, off + n).
+
+    /** x ← silu(x) = x·σ(x). */
+    public static void siluInPlace(float[] x, int off, int n) {
+        for (int i = off; i < off + n; i++) x[i] = (float) (x[i] / (1 + Math.exp(-x[i])));
     }
 
-    /** Backward of {@link #slotGate}: df = (dg − ds ⊙ e^{g}) ⊙ (1 − σ(f)) / τ; dg or ds may be null (= 0). */
-    public static void slotGateBackward(float[] f, float[] g, float[] dg, float[] ds, float[] df, int off, int n, float invTau) {
-        int i = 0;
-        for (; i <= n - L; i += L) {
-            int o = off + i;
-            FloatVector total = dg == null ? FloatVector.zero(S) : FloatVector.fromArray(S, dg, o);
-            if (ds != null) {
-                FloatVector alpha = exp(FloatVector.fromArray(S, g, o));
-                total = total.sub(FloatVector.fromArray(S, ds, o).mul(alpha));
-            }
-            FloatVector oneMinusSig = ONE.div(exp(FloatVector.fromArray(S, f, o)).add(1f));
-            total.mul(oneMinusSig).mul(invTau).intoArray(df, o);
+    /** x ← max(x, 0). */
+    public static void reluInPlace(float[] x, int off, int n) {
+        for (int i = off; i < off + n; i++) x[i] = (float) Math.max(x[i], 0);
+    }
+
+    /** gate ← silu(gate) ⊙ up. */
+    public static void swigluInPlace(float[] gate, float[] up, int off, int n) {
+        for (int i = off; i < off + n; i++) {
+            double x = gate[i];
+            gate[i] = (float) (x / (1 + Math.exp(-x)) * up[i]);
         }
-        for (; i < n; i++) {
-            int o = off + i;
-            double total = (dg == null ? 0 : dg[o]) - (ds == null ? 0 : ds[o] * Math.exp(g[o]));
-            df[o] = (float) (total * (1 / (1 + Math.exp(f[o]))) * invTau);
-        }
+    }
+
+    /** x ← max(x, min). */
+    public static void clampMinInPlace(float[] x, int off, int n, double min) {
+        for (int i = off; i < off + n; i++) x[i] = (float) Math.max(x[i], min);
+    }
+
+    /** [B, Hkv, D] → [B, Hkv·G, D]: query head i reads kv head i / G (grouped-query attention). */
+    public static void repeatHeads(float[] x, int batch, int hkv, int d, int groups, float[] y) {
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < hkv; h++)
+                for (int j = 0; j < groups; j++)
+                    System.arraycopy(x, (b * hkv + h) * d, y, ((b * hkv + h) * groups + j) * d, d);
+    }
+
+    /** y [rows, m] ← y + bias [m] per row. */
+    public static void addRowBias(float[] y, float[] bias, int rows, int m) {
+        for (int r = 0; r < rows; r++) add(y, r * m, bias, 0, y, r * m, m);
     }
 
     /** Scalar σ(x). */

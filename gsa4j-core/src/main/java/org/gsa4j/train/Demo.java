@@ -1,6 +1,7 @@
 package org.gsa4j.train;
 
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.data.Corpus;
 import org.gsa4j.data.DataPrep;
 import org.gsa4j.data.TokenFile;
@@ -10,6 +11,7 @@ import org.gsa4j.infer.Sampler;
 import org.gsa4j.infer.TextStream;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
+import org.gsa4j.models.ModelRegistry;
 
 import java.io.IOException;
 import java.io.StringReader;
@@ -93,8 +95,7 @@ public final class Demo implements AutoCloseable {
         } catch (IOException e) {
             throw Gsa4jException.at(out, null, "cannot clear the previous demo: " + e.getMessage(), e);
         }
-        CausalLM model = ModelLoader.create(ModelConfigs.of("gsa", prep.vocabSize(), o.hiddenSize(), o.numHiddenLayers(), o.numHeads(),
-                o.numSlots(), 0), o.seed());
+        CausalLM model = ModelLoader.create(ModelRegistry.preset("gsa", new ModelSize(prep.vocabSize(), o.hiddenSize(), o.numHiddenLayers(), o.numHeads(), o.numSlots(), 0)).toJson(), o.seed());
         TrainConfig.Builder b = TrainConfig.builder().batchSize(o.batchSize()).seqLen(o.seqLen()).lr(o.lr()).seed(o.seed())
                 .evalTokens(8192).checkpointEvery(0).keepCheckpoints(1);
         if (o.budgeted()) TimeBudget.initialSettings(b);

@@ -1,12 +1,12 @@
 package org.gsa4j.train;
 
 import org.gsa4j.Gsa4jException;
-import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.data.Batcher;
 import org.gsa4j.data.TokenFile;
 import org.gsa4j.models.CausalLM;
+import org.gsa4j.ops.CrossEntropy;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -62,7 +62,7 @@ public final class LmData {
                 }
                 Tape tape = Tape.inference();
                 Var logits = model.logits(tape, model.bind(tape), in, n, t, null);
-                Var loss = Functions.crossEntropy(tape, logits, tg, CausalLM.IGNORE_INDEX);
+                Var loss = CrossEntropy.apply(tape, logits, tg, CausalLM.IGNORE_INDEX);
                 nll += loss.value.get(0) * (n * (long) t);
                 count += (long) n * t;
                 i += n;

@@ -1,10 +1,10 @@
 package org.gsa4j.train;
 
 import org.gsa4j.Gsa4jException;
-import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.models.CausalLM;
+import org.gsa4j.ops.CrossEntropy;
 import org.gsa4j.tensor.Tensor;
 
 import java.util.LinkedHashMap;
@@ -12,7 +12,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Multi-query associative recall (SPEC §5, Zoology's {@code _mqar}). Each example of length L starts
+ * Multi-query associative recall (docs/MATH.md#mqar, Zoology's {@code _mqar}). Each example of length L starts
  * with N key–value pairs {@code k1 v1 … kN vN} (distinct keys from [1, V/2), distinct values from
  * [V/2, V)); each key is queried once, at offset {@code 2N + 2·gap} with gaps drawn without
  * replacement from {@code p(gap) ∝ a·gap^(a−1)} over {@code (L − 2N)/2} slots; the target at a query
@@ -157,7 +157,7 @@ public final class Mqar {
             int[] tg = java.util.Arrays.copyOfRange(d.targets(), first * L, (first + n) * L);
             Tape tape = Tape.inference();
             Var logits = model.logits(tape, model.bind(tape), in, n, L, null);
-            Var loss = Functions.crossEntropy(tape, logits, tg, CausalLM.IGNORE_INDEX);
+            Var loss = CrossEntropy.apply(tape, logits, tg, CausalLM.IGNORE_INDEX);
             Tensor z = logits.value;
             long here = 0;
             for (int i = 0; i < tg.length; i++) {

@@ -18,7 +18,7 @@ import java.util.Map;
  * {@link #fromJson}, {@link #toJson} and the command line all go through that table. Unknown JSON
  * fields are refused so that a typo cannot silently fall back to a default.
  *
- * <p>Defaults follow the paper's recipe: AdamW with weight decay 0.01, linear warm-up, cosine decay
+ * <p>Defaults follow the paper's recipe (docs/MATH.md#training-recipe): AdamW with weight decay 0.01, linear warm-up, cosine decay
  * to a floor of one tenth of the peak learning rate, gradient clipping at 1 (docs/TRAINING.md).
  *
  * @param steps                    optimizer updates in all (the schedule's length)

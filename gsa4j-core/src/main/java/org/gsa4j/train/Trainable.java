@@ -25,7 +25,7 @@ import java.util.regex.Pattern;
  *   <li>{@code mlp}: the MLPs; {@code norms}: the pre-mixer, pre-MLP and final RMSNorm weights;
  *       {@code embeddings}: the input embeddings; {@code head}: the output projection (lm_head).</li>
  * </ul>
- * The paper's T2R recipe (PAPER.md §A4) trains everything; {@code new,attention} is the cheaper
+ * The paper's T2R recipe (docs/MATH.md#t2r-conversion) trains everything; {@code new,attention} is the cheaper
  * variant measured in docs/T2R.md.
  */
 public final class Trainable {

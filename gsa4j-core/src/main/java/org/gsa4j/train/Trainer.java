@@ -3,10 +3,10 @@ package org.gsa4j.train;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.Gsa4jException;
-import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.models.CausalLM;
+import org.gsa4j.ops.CrossEntropy;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.tensor.VectorOps;
@@ -25,7 +25,9 @@ import java.util.Set;
  * averaged, the global norm clipped, one AdamW step at the scheduled learning rate.
  *
  * <p>Deterministic: batches are a pure function of their index, the kernels reduce in a fixed order,
- * the optimizer runs sequentially, so the same seed and thread count give bit-identical losses.
+ * and the optimizer updates fixed blocks of each parameter in parallel with the same arithmetic
+ * per element whatever the thread count ({@link AdamW}), so the same seed and thread count give
+ * bit-identical losses.
  * Resuming from a checkpoint restores weights, moments and the update count, and the data position
  * is the update count, so a resumed run continues exactly as the uninterrupted one would have.
  *
@@ -280,7 +282,7 @@ public final class Trainer {
         Tape tape = Tape.recording();
         Map<String, Var> vars = trainable.size() == model.params().size() ? model.bind(tape) : model.bind(tape, trainable::contains);
         Var logits = model.logits(tape, vars, b.inputs(), b.batchSize(), b.seqLen(), null);
-        Var loss = Functions.crossEntropy(tape, logits, b.targets(), CausalLM.IGNORE_INDEX);
+        Var loss = CrossEntropy.apply(tape, logits, b.targets(), CausalLM.IGNORE_INDEX);
         double value = loss.value.get(0);
         if (!Double.isFinite(value)) return value;
         tape.backward(loss);

@@ -1,7 +1,13 @@
 package org.gsa4j.autograd;
 
-import org.gsa4j.ops.gla.GatedLinearAttention;
+import org.gsa4j.ops.CrossEntropy;
+import org.gsa4j.ops.Hgrn2Gate;
+import org.gsa4j.ops.RmsNorm;
+import org.gsa4j.ops.ShortConv;
+import org.gsa4j.ops.attention.CausalAttention;
 import org.gsa4j.ops.attention.Rotary;
+import org.gsa4j.ops.gla.GatedLinearAttention;
+import org.gsa4j.ops.gsa.SlotGate;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
@@ -46,17 +52,17 @@ class FunctionsGradTest {
         check("silu", List.of(rand(3, 5)), (t, v) -> Functions.silu(t, v.get(0)));
         check("relu", List.of(rand(3, 5)), (t, v) -> Functions.relu(t, v.get(0)));
         check("swiglu", List.of(rand(3, 5), rand(3, 5)), (t, v) -> Functions.swiglu(t, v.get(0), v.get(1)));
-        check("rmsNorm", List.of(rand(3, 7), rand(7)), (t, v) -> Functions.rmsNorm(t, v.get(0), v.get(1), 1e-5));
-        check("rmsNorm/noW", List.of(rand(3, 7)), (t, v) -> Functions.rmsNorm(t, v.get(0), null, 1e-6));
+        check("rmsNorm", List.of(rand(3, 7), rand(7)), (t, v) -> RmsNorm.apply(t, v.get(0), v.get(1), 1e-5));
+        check("rmsNorm/noW", List.of(rand(3, 7)), (t, v) -> RmsNorm.apply(t, v.get(0), null, 1e-6));
         check("repeatHeads", List.of(rand(2, 3, 2, 3)), (t, v) -> Functions.repeatHeads(t, v.get(0), 3));
         check("reshape", List.of(rand(2, 6)), (t, v) -> Functions.reshape(t, v.get(0), 3, 4));
-        check("shortConv", List.of(rand(2, 5, 3), rand(3, 1, 4)), (t, v) -> Functions.shortConv(t, v.get(0), v.get(1)));
+        check("shortConv", List.of(rand(2, 5, 3), rand(3, 1, 4)), (t, v) -> ShortConv.apply(t, v.get(0), v.get(1)));
         check("crossEntropy", List.of(rand(5, 7)),
-                (t, v) -> Functions.crossEntropy(t, v.get(0), new int[] {3, -100, 0, 6, 3}, -100));
-        check("slotGate.g", List.of(rand(4, 3)), (t, v) -> Functions.slotGate(t, v.get(0), 8)[0]);
-        check("slotGate.s", List.of(rand(4, 3)), (t, v) -> Functions.slotGate(t, v.get(0), 8)[1]);
+                (t, v) -> CrossEntropy.apply(t, v.get(0), new int[] {3, -100, 0, 6, 3}, -100));
+        check("slotGate.g", List.of(rand(4, 3)), (t, v) -> SlotGate.apply(t, v.get(0), 8)[0]);
+        check("slotGate.s", List.of(rand(4, 3)), (t, v) -> SlotGate.apply(t, v.get(0), 8)[1]);
         check("slotGate.g+s", List.of(rand(4, 3)), (t, v) -> {
-            Var[] gs = Functions.slotGate(t, v.get(0), 3);
+            Var[] gs = SlotGate.apply(t, v.get(0), 3);
             return Functions.add(t, gs[0], Functions.scale(t, gs[1], 2.5));
         });
     }
@@ -74,30 +80,30 @@ class FunctionsGradTest {
         Tensor away = rand(4, 5);
         for (int i = 0; i < away.size(); i++) if (Math.abs(away.d[i] + 0.3) < 0.05) away.d[i] += 0.2;
         check("clampMin", List.of(away), (t, v) -> Functions.clampMin(t, v.get(0), -0.3));
-        check("hgrnGate.g", List.of(rand(2, 3, 4)), (t, v) -> Functions.hgrnGate(t, v.get(0), null)[0]);
-        check("hgrnGate.k", List.of(rand(2, 3, 4)), (t, v) -> Functions.hgrnGate(t, v.get(0), null)[1]);
+        check("hgrnGate.g", List.of(rand(2, 3, 4)), (t, v) -> Hgrn2Gate.apply(t, v.get(0), null)[0]);
+        check("hgrnGate.k", List.of(rand(2, 3, 4)), (t, v) -> Hgrn2Gate.apply(t, v.get(0), null)[1]);
         check("hgrnGate.lb", List.of(rand(2, 3, 4), uniform(0.05, 0.9, 4)), (t, v) -> {
-            Var[] gk = Functions.hgrnGate(t, v.get(0), v.get(1));
+            Var[] gk = Hgrn2Gate.apply(t, v.get(0), v.get(1));
             return Functions.add(t, gk[0], Functions.scale(t, gk[1], -1.3));
         });
         for (int layer = 0; layer < 3; layer++) {
             int l = layer;
-            check("hgrnLowerBound" + l, List.of(rand(3, 4)), (t, v) -> Functions.hgrnLowerBound(t, v.get(0), l));
+            check("hgrnLowerBound" + l, List.of(rand(3, 4)), (t, v) -> Hgrn2Gate.lowerBound(t, v.get(0), l));
         }
         // the primitive, from zero state, T crosses nothing here (float64 = the recurrence) but GQA-free heads
         int B = 2, T = 5, H = 2, K = 3, V = 4;
         check("gla.key", List.of(rand(B, T, H, K), rand(B, T, H, K), rand(B, T, H, V), uniform(-1.5, -0.01, B, T, H, K)),
-                (t, v) -> Functions.gatedLinearAttention(t, GatedLinearAttention.Decay.KEY, v.get(0), v.get(1), v.get(2), v.get(3)));
+                (t, v) -> GatedLinearAttention.apply(t, GatedLinearAttention.Decay.KEY, v.get(0), v.get(1), v.get(2), v.get(3)));
         check("gla.value", List.of(rand(B, T, H, K), rand(B, T, H, K), rand(B, T, H, V), uniform(-1.5, -0.01, B, T, H, V)),
-                (t, v) -> Functions.gatedLinearAttention(t, GatedLinearAttention.Decay.VALUE, v.get(0), v.get(1), v.get(2), v.get(3)));
+                (t, v) -> GatedLinearAttention.apply(t, GatedLinearAttention.Decay.VALUE, v.get(0), v.get(1), v.get(2), v.get(3)));
         double[] logGamma = {Math.log(1 - Math.pow(2, -5)), Math.log(0.7)};
         check("gla.scalar", List.of(rand(B, T, H, K), rand(B, T, H, K), rand(B, T, H, V)),
-                (t, v) -> Functions.gatedLinearAttention(t, logGamma, v.get(0), v.get(1), v.get(2)));
+                (t, v) -> GatedLinearAttention.apply(t, logGamma, v.get(0), v.get(1), v.get(2)));
         Rotary rotary = new Rotary(6, 10000.0);
-        check("rotary", List.of(rand(2, 4, 3, 6)), (t, v) -> Functions.rotary(t, v.get(0), rotary, 7));
+        check("rotary", List.of(rand(2, 4, 3, 6)), (t, v) -> rotary.apply(t, v.get(0), 7));
         check("causalAttention", List.of(rand(2, 6, 4, 3), rand(2, 6, 2, 3), rand(2, 6, 2, 3)),
-                (t, v) -> Functions.causalAttention(t, v.get(0), v.get(1), v.get(2), 0.6, 0));
+                (t, v) -> CausalAttention.apply(t, v.get(0), v.get(1), v.get(2), 0.6, 0));
         check("causalAttention/w", List.of(rand(1, 7, 2, 3), rand(1, 7, 1, 3), rand(1, 7, 1, 3)),
-                (t, v) -> Functions.causalAttention(t, v.get(0), v.get(1), v.get(2), 0.6, 3));
+                (t, v) -> CausalAttention.apply(t, v.get(0), v.get(1), v.get(2), 0.6, 3));
     }
 }

@@ -5,21 +5,26 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.Gsa4jException;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
+import org.gsa4j.config.LlamaConfig;
 import org.gsa4j.convert.TransformerToRnn.Options;
 import org.gsa4j.convert.TransformerToRnn.Target;
 import org.gsa4j.io.HfModelDir;
 import org.gsa4j.io.SafeTensors;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
+import org.gsa4j.models.ReferenceCases;
 import org.gsa4j.tensor.Tensor;
+import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
@@ -27,6 +32,7 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -35,39 +41,50 @@ class TransformerToRnnTest {
     @TempDir
     Path tmp;
 
-    static Path referenceLlama() throws URISyntaxException {
-        String env = System.getenv("GSA4J_REFERENCE_DIR");
-        Path root = env != null && !env.isBlank() ? Path.of(env) : Path.of(TransformerToRnnTest.class.getResource("/reference").toURI());
-        return root.resolve("models/llama");
-    }
-
     private static Options options(Target target, int slots, String featureMap, long maxShard) {
         return new Options(target, slots, featureMap, 11, maxShard);
     }
 
-    @Test
-    void llamaToGsaKeepsTheTransformerWeightsAndTrains() throws Exception {
-        Path out = tmp.resolve("gsa");
-        TransformerToRnn.convert(referenceLlama(), out, options(Target.GSA, 16, "swish", 0));
+    /** Every Llama/Mistral case of the reference folder, converted to each target: one test per case and target. */
+    @TestFactory
+    List<DynamicTest> everyReferenceTransformerConverts() throws IOException {
+        List<Path> sources = ReferenceCases.transformerCases();
+        assertFalse(sources.isEmpty(), "no llama/mistral case under " + ReferenceCases.root().resolve("models"));
+        System.out.println("T2R: " + sources.size() + " reference transformer cases " + sources.stream().map(p -> p.getFileName().toString()).toList());
+        List<DynamicTest> tests = new ArrayList<>();
+        for (Path src : sources) {
+            String name = src.getFileName().toString();
+            tests.add(DynamicTest.dynamicTest(name + " -> gsa", () -> toGsaKeepsTheTransformerWeightsAndTrains(src)));
+            tests.add(DynamicTest.dynamicTest(name + " -> gla, retnet", () -> toGlaAndRetNetLoadAndTrain(src)));
+        }
+        return tests;
+    }
+
+    private void toGsaKeepsTheTransformerWeightsAndTrains(Path source) throws Exception {
+        Path out = tmp.resolve(source.getFileName() + "-gsa");
+        TransformerToRnn.convert(source, out, options(Target.GSA, 16, "swish", 0));
         CausalLM gsa = ModelLoader.load(out);
         assertEquals("gsa", gsa.config.modelType());
-        assertArrayEquals(new int[] {2 * 16, 64}, gsa.params().get("model.layers.0.attn.f_proj.weight").shape, "f_proj: kv heads × slots");
-        try (HfModelDir src = HfModelDir.open(referenceLlama())) {
-            assertArrayEquals(src.f32("model.layers.1.self_attn.k_proj.weight").f, gsa.params().get("model.layers.1.attn.k_proj.weight").f);
+        LlamaConfig llama = (LlamaConfig) ModelLoader.load(source).config;
+        int last = llama.numLayers() - 1;
+        assertArrayEquals(new int[] {llama.numKeyValueHeads() * 16, llama.hiddenSize()},
+                gsa.params().get("model.layers.0.attn.f_proj.weight").shape, "f_proj: kv heads × slots");
+        try (HfModelDir src = HfModelDir.open(source)) {
+            assertArrayEquals(src.f32("model.layers." + last + ".self_attn.k_proj.weight").f,
+                    gsa.params().get("model.layers." + last + ".attn.k_proj.weight").f);
             assertArrayEquals(src.f32("model.embed_tokens.weight").f, gsa.params().get("model.embeddings.weight").f);
             assertArrayEquals(src.f32("model.layers.0.post_attention_layernorm.weight").f, gsa.params().get("model.layers.0.mlp_norm.weight").f);
         }
         assertDecreasingLoss(gsa);
     }
 
-    @Test
-    void llamaToGlaAndRetNetLoadAndTrain() throws Exception {
+    private void toGlaAndRetNetLoadAndTrain(Path source) throws Exception {
         for (Target target : new Target[] {Target.GLA, Target.RETNET}) {
-            Path out = tmp.resolve(target.name());
-            TransformerToRnn.convert(referenceLlama(), out, options(target, 0, "relu", 0));
+            Path out = tmp.resolve(source.getFileName() + "-" + target.name());
+            TransformerToRnn.convert(source, out, options(target, 0, "relu", 0));
             CausalLM model = ModelLoader.load(out);
             assertEquals(target.name().toLowerCase(java.util.Locale.ROOT), model.config.modelType());
-            try (HfModelDir src = HfModelDir.open(referenceLlama())) {
+            try (HfModelDir src = HfModelDir.open(source)) {
                 assertArrayEquals(src.f32("model.layers.0.self_attn.q_proj.weight").f, model.params().get("model.layers.0.attn.q_proj.weight").f);
             }
             assertDecreasingLoss(model);

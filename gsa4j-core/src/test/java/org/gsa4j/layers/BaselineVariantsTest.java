@@ -1,13 +1,13 @@
 package org.gsa4j.layers;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
+import org.gsa4j.config.ConfigReader;
 import org.gsa4j.models.CausalLM;
-import org.gsa4j.models.ConfigReader;
 import org.gsa4j.models.DecodeState;
-import org.gsa4j.models.ModelLoader;
+import org.gsa4j.models.ModelRegistry;
+import org.gsa4j.ops.CrossEntropy;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
@@ -78,8 +78,8 @@ class BaselineVariantsTest {
 
     private static void check(String name, String json) throws Exception {
         ConfigReader c = new ConfigReader(Path.of(name, "config.json"), new ObjectMapper().readTree(json));
-        ModelLoader.Architecture arch = ModelLoader.architecture(c);
-        List<ParamSpec> specs = CausalLM.paramSpecs(arch.lm(), arch.naming(), arch.mixers());
+        ModelRegistry.Architecture arch = ModelRegistry.build(ModelRegistry.fromJson(c));
+        List<ParamSpec> specs = CausalLM.paramSpecs(arch);
         SplittableRandom rng = new SplittableRandom(name.hashCode());
         Map<String, Tensor> p32 = new LinkedHashMap<>();
         for (ParamSpec s : specs) {
@@ -97,8 +97,8 @@ class BaselineVariantsTest {
         }
         Map<String, Tensor> p64 = new LinkedHashMap<>();
         for (var e : p32.entrySet()) p64.put(e.getKey(), e.getValue().toF64());
-        CausalLM m32 = new CausalLM(c.root(), arch.lm(), arch.naming(), arch.mixers(), p32);
-        CausalLM m64 = new CausalLM(c.root(), arch.lm(), arch.naming(), arch.mixers(), p64);
+        CausalLM m32 = new CausalLM(arch, p32);
+        CausalLM m64 = new CausalLM(arch, p64);
         int[] ids = new int[T];
         for (int i = 0; i < T; i++) ids[i] = rng.nextInt(VOCAB);
         int[] labels = CausalLM.shiftedLabels(ids, 1, T);
@@ -108,8 +108,8 @@ class BaselineVariantsTest {
         Map<String, Var> v32 = m32.bind(t32), v64 = m64.bind(t64);
         Var logits32 = m32.logits(t32, v32, ids, 1, T, null);
         Var logits64 = m64.logits(t64, v64, ids, 1, T, null);
-        t32.backward(Functions.crossEntropy(t32, logits32, labels, CausalLM.IGNORE_INDEX));
-        t64.backward(Functions.crossEntropy(t64, logits64, labels, CausalLM.IGNORE_INDEX));
+        t32.backward(CrossEntropy.apply(t32, logits32, labels, CausalLM.IGNORE_INDEX));
+        t64.backward(CrossEntropy.apply(t64, logits64, labels, CausalLM.IGNORE_INDEX));
         double logitsErr = Tensor.relErr(logits32.value, logits64.value);
         double worstGrad = 0;
         String worstName = "";

@@ -3,6 +3,7 @@ package org.gsa4j.models;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.config.ConfigReader;
 import org.gsa4j.io.SafeTensors;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.api.Test;
@@ -165,7 +166,7 @@ class BaselineConfigErrorsTest {
     /** A config on its own (no weights needed to refuse it), read through the architecture registry. */
     private static void assertArchitectureError(ObjectNode cfg, String... fragments) {
         Path file = Path.of("some-model", "config.json");
-        Gsa4jException e = assertThrows(Gsa4jException.class, () -> ModelLoader.architecture(new ConfigReader(file, cfg)));
+        Gsa4jException e = assertThrows(Gsa4jException.class, () -> ModelRegistry.build(ModelRegistry.fromJson(new ConfigReader(file, cfg))));
         System.out.println("error as expected: " + e.getMessage());
         for (String f : fragments) assertTrue(e.getMessage().contains(f), "message '" + e.getMessage() + "' lacks '" + f + "'");
     }

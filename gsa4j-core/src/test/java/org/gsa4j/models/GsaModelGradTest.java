@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.autograd.GradCheck;
 import org.gsa4j.autograd.Var;
+import org.gsa4j.config.ConfigReader;
 import org.gsa4j.io.HfModelDir;
 import org.gsa4j.io.SafeTensors;
 import org.gsa4j.tensor.Tensor;
@@ -50,8 +51,8 @@ class GsaModelGradTest {
             for (int i = 0; i < t.size(); i++) t.d[i] = t.d[i] * 10 + (e.getKey().endsWith("norm.weight") ? 0 : 0.3 * Tensor.gaussian(rng));
             params.put(e.getKey(), t);
         }
-        var arch = ModelLoader.architecture(new ConfigReader(Path.of("config.json"), tinyConfig()));
-        CausalLM model = new CausalLM(tinyConfig(), arch.lm(), arch.naming(), arch.mixers(), params);
+        var arch = ModelRegistry.build(ModelRegistry.fromJson(new ConfigReader(Path.of("config.json"), tinyConfig())));
+        CausalLM model = new CausalLM(arch, params);
         int[] ids = {1, 4, 9, 0, 3, 3, 7, 10, 2, 5};
         List<String> names = new ArrayList<>(params.keySet());
         double[] errs = GradCheck.relativeErrors(new ArrayList<>(params.values()), (tape, leaves) -> {
@@ -77,9 +78,9 @@ class GsaModelGradTest {
         Tensor a = model.feed(ids, 1, ids.length, model.newState(1));
         Tensor b = again.feed(ids, 1, ids.length, again.newState(1));
         assertEquals(0.0, Tensor.relErr(b, a), "float32 save/load must be exact");
-        assertEquals(model.configJson, again.configJson);
+        assertEquals(model.config.toJson(), again.config.toJson());
 
-        HfModelDir.save(tmp.resolve("sharded"), model.configJson, model.params(), n -> SafeTensors.DType.F32, 40_000);
+        HfModelDir.save(tmp.resolve("sharded"), model.config.toJson(), model.params(), n -> SafeTensors.DType.F32, 40_000);
         assertTrue(java.nio.file.Files.exists(tmp.resolve("sharded/model.safetensors.index.json")));
         CausalLM sharded = ModelLoader.load(tmp.resolve("sharded"));
         assertEquals(0.0, Tensor.relErr(sharded.feed(ids, 1, ids.length, sharded.newState(1)), a), "sharded load must be exact");

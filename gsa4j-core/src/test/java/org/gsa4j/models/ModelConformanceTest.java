@@ -4,6 +4,7 @@ import org.gsa4j.Gsa4jException;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.io.SafeTensors;
+import org.gsa4j.ops.CrossEntropy;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.DynamicTest;
@@ -54,8 +55,7 @@ class ModelConformanceTest {
             Tape tape = Tape.recording();
             Map<String, Var> p = model.bind(tape);
             Var logits = model.logits(tape, p, ids, batch, seqLen, null);
-            Var loss = org.gsa4j.autograd.Functions.crossEntropy(tape, logits,
-                    CausalLM.shiftedLabels(ids, batch, seqLen), CausalLM.IGNORE_INDEX);
+            Var loss = CrossEntropy.apply(tape, logits, CausalLM.shiftedLabels(ids, batch, seqLen), CausalLM.IGNORE_INDEX);
             tape.backward(loss);
 
             double logitsErr = Tensor.relErr(logits.value, expected.f32("logits"));

@@ -1,13 +1,21 @@
 package org.gsa4j.models;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
 import java.util.stream.Stream;
 
-/** The reference vectors: the copy in the test resources, or the directory in GSA4J_REFERENCE_DIR. */
+/**
+ * The reference vectors: the copy in the test resources, or the directory in GSA4J_REFERENCE_DIR.
+ * Tests discover their cases here, so a reference folder in the same format with other cases runs
+ * exactly what it holds.
+ */
 public final class ReferenceCases {
     private ReferenceCases() {}
 
@@ -25,6 +33,34 @@ public final class ReferenceCases {
     public static List<Path> modelCases() throws IOException {
         try (Stream<Path> s = Files.list(root().resolve("models"))) {
             return s.filter(p -> Files.isRegularFile(p.resolve("config.json"))).sorted().toList();
+        }
+    }
+
+    /** Every operator case under reference/ops (a {@code NAME.json} beside its {@code NAME.safetensors}), by name, sorted. */
+    public static List<String> opCases() throws IOException {
+        Path ops = root().resolve("ops");
+        try (Stream<Path> s = Files.list(ops)) {
+            return s.map(p -> p.getFileName().toString())
+                    .filter(n -> n.endsWith(".json") && Files.isRegularFile(ops.resolve(n.replaceFirst("\\.json$", ".safetensors"))))
+                    .map(n -> n.replaceFirst("\\.json$", "")).sorted().toList();
+        }
+    }
+
+    /** The model cases of these model types (read from each config.json), sorted by name. */
+    public static List<Path> modelCases(Set<String> modelTypes) throws IOException {
+        return modelCases().stream().filter(dir -> modelTypes.contains(modelType(dir))).toList();
+    }
+
+    /** The transformers Llama/Mistral cases: the sources of the T2R conversion. */
+    public static List<Path> transformerCases() throws IOException {
+        return modelCases(Set.of("llama", "mistral"));
+    }
+
+    private static String modelType(Path dir) {
+        try {
+            return new ObjectMapper().readTree(dir.resolve("config.json").toFile()).path("model_type").asText();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 }

@@ -112,10 +112,11 @@ class StateSnapshotTest {
         // the same model loaded again (another instance, its config keys in another order) accepts it
         com.fasterxml.jackson.databind.node.ObjectNode reordered = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();
         List<String> keys = new ArrayList<>();
-        gsa.configJson.fieldNames().forEachRemaining(keys::add);
+        com.fasterxml.jackson.databind.node.ObjectNode json = gsa.config.toJson();
+        json.fieldNames().forEachRemaining(keys::add);
         java.util.Collections.reverse(keys);
-        for (String k : keys) reordered.set(k, gsa.configJson.get(k));
-        CausalLM twin = new CausalLM(reordered, gsa.config, gsa.naming, gsa.mixers(), gsa.params());
+        for (String k : keys) reordered.set(k, json.get(k));
+        CausalLM twin = new CausalLM(ModelRegistry.build(ModelRegistry.fromJson(reordered)), gsa.params());
         assertEquals(s.position(), twin.restore(snap).position());
         assertEquals(gsa.identity(), twin.identity());
     }

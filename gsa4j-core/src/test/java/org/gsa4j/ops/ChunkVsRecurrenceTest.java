@@ -18,13 +18,13 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The float32 chunk algorithm against the float64 recurrence on the same (float32-representable)
- * random inputs, SPEC 2.4.8: T ∈ {1, 63, 64, 65, 200} (one row; one short chunk; exactly one chunk;
+ * random inputs, docs/MATH.md#how-it-is-tested: T ∈ {1, 63, 64, 65, 200} (one row; one short chunk; exactly one chunk;
  * a one-row last chunk; several chunks and a tail), odd and larger head dims, weak and strong
  * decay (b ≈ −190 at row 64), with and without initial states and final-state cotangents.
  */
 class ChunkVsRecurrenceTest {
     private static final double TOL = 1e-4;
-    /** GSA's own conditioning at strong decay (SPEC 2.4.6 point 6): dq, dk cancel in da = p ⊙ (dp − ⟨p, dp⟩). */
+    /** GSA's own conditioning at strong decay (docs/MATH.md#float32-stable-sub-blocks): dq, dk cancel in da = p ⊙ (dp − ⟨p, dp⟩). */
     private static final double TOL_GSA_STRONG_DQ_DK = 2e-4;
     /**
      * At g ≈ −7 per step (α ≈ 1e-3, far beyond what GSA's logsigmoid(f)/8 gates produce) s = 1 − α is

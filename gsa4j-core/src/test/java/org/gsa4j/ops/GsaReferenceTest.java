@@ -1,24 +1,45 @@
 package org.gsa4j.ops;
 
-import static org.gsa4j.ops.OpsTestSupport.check;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.nio.file.Path;
 import org.gsa4j.io.SafeTensors;
+import org.gsa4j.models.ReferenceCases;
 import org.gsa4j.ops.gsa.GatedSlotAttention;
 import org.gsa4j.tensor.Tensor;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
 
-/** The reference/ops cases (made by a float64 recurrence cross-checked against the library), both precisions. */
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.gsa4j.ops.OpsTestSupport.check;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+/**
+ * Every reference/ops case (made by a float64 recurrence cross-checked against the library), both
+ * precisions: whatever cases the reference folder holds.
+ */
 class GsaReferenceTest {
     private static final double TOL = 1e-5;
 
-    @ParameterizedTest(name = "{0} float64={1}")
-    @CsvSource({"gsa_small,false", "gsa_small,true", "gsa_nostate,false", "gsa_nostate,true",
-                "gsa_one_step,false", "gsa_one_step,true"})
-    void matchesReference(String name, boolean float64) throws Exception {
-        Path dir = OpsTestSupport.referenceDir().resolve("ops");
+    @TestFactory
+    List<DynamicTest> everyOpCaseMatchesTheReference() throws IOException {
+        List<String> cases = ReferenceCases.opCases();
+        assertFalse(cases.isEmpty(), "no operator cases under " + ReferenceCases.root().resolve("ops"));
+        System.out.println("op conformance: " + cases.size() + " cases " + cases + " from " + ReferenceCases.root().resolve("ops")
+                + ", each in float32 and float64");
+        List<DynamicTest> tests = new ArrayList<>();
+        for (String name : cases) {
+            for (boolean float64 : new boolean[] {false, true}) {
+                tests.add(DynamicTest.dynamicTest(name + " float64=" + float64, () -> matchesReference(name, float64)));
+            }
+        }
+        return tests;
+    }
+
+    private static void matchesReference(String name, boolean float64) throws Exception {
+        Path dir = ReferenceCases.root().resolve("ops");
         double scale = new ObjectMapper().readTree(dir.resolve(name + ".json").toFile()).get("scale").asDouble();
         try (SafeTensors st = SafeTensors.open(dir.resolve(name + ".safetensors"))) {
             java.util.function.Function<String, Tensor> in = n -> {

@@ -2,25 +2,12 @@ package org.gsa4j.ops;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.net.URISyntaxException;
-import java.nio.file.Path;
 import java.util.SplittableRandom;
 import org.gsa4j.tensor.Tensor;
 
 /** Random inputs, gates and error reporting shared by the operator tests. */
 final class OpsTestSupport {
     private OpsTestSupport() {}
-
-    /** The reference vectors: env GSA4J_REFERENCE_DIR, else the test resources' reference folder. */
-    static Path referenceDir() {
-        String env = System.getenv("GSA4J_REFERENCE_DIR");
-        if (env != null && !env.isBlank()) return Path.of(env);
-        try {
-            return Path.of(OpsTestSupport.class.getResource("/reference").toURI());
-        } catch (URISyntaxException e) {
-            throw new IllegalStateException(e);
-        }
-    }
 
     /** N(0, 1) in float32 (so that the float64 copy describes exactly the same inputs). */
     static Tensor randn(SplittableRandom rng, int... shape) {
@@ -30,7 +17,7 @@ final class OpsTestSupport {
     enum Strength {
         /** g = logsigmoid(N(0,1)) / 8, as GSA's gates. */
         WEAK,
-        /** g = −softplus(3 + 0.5·N(0,1)) ≈ −3 per step, cumulative ≈ −190 within a chunk (SPEC 2.4.8). */
+        /** g = −softplus(3 + 0.5·N(0,1)) ≈ −3 per step, cumulative ≈ −190 within a chunk (docs/MATH.md#how-it-is-tested). */
         STRONG,
         /** g = −softplus(7 + 0.5·N(0,1)) ≈ −7 per step (HGRN2-like): 15 steps already leave float32's range. */
         EXTREME

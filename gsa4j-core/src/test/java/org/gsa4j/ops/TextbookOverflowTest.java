@@ -11,7 +11,7 @@ import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
 /**
- * Proves that the strong-decay tests reach float32 overflow (SPEC 2.4.6 point 1): the textbook
+ * Proves that the strong-decay tests reach float32 overflow (docs/MATH.md#float32-stable-sub-blocks): the textbook
  * factorisation scores = (Q ⊙ e^b)(K ⊙ e^{−b})ᵀ gives inf/NaN on one chunk of strong decay, while
  * the sub-block scheme stays finite and accurate on the very same inputs.
  */

@@ -1,13 +1,14 @@
 package org.gsa4j.reliability;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.data.TokenFile;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
+import org.gsa4j.models.ModelRegistry;
 import org.gsa4j.train.Checkpoints;
 import org.gsa4j.train.LmData;
 import org.gsa4j.train.MetricsLog;
-import org.gsa4j.train.ModelConfigs;
 import org.gsa4j.train.TrainConfig;
 import org.gsa4j.train.Trainer;
 import org.gsa4j.train.Validator;
@@ -45,7 +46,7 @@ class CrashSafetyTest {
     }
 
     static CausalLM model() {
-        return ModelLoader.create(ModelConfigs.of("gsa", VOCAB, 32, 2, 2, 8, 64), 3);
+        return ModelLoader.create(ModelRegistry.preset("gsa", new ModelSize(VOCAB, 32, 2, 2, 8, 64)).toJson(), 3);
     }
 
     /** Writes learnable tokens (repeated random motifs with 5% noise). */

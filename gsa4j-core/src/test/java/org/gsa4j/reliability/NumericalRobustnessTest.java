@@ -5,8 +5,9 @@ import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.ops.CrossEntropy;
-import org.gsa4j.ops.gsa.GatedSlotAttention;
 import org.gsa4j.ops.RmsNorm;
+import org.gsa4j.ops.gsa.GatedSlotAttention;
+import org.gsa4j.ops.gsa.SlotGate;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.tensor.VectorOps;
 import org.junit.jupiter.api.Test;
@@ -55,7 +56,7 @@ class NumericalRobustnessTest {
         float[] f = {1e4f, -1e4f, 1e30f, -1e30f, Float.MAX_VALUE, -Float.MAX_VALUE, 88f, -88f, 0f, 1e-30f, -1e-30f, 20f, -20f};
         Tape tape = Tape.recording();
         Var fv = tape.leaf(Tensor.of(f.clone(), 1, 1, 1, f.length), true);
-        Var[] gs = Functions.slotGate(tape, fv, TAU);
+        Var[] gs = SlotGate.apply(tape, fv, TAU);
         Tensor g = gs[0].value, s = gs[1].value;
         for (int i = 0; i < f.length; i++) {
             double want = logSigmoid(f[i]) / TAU;
@@ -87,7 +88,7 @@ class NumericalRobustnessTest {
             for (int i = 0; i < t.size(); i++) if (rng.nextDouble() < fraction) t.set(i, rng.nextBoolean() ? big : -big);
         }
         Tape tape = Tape.inference();
-        Var[] gs = Functions.slotGate(tape, tape.constant(f), TAU);
+        Var[] gs = SlotGate.apply(tape, tape.constant(f), TAU);
         return new Tensor[] {q, k, v, gs[1].value, gs[0].value};
     }
 

@@ -49,7 +49,7 @@ final class Seeds {
     /** A tiny model saved into {@code dir} (config.json + model.safetensors, or sharded with an index). */
     static void saveTiny(Path dir, boolean sharded) {
         CausalLM m = tinyModel();
-        HfModelDir.save(dir, m.configJson, m.params(), n -> SafeTensors.DType.F32, sharded ? 2048 : 0);
+        HfModelDir.save(dir, m.config.toJson(), m.params(), n -> SafeTensors.DType.F32, sharded ? 2048 : 0);
     }
 
     /** safetensors files of every dtype, with metadata, an empty tensor and a scalar. */

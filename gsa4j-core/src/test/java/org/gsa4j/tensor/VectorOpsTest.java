@@ -1,10 +1,12 @@
 package org.gsa4j.tensor;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import org.gsa4j.ops.gsa.SlotGate;
+import org.junit.jupiter.api.Test;
 
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class VectorOpsTest {
     static final int[] LENGTHS = {0, 1, 15, 16, 17, 100};
@@ -182,7 +184,7 @@ class VectorOpsTest {
         }
         for (float invTau : new float[] {1f, 1f / 8, 1f / 16}) {
             VectorOps.logSigmoid(f, 0, y, 0, n, invTau);
-            VectorOps.slotGate(f, g, s, 0, n, invTau);
+            SlotGate.forward(f, g, s, 0, n, invTau);
             VectorOps.logSigmoidBackward(f, dy, dx, 0, n, invTau);
             double worstG = 0, worstS = 0, worstDx = 0;
             for (int i = 0; i < n; i++) {

@@ -1,17 +1,17 @@
 package org.gsa4j.train;
 
 import org.gsa4j.Gsa4jException;
-import org.gsa4j.convert.TransformerToRnn;
 import org.gsa4j.convert.TransformerToRnn.Options;
 import org.gsa4j.convert.TransformerToRnn.Target;
+import org.gsa4j.convert.TransformerToRnn;
 import org.gsa4j.data.TokenFile;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
-import org.gsa4j.tensor.Tensor;
+import org.gsa4j.models.ReferenceCases;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.net.URISyntaxException;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -26,10 +26,11 @@ class InitFromTest {
     @TempDir
     Path dir;
 
-    static Path referenceLlama() throws URISyntaxException {
-        String env = System.getenv("GSA4J_REFERENCE");
-        Path root = env != null && !env.isBlank() ? Path.of(env) : Path.of(InitFromTest.class.getResource("/reference").toURI());
-        return root.resolve("models/llama");
+    /** The first Llama/Mistral case of the reference folder (the T2R conversion tests cover every one). */
+    static Path referenceLlama() throws IOException {
+        List<Path> cases = ReferenceCases.transformerCases();
+        assertFalse(cases.isEmpty(), "no llama/mistral case under " + ReferenceCases.root().resolve("models"));
+        return cases.getFirst();
     }
 
     private Path converted(Target target) throws Exception {

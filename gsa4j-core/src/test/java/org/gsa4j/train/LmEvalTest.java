@@ -1,10 +1,12 @@
 package org.gsa4j.train;
 
-import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.data.BpeTrainer;
 import org.gsa4j.data.Tokenizer;
 import org.gsa4j.models.CausalLM;
+import org.gsa4j.models.ModelRegistry;
+import org.gsa4j.ops.CrossEntropy;
 import org.junit.jupiter.api.Test;
 
 import java.io.StringReader;
@@ -26,7 +28,7 @@ class LmEvalTest {
     void streamingInBlocksAndChunksEqualsOneForwardPass() throws Exception {
         String text = text();
         Tokenizer tok = BpeTrainer.train(List.of(text), 300);
-        CausalLM model = TinyRuns.create(ModelConfigs.of("gsa", 300, 32, 2, 2, 8, 64), 1);
+        CausalLM model = TinyRuns.create(ModelRegistry.preset("gsa", new ModelSize(300, 32, 2, 2, 8, 64)).toJson(), 1);
         // block tokenization (cut after "\n" + non-space) gives exactly the whole text's tokens
         int[] all = tok.encode(text);
         LmEval.Result a = LmEval.evaluate(model, tok, new StringReader(text), 50, null);
@@ -45,7 +47,7 @@ class LmEvalTest {
         int[] targets = new int[n + 1];
         System.arraycopy(all, 0, targets, 0, n);
         targets[n] = CausalLM.IGNORE_INDEX;
-        double full = Functions.crossEntropy(tape, logits, targets, CausalLM.IGNORE_INDEX).value.get(0) * n;
+        double full = CrossEntropy.apply(tape, logits, targets, CausalLM.IGNORE_INDEX).value.get(0) * n;
         LmEval.Scorer s = new LmEval.Scorer(model, 64);
         s.start(tok.eosId());
         s.score(java.util.Arrays.copyOf(all, n));

@@ -1,8 +1,10 @@
 package org.gsa4j.train;
 
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
+import org.gsa4j.models.ModelRegistry;
 import org.junit.jupiter.api.Test;
 
 import java.util.HashSet;
@@ -55,7 +57,7 @@ class MqarTest {
     void tinyGsaLearnsRecall() {
         Mqar.Spec spec = new Mqar.Spec(64, 32, 4, 0.01, true);
         Mqar.Dataset train = Mqar.generate(spec, 4000, 0), test = Mqar.generate(spec, 256, 10);
-        var cfg = ModelConfigs.of("gsa", 64, 64, 2, 2, 16, 128);
+        var cfg = ModelRegistry.preset("gsa", new ModelSize(64, 64, 2, 2, 16, 128)).toJson();
         cfg.put("use_short_conv", Boolean.parseBoolean(System.getProperty("mqar.conv", "false")));
         CausalLM model = ModelLoader.create(cfg, 0);
         TrainConfig c = TrainConfig.builder().steps(Long.getLong("mqar.steps", 250)).batchSize(32).seqLen(32)

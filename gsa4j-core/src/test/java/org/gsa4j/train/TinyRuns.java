@@ -1,9 +1,11 @@
 package org.gsa4j.train;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.data.TokenFile;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
+import org.gsa4j.models.ModelRegistry;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -19,7 +21,7 @@ final class TinyRuns {
     /** A tiny config per architecture; add a line here when a new architecture arrives. */
     static List<ObjectNode> tinyConfigs() {
         List<ObjectNode> out = new ArrayList<>();
-        for (String arch : ModelConfigs.ARCHITECTURES) out.add(ModelConfigs.of(arch, VOCAB, 32, 2, 2, 8, 64));
+        for (String arch : ModelRegistry.modelTypes()) out.add(ModelRegistry.preset(arch, new ModelSize(VOCAB, 32, 2, 2, 8, 64)).toJson());
         return out;
     }
 
@@ -29,7 +31,7 @@ final class TinyRuns {
     }
 
     static CausalLM gsa(long seed) {
-        return ModelLoader.create(ModelConfigs.of("gsa", VOCAB, 32, 2, 2, 8, 64), seed);
+        return ModelLoader.create(ModelRegistry.preset("gsa", new ModelSize(VOCAB, 32, 2, 2, 8, 64)).toJson(), seed);
     }
 
     /** Learnable tokens: copies of a few random motifs, with 5% noise. */

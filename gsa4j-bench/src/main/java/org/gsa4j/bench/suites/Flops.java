@@ -3,7 +3,7 @@ package org.gsa4j.bench.suites;
 /**
  * FLOP counts used to turn times into GFLOP/s and model-FLOP utilisation (multiply + add = 2).
  *
- * <p>GSA operator, chunk form (SPEC §2.2), per head and token, chunk size C, dims K, V, M: the
+ * <p>GSA operator, chunk form (docs/MATH.md#chunk-form), per head and token, chunk size C, dims K, V, M: the
  * matrix products the algorithm needs, with intra-chunk products counted only over the causal
  * pairs j ≤ t (C(C+1)/2 per chunk, i.e. (C+1)/2 per token):
  * <ul>

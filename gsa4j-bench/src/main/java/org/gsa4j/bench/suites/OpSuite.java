@@ -2,8 +2,8 @@ package org.gsa4j.bench.suites;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.ops.gsa.GatedSlotAttention;
+import org.gsa4j.ops.gsa.SlotGate;
 import org.gsa4j.tensor.Tensor;
-import org.gsa4j.tensor.VectorOps;
 
 import java.util.SplittableRandom;
 
@@ -100,7 +100,7 @@ public final class OpSuite {
             Tensor f = Tensor.randn(rng, 1, 1, t, H, M);
             g = Tensor.zeros(1, t, H, M);
             s = Tensor.zeros(1, t, H, M);
-            VectorOps.slotGate(f.f, g.f, s.f, 0, f.size(), 1f / 8);
+            SlotGate.forward(f.f, g.f, s.f, 0, f.size(), 1f / 8);
             dO = Tensor.randn(rng, 1, 1, t, H, V);
         }
     }

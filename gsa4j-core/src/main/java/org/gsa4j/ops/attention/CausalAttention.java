@@ -1,14 +1,17 @@
 package org.gsa4j.ops.attention;
 
-import java.util.Arrays;
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
 import org.gsa4j.tensor.Gemm;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.tensor.VectorOps;
 
+import java.util.Arrays;
+
 /**
  * Causal softmax attention with grouped-query heads and an optional sliding window
- * (SPEC §4.4, §4.5), forward and hand-written backward.
+ * (docs/MATH.md#causal-softmax-attention), forward and hand-written backward.
  *
  * <pre>
  *   q [B,T,HQ,D], k, v [B,T,HKV,D], G = HQ / HKV; query head h uses kv head g = floor(h / G)
@@ -34,6 +37,25 @@ import org.gsa4j.tensor.VectorOps;
  */
 public final class CausalAttention {
     private CausalAttention() {}
+
+    /**
+     * Causal softmax attention on a tape: q [B,T,HQ,D], k, v [B,T,HKV,D] (query head h uses kv head
+     * h / G), logits scaled by {@code scale}, {@code window} the sliding window (0 = full causal) →
+     * o [B,T,HQ,D].
+     */
+    public static Var apply(Tape tape, Var q, Var k, Var v, double scale, int window) {
+        Result r = forward(q.value, k.value, v.value, scale, window);
+        Var out = tape.result(r.o(), q, k, v);
+        tape.record(out, () -> {
+            Tensor dO = out.grad();
+            if (dO == null) return;
+            Grads d = backward(r, dO);
+            q.accumulate(d.dq());
+            k.accumulate(d.dk());
+            v.accumulate(d.dv());
+        });
+        return out;
+    }
 
     /** Query-block and key-block sizes of the float32 path. */
     static final int BR = 64, BC = 64;

@@ -1,10 +1,12 @@
 package org.gsa4j.ops.attention;
 
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
 import org.gsa4j.tensor.Tensor;
 
 /**
  * Rotary position embedding, GPT-NeoX ("half-split", non-interleaved) layout, as used by the
- * Transformer/Llama baselines (SPEC §4.4, §4.5) and RetNet (§4.2).
+ * Transformer/Llama baselines (docs/MATH.md#causal-softmax-attention) and RetNet (docs/MATH.md#retnet-layer).
  *
  * <p>For a vector {@code x = [x1, x2]} of even length {@code dim} (halves of {@code dim/2}) at
  * position {@code p}:
@@ -67,6 +69,24 @@ public final class Rotary {
     /** The float32 angle θ_{p,i} the rotation uses, widened to double. */
     public double angle(int position, int i) {
         return (float) position * invFreq[i];
+    }
+
+    /**
+     * The embedding on a tape: x [B,T,H,dim] rotated, token t at position offset + t. The rotation
+     * is orthogonal: backward rotates the gradient by −θ.
+     */
+    public Var apply(Tape tape, Var x, int offset) {
+        Tensor y = x.value.copy();
+        apply(y, offset, false);
+        Var out = tape.result(y, x);
+        tape.record(out, () -> {
+            Tensor g = out.grad();
+            if (g == null) return;
+            Tensor dx = g.copy();
+            apply(dx, offset, true);
+            x.accumulate(dx);
+        });
+        return out;
     }
 
     /**

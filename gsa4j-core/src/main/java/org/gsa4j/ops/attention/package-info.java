@@ -1,6 +1,6 @@
 /**
- * Softmax-attention operators for the Transformer/Llama baselines (SPEC §4.4, §4.5) and the rotary
- * embedding they (and RetNet, §4.2) use.
+ * Softmax-attention operators for the Transformer/Llama baselines (docs/MATH.md#causal-softmax-attention) and the rotary
+ * embedding they (and RetNet, docs/MATH.md#retnet-layer) use.
  *
  * <ul>
  *   <li>{@link org.gsa4j.ops.attention.Rotary}: GPT-NeoX half-split rotary, fp32 angles as the reference;

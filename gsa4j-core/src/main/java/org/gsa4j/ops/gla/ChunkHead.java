@@ -8,11 +8,11 @@ import org.gsa4j.tensor.Gemm;
 import org.gsa4j.tensor.VectorOps;
 
 /**
- * The chunkwise-parallel float32 algorithm of SPEC §2.4 for one (batch, head): the sequence is cut
+ * The chunkwise-parallel float32 algorithm of docs/MATH.md#the-gated-linear-attention-primitive for one (batch, head): the sequence is cut
  * into chunks of {@link #C} rows; only the state S (forward) and dS (backward) cross chunk
  * boundaries, everything inside a chunk is small matrix products plus element-wise work.
  *
- * <p>Notation (SPEC 2.4.2): inside a chunk of L rows, {@code b_t = g_1 + … + g_t} is the chunk-local
+ * <p>Notation (docs/MATH.md#chunk-form): inside a chunk of L rows, {@code b_t = g_1 + … + g_t} is the chunk-local
  * inclusive cumulative log-decay (double, per decayed channel), {@code B = b_L}. Decay between two
  * rows of one chunk appears only in the three kernels {@link #scores}, {@link #mixAdd},
  * {@link #mixTAdd}, evaluated by 16-row sub-blocks so that no exponent is ever positive (2.4.6).
@@ -135,7 +135,7 @@ final class ChunkHead {
         System.arraycopy(s, 0, sT, stateOffset(), dk * dv);
     }
 
-    /** KD, SPEC 2.4.3: A = scores(Q, K); O = (Q ⊙ e^b) S_in + A V. */
+    /** KD, docs/MATH.md#chunk-form: A = scores(Q, K); O = (Q ⊙ e^b) S_in + A V. */
     private void forwardChunkKeyDecay(int L, float[] sIn, float[] o) {
         scores(q, k, L, scoresBuf);
         VectorOps.mul(q, 0, expB, 0, tmpK, 0, L * dk);                                   // Q ⊙ e^b      L×dk
@@ -143,7 +143,7 @@ final class ChunkHead {
         Gemm.sgemm(false, false, L, dv, L, 1f, scoresBuf, 0, L, v, 0, dv, 1f, o, 0, dv);  // intra-chunk
     }
 
-    /** VD, SPEC 2.4.3: P = tril(Q Kᵀ); O° = e^b ⊙ (Q S_in) + mix(P°, V); O = O° + P^d ⊙ V. Keeps O°. */
+    /** VD, docs/MATH.md#chunk-form: P = tril(Q Kᵀ); O° = e^b ⊙ (Q S_in) + mix(P°, V); O = O° + P^d ⊙ V. Keeps O°. */
     private void forwardChunkValueDecay(int L, float[] sIn, float[] o) {
         plainScores(q, k, L, scoresBuf);
         Gemm.sgemm(false, false, L, dv, dk, 1f, q, 0, dk, sIn, 0, dv, 0f, oStrict, 0, dv);
@@ -153,7 +153,7 @@ final class ChunkHead {
         for (int t = 0; t < L; t++) VectorOps.axpy(scoresBuf[t * L + t], v, t * dv, o, t * dv, dv);
     }
 
-    /** S ← S_out of the loaded chunk (SPEC 2.4.3): KD Diag(e^B) S + (K ⊙ e^{B−b})ᵀ V; VD S Diag(e^B) + Kᵀ (V ⊙ e^{B−b}). */
+    /** S ← S_out of the loaded chunk (docs/MATH.md#chunk-form): KD Diag(e^B) S + (K ⊙ e^{B−b})ᵀ V; VD S Diag(e^B) + Kᵀ (V ⊙ e^{B−b}). */
     private void advanceState(int L, float[] s) {
         if (decay == Decay.VALUE) {
             for (int i = 0; i < dk; i++) VectorOps.mul(s, i * dv, expBLast, 0, s, i * dv, dv);
@@ -169,7 +169,7 @@ final class ChunkHead {
     // ---------------------------------------------------------------- backward
 
     /**
-     * SPEC 2.4.5: Phase A recomputes the chunk-entering states; Phases B and C run fused in one
+     * docs/MATH.md#chunk-backward: Phase A recomputes the chunk-entering states; Phases B and C run fused in one
      * descending loop (dS_in of chunk c is the dS_out of chunk c − 1).
      */
     void backward(float[] s0, float[] oStrictAll, float[] dOAll, float[] dST,
@@ -212,7 +212,7 @@ final class ChunkHead {
     }
 
     /**
-     * KD, SPEC 2.4.4. Writes dQ, dK, dV (gradQ, gradK, gradV), dS_in and dg (dgChunk).
+     * KD, docs/MATH.md#chunk-backward. Writes dQ, dK, dV (gradQ, gradK, gradV), dS_in and dg (dgChunk).
      * <pre>
      *   dA  = tril(dO Vᵀ)                      dQ° = (dO S_inᵀ) ⊙ e^b + mix(dA°, K)    dK° = mixT(dA°, Q)
      *   dKs = (V dS_outᵀ) ⊙ e^{B−b}             dQ  = dQ° + dA^d ⊙ K                   dK  = dK° + dKs + dA^d ⊙ Q
@@ -232,7 +232,7 @@ final class ChunkHead {
         Gemm.sgemm(false, true, L, dk, dv, 1f, v, 0, dv, dSOut, 0, dv, 0f, dKState, 0, dk);
         VectorOps.mul(dKState, 0, expBMinusB, 0, dKState, 0, L * dk);
 
-        // dg from the strict parts, before the diagonal terms are added (SPEC 2.4.6 point 5)
+        // dg from the strict parts, before the diagonal terms are added (docs/MATH.md#float32-stable-sub-blocks)
         for (int t = 0; t < L; t++) {
             for (int d = 0; d < dk; d++) {
                 int i = t * dk + d;
@@ -259,7 +259,7 @@ final class ChunkHead {
     }
 
     /**
-     * VD, SPEC 2.4.4. Writes dQ, dK, dV (gradQ, gradK, gradV), dS_in and dg (dgChunk).
+     * VD, docs/MATH.md#chunk-backward. Writes dQ, dK, dV (gradQ, gradK, gradV), dS_in and dg (dgChunk).
      * <pre>
      *   dP  = scores(dO, V)                     dQ  = (dO ⊙ e^b) S_inᵀ + dP K          dK = dPᵀ Q + (V ⊙ e^{B−b}) dS_outᵀ
      *   dV° = mixT(P°, dO)                      dVs = (K dS_out) ⊙ e^{B−b}             dV = dV° + dVs + P^d ⊙ dO
@@ -315,7 +315,7 @@ final class ChunkHead {
 
     /**
      * dgChunk holds r (L×dd) on entry; on exit dg_τ = Σ_{t≥τ} r_t + Σ_{j<τ} x_j + c with
-     * x_j = w_j ⊙ wState_j: a suffix sum of r plus a running exclusive prefix sum of x (SPEC 2.4.4,
+     * x_j = w_j ⊙ wState_j: a suffix sum of r plus a running exclusive prefix sum of x (docs/MATH.md#chunk-backward,
      * the rearranged form without cancellation, 2.4.6 point 5).
      */
     private void gateGradientFromParts(int L, float[] w, float[] wState, double[] c) {
@@ -344,7 +344,7 @@ final class ChunkHead {
         }
     }
 
-    // ---------------------------------------------------------------- decayed kernels (SPEC 2.4.2, 2.4.6)
+    // ---------------------------------------------------------------- decayed kernels (docs/MATH.md#chunk-form, #float32-stable-sub-blocks)
 
     /**
      * out[t, j] = Σ_d x_td y_jd e^{b_td − b_jd} for j ≤ t, 0 above the diagonal (L×L, stride L).

@@ -1,15 +1,18 @@
 package org.gsa4j.ops.gla;
 
-import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Scratch;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.tensor.VectorOps;
 
+import java.util.Arrays;
+
 /**
- * The one gated-linear-attention primitive (SPEC §2.4.1) behind GSA, GLA, HGRN2 and RetNet.
+ * The one gated-linear-attention primitive (docs/MATH.md#the-gated-linear-attention-primitive) behind GSA, GLA, HGRN2 and RetNet.
  * Per batch element and head, with a state {@code S ∈ R^{Dk×Dv}} and {@code α_t = exp(g_t)}:
  * <pre>
  *   KEY    (decay on the key axis):   S_t = Diag(α_t) S_{t-1} + k_t v_tᵀ     g_t ∈ R^{Dk}
@@ -20,13 +23,48 @@ import org.gsa4j.tensor.VectorOps;
  * Tensors are {@code q, k [B,T,H,Dk]}, {@code v [B,T,H,Dv]}, {@code g [B,T,H,Dk or Dv]},
  * {@code s0 [B,H,Dk,Dv]}. The caller folds the scale into q ({@code q' = scale·q}, {@code dq = scale·dq'})
  * and expands grouped heads. All tensors of a call share one precision: float32 runs the chunkwise
- * algorithm ({@link ChunkHead}, SPEC §2.4), float64 the plain recurrence with back-propagation
+ * algorithm ({@link ChunkHead}, docs/MATH.md#the-gated-linear-attention-primitive), float64 the plain recurrence with back-propagation
  * through time ({@link NaiveGla}), the executable spec the chunk form is tested against.
  */
 public final class GatedLinearAttention {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
     private GatedLinearAttention() {}
+
+    /**
+     * The primitive on a tape, from a zero state, decay on the key axis ({@code g} shaped like q) or
+     * the value axis ({@code g} shaped like v): q, k [B,T,H,Dk], v [B,T,H,Dv] → o [B,T,H,Dv]. The
+     * scale must already be folded into q. Chunkwise in float32, the plain recurrence in float64.
+     */
+    public static Var apply(Tape tape, Decay decay, Var q, Var k, Var v, Var g) {
+        Gate gate = switch (decay) {
+            case KEY -> Gate.key(g.value);
+            case VALUE -> Gate.value(g.value);
+            case SCALAR -> throw new IllegalArgumentException("a scalar decay takes per-head log γ: use the logGamma overload");
+        };
+        return apply(tape, gate, q, k, v, g);
+    }
+
+    /** As above with a fixed scalar decay per head (RetNet): {@code logGamma[h] = log γ_h}, no gate gradient. */
+    public static Var apply(Tape tape, double[] logGamma, Var q, Var k, Var v) {
+        return apply(tape, Gate.scalar(logGamma.clone()), q, k, v, null);
+    }
+
+    /** g: the gate's variable, null for a fixed decay. */
+    private static Var apply(Tape tape, Gate gate, Var q, Var k, Var v, Var g) {
+        Result r = forward(gate, q.value, k.value, v.value, null);
+        Var out = tape.result(r.o(), q, k, v, g);
+        tape.record(out, () -> {
+            Tensor dO = out.grad();
+            if (dO == null) return;
+            Grads d = backward(r.saved(), dO, null);
+            q.accumulate(d.dq());
+            k.accumulate(d.dk());
+            v.accumulate(d.dv());
+            if (g != null) g.accumulate(d.dg());
+        });
+        return out;
+    }
 
     public enum Decay { KEY, VALUE, SCALAR }
 
@@ -56,8 +94,8 @@ public final class GatedLinearAttention {
 
     /**
      * What the backward needs: the raw inputs and, for VALUE decay in float32, {@code O°} (the output
-     * without its j = t term, SPEC 2.4.3), needed for a cancellation-free dg. The cumulative decays and
-     * the chunk states are recomputed (SPEC 2.4.5 Phase A).
+     * without its j = t term, docs/MATH.md#chunk-form), needed for a cancellation-free dg. The cumulative decays and
+     * the chunk states are recomputed (docs/MATH.md#chunk-backward).
      */
     public static final class Saved {
         final Gate gate;

@@ -9,7 +9,7 @@ import org.gsa4j.ops.gla.GatedLinearAttention.Saved;
 import org.gsa4j.tensor.Tensor;
 
 /**
- * The float64 executable spec of the primitive (SPEC §2.4.1): the plain recurrence, one step at a
+ * The float64 executable spec of the primitive (docs/MATH.md#the-gated-linear-attention-primitive): the plain recurrence, one step at a
  * time, and its back-propagation through time. Slow and obvious on purpose: the chunk algorithm is
  * tested against it.
  */

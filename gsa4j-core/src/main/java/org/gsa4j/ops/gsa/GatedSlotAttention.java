@@ -1,25 +1,47 @@
 package org.gsa4j.ops.gsa;
 
-import org.gsa4j.ops.gla.GatedLinearAttention;
+import org.gsa4j.autograd.Tape;
+import org.gsa4j.autograd.Var;
 import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
 import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
+import org.gsa4j.ops.gla.GatedLinearAttention;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Scratch;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.tensor.VectorOps;
 
 /**
- * The Gated Slot Attention operator (SPEC §2): per batch element and head, with α_t = exp(g_t) ∈ R^M,
+ * The Gated Slot Attention operator (docs/MATH.md#the-gsa-operator): per batch element and head, with α_t = exp(g_t) ∈ R^M,
  * <pre>
  *   hk_t = hk_{t-1} ⊙ (1 α_tᵀ) + k_t s_tᵀ      a_t = hk_tᵀ (scale·q_t)     p_t = softmax(a_t)   (over the M slots)
  *   hv_t = (α_t 1ᵀ) ⊙ hv_{t-1} + s_t v_tᵀ      o_t = hv_tᵀ p_t
  * </pre>
  * float32 inputs run two chunkwise passes of {@link GatedLinearAttention} joined by a softmax
- * (SPEC 2.4.7): pass 1 = VALUE decay on (scale·q, k, s, g, hk0) → a; pass 2 = KEY decay on
+ * (docs/MATH.md#the-gsa-operator): pass 1 = VALUE decay on (scale·q, k, s, g, hk0) → a; pass 2 = KEY decay on
  * (p, s, v, g, hv0) → o. float64 inputs run the recurrence above directly ({@link NaiveGsa}).
  */
 public final class GatedSlotAttention {
     private GatedSlotAttention() {}
+
+    /**
+     * The operator on a tape, from zero states: q,k [B,T,H,K], v [B,T,H,V], s,g [B,T,H,M] →
+     * o [B,T,H,V]. Chunkwise-parallel in float32, the plain recurrence in float64.
+     */
+    public static Var apply(Tape tape, Var q, Var k, Var v, Var s, Var g, double scale) {
+        Result r = forward(q.value, k.value, v.value, s.value, g.value, scale, null, null);
+        Var out = tape.result(r.o(), q, k, v, s, g);
+        tape.record(out, () -> {
+            Tensor dO = out.grad();
+            if (dO == null) return;
+            Grads d = backward(r, dO, null, null);
+            q.accumulate(d.dq());
+            k.accumulate(d.dk());
+            v.accumulate(d.dv());
+            s.accumulate(d.ds());
+            g.accumulate(d.dg());
+        });
+        return out;
+    }
 
     public record Result(Tensor o /*[B,T,H,V]*/, Tensor hkT /*[B,H,K,M]*/, Tensor hvT /*[B,H,M,V]*/, Object saved) {}
 

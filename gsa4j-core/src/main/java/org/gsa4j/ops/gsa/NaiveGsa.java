@@ -3,8 +3,8 @@ package org.gsa4j.ops.gsa;
 import org.gsa4j.tensor.Tensor;
 
 /**
- * The float64 executable spec of GSA: the recurrence of SPEC §2.1 and its back-propagation through
- * time of SPEC §2.3, one head and one step at a time.
+ * The float64 executable spec of GSA: the recurrence of docs/MATH.md#the-gsa-operator and its back-propagation through
+ * time of docs/MATH.md#the-gsa-operator, one head and one step at a time.
  */
 final class NaiveGsa {
     private NaiveGsa() {}
@@ -65,7 +65,7 @@ final class NaiveGsa {
         return new Trajectory(hk, hv, p);
     }
 
-    /** SPEC §2.3: DK = ∂L/∂hk_t, DV = ∂L/∂hv_t, walked from t = T down to 1. */
+    /** docs/MATH.md#the-gsa-operator: DK = ∂L/∂hk_t, DV = ∂L/∂hv_t, walked from t = T down to 1. */
     static GatedSlotAttention.Grads backward(Saved in, Tensor dO, Tensor dhkT, Tensor dhvT) {
         int B = in.q.dim(0), T = in.q.dim(1), H = in.q.dim(2), K = in.q.dim(3), V = in.v.dim(3), M = in.s.dim(3);
         Tensor dq = Tensor.zerosF64(B, T, H, K), dk = Tensor.zerosF64(B, T, H, K), dv = Tensor.zerosF64(B, T, H, V);

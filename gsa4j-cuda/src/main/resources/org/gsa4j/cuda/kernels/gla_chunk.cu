@@ -354,18 +354,19 @@ extern "C" __global__ void __launch_bounds__(256) gla_fwd_value(
 // c = e^{B} ⊙ rowsum(S_in ⊙ dS_out) → dg. Q here is scale·q; the stored dQ is scale·dQ.
 // Grid: (key tiles, chunks, B·H).
 
-struct BwdKeySmem {
-    op_t *t0, *t1, *t2, *t3, *t4, *yt;
+// The layout of the two backward kernels that end in the gate gradient: TILES operand tiles, the mix
+// scratch, the cumulative decay, the gradient's scan inputs r and x, the per-chunk constant c, the score
+// diagonal, and the threads' partial sums of c.
+template <int TILES>
+struct GateGradSmem {
+    op_t* tile[TILES];
+    op_t* yt;
     cum_t* b;
     float *r, *x, *csum, *diag, *cpart;
     unsigned char* end;
-    __device__ explicit BwdKeySmem(unsigned char* base) {
+    __device__ explicit GateGradSmem(unsigned char* base) {
         Carve c(base);
-        t0 = c.tile();
-        t1 = c.tile();
-        t2 = c.tile();
-        t3 = c.tile();
-        t4 = c.tile();
+        for (int i = 0; i < TILES; i++) tile[i] = c.tile();
         yt = c.take<op_t>(3 * 64 * LDW);
         b = c.cum();
         r = c.take<float>(64 * LDB);
@@ -376,6 +377,8 @@ struct BwdKeySmem {
         end = c.p;
     }
 };
+typedef GateGradSmem<4> BwdKeySmem;
+typedef GateGradSmem<5> BwdValueValueSmem;
 
 extern "C" __global__ void __launch_bounds__(256) gla_bwd_key_dqk(
         const io_t* Q, const io_t* K, const io_t* V, const float* g, const float* logGamma, const io_t* dO,
@@ -394,7 +397,7 @@ extern "C" __global__ void __launch_bounds__(256) gla_bwd_key_dqk(
     frag_zero(G1);
     frag_zero(G2);
     float cpart = 0.f;   // thread (row tid/4, quarter tid%4) of rowsum(S_in ⊙ dS_out), summed in a fixed order
-    op_t *dos = sm.t0, *vs = sm.t1, *sin = sm.t2, *dso = sm.t3;
+    op_t *dos = sm.tile[0], *vs = sm.tile[1], *sin = sm.tile[2], *dso = sm.tile[3];
     for (int dv0 = 0; dv0 < Dv; dv0 += 64) {
         stage_rows(dos, dO + row_offset(bb, c, h, T, H, Dv), (long)H * Dv, rows, dv0, Dv, Identity{});
         stage_rows(vs, V + row_offset(bb, c, h, T, H, Dv), (long)H * Dv, rows, dv0, Dv, Identity{});
@@ -416,7 +419,7 @@ extern "C" __global__ void __launch_bounds__(256) gla_bwd_key_dqk(
     }
     sm.cpart[threadIdx.x] = cpart;
     // Phase 2, on this key slab.
-    op_t *qs = sm.t0, *ks = sm.t1, *das = sm.t2, *dat = sm.t3;
+    op_t *qs = sm.tile[0], *ks = sm.tile[1], *das = sm.tile[2], *dat = sm.tile[3];
     stage_rows(qs, Q + row_offset(bb, c, h, T, H, Dk), (long)H * Dk, rows, dk0, Dk, Scaled{scale});
     stage_rows(ks, K + row_offset(bb, c, h, T, H, Dk), (long)H * Dk, rows, dk0, Dk, Identity{});
     stage_cumsum(sm.b, g == nullptr ? nullptr : g + row_offset(bb, c, h, T, H, Dk), (long)H * Dk, rows, dk0, Dk, logGamma, h);
@@ -601,34 +604,12 @@ extern "C" __global__ void __launch_bounds__(256) gla_bwd_value_dqk(
 // dV° = mixT(P°, dO); dVs = (K dS_out) ⊙ e^{B−b}; dV = dV° + dVs + P^d ⊙ dO; r = O° ⊙ dO − V ⊙ dV°,
 // x = V ⊙ dVs, c = e^{B} ⊙ colsum(S_in ⊙ dS_out) → dg. Grid: (value tiles, chunks, B·H).
 
-struct BwdValueValueSmem {
-    op_t *qs, *ks, *dst, *pt, *dos, *yt;
-    cum_t* b;
-    float *r, *x, *csum, *diag, *cpart;
-    unsigned char* end;
-    __device__ explicit BwdValueValueSmem(unsigned char* base) {
-        Carve c(base);
-        qs = c.tile();
-        ks = c.tile();
-        dst = c.tile();
-        pt = c.tile();
-        dos = c.tile();
-        yt = c.take<op_t>(3 * 64 * LDW);
-        b = c.cum();
-        r = c.take<float>(64 * LDB);
-        x = c.take<float>(64 * LDB);
-        csum = c.take<float>(64);
-        diag = c.take<float>(64);
-        cpart = c.take<float>(THREADS);
-        end = c.p;
-    }
-};
-
 extern "C" __global__ void __launch_bounds__(256) gla_bwd_value_dvg(
         const io_t* Q, const io_t* K, const io_t* V, const float* g, const io_t* dO, const float* Ostrict,
         const float* states, const float* dstates, io_t* dV, float* dg, int B, int T, int H, int Dk, int Dv, float scale) {
     extern __shared__ __align__(16) unsigned char smem[];
     BwdValueValueSmem sm(smem);
+    op_t *qs = sm.tile[0], *ks = sm.tile[1], *dst = sm.tile[2], *pt = sm.tile[3], *dos = sm.tile[4];
     const int e0 = 64 * blockIdx.x, c = blockIdx.y, bb = blockIdx.z / H, h = blockIdx.z % H;
     const int Nc = (T + CHUNK - 1) / CHUNK, rows = imin(CHUNK, T - CHUNK * c), w = row_block();
     const float* sIn = states + state_offset(bb, h, c, H, Nc, Dk, Dv);
@@ -638,9 +619,9 @@ extern "C" __global__ void __launch_bounds__(256) gla_bwd_value_dvg(
     frag_zero(KS);
     float cpart = 0.f;   // thread (column tid/4, quarter tid%4) of colsum(S_in ⊙ dS_out), summed in a fixed order
     for (int dk0 = 0; dk0 < Dk; dk0 += 64) {
-        stage_rows(sm.qs, Q + row_offset(bb, c, h, T, H, Dk), (long)H * Dk, rows, dk0, Dk, Scaled{scale});
-        stage_rows(sm.ks, K + row_offset(bb, c, h, T, H, Dk), (long)H * Dk, rows, dk0, Dk, Identity{});
-        stage_cols(sm.dst, dsOut + (long)dk0 * Dv, (long)Dv, imin(64, Dk - dk0), e0, Dv, Identity{});
+        stage_rows(qs, Q + row_offset(bb, c, h, T, H, Dk), (long)H * Dk, rows, dk0, Dk, Scaled{scale});
+        stage_rows(ks, K + row_offset(bb, c, h, T, H, Dk), (long)H * Dk, rows, dk0, Dk, Identity{});
+        stage_cols(dst, dsOut + (long)dk0 * Dv, (long)Dv, imin(64, Dk - dk0), e0, Dv, Identity{});
         {
             const int col = e0 + (threadIdx.x >> 2), quarter = threadIdx.x & 3;
             if (col < Dv) {
@@ -650,17 +631,17 @@ extern "C" __global__ void __launch_bounds__(256) gla_bwd_value_dvg(
             }
         }
         __syncthreads();
-        mma_acc(P, sm.qs + SUB * w * LDS, LDS, sm.ks, LDS, 64, 0, 2 * w + 2);
-        mma_acc(KS, sm.ks + SUB * w * LDS, LDS, sm.dst, LDS, 64, 0, 8);
+        mma_acc(P, qs + SUB * w * LDS, LDS, ks, LDS, 64, 0, 2 * w + 2);
+        mma_acc(KS, ks + SUB * w * LDS, LDS, dst, LDS, 64, 0, 8);
         __syncthreads();
     }
     sm.cpart[threadIdx.x] = cpart;
-    frag_store(sm.pt, P, true, [](int t, int j, float x) { return j < t ? x : 0.f; });
+    frag_store(pt, P, true, [](int t, int j, float x) { return j < t ? x : 0.f; });
 #pragma unroll
     for (int i = 0; i < FRAG; i++) {
         if (frow(i) == fcol(i)) sm.diag[frow(i)] = P.x[i];
     }
-    stage_rows(sm.dos, dO + row_offset(bb, c, h, T, H, Dv), (long)H * Dv, rows, e0, Dv, Identity{});
+    stage_rows(dos, dO + row_offset(bb, c, h, T, H, Dv), (long)H * Dv, rows, e0, Dv, Identity{});
     stage_cumsum(sm.b, g + row_offset(bb, c, h, T, H, Dv), (long)H * Dv, rows, e0, Dv, nullptr, h);
     __syncthreads();
     if (threadIdx.x < 64) {
@@ -669,7 +650,7 @@ extern "C" __global__ void __launch_bounds__(256) gla_bwd_value_dvg(
     }
     Frag dvStrict;
     frag_zero(dvStrict);
-    mixT_rows(dvStrict, sm.pt, sm.dos, sm.b, sm.yt);
+    mixT_rows(dvStrict, pt, dos, sm.b, sm.yt);
     const cum_t* b = sm.b;
     const long pitch = (long)H * Dv;
     const io_t* v = V + row_offset(bb, c, h, T, H, Dv);
@@ -689,7 +670,7 @@ extern "C" __global__ void __launch_bounds__(256) gla_bwd_value_dvg(
         const int j = frow(i), e = fcol(i);
         const bool live = j < rows && e0 + e < Dv;
         const long at = (long)j * pitch + e0 + e;
-        const float vf = vv[i], of = ov[i], dof = to_f(sm.dos[j * LDS + e]);
+        const float vf = vv[i], of = ov[i], dof = to_f(dos[j * LDS + e]);
         const float dvState = KS.x[i] * decay_exp(b[63 * LDB + e] - b[j * LDB + e]);
         sm.r[j * LDB + e] = of * dof - vf * dvStrict.x[i];
         sm.x[j * LDB + e] = vf * dvState;

@@ -3,7 +3,6 @@ package org.gsa4j.cuda.ops;
 import static org.gsa4j.cuda.ops.GpuTestSupport.check;
 import static org.gsa4j.cuda.ops.GpuTestSupport.f64;
 import static org.gsa4j.cuda.ops.GpuTestSupport.randn;
-import static org.gsa4j.cuda.ops.GpuTestSupport.scaled;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -16,10 +15,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import org.gsa4j.cuda.ops.GpuTestSupport.PrimitiveCase;
 import org.gsa4j.cuda.ops.GpuTestSupport.Strength;
 import org.gsa4j.ops.gla.GatedLinearAttention;
 import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
-import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
 import org.gsa4j.ops.gsa.GatedSlotAttention;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.api.Assumptions;
@@ -89,36 +88,25 @@ class EmulatedKernelsTest {
     @MethodSource("glaCases")
     void primitiveMatchesFloat64Recurrence(Decay decay, int T, int Dk, int Dv, Strength strength, boolean states) throws Exception {
         int B = 1, H = 2;
-        SplittableRandom rng = new SplittableRandom(17L * T + Dk + 5L * decay.ordinal() + strength.ordinal());
-        Tensor q = randn(rng, B, T, H, Dk), k = randn(rng, B, T, H, Dk), v = randn(rng, B, T, H, Dv), dO = randn(rng, B, T, H, Dv);
-        Tensor g = decay == Decay.SCALAR ? null : GpuTestSupport.logDecay(rng, strength, B, T, H, decay == Decay.VALUE ? Dv : Dk);
-        double[] logGamma = {Math.log(1 - Math.pow(2, -5)), Math.log(1 - Math.pow(2, -6))};
-        Tensor s0 = states ? randn(rng, B, H, Dk, Dv) : null, dST = states ? randn(rng, B, H, Dk, Dv) : null;
-        double scale = 1 / Math.sqrt(Dk);
-        Gate gate = switch (decay) {
-            case KEY -> Gate.key(f64(g));
-            case VALUE -> Gate.value(f64(g));
-            case SCALAR -> Gate.scalar(logGamma);
-        };
-        GatedLinearAttention.Result exact = GatedLinearAttention.forward(gate, scaled(f64(q), scale), f64(k), f64(v), f64(s0));
-        GatedLinearAttention.Grads grads = GatedLinearAttention.backward(exact.saved(), f64(dO), f64(dST));
+        PrimitiveCase c = PrimitiveCase.random(new SplittableRandom(17L * T + Dk + 5L * decay.ordinal() + strength.ordinal()),
+                decay, B, T, H, Dk, Dv, strength, states);
+        Tensor q = c.q(), k = c.k(), v = c.v(), g = c.g();
+        GatedLinearAttention.Result exact = c.exact();
+        GatedLinearAttention.Grads grads = c.grads();
+        double scale = c.scale();
 
         Map<String, Tensor> in = new LinkedHashMap<>();
-        in.put("q", q); in.put("k", k); in.put("v", v); in.put("dO", dO);
+        in.put("q", q); in.put("k", k); in.put("v", v); in.put("dO", c.dO());
         if (g != null) in.put("g", g);
-        if (decay == Decay.SCALAR) {
-            Tensor lg = Tensor.zeros(H);
-            for (int h = 0; h < H; h++) lg.f[h] = (float) logGamma[h];
-            in.put("log_gamma", lg);
-        }
-        if (states) { in.put("s0", s0); in.put("dST", dST); }
+        if (decay == Decay.SCALAR) in.put("log_gamma", c.logGammaTensor());
+        if (states) { in.put("s0", c.s0()); in.put("dST", c.dST()); }
         String label = String.format("emulated %s T=%d Dk=%d Dv=%d %s states=%b", decay, T, Dk, Dv, strength, states);
         String[] args = {"gla", "DIR", decay.name(), "" + B, "" + T, "" + H, "" + Dk, "" + Dv, "" + (float) scale};
         Map<String, Tensor> f32 = run(Precision.F32, in, args, Map.of("o", exact.o().shape, "sT", exact.sT().shape,
                 "dq", q.shape, "dk", k.shape, "dv", v.shape, "ds0", exact.sT().shape), decay != Decay.SCALAR ? g.shape : null);
         check("emulated-f32", label, "o", f32.get("o"), exact.o(), TOL);
         check("emulated-f32", label, "final S", f32.get("sT"), exact.sT(), TOL);
-        check("emulated-f32", label, "dq", f32.get("dq"), scaled(grads.dq(), scale), TOL);
+        check("emulated-f32", label, "dq", f32.get("dq"), c.exactDq(), TOL);
         check("emulated-f32", label, "dk", f32.get("dk"), grads.dk(), TOL);
         check("emulated-f32", label, "dv", f32.get("dv"), grads.dv(), TOL);
         if (decay != Decay.SCALAR) check("emulated-f32", label, "dg", f32.get("dg"), grads.dg(), TOL);

@@ -1,20 +1,16 @@
 package org.gsa4j.cuda.ops;
 
 import static org.gsa4j.cuda.ops.GpuTestSupport.check;
-import static org.gsa4j.cuda.ops.GpuTestSupport.f64;
 import static org.gsa4j.cuda.ops.GpuTestSupport.onDevice;
-import static org.gsa4j.cuda.ops.GpuTestSupport.randn;
-import static org.gsa4j.cuda.ops.GpuTestSupport.scaled;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.gsa4j.cuda.CudaDevice;
 import org.gsa4j.cuda.CudaStream;
+import org.gsa4j.cuda.ops.GpuTestSupport.PrimitiveCase;
 import org.gsa4j.cuda.ops.GpuTestSupport.Strength;
-import org.gsa4j.ops.gla.GatedLinearAttention;
 import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
-import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -54,39 +50,20 @@ class GlaCudaConformanceTest {
     @MethodSource("cases")
     void matchesFloat64Recurrence(Decay decay, int T, int Dk, int Dv, Strength strength, boolean states) {
         int B = Dk < 16 ? 2 : 1, H = Dk < 16 ? 3 : 2;
-        SplittableRandom rng = new SplittableRandom(1000L * T + 31L * Dk + decay.ordinal() * 7 + strength.ordinal());
-        Tensor q = randn(rng, B, T, H, Dk), k = randn(rng, B, T, H, Dk), v = randn(rng, B, T, H, Dv);
-        int dd = decay == Decay.VALUE ? Dv : Dk;
-        Tensor g = decay == Decay.SCALAR ? null : GpuTestSupport.logDecay(rng, strength, B, T, H, dd);
-        double[] logGamma = new double[H];
-        for (int h = 0; h < H; h++) logGamma[h] = Math.log(1 - Math.pow(2, -5 - h));
-        Tensor s0 = states ? randn(rng, B, H, Dk, Dv) : null, dST = states ? randn(rng, B, H, Dk, Dv) : null;
-        Tensor dO = randn(rng, B, T, H, Dv);
-        double scale = 1 / Math.sqrt(Dk);
-
-        Gate gate = switch (decay) {
-            case KEY -> Gate.key(f64(g));
-            case VALUE -> Gate.value(f64(g));
-            case SCALAR -> Gate.scalar(logGamma);
-        };
-        GatedLinearAttention.Result exact = GatedLinearAttention.forward(gate, scaled(f64(q), scale), f64(k), f64(v), f64(s0));
-        GatedLinearAttention.Grads exactGrads = GatedLinearAttention.backward(exact.saved(), f64(dO), f64(dST));
-        Tensor exactDq = scaled(exactGrads.dq(), scale);
-
-        Tensor gammaTensor = Tensor.zeros(H);
-        for (int h = 0; h < H; h++) gammaTensor.f[h] = (float) logGamma[h];
-        Tensor[] f32 = run(Precision.F32, decay, q, k, v, g, gammaTensor, s0, dO, dST, (float) scale);
+        PrimitiveCase c = PrimitiveCase.random(new SplittableRandom(1000L * T + 31L * Dk + decay.ordinal() * 7 + strength.ordinal()),
+                decay, B, T, H, Dk, Dv, strength, states);
+        Tensor[] f32 = run(Precision.F32, c);
         String label = String.format("%s T=%d Dk=%d Dv=%d %s states=%b", decay, T, Dk, Dv, strength, states);
-        check("primitive-f32", label, "o", f32[0], exact.o(), TOL);
-        check("primitive-f32", label, "final S", f32[1], exact.sT(), TOL);
-        check("primitive-f32", label, "dq", f32[2], exactDq, TOL);
-        check("primitive-f32", label, "dk", f32[3], exactGrads.dk(), TOL);
-        check("primitive-f32", label, "dv", f32[4], exactGrads.dv(), TOL);
-        if (decay != Decay.SCALAR) check("primitive-f32", label, "dg", f32[5], exactGrads.dg(), TOL);
-        check("primitive-f32", label, "dS0", f32[6], exactGrads.ds0(), TOL);
+        check("primitive-f32", label, "o", f32[0], c.exact().o(), TOL);
+        check("primitive-f32", label, "final S", f32[1], c.exact().sT(), TOL);
+        check("primitive-f32", label, "dq", f32[2], c.exactDq(), TOL);
+        check("primitive-f32", label, "dk", f32[3], c.grads().dk(), TOL);
+        check("primitive-f32", label, "dv", f32[4], c.grads().dv(), TOL);
+        if (decay != Decay.SCALAR) check("primitive-f32", label, "dg", f32[5], c.grads().dg(), TOL);
+        check("primitive-f32", label, "dS0", f32[6], c.grads().ds0(), TOL);
 
         if (T >= 64 && Dk >= 64) {
-            Tensor[] bf16 = run(Precision.BF16, decay, q, k, v, g, gammaTensor, s0, dO, dST, (float) scale);
+            Tensor[] bf16 = run(Precision.BF16, c);
             String[] names = {"o", "final S", "dq", "dk", "dv", "dg", "dS0"};
             for (int i = 0; i < names.length; i++) {
                 if (f32[i] != null) check("primitive-bf16-vs-f32", label, names[i], bf16[i], f32[i], TOL_BF16);
@@ -95,8 +72,10 @@ class GlaCudaConformanceTest {
     }
 
     /** o, final S, dq, dk, dv, dg (or null), dS0 from the GPU in {@code precision}. */
-    static Tensor[] run(Precision precision, Decay decay, Tensor q, Tensor k, Tensor v, Tensor g, Tensor logGamma,
-                        Tensor s0, Tensor dO, Tensor dST, float scale) {
+    static Tensor[] run(Precision precision, PrimitiveCase c) {
+        Decay decay = c.decay();
+        Tensor q = c.q(), k = c.k(), v = c.v(), g = c.g(), logGamma = c.logGammaTensor(), s0 = c.s0(), dO = c.dO(), dST = c.dST();
+        float scale = (float) c.scale();
         return onDevice(() -> {
             CudaDevice dev = GpuTestSupport.device();
             CudaStream stream = dev.stream();

@@ -12,6 +12,9 @@ import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import org.gsa4j.cuda.CudaDevice;
+import org.gsa4j.ops.gla.GatedLinearAttention;
+import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
+import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.api.Assumptions;
 
@@ -73,6 +76,44 @@ final class GpuTestSupport {
         Tensor out = t.isF64() ? Tensor.zerosF64(t.shape) : Tensor.zeros(t.shape);
         for (int i = 0; i < t.size(); i++) out.set(i, c * t.get(i));
         return out;
+    }
+
+    /**
+     * One random problem of the primitive and its float64 answer: the CPU engine's recurrence with back-propagation
+     * through time, on the same float32-representable inputs (q, k, v, g, s0, dST, dO drawn in that order).
+     */
+    record PrimitiveCase(Decay decay, Tensor q, Tensor k, Tensor v, Tensor g, double[] logGamma, Tensor s0, Tensor dST,
+                         Tensor dO, double scale, GatedLinearAttention.Result exact, GatedLinearAttention.Grads grads) {
+        static PrimitiveCase random(SplittableRandom rng, Decay decay, int B, int T, int H, int Dk, int Dv, Strength strength,
+                                    boolean states) {
+            Tensor q = randn(rng, B, T, H, Dk), k = randn(rng, B, T, H, Dk), v = randn(rng, B, T, H, Dv);
+            Tensor g = decay == Decay.SCALAR ? null : logDecay(rng, strength, B, T, H, decay == Decay.VALUE ? Dv : Dk);
+            double[] logGamma = new double[H];
+            for (int h = 0; h < H; h++) logGamma[h] = Math.log(1 - Math.pow(2, -5 - h));   // RetNet's γ_h
+            Tensor s0 = states ? randn(rng, B, H, Dk, Dv) : null, dST = states ? randn(rng, B, H, Dk, Dv) : null;
+            Tensor dO = randn(rng, B, T, H, Dv);
+            double scale = 1 / Math.sqrt(Dk);
+            Gate gate = switch (decay) {
+                case KEY -> Gate.key(f64(g));
+                case VALUE -> Gate.value(f64(g));
+                case SCALAR -> Gate.scalar(logGamma);
+            };
+            GatedLinearAttention.Result exact = GatedLinearAttention.forward(gate, scaled(f64(q), scale), f64(k), f64(v), f64(s0));
+            GatedLinearAttention.Grads grads = GatedLinearAttention.backward(exact.saved(), f64(dO), f64(dST));
+            return new PrimitiveCase(decay, q, k, v, g, logGamma, s0, dST, dO, scale, exact, grads);
+        }
+
+        /** log γ per head as a float32 tensor [H]. */
+        Tensor logGammaTensor() {
+            Tensor t = Tensor.zeros(logGamma.length);
+            for (int h = 0; h < logGamma.length; h++) t.f[h] = (float) logGamma[h];
+            return t;
+        }
+
+        /** The gradient with respect to q itself (the primitive ran on scale·q). */
+        Tensor exactDq() {
+            return scaled(grads.dq(), scale);
+        }
     }
 
     /** Asserts relErr(actual, expected) ≤ tol, prints it and logs it under {@code suite/case}. */

@@ -1,4 +1,4 @@
-package org.gsa4j.models;
+package org.gsa4j.config;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.gsa4j.Gsa4jException;

@@ -1,9 +1,10 @@
-package org.gsa4j.layers;
+package org.gsa4j.config;
 
 /**
- * A softmax-attention layer's configuration (SPEC §4.4, §4.5), from the reference library's
- * {@code transformer} format or transformers' Llama/Mistral: heads of {@code headDim}, grouped kv
- * heads, RoPE base, sliding window (0 = none), biases on q/k/v, per-head RMSNorm of q and k.
+ * A softmax-attention layer's shape (docs/MATH.md#causal-softmax-attention), from the reference
+ * library's {@code transformer} format, its hybrid {@code attn} layers, or transformers'
+ * Llama/Mistral: heads of {@code headDim}, grouped kv heads, RoPE base, sliding window (0 = none),
+ * biases on q/k/v, per-head RMSNorm of q and k.
  */
 public record AttentionConfig(int hiddenSize, int numHeads, int numKvHeads, int headDim, double ropeTheta,
                               int window, boolean qkvBias, boolean qkNorm) {

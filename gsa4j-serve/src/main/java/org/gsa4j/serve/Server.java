@@ -1,0 +1,87 @@
+package org.gsa4j.serve;
+
+import io.helidon.webserver.WebServer;
+import org.gsa4j.data.Tokenizer;
+import org.gsa4j.models.CausalLM;
+import org.gsa4j.models.ModelLoader;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * A running {@code gsa4j serve}: the model, its tokenizer and chat template, the engine, the
+ * state store, the prefix cache, the metrics and the HTTP server (Helidon SE: one virtual thread
+ * per request, which lets a handler simply block on its job's events while the engine thread
+ * batches every request's decoding).
+ */
+public final class Server implements AutoCloseable {
+    private final ServeOptions options;
+    private final Tokenizer tokenizer;
+    private final StateStore store;
+    private final Engine engine;
+    private final WebServer web;
+    private final Metrics metrics;
+
+    private Server(ServeOptions options) {
+        this.options = options;
+        ModelLoader.WeightFormat format = switch (options.weights()) {
+            case "f32" -> ModelLoader.WeightFormat.F32;
+            case "bf16" -> ModelLoader.WeightFormat.BF16;
+            default -> throw new IllegalArgumentException("--weights must be f32 or bf16, got '" + options.weights() + "'");
+        };
+        CausalLM model = ModelLoader.load(options.modelDir(), format);
+        Path tokenizerFile = options.modelDir().resolve("tokenizer.json");
+        tokenizer = Files.isRegularFile(tokenizerFile) ? Tokenizer.loadFast(tokenizerFile) : null;
+        ChatTemplate chat = ChatTemplate.load(options.modelDir());
+        store = options.stateStore() == null ? null : StateStore.open(options.stateStore(), options.stateStoreMaxBytes());
+        PrefixCache prefixes = options.prefixCacheBytes() > 0 ? new PrefixCache(model.identity().key(), options.prefillChunk(), options.prefixCacheBytes()) : null;
+        metrics = new Metrics(() -> store == null ? 0 : store.sizeBytes(), () -> prefixes == null ? 0 : prefixes.bytes());
+        engine = new Engine(model, tokenizer, new Engine.Options(options.maxBatch(), options.maxQueue(), options.prefillChunk()), metrics, store, prefixes);
+        OpenAiApi api = new OpenAiApi(options, options.modelName(), model, tokenizer, chat, engine, store, prefixes, metrics);
+        web = WebServer.builder().host(options.host()).port(options.port()).shutdownHook(false)
+                // the handlers refuse bodies over --max-body-bytes with an OpenAI-style 413; far larger ones Helidon cuts off itself
+                .maxPayloadSize(4 * options.maxBodyBytes() + (1 << 20))
+                .routing(api::routes).build().start();
+    }
+
+    /** Loads the model and starts serving. */
+    public static Server start(ServeOptions options) {
+        return new Server(options);
+    }
+
+    /** The port listened on (the one chosen by the system when 0 was asked). */
+    public int port() {
+        return web.port();
+    }
+
+    public ServeOptions options() {
+        return options;
+    }
+
+    /** What the server logs once it listens. */
+    public String banner() {
+        return "gsa4j serve: " + options.modelName() + " on http://" + options.host() + ":" + port() + " (cpu, batch " + options.maxBatch()
+                + ", queue " + options.maxQueue() + ", state store " + (store == null ? "none" : store.describe()) + ")";
+    }
+
+    /**
+     * Graceful stop (SIGTERM): new requests get 503, running ones may finish for the drain time,
+     * the rest are cancelled; every session state is written before the HTTP server stops.
+     */
+    public void drainAndStop() {
+        try {
+            engine.drain(options.drainMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        close();
+    }
+
+    @Override
+    public void close() {
+        web.stop();
+        engine.close();
+        if (store != null) store.close();
+        if (tokenizer != null) tokenizer.close();
+    }
+}
