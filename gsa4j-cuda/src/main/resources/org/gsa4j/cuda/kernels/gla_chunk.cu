@@ -208,19 +208,36 @@ extern "C" __global__ void __launch_bounds__(256) gla_chunk_local(
     }
 }
 
-extern "C" __global__ void gla_chunk_scan(const float* sInit, float* states, float* sLast, const float* chunkDecay,
+// The walk is a chain through s, but the loads are not: each thread first loads SCAN_BATCH chunks' local states
+// and decays, then runs the chain over registers, so that SCAN_BATCH loads are in flight at once instead of one
+// (__restrict__ tells the compiler that the stores to states cannot change chunkDecay or later cells).
+#define SCAN_BATCH 8
+
+extern "C" __global__ void gla_chunk_scan(const float* __restrict__ sInit, float* __restrict__ states,
+                                          float* __restrict__ sLast, const float* __restrict__ chunkDecay,
                                           int decay, int reverse, int B, int H, int Nc, int Dk, int Dv) {
     const long idx = blockIdx.x * (long)blockDim.x + threadIdx.x, size = (long)Dk * Dv;
     if (idx >= (long)B * H * size) return;
     const long head = idx / size, at = idx % size;
     const int Dd = decay == DECAY_VALUE ? Dv : Dk, ch = decay == DECAY_VALUE ? (int)(at % Dv) : (int)(at / Dv);
     float s = sInit != nullptr ? sInit[idx] : 0.f;
-    for (int step = 0; step < Nc; step++) {
-        const int c = reverse ? Nc - 1 - step : step;
-        float* cell = states + (head * Nc + c) * size + at;
-        const float local = *cell;
-        *cell = s;
-        s = fmaf(chunkDecay[(head * Nc + c) * Dd + ch], s, local);
+    for (int first = 0; first < Nc; first += SCAN_BATCH) {
+        float local[SCAN_BATCH], factor[SCAN_BATCH];
+#pragma unroll
+        for (int j = 0; j < SCAN_BATCH; j++) {
+            const int c = reverse ? Nc - 1 - (first + j) : first + j;
+            const bool inside = first + j < Nc;
+            local[j] = inside ? states[(head * Nc + c) * size + at] : 0.f;
+            factor[j] = inside ? chunkDecay[(head * Nc + c) * Dd + ch] : 0.f;
+        }
+#pragma unroll
+        for (int j = 0; j < SCAN_BATCH; j++) {
+            if (first + j < Nc) {
+                const int c = reverse ? Nc - 1 - (first + j) : first + j;
+                states[(head * Nc + c) * size + at] = s;
+                s = fmaf(factor[j], s, local[j]);
+            }
+        }
     }
     if (sLast != nullptr) sLast[idx] = s;
 }
