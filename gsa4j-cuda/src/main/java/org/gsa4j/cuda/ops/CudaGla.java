@@ -53,19 +53,29 @@ public final class CudaGla {
      */
     public void forward(Decay decay, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor g, DeviceTensor logGamma,
                         DeviceTensor s0, float scale, DeviceTensor o, DeviceTensor oStrict, DeviceTensor sT, CudaStream stream) {
+        try (DeviceTensor states = stateBuffer(Dims.of(q, v))) {
+            forward(decay, q, k, v, g, logGamma, s0, scale, o, oStrict, sT, states, stream);
+        }
+    }
+
+    /**
+     * The forward that leaves the chunk states in {@code states} ({@link #stateBuffer}: [B,H,Nc,Dk,Dv] float32), so
+     * that a backward given them need not compute them again: it trades that memory for one pass over the inputs.
+     */
+    public void forward(Decay decay, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor g, DeviceTensor logGamma,
+                        DeviceTensor s0, float scale, DeviceTensor o, DeviceTensor oStrict, DeviceTensor sT, DeviceTensor states,
+                        CudaStream stream) {
         Dims d = Dims.of(q, v);
-        try (DeviceTensor states = stateBuffer(d)) {
-            runStates(decay, k, v, g, logGamma, false, s0, states, sT, d, 1f, stream);
-            int[] grid = {tiles(d.Dv()), d.chunks(), d.B() * d.H()};
-            if (decay == Decay.VALUE) {
-                kernels.fwdValue.launch(grid, BLOCK, kernels.shared[2], stream,
-                        q.buffer(), k.buffer(), v.buffer(), g.buffer(), states.buffer(), o.buffer(), oStrict.buffer(),
-                        d.B(), d.T(), d.H(), d.Dk(), d.Dv(), scale);
-            } else {
-                kernels.fwdKey.launch(grid, BLOCK, kernels.shared[1], stream,
-                        q.buffer(), k.buffer(), v.buffer(), ptr(g), ptr(logGamma), states.buffer(), o.buffer(),
-                        d.B(), d.T(), d.H(), d.Dk(), d.Dv(), scale);
-            }
+        runStates(decay, k, v, g, logGamma, false, s0, states, sT, d, 1f, stream);
+        int[] grid = {tiles(d.Dv()), d.chunks(), d.B() * d.H()};
+        if (decay == Decay.VALUE) {
+            kernels.fwdValue.launch(grid, BLOCK, kernels.shared[2], stream,
+                    q.buffer(), k.buffer(), v.buffer(), g.buffer(), states.buffer(), o.buffer(), oStrict.buffer(),
+                    d.B(), d.T(), d.H(), d.Dk(), d.Dv(), scale);
+        } else {
+            kernels.fwdKey.launch(grid, BLOCK, kernels.shared[1], stream,
+                    q.buffer(), k.buffer(), v.buffer(), ptr(g), ptr(logGamma), states.buffer(), o.buffer(),
+                    d.B(), d.T(), d.H(), d.Dk(), d.Dv(), scale);
         }
     }
 
@@ -77,9 +87,21 @@ public final class CudaGla {
     public void backward(Decay decay, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor g, DeviceTensor logGamma,
                          DeviceTensor s0, float scale, DeviceTensor oStrict, DeviceTensor dO, DeviceTensor dST,
                          DeviceTensor dq, DeviceTensor dk, DeviceTensor dv, DeviceTensor dg, DeviceTensor ds0, CudaStream stream) {
+        try (DeviceTensor states = stateBuffer(Dims.of(q, v))) {
+            runStates(decay, k, v, g, logGamma, false, s0, states, null, Dims.of(q, v), 1f, stream);
+            backward(decay, q, k, v, g, logGamma, scale, oStrict, dO, dST, states, dq, dk, dv, dg, ds0, stream);
+        }
+    }
+
+    /**
+     * The backward given the chunk states that the forward left in {@code states} (they already hold the initial
+     * state's contribution, hence no s0 here).
+     */
+    public void backward(Decay decay, DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor g, DeviceTensor logGamma,
+                         float scale, DeviceTensor oStrict, DeviceTensor dO, DeviceTensor dST, DeviceTensor states,
+                         DeviceTensor dq, DeviceTensor dk, DeviceTensor dv, DeviceTensor dg, DeviceTensor ds0, CudaStream stream) {
         Dims d = Dims.of(q, v);
-        try (DeviceTensor states = stateBuffer(d); DeviceTensor dstates = stateBuffer(d)) {
-            runStates(decay, k, v, g, logGamma, false, s0, states, null, d, 1f, stream);
+        try (DeviceTensor dstates = stateBuffer(d)) {
             runStates(decay, q, dO, g, logGamma, true, dST, dstates, ds0, d, scale, stream);
             int[] keyGrid = {tiles(d.Dk()), d.chunks(), d.B() * d.H()};
             int[] valueGrid = {tiles(d.Dv()), d.chunks(), d.B() * d.H()};
@@ -128,6 +150,11 @@ public final class CudaGla {
                     ptr(init), states.buffer(), ptr(last), chunkDecay.buffer(), code(decay), reverse ? 1 : 0,
                     d.B(), d.H(), d.chunks(), d.Dk(), d.Dv());
         }
+    }
+
+    /** A buffer for the chunk states of a call with these q [B,T,H,Dk] and v [B,T,H,Dv]. */
+    public DeviceTensor stateBuffer(DeviceTensor q, DeviceTensor v) {
+        return stateBuffer(Dims.of(q, v));
     }
 
     private DeviceTensor stateBuffer(Dims d) {
