@@ -14,7 +14,7 @@ import java.util.Set;
 
 /** Runs the selected suites in order in this process and records the machine and its load. */
 public final class BenchRunner {
-    public static final List<String> SUITES = List.of("ceilings", "gemm", "op", "train", "decode");
+    public static final List<String> SUITES = List.of("ceilings", "gemm", "op", "train", "decode", "scaling");
 
     private BenchRunner() {}
 
@@ -60,6 +60,7 @@ public final class BenchRunner {
                 case "op" -> new OpSuite().run(ctx);
                 case "train" -> new TrainSuite().run(ctx);
                 case "decode" -> new DecodeSuite().run(ctx);
+                case "scaling" -> new ScalingSuite().run(ctx);
                 default -> throw new IllegalStateException(s);
             }
             ObjectNode l = loads.addObject();
