@@ -23,7 +23,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "gsa4j bench", mixinStandardHelpOptions = true, version = "gsa4j 0.1.0",
         description = {"Measure gsa4j against the machine's ceilings (FMA peak, DRAM bandwidth) and against a PyTorch peer.",
-                "Suites: ceilings, gemm, op, train, decode (or all), serve (a load test of gsa4j serve). Prints a table; --json writes every figure; --docs renders BENCHMARKS.md and plots."})
+                "Suites: ceilings, gemm, op, train, decode, scaling (or all), serve (a load test of gsa4j serve, not in all). Prints a table; --json writes every figure; --docs renders BENCHMARKS.md and plots."})
 public final class BenchMain implements Callable<Integer> {
     @Option(names = "--suite", defaultValue = "all", paramLabel = "LIST", description = "Comma list of suites, or all (default: ${DEFAULT-VALUE}).")
     String suite;
@@ -60,12 +60,11 @@ public final class BenchMain implements Callable<Integer> {
         if (n < 1) throw new IllegalArgumentException("--threads must be >= 1");
         // The common pool is sized before anything uses it (Parallel runs on it).
         System.setProperty("java.util.concurrent.ForkJoinPool.common.parallelism", Integer.toString(Math.max(0, n - 1)));
-        if (Parallel.threads() != n) {
-            System.err.printf(n == 1
-                    ? "gsa4j bench: Parallel runs on the common pool with the caller, whose parallelism is at least 1, so at least %d threads; measuring with those%n"
-                    : "gsa4j bench: the common pool was already started with %d threads; measuring with those%n", Parallel.threads());
-            n = Parallel.threads();
+        if (Parallel.machineThreads() < n) {
+            System.err.printf("gsa4j bench: the common pool was already started with %d threads; measuring with those%n", Parallel.machineThreads());
+            n = Parallel.machineThreads();
         }
+        Parallel.useThreads(n);
         String py = python != null ? python : Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
         BenchContext ctx = new BenchContext(n, quick, System.out, py, Path.of("").toAbsolutePath());
         String cmd = "gsa4j bench --suite " + String.join(",", suites) + (threads != null ? " --threads " + threads : "")

@@ -8,7 +8,9 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -34,11 +36,11 @@ class BenchMainTest {
         for (String f : new String[]{"command", "threads", "cpu", "cores", "load_avg_start", "load_avg_end", "java"}) {
             assertTrue(meta.has(f), "meta." + f);
         }
-        assertEquals(5, meta.path("load_per_suite").size());
+        assertEquals(6, meta.path("load_per_suite").size());
         assertTrue(doc.path("ceilings_used").path("peak_gflops").asDouble() > 0);
         assertTrue(doc.path("ceilings_used").path("read_gbs").asDouble() > 0);
 
-        for (String suite : new String[]{"ceilings", "gemm", "op", "train", "decode"}) {
+        for (String suite : new String[]{"ceilings", "gemm", "op", "train", "decode", "scaling"}) {
             JsonNode rows = doc.path("suites").path(suite);
             assertTrue(rows.isArray() && !rows.isEmpty(), suite + " has rows");
             for (JsonNode row : rows) {
@@ -67,6 +69,15 @@ class BenchMainTest {
         // GSA's state does not grow with the context
         assertEquals(row(doc, "decode", "gsa F32 ctx=256").path("state_bytes").asLong(), row(doc, "decode", "gsa F32 ctx=1024").path("state_bytes").asLong());
         has(doc, "decode", "gsa BF16 ctx=1024", "seconds_per_token", "frac_roofline", "bytes_per_token");
+        List<String> groups = new ArrayList<>();
+        for (JsonNode sc : doc.path("suites").path("scaling")) {
+            need(sc, "group", "threads", "seconds", "speedup", "cpu_share", "jobs_per_call", "tasks_per_job");
+            assertEquals(1, sc.path("threads").get(0).asInt(), "the first count is one thread");
+            assertEquals(1.0, sc.path("speedup").get(0).asDouble(), 1e-12, "speed-up over itself");
+            assertEquals(sc.path("threads").size(), sc.path("seconds").size());
+            groups.add(sc.path("group").asText());
+        }
+        assertTrue(groups.containsAll(List.of("job", "gemm", "op", "train", "decode")), "scaling groups: " + groups);
         assertTrue(row(doc, "decode", "gsa BF16 ctx=1024").path("bytes_per_token").asLong()
                 < row(doc, "decode", "gsa F32 ctx=1024").path("bytes_per_token").asLong(), "BF16 weights read fewer bytes per token");
         JsonNode llama = row(doc, "decode", "llama F32 ctx=1024");

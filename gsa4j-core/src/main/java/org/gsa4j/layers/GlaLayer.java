@@ -24,7 +24,6 @@ import java.util.function.Function;
  * {@code RMSNorm(o; eps = norm_eps) ⊙ w ⊙ swish(g)} and {@code o_proj}.
  */
 public final class GlaLayer implements TokenMixer {
-    private static final String[] CONV_NAMES = {"q_conv1d.weight", "k_conv1d.weight", "v_conv1d.weight"};
 
     /** The low-rank forget gate: {@code gk_proj.0 [16, d]}, {@code gk_proj.1 [key_dim/G, 16] + bias}. */
     static final int GATE_LOW_RANK_DIM = 16;
@@ -55,10 +54,7 @@ public final class GlaLayer implements TokenMixer {
         specs.add(ParamSpec.zeros("gk_proj.1.bias", hs.kvKeyDim()));
         if (c.elementwiseAffine()) specs.add(ParamSpec.ones(c.gateNormName(), hs.headVDim()));
         specs.add(ParamSpec.matrix("o_proj.weight", d, hs.valueDim()));
-        if (c.useShortConv()) {
-            int[] channels = {hs.keyDim(), hs.kvKeyDim(), hs.kvValueDim()};
-            for (int i = 0; i < 3; i++) specs.add(ParamSpec.matrix(CONV_NAMES[i], channels[i], 1, c.convSize()));
-        }
+        if (c.useShortConv()) ShortConvs.addParams(specs, ShortConvs.QKV, c.convSize(), hs.keyDim(), hs.kvKeyDim(), hs.kvValueDim());
         return specs;
     }
 
@@ -68,24 +64,13 @@ public final class GlaLayer implements TokenMixer {
         int b = x.value.dim(0), t = x.value.dim(1);
         int h = c.numHeads(), hkv = c.numKvHeads(), dk = hs.headKDim(), dv = hs.headVDim();
 
-        Var q = Functions.linear(tape, x, p.get("q_proj.weight"));
-        Var k = Functions.linear(tape, x, p.get("k_proj.weight"));
-        Var v = Functions.linear(tape, x, p.get("v_proj.weight"));
-        if (c.useShortConv()) {
-            Var[] in = {q, k, v};
-            for (int i = 0; i < 3; i++) {
-                in[i] = Functions.silu(tape, ShortConvs.apply(tape, in[i], p.get(CONV_NAMES[i]), state == null ? null : state.conv, i));
-            }
-            q = in[0];
-            k = in[1];
-            v = in[2];
-        }
+        Var[] qkv = Projections.qkv(tape, p, x, c.useShortConv(), state == null ? null : state.conv);
         Var gk = Functions.linear(tape, Functions.linear(tape, x, p.get("gk_proj.0.weight")), p.get("gk_proj.1.weight"));
         gk = Functions.addBias(tape, gk, p.get("gk_proj.1.bias"));
 
-        q = FeatureMaps.apply(tape, c.featureMap(), Functions.reshape(tape, q, b, t, h, dk));
-        k = FeatureMaps.apply(tape, c.featureMap(), Functions.reshape(tape, k, b, t, hkv, dk));
-        v = Functions.reshape(tape, v, b, t, hkv, dv);
+        Var q = FeatureMaps.apply(tape, c.featureMap(), Functions.reshape(tape, qkv[0], b, t, h, dk));
+        Var k = FeatureMaps.apply(tape, c.featureMap(), Functions.reshape(tape, qkv[1], b, t, hkv, dk));
+        Var v = Functions.reshape(tape, qkv[2], b, t, hkv, dv);
         Var g = Functions.logSigmoid(tape, Functions.reshape(tape, gk, b, t, hkv, dk), GATE_LOGIT_NORMALIZER);
         if (c.clampMin() != null) g = Functions.clampMin(tape, g, c.clampMin());
 
@@ -118,71 +103,52 @@ public final class GlaLayer implements TokenMixer {
      * primitive's recurrent step, the gated output norm and {@code o_proj}.
      */
     private final class Step implements Stepper {
-        private final int h, dk, dv;
-        private final int[] channels;
-        private final Tensor[] proj, convW;
-        private final float[][] projOut, convOut;
+        private final Projections in;
+        private final ShortConvs.Step conv;
         private final Tensor gateUp, gateBias, normWeight, oProj;
-        private final float[] q, k, v, gate, gateLow, g, kRep, vRep, gRep, o, normed;
+        private final float[] q, k, gate, gateLow, g, o, normed;
+        private final GroupedHeads grouped;
         private final RecurrentStep recurrence;
 
         Step(Function<String, Tensor> params, int batch) {
-            int b = batch;
-            h = c.numHeads();
-            dk = hs.headKDim();
-            dv = hs.headVDim();
-            channels = new int[] {hs.keyDim(), hs.kvKeyDim(), hs.kvValueDim()};
-            q = new float[b * hs.keyDim()];
-            k = new float[b * hs.kvKeyDim()];
-            v = new float[b * hs.kvValueDim()];
-            gate = c.useOutputGate() ? new float[b * hs.valueDim()] : null;
-            gateLow = new float[b * GATE_LOW_RANK_DIM];
-            Tensor gateDown = params.apply("gk_proj.0.weight");
-            proj = c.useOutputGate()
-                    ? new Tensor[] {params.apply("q_proj.weight"), params.apply("k_proj.weight"), params.apply("v_proj.weight"), params.apply("g_proj.weight"), gateDown}
-                    : new Tensor[] {params.apply("q_proj.weight"), params.apply("k_proj.weight"), params.apply("v_proj.weight"), gateDown};
-            projOut = c.useOutputGate() ? new float[][] {q, k, v, gate, gateLow} : new float[][] {q, k, v, gateLow};
-            convOut = new float[][] {q, k, v};
-            convW = c.useShortConv() ? new Tensor[] {params.apply(CONV_NAMES[0]), params.apply(CONV_NAMES[1]), params.apply(CONV_NAMES[2])} : null;
+            int b = batch, h = c.numHeads(), dk = hs.headKDim(), dv = hs.headVDim();
+            in = new Projections(params, b, "q_proj.weight", "k_proj.weight", "v_proj.weight",
+                    c.useOutputGate() ? "g_proj.weight" : null, "gk_proj.0.weight");
+            q = in.out(0);
+            k = in.out(1);
+            float[] v = in.out(2);
+            gate = in.out(3);
+            gateLow = in.out(4);
+            conv = c.useShortConv() ? new ShortConvs.Step(params, ShortConvs.QKV, true, q, k, v) : null;
             gateUp = params.apply("gk_proj.1.weight");
             gateBias = params.apply("gk_proj.1.bias");
             normWeight = c.elementwiseAffine() ? params.apply(c.gateNormName()) : null;
             oProj = params.apply("o_proj.weight");
-            g = new float[b * hs.kvKeyDim()];
-            int groups = hs.groups();
-            kRep = groups == 1 ? k : new float[b * hs.keyDim()];
-            vRep = groups == 1 ? v : new float[b * hs.valueDim()];
-            gRep = groups == 1 ? g : new float[b * hs.keyDim()];
-            o = new float[b * hs.valueDim()];
-            normed = new float[b * hs.valueDim()];
-            recurrence = new RecurrentStep(Gate.key(Tensor.of(gRep, b, h, dk)), Tensor.of(q, b, h, dk),
+            g = new float[b * gateUp.dim(0)];
+            grouped = new GroupedHeads(c.numKvHeads(), hs.groups());
+            float[] kRep = grouped.of(k, dk), vRep = grouped.of(v, dv), gRep = grouped.of(g, dk);
+            o = new float[b * h * dv];
+            normed = new float[b * h * dv];
+            recurrence = RecurrentStep.linear(Gate.key(Tensor.of(gRep, b, h, dk)), Tensor.of(q, b, h, dk),
                     Tensor.of(kRep, b, h, dk), Tensor.of(vRep, b, h, dv), Tensor.of(o, b, h, dv));
         }
 
         @Override
         public void step(float[] x, StepRows rows, float[] out) {
-            int b = rows.rows();
-            MatVec.multiply(x, 0, b, proj, projOut, 0);
-            if (convW != null) {
-                ShortConvs.step(rows, convOut, convW, channels, c.convSize(), st -> ((LinearState) st).conv);
-                for (int i = 0; i < 3; i++) VectorOps.siluInPlace(convOut[i], 0, b * channels[i]);
-            }
+            int b = rows.rows(), kvK = hs.kvKeyDim();
+            in.multiply(x, b);
+            if (conv != null) conv.run(rows, st -> ((LinearState) st).conv);
             MatVec.multiply(gateLow, 0, b, gateUp, g, 0);
-            VectorOps.addRowBias(g, gateBias.f, b, hs.kvKeyDim());
+            VectorOps.addRowBias(g, gateBias.f, b, kvK);
             FeatureMaps.step(c.featureMap(), q, b * hs.keyDim());
-            FeatureMaps.step(c.featureMap(), k, b * hs.kvKeyDim());
+            FeatureMaps.step(c.featureMap(), k, b * kvK);
             // the forget gate row by row, so that a row's values do not depend on how many rows the pass holds
-            for (int r = 0; r < b; r++) VectorOps.logSigmoid(g, r * hs.kvKeyDim(), g, r * hs.kvKeyDim(), hs.kvKeyDim(), (float) (1 / GATE_LOGIT_NORMALIZER));
-            if (c.clampMin() != null) VectorOps.clampMinInPlace(g, 0, b * hs.kvKeyDim(), c.clampMin());
-            int groups = hs.groups();
-            if (groups > 1) {
-                VectorOps.repeatHeads(k, b, c.numKvHeads(), dk, groups, kRep);
-                VectorOps.repeatHeads(v, b, c.numKvHeads(), dv, groups, vRep);
-                VectorOps.repeatHeads(g, b, c.numKvHeads(), dk, groups, gRep);
-            }
-            VectorOps.scale((float) (1.0 / Math.sqrt(dk)), q, 0, b * hs.keyDim());
+            for (int r = 0; r < b; r++) VectorOps.logSigmoid(g, r * kvK, g, r * kvK, kvK, (float) (1 / GATE_LOGIT_NORMALIZER));
+            if (c.clampMin() != null) VectorOps.clampMinInPlace(g, 0, b * kvK, c.clampMin());
+            grouped.expand(b);
+            VectorOps.scale((float) (1.0 / Math.sqrt(hs.headKDim())), q, 0, b * hs.keyDim());
             recurrence.run(rows);
-            MatVec.multiply(output.step(o, normWeight == null ? null : normWeight.f, gate, b * h, normed), 0, b, oProj, out, 0);
+            MatVec.multiply(output.step(o, normWeight == null ? null : normWeight.f, gate, b * c.numHeads(), normed), 0, b, oProj, out, 0);
         }
     }
 }

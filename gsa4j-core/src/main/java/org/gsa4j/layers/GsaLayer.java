@@ -9,7 +9,6 @@ import org.gsa4j.ops.RmsNorm;
 import org.gsa4j.ops.gsa.GatedSlotAttention;
 import org.gsa4j.ops.gsa.SlotGate;
 import org.gsa4j.tensor.MatVec;
-import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.tensor.VectorOps;
 
@@ -25,7 +24,6 @@ import java.util.function.Function;
 public final class GsaLayer implements TokenMixer {
     /** The fused output norm's eps is hard-wired in the reference (docs/MATH.md#gsa-layer). */
     private static final double OUTPUT_NORM_EPS = 1e-5;
-    private static final String[] CONV_NAMES = {"q_conv1d.weight", "k_conv1d.weight", "v_conv1d.weight"};
 
     private final GsaConfig c;
     private final HeadShape hs;
@@ -45,10 +43,7 @@ public final class GsaLayer implements TokenMixer {
                 ParamSpec.matrix("f_proj.weight", c.numKvHeads() * c.numSlots(), d)));
         if (c.elementwiseAffine()) specs.add(ParamSpec.ones("g_norm.weight", d));
         specs.add(ParamSpec.matrix("o_proj.weight", d, hs.valueDim()));
-        if (c.useShortConv()) {
-            int[] channels = {hs.keyDim(), kvK, kvV};
-            for (int i = 0; i < 3; i++) specs.add(ParamSpec.matrix(CONV_NAMES[i], channels[i], 1, c.convSize()));
-        }
+        if (c.useShortConv()) ShortConvs.addParams(specs, ShortConvs.QKV, c.convSize(), hs.keyDim(), kvK, kvV);
         if (c.featureMap().equals("t2r")) specs.add(ParamSpec.matrix("feature_map.layer.weight", hs.headKDim(), hs.headKDim()));
         return specs;
     }
@@ -59,19 +54,11 @@ public final class GsaLayer implements TokenMixer {
         int b = x.value.dim(0), t = x.value.dim(1);
         int h = c.numHeads(), hkv = c.numKvHeads(), dk = hs.headKDim(), dv = hs.headVDim(), m = c.numSlots();
 
-        Var q = Functions.linear(tape, x, p.get("q_proj.weight"));
-        Var k = Functions.linear(tape, x, p.get("k_proj.weight"));
-        Var v = Functions.linear(tape, x, p.get("v_proj.weight"));
+        Var[] qkv = Projections.qkv(tape, p, x, c.useShortConv(), state == null ? null : state.conv);
         Var f = Functions.linear(tape, x, p.get("f_proj.weight"));
-        if (c.useShortConv()) {
-            Tensor[] caches = state == null ? null : state.conv;
-            q = Functions.silu(tape, ShortConvs.apply(tape, q, p.get(CONV_NAMES[0]), caches, 0));
-            k = Functions.silu(tape, ShortConvs.apply(tape, k, p.get(CONV_NAMES[1]), caches, 1));
-            v = Functions.silu(tape, ShortConvs.apply(tape, v, p.get(CONV_NAMES[2]), caches, 2));
-        }
-        q = featureMap(tape, p, Functions.reshape(tape, q, b, t, h, dk));
-        k = featureMap(tape, p, Functions.reshape(tape, k, b, t, hkv, dk));
-        v = Functions.silu(tape, Functions.reshape(tape, v, b, t, hkv, dv));
+        Var q = featureMap(tape, p, Functions.reshape(tape, qkv[0], b, t, h, dk));
+        Var k = featureMap(tape, p, Functions.reshape(tape, qkv[1], b, t, hkv, dk));
+        Var v = Functions.silu(tape, Functions.reshape(tape, qkv[2], b, t, hkv, dv));
         Var[] gate = SlotGate.apply(tape, Functions.reshape(tape, f, b, t, hkv, m), c.gateLogitNormalizer());
         Var g = gate[0], s = gate[1];
 
@@ -133,101 +120,64 @@ public final class GsaLayer implements TokenMixer {
      * convolutions, feature map, gate and output norm, with the recurrent operator step between.
      */
     private final class Step implements Stepper {
-        private final int h, hkv, dk, dv, m, kvK, kvV;
-        private final int[] channels;
-        private final Tensor[] proj;
-        private final float[][] projOut, convOut;
-        private final Tensor[] convW;
+        private final Projections in;
+        private final ShortConvs.Step conv;
         private final Tensor featureW, gNorm, oProj;
-        private final float[] q, k, v, f, s, kRep, vRep, fRep, sRep, fm, o, normed;
-        private final Tensor qT, kT, vT, sT, gT, oT;
+        private final float[] q, k, v, f, s, fm, o, normed;
+        private final GroupedHeads grouped;
+        private final RecurrentStep recurrence;
 
         Step(Function<String, Tensor> params, int batch) {
-            int b = batch;
-            h = c.numHeads();
-            hkv = c.numKvHeads();
-            dk = hs.headKDim();
-            dv = hs.headVDim();
-            m = c.numSlots();
-            kvK = hkv * dk;
-            kvV = hkv * dv;
-            channels = new int[] {hs.keyDim(), kvK, kvV};
-            proj = new Tensor[] {params.apply("q_proj.weight"), params.apply("k_proj.weight"), params.apply("v_proj.weight"), params.apply("f_proj.weight")};
-            q = new float[b * hs.keyDim()];
-            k = new float[b * kvK];
-            v = new float[b * kvV];
-            f = new float[b * hkv * m];
-            s = new float[b * hkv * m];
-            projOut = new float[][] {q, k, v, f};
-            convOut = new float[][] {q, k, v};
-            convW = c.useShortConv() ? new Tensor[] {params.apply(CONV_NAMES[0]), params.apply(CONV_NAMES[1]), params.apply(CONV_NAMES[2])} : null;
+            int b = batch, h = c.numHeads(), dk = hs.headKDim(), dv = hs.headVDim(), m = c.numSlots();
+            in = new Projections(params, b, "q_proj.weight", "k_proj.weight", "v_proj.weight", "f_proj.weight");
+            q = in.out(0);
+            k = in.out(1);
+            v = in.out(2);
+            f = in.out(3);
+            s = new float[f.length];
+            conv = c.useShortConv() ? new ShortConvs.Step(params, ShortConvs.QKV, true, q, k, v) : null;
             featureW = c.featureMap().equals("t2r") ? params.apply("feature_map.layer.weight") : null;
             fm = new float[b * h * dk];
             gNorm = c.elementwiseAffine() ? params.apply("g_norm.weight") : null;
             oProj = params.apply("o_proj.weight");
-            int g = hs.groups();
-            kRep = g == 1 ? k : new float[b * h * dk];
-            vRep = g == 1 ? v : new float[b * h * dv];
-            fRep = g == 1 ? f : new float[b * h * m];
-            sRep = g == 1 ? s : new float[b * h * m];
+            grouped = new GroupedHeads(c.numKvHeads(), hs.groups());
+            Tensor kT = Tensor.of(grouped.of(k, dk), b, h, dk), vT = Tensor.of(grouped.of(v, dv), b, h, dv);
+            Tensor gT = Tensor.of(grouped.of(f, m), b, h, m), sT = Tensor.of(grouped.of(s, m), b, h, m);
+            Tensor qT = Tensor.of(q, b, h, dk);
             o = new float[b * h * dv];
             normed = new float[b * h * dv];
-            qT = Tensor.of(q, b, h, dk);
-            kT = Tensor.of(kRep, b, h, dk);
-            vT = Tensor.of(vRep, b, h, dv);
-            sT = Tensor.of(sRep, b, h, m);
-            gT = Tensor.of(fRep, b, h, m);
-            oT = Tensor.of(o, b, h, dv);
+            Tensor oT = Tensor.of(o, b, h, dv);
+            recurrence = new RecurrentStep(h, (st, row, stateRow) -> {
+                State state = (State) st;
+                GatedSlotAttention.step(qT, kT, vT, sT, gT, 1.0, row, state.hk, state.hv, stateRow, oT);
+            });
         }
 
         @Override
         public void step(float[] x, StepRows rows, float[] out) {
             int b = rows.rows();
-            MatVec.multiply(x, 0, b, proj, projOut, 0);
-            if (convW != null) {
-                ShortConvs.step(rows, convOut, convW, channels, c.convSize(), st -> ((State) st).conv);
-                for (int i = 0; i < 3; i++) VectorOps.siluInPlace(convOut[i], 0, b * channels[i]);
-            }
-            featureMap(q, b * h);
-            featureMap(k, b * hkv);
-            VectorOps.siluInPlace(v, 0, b * kvV);
-            SlotGate.step(f, s, b, hkv * m, c.gateLogitNormalizer());
-            int g = hs.groups();
-            if (g > 1) {
-                VectorOps.repeatHeads(k, b, hkv, dk, g, kRep);
-                VectorOps.repeatHeads(v, b, hkv, dv, g, vRep);
-                VectorOps.repeatHeads(f, b, hkv, m, g, fRep);
-                VectorOps.repeatHeads(s, b, hkv, m, g, sRep);
-            }
-            current = rows;
-            Parallel.forDecode(rows.sequences() * h, heads);   // the operator per (sequence, head), heads across the cores
-            current = null;
-            VectorOps.siluInPlace(o, 0, b * h * dv);
+            in.multiply(x, b);
+            if (conv != null) conv.run(rows, st -> ((State) st).conv);
+            featureMap(q, b * hs.keyDim());
+            featureMap(k, b * hs.kvKeyDim());
+            VectorOps.siluInPlace(v, 0, b * hs.kvValueDim());
+            SlotGate.step(f, s, b, c.numKvHeads() * c.numSlots(), c.gateLogitNormalizer());
+            grouped.expand(b);
+            recurrence.run(rows);   // the operator per (sequence, head), heads across the cores
+            VectorOps.siluInPlace(o, 0, b * hs.valueDim());
             RmsNorm.step(o, gNorm == null ? null : gNorm.f, OUTPUT_NORM_EPS, b, hs.valueDim(), normed);
             MatVec.multiply(normed, 0, b, oProj, out, 0);
         }
 
-        private StepRows current;
-        private final java.util.function.IntConsumer heads = this::head;
-
-        /** One (sequence, head): the operator over the sequence's tokens in order, on its memories. */
-        private void head(int task) {
-            int seq = task / h, head = task % h, first = current.first(seq), stateRow = current.slot(seq) * h + head;
-            State state = (State) current.state(seq);
-            for (int r = first; r < first + current.count(seq); r++) {
-                GatedSlotAttention.step(qT, kT, vT, sT, gT, 1.0, r * h + head, state.hk, state.hv, stateRow, oT);
-            }
-        }
-
-        /** The feature map over rows of dk (heads of all sequences). */
-        private void featureMap(float[] x, int rows) {
+        /** The feature map over the first n values of x (heads of dk of all rows). */
+        private void featureMap(float[] x, int n) {
             switch (c.featureMap()) {
-                case "swish" -> VectorOps.siluInPlace(x, 0, rows * dk);
-                case "relu" -> VectorOps.reluInPlace(x, 0, rows * dk);
+                case "swish" -> VectorOps.siluInPlace(x, 0, n);
+                case "relu" -> VectorOps.reluInPlace(x, 0, n);
                 case "t2r" -> {
-                    MatVec.multiply(x, 0, rows, featureW, fm, 0);
-                    System.arraycopy(fm, 0, x, 0, rows * dk);
-                    VectorOps.reluInPlace(x, 0, rows * dk);
+                    MatVec.multiply(x, 0, n / hs.headKDim(), featureW, fm, 0);
+                    System.arraycopy(fm, 0, x, 0, n);
+                    VectorOps.reluInPlace(x, 0, n);
                 }
                 default -> throw new IllegalStateException(c.featureMap());
             }

@@ -49,10 +49,7 @@ public final class Hgrn2Layer implements TokenMixer, ModelLevelParams {
                 ParamSpec.matrix("i_proj.weight", d, d)));
         if (c.elementwiseAffine()) specs.add(ParamSpec.ones("g_norm.weight", d));
         specs.add(ParamSpec.matrix("o_proj.weight", d, d));
-        if (c.useShortConv()) {
-            int[] channels = {fd, fd, d};
-            for (int i = 0; i < 3; i++) specs.add(ParamSpec.matrix(CONV_NAMES[i], channels[i], 1, c.convSize()));
-        }
+        if (c.useShortConv()) ShortConvs.addParams(specs, CONV_NAMES, c.convSize(), fd, fd, d);
         return specs;
     }
 
@@ -71,9 +68,7 @@ public final class Hgrn2Layer implements TokenMixer, ModelLevelParams {
                 Functions.linear(tape, x, p.get("q_proj.weight")),
                 Functions.linear(tape, x, p.get("f_proj.weight")),
                 Functions.linear(tape, x, p.get("i_proj.weight"))};
-        if (c.useShortConv()) {
-            for (int j = 0; j < 3; j++) qfi[j] = ShortConvs.apply(tape, qfi[j], p.get(CONV_NAMES[j]), state == null ? null : state.conv, j);
-        }
+        if (c.useShortConv()) qfi = ShortConvs.apply(tape, p, CONV_NAMES, state == null ? null : state.conv, false, qfi);
         Var q = Functions.silu(tape, qfi[0]);
         Var lowerBound = null;
         if (c.useLowerBound() && layer > 0) {
@@ -113,26 +108,22 @@ public final class Hgrn2Layer implements TokenMixer, ModelLevelParams {
      */
     private final class Step implements Stepper {
         private final int fd, d;
-        private final int[] channels;
-        private final Tensor[] proj, convW;
-        private final float[][] projOut;
+        private final Projections in;
+        private final ShortConvs.Step conv;
         private final Tensor normWeight, oProj;
-        private final float[] q, f, i, k, lowerBound, o, normed;
+        private final float[] q, f, k, lowerBound, o, normed;
         private final RecurrentStep recurrence;
 
         Step(Function<String, Tensor> params, int batch) {
-            int b = batch;
+            int b = batch, h = c.numHeads(), df = c.headFDim(), di = c.headIDim();
             fd = c.forgetDim();
             d = c.hiddenSize();
-            channels = new int[] {fd, fd, d};
-            int h = c.numHeads(), df = c.headFDim(), di = c.headIDim();
-            q = new float[b * fd];
-            f = new float[b * fd];
-            i = new float[b * d];
+            in = new Projections(params, b, "q_proj.weight", "f_proj.weight", "i_proj.weight");
+            q = in.out(0);
+            f = in.out(1);
+            float[] i = in.out(2);
             k = new float[b * fd];
-            proj = new Tensor[] {params.apply("q_proj.weight"), params.apply("f_proj.weight"), params.apply("i_proj.weight")};
-            projOut = new float[][] {q, f, i};
-            convW = c.useShortConv() ? new Tensor[] {params.apply(CONV_NAMES[0]), params.apply(CONV_NAMES[1]), params.apply(CONV_NAMES[2])} : null;
+            conv = c.useShortConv() ? new ShortConvs.Step(params, CONV_NAMES, false, q, f, i) : null;
             if (c.useLowerBound() && layer > 0) {
                 Tape tape = Tape.inference();
                 lowerBound = Hgrn2Gate.lowerBound(tape, tape.constant(params.apply(LOWER_BOUNDS)), layer).value.f;
@@ -143,15 +134,15 @@ public final class Hgrn2Layer implements TokenMixer, ModelLevelParams {
             oProj = params.apply("o_proj.weight");
             o = new float[b * d];
             normed = new float[b * d];
-            recurrence = new RecurrentStep(Gate.key(Tensor.of(f, b, h, df)), Tensor.of(q, b, h, df),
+            recurrence = RecurrentStep.linear(Gate.key(Tensor.of(f, b, h, df)), Tensor.of(q, b, h, df),
                     Tensor.of(k, b, h, df), Tensor.of(i, b, h, di), Tensor.of(o, b, h, di));
         }
 
         @Override
         public void step(float[] x, StepRows rows, float[] out) {
             int b = rows.rows();
-            MatVec.multiply(x, 0, b, proj, projOut, 0);
-            if (convW != null) ShortConvs.step(rows, projOut, convW, channels, c.convSize(), st -> ((LinearState) st).conv);
+            in.multiply(x, b);
+            if (conv != null) conv.run(rows, st -> ((LinearState) st).conv);
             VectorOps.siluInPlace(q, 0, b * fd);
             Hgrn2Gate.step(f, lowerBound, k, b, fd);   // f becomes the log-decay
             VectorOps.scale((float) (1.0 / Math.sqrt(c.headFDim())), q, 0, b * fd);

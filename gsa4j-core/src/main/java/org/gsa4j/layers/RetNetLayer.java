@@ -67,9 +67,10 @@ public final class RetNetLayer implements TokenMixer {
         int h = c.numHeads(), hkv = c.numKvHeads(), dk = hs.headKDim(), dv = hs.headVDim();
         int offset = state == null ? 0 : state.position;
 
-        Var q = Functions.reshape(tape, Functions.linear(tape, x, p.get("q_proj.weight")), b, t, h, dk);
-        Var k = Functions.reshape(tape, Functions.linear(tape, x, p.get("k_proj.weight")), b, t, hkv, dk);
-        Var v = Functions.reshape(tape, Functions.linear(tape, x, p.get("v_proj.weight")), b, t, hkv, dv);
+        Var[] qkv = Projections.qkv(tape, p, x, false, null);
+        Var q = Functions.reshape(tape, qkv[0], b, t, h, dk);
+        Var k = Functions.reshape(tape, qkv[1], b, t, hkv, dk);
+        Var v = Functions.reshape(tape, qkv[2], b, t, hkv, dv);
         q = rotary.apply(tape, FeatureMaps.apply(tape, c.featureMap(), q), offset);
         k = rotary.apply(tape, FeatureMaps.apply(tape, c.featureMap(), k), offset);
         k = Functions.repeatHeads(tape, k, hs.groups());
@@ -99,42 +100,35 @@ public final class RetNetLayer implements TokenMixer {
      * fixed decays, the gated output norm and {@code o_proj}.
      */
     private final class Step implements Stepper {
-        private final int h, hkv, dk, dv;
-        private final Tensor[] proj;
-        private final float[][] projOut;
+        private final Projections in;
         private final Tensor normWeight, oProj;
-        private final float[] q, k, v, gate, kRep, vRep, o, normed, cos, sin;
+        private final float[] q, k, gate, o, normed, cos, sin;
+        private final GroupedHeads grouped;
         private final RecurrentStep recurrence;
 
         Step(Function<String, Tensor> params, int batch) {
-            int b = batch;
-            h = c.numHeads();
-            hkv = c.numKvHeads();
-            dk = hs.headKDim();
-            dv = hs.headVDim();
-            q = new float[b * hs.keyDim()];
-            k = new float[b * hs.kvKeyDim()];
-            v = new float[b * hs.kvValueDim()];
-            gate = c.useOutputGate() ? new float[b * hs.valueDim()] : null;
-            Tensor wq = params.apply("q_proj.weight"), wk = params.apply("k_proj.weight"), wv = params.apply("v_proj.weight");
-            proj = c.useOutputGate() ? new Tensor[] {wq, wk, wv, params.apply("g_proj.weight")} : new Tensor[] {wq, wk, wv};
-            projOut = c.useOutputGate() ? new float[][] {q, k, v, gate} : new float[][] {q, k, v};
+            int b = batch, h = c.numHeads(), dk = hs.headKDim(), dv = hs.headVDim();
+            in = new Projections(params, b, "q_proj.weight", "k_proj.weight", "v_proj.weight", c.useOutputGate() ? "g_proj.weight" : null);
+            q = in.out(0);
+            k = in.out(1);
+            float[] v = in.out(2);
+            gate = in.out(3);
             normWeight = c.elementwiseAffine() ? params.apply(c.gateNormName()) : null;
             oProj = params.apply("o_proj.weight");
-            kRep = hs.groups() == 1 ? k : new float[b * hs.keyDim()];
-            vRep = hs.groups() == 1 ? v : new float[b * hs.valueDim()];
-            o = new float[b * hs.valueDim()];
-            normed = new float[b * hs.valueDim()];
+            grouped = new GroupedHeads(c.numKvHeads(), hs.groups());
+            float[] kRep = grouped.of(k, dk), vRep = grouped.of(v, dv);
+            o = new float[b * h * dv];
+            normed = new float[b * h * dv];
             cos = new float[dk / 2];
             sin = new float[dk / 2];
-            recurrence = new RecurrentStep(Gate.scalar(logGamma.clone()), Tensor.of(q, b, h, dk),
+            recurrence = RecurrentStep.linear(Gate.scalar(logGamma.clone()), Tensor.of(q, b, h, dk),
                     Tensor.of(kRep, b, h, dk), Tensor.of(vRep, b, h, dv), Tensor.of(o, b, h, dv));
         }
 
         @Override
         public void step(float[] x, StepRows rows, float[] out) {
-            int b = rows.rows();
-            MatVec.multiply(x, 0, b, proj, projOut, 0);
+            int b = rows.rows(), h = c.numHeads(), hkv = c.numKvHeads(), dk = hs.headKDim();
+            in.multiply(x, b);
             FeatureMaps.step(c.featureMap(), q, b * hs.keyDim());
             FeatureMaps.step(c.featureMap(), k, b * hs.kvKeyDim());
             if (rows.isLockStep()) {   // one position for the whole batch
@@ -151,10 +145,7 @@ public final class RetNetLayer implements TokenMixer {
                     }
                 }
             }
-            if (hs.groups() > 1) {
-                VectorOps.repeatHeads(k, b, hkv, dk, hs.groups(), kRep);
-                VectorOps.repeatHeads(v, b, hkv, dv, hs.groups(), vRep);
-            }
+            grouped.expand(b);
             VectorOps.scale((float) (1.0 / Math.sqrt(dk)), q, 0, b * hs.keyDim());
             recurrence.run(rows);
             MatVec.multiply(output.step(o, normWeight == null ? null : normWeight.f, gate, b * h, normed), 0, b, oProj, out, 0);

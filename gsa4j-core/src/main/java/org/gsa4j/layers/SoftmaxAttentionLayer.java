@@ -122,7 +122,7 @@ public final class SoftmaxAttentionLayer implements TokenMixer {
      */
     private final class Step implements Stepper {
         private final int h, hkv, hd;
-        private final Tensor[] proj;
+        private final Projections in;
         private final float[][] projOut;
         private final Tensor[] bias;
         private final Tensor qNorm, kNorm, oProj;
@@ -134,11 +134,11 @@ public final class SoftmaxAttentionLayer implements TokenMixer {
             h = c.numHeads();
             hkv = c.numKvHeads();
             hd = c.headDim();
-            q = new float[b * h * hd];
-            k = new float[b * hkv * hd];
-            v = new float[b * hkv * hd];
+            in = new Projections(params, b, "q_proj.weight", "k_proj.weight", "v_proj.weight");
+            q = in.out(0);
+            k = in.out(1);
+            v = in.out(2);
             o = new float[b * h * hd];
-            proj = new Tensor[] {params.apply("q_proj.weight"), params.apply("k_proj.weight"), params.apply("v_proj.weight")};
             projOut = new float[][] {q, k, v};
             bias = c.qkvBias() ? new Tensor[] {params.apply("q_proj.bias"), params.apply("k_proj.bias"), params.apply("v_proj.bias")} : null;
             qNorm = c.qkNorm() ? params.apply("q_norm.weight") : null;
@@ -159,7 +159,7 @@ public final class SoftmaxAttentionLayer implements TokenMixer {
         @Override
         public void step(float[] x, StepRows rows, float[] out) {
             int b = rows.rows();
-            MatVec.multiply(x, 0, b, proj, projOut, 0);
+            in.multiply(x, b);
             if (bias != null) {
                 for (int i = 0; i < 3; i++) VectorOps.addRowBias(projOut[i], bias[i].f, b, projOut[i].length / qT.dim(0));
             }

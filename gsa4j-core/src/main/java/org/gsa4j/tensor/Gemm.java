@@ -4,6 +4,9 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
  * BLAS-style general matrix products on row-major arrays:
  * {@code C[m×n] = alpha · op(A) · op(B) + beta · C}, where op(X) is X or Xᵀ.
@@ -77,8 +80,19 @@ public final class Gemm {
         float[] a = new float[0];
         float[] b = new float[0];
         float[] s = new float[0];
+        boolean[] stripDone = new boolean[0];
+        /** op(B) of the products of the current job (one each). */
+        PackedB[] packedB = new PackedB[0];
         final float[] tile = new float[MR * NR];
         final float[] lanes = new float[L];
+
+        PackedB packed(int i) {
+            if (packedB.length <= i) {
+                packedB = java.util.Arrays.copyOf(packedB, i + 1);
+                for (int j = 0; j <= i; j++) if (packedB[j] == null) packedB[j] = new PackedB();
+            }
+            return packedB[i];
+        }
     }
 
     private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
@@ -103,87 +117,180 @@ public final class Gemm {
     }
 
     /**
-     * The blocked algorithm. For each (jc, pc) block, op(B) is packed once (shared by all threads
-     * when parallel), then row blocks of C (and, when there are too few of them, groups of NR
-     * column strips) are computed as independent tasks. The k-blocking, and with it the
-     * accumulation order of every element, is the same serial or parallel.
+     * The blocked algorithm, as one set of independent tasks: C is cut into tiles (row blocks of
+     * {@link Plan#mc} rows × groups of NR-column strips, inside column blocks of NC), and a tile's
+     * task walks the k blocks in order — packs its rows of op(A) for the block, then runs the
+     * micro-kernel over its strips — so every element of C gets its k blocks in the same order as
+     * in any other cut. op(B) is packed once per (k block, strip), by the first task that needs
+     * the strip, into a buffer of the calling thread that all tasks share ({@link PackedB}); a
+     * task never waits for a whole block to be packed, only (rarely) for a strip that another
+     * task is packing at that moment. A parallel product is therefore one job with one join,
+     * whatever its k and n.
      */
     private static void blocked(boolean transA, boolean transB, int m, int n, int k, float alpha,
                                 float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
                                 float beta, float[] c, int cOff, int ldc, boolean parallel) {
-        Buffers buf = BUFFERS.get();
-        int need = Math.min(roundUp(n, NR), NC) * Math.min(k, KC);
-        // A thread runs only its own job's chunks while it waits (Parallel's team does no work
-        // stealing), so this call cannot be re-entered on this thread while it uses the buffer.
-        if (buf.b.length < need) buf.b = new float[need];
-        float[] bp = buf.b;
-        int threads = parallel ? Parallel.threads() : 1;
-        int target = 4 * threads;
-        for (int jc = 0; jc < n; jc += NC) {
-            int nc = Math.min(NC, n - jc);
-            int strips = (nc + NR - 1) / NR;
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
-                float betaEff = pc == 0 ? beta : 1f;
-                boolean overwrite = pc == 0 && beta == 0f;
-                final int fjc = jc, fnc = nc, fpc = pc, fkc = kc;
-                if (parallel && (long) kc * nc >= (1 << 16)) {
-                    int groups = Math.min(strips, 2 * threads);
-                    Parallel.forRange(groups, g -> {
-                        int s0 = g * strips / groups, s1 = (g + 1) * strips / groups;
-                        packB(transB, b, bOff, ldb, fpc, fkc, fjc + s0 * NR,
-                                Math.min(fnc, s1 * NR) - s0 * NR, bp, s0 * NR * fkc);
-                    });
-                } else {
-                    packB(transB, b, bOff, ldb, pc, kc, jc, nc, bp, 0);
-                }
-                if (!parallel) {
-                    for (int ic = 0; ic < m; ic += MC) {
-                        rowBlock(transA, a, aOff, lda, ic, Math.min(MC, m - ic), pc, kc, bp, 0, strips, nc,
-                                c, cOff + jc, ldc, alpha, betaEff, overwrite);
-                    }
-                } else {
-                    int mc = MC;
-                    int icBlocks = (m + mc - 1) / mc;
-                    if (icBlocks < target) {
-                        mc = Math.max(MR, roundUp((m + target - 1) / target, MR));
-                        icBlocks = (m + mc - 1) / mc;
-                    }
-                    int jrGroups = icBlocks >= target ? 1 : Math.min(strips, (target + icBlocks - 1) / icBlocks);
-                    final int fmc = mc, fIcBlocks = icBlocks, fJr = jrGroups;
-                    Parallel.forRange(icBlocks * jrGroups, t -> {
-                        int ib = t % fIcBlocks, g = t / fIcBlocks;
-                        int ic = ib * fmc;
-                        int s0 = g * strips / fJr, s1 = (g + 1) * strips / fJr;
-                        rowBlock(transA, a, aOff, lda, ic, Math.min(fmc, m - ic), fpc, fkc, bp, s0, s1, fnc,
-                                c, cOff + fjc, ldc, alpha, betaEff, overwrite);
-                    });
-                }
+        Plan plan = Plan.of(m, n, k, parallel ? TASKS_PER_THREAD * Parallel.threads() : 1);
+        // A thread runs only its own job's chunks while it waits (the team does no work stealing),
+        // so this call cannot be re-entered on this thread while the shared buffer is in use.
+        PackedB packed = BUFFERS.get().packed(0).reset(plan);
+        java.util.function.IntConsumer task = t -> tile(plan, t, transA, a, aOff, lda, transB, b, bOff, ldb, packed,
+                alpha, beta, c, cOff, ldc);
+        if (plan.tasks() == 1 || !parallel || !Parallel.tryTeam(task, plan.tasks())) {
+            for (int t = 0; t < plan.tasks(); t++) task.accept(t);
+        }
+    }
+
+    /** Tasks per thread that a parallel product is cut into when C has enough micro-tiles. */
+    static final int TASKS_PER_THREAD = 4;
+    /** Rows per task that the cut goes down to before it splits columns as well. */
+    static final int MIN_MC = 4 * MR;
+
+    /**
+     * How a product is cut into tasks: column blocks of NC (strips of NR columns each), row blocks
+     * of {@code mc} rows (a multiple of MR), and {@code groups} groups of the strips of a column
+     * block. Task t is row block {@code t % rowBlocks} of group {@code (t / rowBlocks) % groups} of
+     * column block {@code t / (rowBlocks·groups)}: the tasks claimed at the same time share their
+     * columns, hence their packed strips of op(B). The cut aims at {@code wanted} tasks: row
+     * blocks shrink from MC to {@link #MIN_MC} rows first (each packs its own rows of op(A)),
+     * then column groups are added, then row blocks shrink further down to MR; it stops short
+     * only when C has fewer micro-tiles than {@code wanted}.
+     */
+    record Plan(int m, int n, int k, int mc, int rowBlocks, int colBlocks, int groups, int kBlocks, int kcMax, int strips) {
+        static Plan of(int m, int n, int k, int wanted) {
+            int colBlocks = (n + NC - 1) / NC;
+            int stripsPerBlock = (Math.min(n, NC) + NR - 1) / NR;
+            int perBlock = Math.max(1, (wanted + colBlocks - 1) / colBlocks);
+            int mc = Math.min(MC, roundUp(m, MR));
+            int rowBlocks = (m + mc - 1) / mc;
+            if (rowBlocks < perBlock) {
+                mc = Math.min(mc, Math.max(MIN_MC, roundUp((m + perBlock - 1) / perBlock, MR)));
+                rowBlocks = (m + mc - 1) / mc;
             }
+            int groups = Math.min(stripsPerBlock, (perBlock + rowBlocks - 1) / rowBlocks);
+            if (rowBlocks * groups < perBlock) { // few rows and columns: rows of tasks down to MR
+                int rowsWanted = (perBlock + groups - 1) / groups;
+                mc = Math.max(MR, m / rowsWanted / MR * MR);
+                rowBlocks = (m + mc - 1) / mc;
+            }
+            int kBlocks = (k + KC - 1) / KC;
+            return new Plan(m, n, k, mc, rowBlocks, colBlocks, groups, kBlocks, Math.min(k, KC), (n + NR - 1) / NR);
+        }
+
+        int tasks() {
+            return colBlocks * groups * rowBlocks;
+        }
+    }
+
+    /** Tasks {@link Gemm#sgemmParallel} cuts an m×n×k product into on {@code threads} threads (1 when it runs on the caller). */
+    public static int tasksFor(boolean transA, boolean transB, int m, int n, int k, int threads) {
+        if (threads <= 1 || m <= 0 || n <= 0 || k <= 0 || (long) m * n * k < PARALLEL_MIN_FMAS) return 1;
+        if (dotPath(transA, transB, m, k)) return Math.min((n + 3) / 4, TASKS_PER_THREAD * threads);
+        return Plan.of(m, n, k, TASKS_PER_THREAD * threads).tasks();
+    }
+
+    /**
+     * op(B) packed strip by strip, k block by k block ({@code [kBlock][strip][p][NR]}, each strip
+     * {@code kcMax·NR} floats), with a claim word per (k block, strip): strips are packed on demand
+     * by whichever task needs them first. The claim words carry the call's epoch, so they never
+     * need clearing: below {@code 2·epoch − 1} = not packed in this call, {@code 2·epoch − 1} =
+     * being packed, {@code 2·epoch} = ready.
+     */
+    static final class PackedB {
+        float[] data = new float[0];
+        java.util.concurrent.atomic.AtomicLongArray state = new java.util.concurrent.atomic.AtomicLongArray(0);
+        long epoch;
+        int strips, kcMax;
+
+        PackedB reset(Plan p) {
+            int units = p.kBlocks() * p.strips();
+            long floats = (long) units * p.kcMax() * NR;
+            if (floats > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("gemm: op(B) too large to pack: " + p);
+            if (data.length < floats) data = new float[(int) floats];
+            if (state.length() < units) {
+                state = new java.util.concurrent.atomic.AtomicLongArray(units);
+                epoch = 0;
+            }
+            epoch++;
+            strips = p.strips();
+            kcMax = p.kcMax();
+            return this;
+        }
+
+        int offset(int kBlock, int strip) {
+            return (kBlock * strips + strip) * kcMax * NR;
+        }
+
+        /**
+         * Makes strip {@code strip} of k block {@code kBlock} ready: packs it when no task has
+         * claimed it yet. Returns false, doing nothing, when another task is packing it and
+         * {@code wait} is false.
+         */
+        boolean ensure(int kBlock, int strip, boolean wait, boolean transB, float[] b, int bOff, int ldb, int n, int k) {
+            int unit = kBlock * strips + strip;
+            long packing = 2 * epoch - 1, ready = 2 * epoch;
+            for (long v = state.get(unit); v != ready; v = state.get(unit)) {
+                if (v < packing && state.compareAndSet(unit, v, packing)) {
+                    int pc = kBlock * KC, col = strip * NR;
+                    try {
+                        packB(transB, b, bOff, ldb, pc, Math.min(KC, k - pc), col, Math.min(NR, n - col), data, offset(kBlock, strip));
+                    } catch (Throwable e) {
+                        state.set(unit, 0); // unclaimed again: a task waiting for it packs it (and fails) itself
+                        throw e;
+                    }
+                    state.set(unit, ready);
+                    return true;
+                }
+                if (!wait) return false;
+                Thread.onSpinWait();
+            }
+            return true;
         }
     }
 
     /**
-     * Packs op(A)[ic:ic+mc, pc:pc+kc] into this thread's A buffer and runs the micro-kernel over
-     * column strips [s0, s1) of the packed B block (nc columns wide). A row-block task never waits
-     * on other tasks, so the thread-local A buffer and tile cannot be re-entered while in use.
+     * Task t of a plan: its tile of C, k block by k block. Strips are visited starting at a
+     * different one for each of the tasks that run at once (they share their columns), so that
+     * those tasks pack different strips; a strip that another task is still packing is skipped
+     * and taken on a later pass. The order of strips changes no result (each micro-tile is one
+     * kernel call per k block).
      */
-    private static void rowBlock(boolean transA, float[] a, int aOff, int lda, int ic, int mc, int pc, int kc,
-                                 float[] bp, int s0, int s1, int nc, float[] c, int cOff, int ldc,
-                                 float alpha, float beta, boolean overwrite) {
+    private static void tile(Plan p, int t, boolean transA, float[] a, int aOff, int lda, boolean transB, float[] b,
+                             int bOff, int ldb, PackedB packed, float alpha, float beta, float[] c, int cOff, int ldc) {
+        int ib = t % p.rowBlocks(), g = (t / p.rowBlocks()) % p.groups(), jb = t / (p.rowBlocks() * p.groups());
+        int jc = jb * NC, nc = Math.min(NC, p.n() - jc);
+        int blockStrips = (nc + NR - 1) / NR;
+        int s0 = g * blockStrips / p.groups(), s1 = (g + 1) * blockStrips / p.groups(), len = s1 - s0;
+        int ic = ib * p.mc(), mc = Math.min(p.mc(), p.m() - ic);
+        int firstStrip = jc / NR + s0;
+        int together = Math.max(1, Math.min(p.rowBlocks(), Parallel.threads())); // tasks of these columns at once
+        int rotate = ib % together * len / together;
         Buffers buf = BUFFERS.get();
-        int need = roundUp(mc, MR) * kc;
-        if (buf.a.length < need) buf.a = new float[Math.max(need, roundUp(MC, MR) * kc)];
+        int need = roundUp(mc, MR) * p.kcMax();
+        if (buf.a.length < need) buf.a = new float[Math.max(need, roundUp(MC, MR) * p.kcMax())];
+        if (buf.stripDone.length < len) buf.stripDone = new boolean[len];
         float[] ap = buf.a, tile = buf.tile;
-        packA(transA, a, aOff, lda, ic, mc, pc, kc, ap);
-        for (int s = s0; s < s1; s++) {
-            int jr = s * NR;
-            int nr = Math.min(NR, nc - jr);
-            int bBase = jr * kc;
-            for (int ir = 0; ir < mc; ir += MR) {
-                int mr = Math.min(MR, mc - ir);
-                kernel(kc, ap, ir * kc, bp, bBase, tile);
-                storeTile(tile, c, cOff + (ic + ir) * ldc + jr, ldc, mr, nr, alpha, beta, overwrite);
+        boolean[] done = buf.stripDone;
+        for (int kb = 0; kb < p.kBlocks(); kb++) {
+            int pc = kb * KC, kc = Math.min(KC, p.k() - pc);
+            float betaEff = kb == 0 ? beta : 1f;
+            boolean overwrite = kb == 0 && beta == 0f;
+            packA(transA, a, aOff, lda, ic, mc, pc, kc, ap);
+            java.util.Arrays.fill(done, 0, len, false);
+            for (int left = len, pass = 0; left > 0; pass++) {
+                for (int i = 0; i < len; i++) {
+                    int s = (i + rotate) % len;
+                    if (done[s] || !packed.ensure(kb, firstStrip + s, pass > 0, transB, b, bOff, ldb, p.n(), p.k())) continue;
+                    int jr = (s0 + s) * NR;
+                    int nr = Math.min(NR, nc - jr);
+                    int bBase = packed.offset(kb, firstStrip + s);
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        kernel(kc, ap, ir * kc, packed.data, bBase, tile);
+                        storeTile(tile, c, cOff + (ic + ir) * ldc + jc + jr, ldc, Math.min(MR, mc - ir), nr, alpha, betaEff, overwrite);
+                    }
+                    done[s] = true;
+                    left--;
+                }
             }
         }
     }
@@ -579,6 +686,49 @@ public final class Gemm {
             return;
         }
         blocked(transA, transB, m, n, k, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, true);
+    }
+
+    /** The arguments of one {@link #sgemm} call: {@code C = alpha·op(A)·op(B) + beta·C}. */
+    public record Product(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int aOff, int lda,
+                          float[] b, int bOff, int ldb, float beta, float[] c, int cOff, int ldc) {
+        /** Whether {@link #sgemmParallel} runs it as the blocked parallel job (else on the caller, or as dot products). */
+        boolean blockedParallel() {
+            return Parallel.threads() > 1 && m > 0 && n > 0 && k > 0 && alpha != 0f
+                    && (long) m * n * k >= PARALLEL_MIN_FMAS && !dotPath(transA, transB, m, k);
+        }
+    }
+
+    /**
+     * Independent products whose outputs do not overlap, in one parallel job: each is cut and
+     * computed exactly as {@link #sgemmParallel} alone would (the same bits), with one join for
+     * all of them. (A linear layer's backward: dx and dW.)
+     */
+    public static void sgemmParallel(Product... products) {
+        List<Product> joint = new ArrayList<>();
+        for (Product x : products) {
+            if (x.blockedParallel()) joint.add(x);
+            else sgemmParallel(x.transA, x.transB, x.m, x.n, x.k, x.alpha, x.a, x.aOff, x.lda, x.b, x.bOff, x.ldb, x.beta, x.c, x.cOff, x.ldc);
+        }
+        if (joint.isEmpty()) return;
+        Buffers buf = BUFFERS.get();
+        Plan[] plans = new Plan[joint.size()];
+        PackedB[] packed = new PackedB[joint.size()];
+        int[] first = new int[joint.size() + 1];
+        for (int i = 0; i < plans.length; i++) {
+            Product x = joint.get(i);
+            plans[i] = Plan.of(x.m, x.n, x.k, TASKS_PER_THREAD * Parallel.threads());
+            packed[i] = buf.packed(i).reset(plans[i]);
+            first[i + 1] = first[i] + plans[i].tasks();
+        }
+        java.util.function.IntConsumer task = t -> {
+            int i = 0;
+            while (t >= first[i + 1]) i++;
+            Product x = joint.get(i);
+            tile(plans[i], t - first[i], x.transA, x.a, x.aOff, x.lda, x.transB, x.b, x.bOff, x.ldb, packed[i], x.alpha, x.beta, x.c, x.cOff, x.ldc);
+        };
+        if (!Parallel.tryTeam(task, first[plans.length])) {
+            for (int t = 0; t < first[plans.length]; t++) task.accept(t);
+        }
     }
 
     /** Rows of A up to which A·Bᵀ runs as dot products (matrix-vector products of decoding). */

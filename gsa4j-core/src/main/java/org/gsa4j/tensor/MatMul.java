@@ -45,8 +45,15 @@ public final class MatMul {
         if (dy.dim(-1) != m) throw new IllegalArgumentException("linearBackward: dy " + dy + " vs w " + w);
         int n = rowsOf(x);
         if (dy.size() != n * m) throw new IllegalArgumentException("linearBackward: dy " + dy + " vs x " + x);
+        if (dx != null && dx.size() != x.size()) throw new IllegalArgumentException("linearBackward: dx " + dx + " vs x " + x);
+        if (dw != null && dw.size() != w.size()) throw new IllegalArgumentException("linearBackward: dw " + dw + " vs w " + w);
+        if (dx != null && dw != null && !dx.isF64() && !dw.isF64()) { // both products in one parallel job
+            float[] g = dy.toF32().f;
+            Gemm.sgemmParallel(new Gemm.Product(false, false, n, k, m, 1f, g, 0, m, w.toF32().f, 0, k, 1f, dx.f, 0, k),
+                    new Gemm.Product(true, false, m, k, n, 1f, g, 0, m, x.toF32().f, 0, k, 1f, dw.f, 0, k));
+            return;
+        }
         if (dx != null) {
-            if (dx.size() != x.size()) throw new IllegalArgumentException("linearBackward: dx " + dx + " vs x " + x);
             if (dx.isF64()) {
                 Gemm.dgemm(false, false, n, k, m, 1.0, dy.toF64().d, 0, m, w.toF64().d, 0, k, 1.0, dx.d, 0, k);
             } else {
@@ -54,7 +61,6 @@ public final class MatMul {
             }
         }
         if (dw != null) {
-            if (dw.size() != w.size()) throw new IllegalArgumentException("linearBackward: dw " + dw + " vs w " + w);
             if (dw.isF64()) {
                 Gemm.dgemm(true, false, m, k, n, 1.0, dy.toF64().d, 0, m, x.toF64().d, 0, k, 1.0, dw.d, 0, k);
             } else {

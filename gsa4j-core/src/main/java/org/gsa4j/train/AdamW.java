@@ -11,8 +11,10 @@ import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Predicate;
@@ -79,6 +81,10 @@ public final class AdamW {
     public void step(Map<String, Tensor> params, Map<String, float[]> grads, double lr, double gradScale) {
         t++;
         double bc1 = 1 - Math.pow(beta1, t), bc2 = 1 - Math.pow(beta2, t);
+        // One parallel job over the fixed blocks of all parameters (not one per parameter).
+        List<float[][]> arrays = new ArrayList<>();  // {p, g, m, v} of each parameter updated
+        List<Double> decayOf = new ArrayList<>();
+        int[] firstBlock = new int[params.size() + 1];
         for (Map.Entry<String, Tensor> e : params.entrySet()) {
             float[] g = grads.get(e.getKey());
             if (g == null) continue;
@@ -87,9 +93,19 @@ public final class AdamW {
             if (g.length != p.length) throw new IllegalArgumentException("gradient size mismatch for " + e.getKey());
             float[] mm = m.computeIfAbsent(e.getKey(), k -> new float[p.length]);
             float[] vv = v.computeIfAbsent(e.getKey(), k -> new float[p.length]);
-            double decay = decays.test(e.getKey()) ? 1 - lr * weightDecay : 1;
-            Parallel.forBlocks(p.length, BLOCK, (from, to) -> update(p, g, mm, vv, from, to, gradScale, decay, lr, bc1, bc2));
+            decayOf.add(decays.test(e.getKey()) ? 1 - lr * weightDecay : 1);
+            firstBlock[arrays.size() + 1] = firstBlock[arrays.size()] + (p.length + BLOCK - 1) / BLOCK;
+            arrays.add(new float[][] {p, g, mm, vv});
         }
+        int count = arrays.size();
+        Parallel.forRange(firstBlock[count], block -> {
+            int i = Arrays.binarySearch(firstBlock, 0, count + 1, block);
+            if (i < 0) i = -i - 2;
+            while (firstBlock[i + 1] == block) i++; // (parameters of zero elements have no block)
+            float[][] a = arrays.get(i);
+            int from = (block - firstBlock[i]) * BLOCK, to = Math.min(a[0].length, from + BLOCK);
+            update(a[0], a[1], a[2], a[3], from, to, gradScale, decayOf.get(i), lr, bc1, bc2);
+        });
     }
 
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;

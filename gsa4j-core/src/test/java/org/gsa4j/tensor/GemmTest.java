@@ -242,4 +242,104 @@ class GemmTest {
             assertEquals(Float.floatToRawIntBits(p1[i]), Float.floatToRawIntBits(p2[i]), "run to run at " + i);
         }
     }
+
+    /** The linear layers of the bench's models (tokens, in, out): 21M training model at T=512, 150M decode model's prefill, T=2048 d=512. */
+    static final int[][] MODEL_LAYERS = {{512, 384, 384}, {512, 384, 1024}, {512, 1024, 384}, {512, 384, 8192},
+            {2048, 768, 2048}, {2048, 512, 2048}, {2048, 2048, 512}};
+
+    /**
+     * By construction every product at the models' shapes is cut into at least four tasks per
+     * thread, for every thread count up to 64, and the tasks of a plan cover C exactly once.
+     */
+    @Test
+    void modelShapesGetFourTasksPerThreadUpTo64Threads() {
+        for (int[] l : MODEL_LAYERS) {
+            int t = l[0], in = l[1], out = l[2];
+            int[][] products = {{0, 1, t, out, in}, {0, 0, t, in, out}, {1, 0, out, in, t}}; // fwd NT, dx NN, dW TN
+            for (int[] p : products) {
+                boolean tA = p[0] == 1, tB = p[1] == 1;
+                int m = p[2], n = p[3], k = p[4];
+                for (int threads = 1; threads <= 64; threads++) {
+                    int tasks = Gemm.tasksFor(tA, tB, m, n, k, threads);
+                    String what = m + "x" + n + "x" + k + " on " + threads + " threads";
+                    if (threads == 1) assertEquals(1, tasks, what);
+                    else assertTrue(tasks >= Gemm.TASKS_PER_THREAD * threads, what + ": " + tasks + " tasks");
+                    if (threads == 2 || threads == 3 || threads == 16 || threads == 64) {
+                        assertCoversOnce(Gemm.Plan.of(m, n, k, Gemm.TASKS_PER_THREAD * threads), what);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Every element of C belongs to exactly one task of the plan. */
+    private static void assertCoversOnce(Gemm.Plan p, String what) {
+        int[] owner = new int[p.m() * p.n()];
+        int stripsPerBlock = (Math.min(p.n(), Gemm.NC) + Gemm.NR - 1) / Gemm.NR;
+        for (int t = 0; t < p.tasks(); t++) {
+            int ib = t % p.rowBlocks(), g = (t / p.rowBlocks()) % p.groups(), jb = t / (p.rowBlocks() * p.groups());
+            int jc = jb * Gemm.NC, nc = Math.min(Gemm.NC, p.n() - jc), strips = (nc + Gemm.NR - 1) / Gemm.NR;
+            assertTrue(strips <= stripsPerBlock, what);
+            int c0 = jc + g * strips / p.groups() * Gemm.NR, c1 = Math.min(p.n(), jc + (g + 1) * strips / p.groups() * Gemm.NR);
+            for (int i = ib * p.mc(); i < Math.min(p.m(), (ib + 1) * p.mc()); i++)
+                for (int j = c0; j < c1; j++) owner[i * p.n() + j]++;
+        }
+        for (int i = 0; i < owner.length; i++) assertEquals(1, owner[i], what + ": element " + i);
+    }
+
+    /** sgemmParallel gives the serial bits whatever the thread count the work is cut for. */
+    @Test
+    void sgemmParallelIsTheSameBitsForEveryThreadCount() {
+        SplittableRandom rng = new SplittableRandom(21);
+        int[][] shapes = {{512, 384, 384}, {384, 1000, 520}, {65, 2100, 70}, {3, 3001, 515}};
+        try {
+            for (int[] s : shapes) {
+                for (int t = 0; t < 4; t++) {
+                    boolean tA = (t & 1) != 0, tB = (t & 2) != 0;
+                    int m = s[0], n = s[1], k = s[2];
+                    float[] a = rand(rng, m * k), b = rand(rng, k * n), c0 = rand(rng, m * n);
+                    int lda = tA ? m : k, ldb = tB ? k : n;
+                    float[] serial = c0.clone();
+                    Gemm.sgemm(tA, tB, m, n, k, 0.75f, a, 0, lda, b, 0, ldb, 0.5f, serial, 0, n);
+                    for (int threads : new int[] {1, 2, 3, 7, 16, 64}) {
+                        Parallel.useThreads(threads);
+                        float[] c = c0.clone();
+                        Gemm.sgemmParallel(tA, tB, m, n, k, 0.75f, a, 0, lda, b, 0, ldb, 0.5f, c, 0, n);
+                        for (int i = 0; i < c.length; i++) {
+                            assertEquals(Float.floatToRawIntBits(serial[i]), Float.floatToRawIntBits(c[i]),
+                                    Arrays.toString(s) + " t=" + t + " threads=" + threads + " at " + i);
+                        }
+                    }
+                }
+            }
+        } finally {
+            Parallel.useThreads(Parallel.machineThreads());
+        }
+    }
+
+    /** Several products in one job give each product's own bits, small ones (run on the caller) included. */
+    @Test
+    void productsInOneJobAreTheBitsOfSeparateCalls() {
+        SplittableRandom rng = new SplittableRandom(33);
+        int[][] shapes = {{300, 200, 513}, {129, 700, 64}, {5, 6, 7}, {2, 900, 300}};
+        boolean[][] trans = {{false, false}, {true, false}, {false, true}, {false, true}};
+        Gemm.Product[] joint = new Gemm.Product[shapes.length];
+        float[][] separate = new float[shapes.length][];
+        for (int i = 0; i < shapes.length; i++) {
+            int m = shapes[i][0], n = shapes[i][1], k = shapes[i][2];
+            boolean tA = trans[i][0], tB = trans[i][1];
+            float[] a = rand(rng, m * k), b = rand(rng, k * n), c0 = rand(rng, m * n);
+            int lda = tA ? m : k, ldb = tB ? k : n;
+            separate[i] = c0.clone();
+            Gemm.sgemmParallel(tA, tB, m, n, k, 1.25f, a, 0, lda, b, 0, ldb, 1f, separate[i], 0, n);
+            joint[i] = new Gemm.Product(tA, tB, m, n, k, 1.25f, a, 0, lda, b, 0, ldb, 1f, c0, 0, n);
+        }
+        Gemm.sgemmParallel(joint);
+        for (int i = 0; i < shapes.length; i++) {
+            for (int j = 0; j < separate[i].length; j++) {
+                assertEquals(Float.floatToRawIntBits(separate[i][j]), Float.floatToRawIntBits(joint[i].c()[j]),
+                        "product " + i + " element " + j);
+            }
+        }
+    }
 }

@@ -14,9 +14,9 @@ import java.util.Set;
 
 /** Runs the selected suites in order in this process and records the machine and its load. */
 public final class BenchRunner {
-    public static final List<String> SUITES = List.of("ceilings", "gemm", "op", "train", "decode", "serve");
+    public static final List<String> SUITES = List.of("ceilings", "gemm", "op", "train", "decode", "scaling", "serve");
     /** What "all" selects: the engine's suites; serve (minutes of load on a server) is asked for by name. */
-    public static final List<String> ALL = List.of("ceilings", "gemm", "op", "train", "decode");
+    public static final List<String> ALL = List.of("ceilings", "gemm", "op", "train", "decode", "scaling");
 
     private BenchRunner() {}
 
@@ -62,6 +62,7 @@ public final class BenchRunner {
                 case "op" -> new OpSuite().run(ctx);
                 case "train" -> new TrainSuite().run(ctx);
                 case "decode" -> new DecodeSuite().run(ctx);
+                case "scaling" -> new ScalingSuite().run(ctx);
                 case "serve" -> new ServeSuite().run(ctx);
                 default -> throw new IllegalStateException(s);
             }

@@ -93,15 +93,20 @@ public final class OpSuite {
         public final Tensor q, k, v, s, g, dO;
 
         public Inputs(int t) {
+            this(t, H);
+        }
+
+        /** B=1, h heads. */
+        public Inputs(int t, int h) {
             SplittableRandom rng = new SplittableRandom(1);
-            q = Tensor.randn(rng, 1, 1, t, H, K);
-            k = Tensor.randn(rng, 1, 1, t, H, K);
-            v = Tensor.randn(rng, 1, 1, t, H, V);
-            Tensor f = Tensor.randn(rng, 1, 1, t, H, M);
-            g = Tensor.zeros(1, t, H, M);
-            s = Tensor.zeros(1, t, H, M);
+            q = Tensor.randn(rng, 1, 1, t, h, K);
+            k = Tensor.randn(rng, 1, 1, t, h, K);
+            v = Tensor.randn(rng, 1, 1, t, h, V);
+            Tensor f = Tensor.randn(rng, 1, 1, t, h, M);
+            g = Tensor.zeros(1, t, h, M);
+            s = Tensor.zeros(1, t, h, M);
             SlotGate.forward(f.f, g.f, s.f, 0, f.size(), 1f / 8);
-            dO = Tensor.randn(rng, 1, 1, t, H, V);
+            dO = Tensor.randn(rng, 1, 1, t, h, V);
         }
     }
 }

@@ -226,9 +226,48 @@ public final class Report {
             s.append('\n').append(decodeVerdicts(dec)).append('\n');
         }
 
+        List<JsonNode> sc = rows(doc, "scaling");
+        if (!sc.isEmpty()) s.append(scaling(sc));
+
         s.append("## Targets\n\n").append(targets(doc)).append('\n');
         if (notes != null) s.append("## Analysis of this run (hand-written)\n\n").append(notes.strip()).append('\n');
         return s.toString();
+    }
+
+    /**
+     * The scaling suite: per item and thread count the time, the speed-up over one thread and the
+     * CPU share, and the tasks per parallel job at the largest count.
+     */
+    static String scaling(List<JsonNode> sc) {
+        StringBuilder s = new StringBuilder("## Scaling with the thread count\n\n");
+        JsonNode threads = sc.get(0).path("threads");
+        s.append("Each thing below timed at every thread count in the same process (`Parallel.useThreads`), the counts round-robin, medians over the rounds. ")
+                .append("Speed-up = 1-thread time ÷ time; cpu share = process CPU-seconds ÷ (wall seconds × threads); ")
+                .append("tasks per job = how many tasks each parallel job was cut into at the largest count (GEMM: its plan; the rest: chunks ÷ jobs counted while it ran, with jobs per call).\n\n");
+        s.append("| item |");
+        for (JsonNode t : threads) s.append(f(" %d thread%s |", t.asInt(), t.asInt() == 1 ? "" : "s"));
+        s.append(" tasks per job (jobs per call) |\n|---|");
+        for (int i = 0; i <= threads.size(); i++) s.append("---|");
+        s.append('\n');
+        for (JsonNode r : sc) {
+            s.append("| ").append(r.path("name").asText()).append(" |");
+            for (int i = 0; i < threads.size(); i++) {
+                double sec = r.path("seconds").get(i).asDouble();
+                String time = sec < 1e-3 ? f("%.2f µs", sec * 1e6) : sec < 1 ? f("%.2f ms", sec * 1e3) : f("%.3f s", sec);
+                s.append(i == 0 ? f(" %s |", time) : f(" %s, **%.2f×**, share %.2f |", time, r.path("speedup").get(i).asDouble(), r.path("cpu_share").get(i).asDouble()));
+            }
+            int last = threads.size() - 1;
+            double tasks = r.path("tasks_per_job").get(last).asDouble(), jobs = r.path("jobs_per_call").get(last).asDouble();
+            s.append(r.path("group").asText().equals("gemm") || r.path("group").asText().equals("job") ? f(" %.0f |%n", tasks) : f(" %.1f (%.1f) |%n", tasks, jobs));
+        }
+        return s.append('\n').toString();
+    }
+
+    /** The index of 2 threads in a scaling row, or -1. */
+    static int twoThreads(JsonNode r) {
+        JsonNode t = r.path("threads");
+        for (int i = 0; i < t.size(); i++) if (t.get(i).asInt() == 2) return i;
+        return -1;
     }
 
     /** Decode rows of one architecture and weight format that were measured, in context order. */
@@ -293,6 +332,19 @@ public final class Report {
             long gcs = gsa.stream().mapToLong(r -> r.path("gc_count").asLong()).sum();
             s.append(f("| no GC / allocation in the GSA decode loop (%s) | at most %.0f bytes/token on the decoding thread; %d GCs during timed decoding | %s |%n",
                     weights, alloc, gcs, alloc <= 1024 && gcs == 0 ? "met" : "missed"));
+        }
+        List<JsonNode> gemmScaling = rows(doc, "scaling").stream().filter(r -> r.path("group").asText().equals("gemm") && twoThreads(r) > 0).toList();
+        if (!gemmScaling.isEmpty()) {
+            double worst = gemmScaling.stream().mapToDouble(r -> r.path("speedup").get(twoThreads(r)).asDouble()).min().orElse(0);
+            double best = gemmScaling.stream().mapToDouble(r -> r.path("speedup").get(twoThreads(r)).asDouble()).max().orElse(0);
+            s.append(f("| GEMM at every model shape: 2 threads ≥ 1.9× 1 thread | %.2f×–%.2f× | %s |%n", worst, best, worst >= 1.9 ? "met" : "missed"));
+        }
+        for (JsonNode r : rows(doc, "scaling")) {
+            int i = twoThreads(r);
+            if (i < 0 || !r.path("name").asText().startsWith("GSA operator B=1 H=1 ")) continue;
+            double up = r.path("speedup").get(i).asDouble(), share = r.path("cpu_share").get(i).asDouble();
+            s.append(f("| %s: cpu share ≥ 0.9 on 2 threads and ≥ 1.8× 1 thread | %.2f×, cpu share %.2f | %s |%n", r.path("name").asText(), up, share,
+                    up >= 1.8 && share >= 0.9 ? "met" : "missed"));
         }
         List<JsonNode> llama = series(dec, "llama", "F32");
         if (!llama.isEmpty()) {

@@ -104,19 +104,7 @@ public final class TrainSuite {
             throw new UncheckedIOException(e);
         }
 
-        // The trainer's optimizer with the peer's settings (torch.optim.AdamW, weight decay on every parameter).
-        AdamW opt = new AdamW(0.9, 0.95, 1e-8, 0.1, name -> true);
-        Runnable javaStep = () -> {
-            Tape tape = Tape.recording();
-            Map<String, Var> vars = model.bind(tape);
-            Var loss = model.loss(tape, vars, ids, batch, seqLen);
-            tape.backward(loss);
-            Map<String, float[]> grads = new HashMap<>();
-            vars.forEach((name, v) -> {
-                if (v.grad() != null) grads.put(name, v.grad().f);
-            });
-            opt.step(model.params(), grads, 1e-4, 1.0);
-        };
+        Runnable javaStep = javaStep(model, ids, batch, seqLen);
 
         Peer peer = null;
         String peerWhy = null;
@@ -229,6 +217,25 @@ public final class TrainSuite {
             if (peer != null) peer.close();
             deleteTree(dir);
         }
+    }
+
+    /**
+     * One training step of {@code model} on the token batch: forward, loss, backward, and the
+     * trainer's optimizer with the peer's settings (torch.optim.AdamW, weight decay on every parameter).
+     */
+    static Runnable javaStep(CausalLM model, int[] ids, int batch, int seqLen) {
+        AdamW opt = new AdamW(0.9, 0.95, 1e-8, 0.1, name -> true);
+        return () -> {
+            Tape tape = Tape.recording();
+            Map<String, Var> vars = model.bind(tape);
+            Var loss = model.loss(tape, vars, ids, batch, seqLen);
+            tape.backward(loss);
+            Map<String, float[]> grads = new HashMap<>();
+            vars.forEach((name, v) -> {
+                if (v.grad() != null) grads.put(name, v.grad().f);
+            });
+            opt.step(model.params(), grads, 1e-4, 1.0);
+        };
     }
 
     /** Untimed steps run before timing, and whether the JIT had gone quiet by the last one. */

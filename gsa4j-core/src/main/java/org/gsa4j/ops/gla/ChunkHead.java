@@ -18,8 +18,16 @@ import org.gsa4j.tensor.VectorOps;
  * {@link #mixTAdd}, evaluated by 16-row sub-blocks so that no exponent is ever positive (2.4.6).
  * Every other decay factor is one of {@code e^{b_t}}, {@code e^{B−b_t}}, {@code e^{B}} (all ≤ 1).
  *
- * <p>One instance per thread ({@link #forTask}), bound to one (batch, head) task at a time: it owns
- * the chunk buffers (no sharing between threads, no allocation per call).
+ * <p>The chunks of one (batch, head) are independent but for S and dS, so a call runs as three
+ * parallel jobs ({@link GatedLinearAttention}): every chunk's work that needs no state — its own
+ * contribution to the state recurrences and, forward, the chunk-internal outputs
+ * ({@link #forwardLocal}, {@link #backwardSteps}); the recurrences themselves, element-wise over
+ * the state and cheap ({@link #advance}, {@link #retreat}); then every chunk's work with the state
+ * entering it ({@link #forwardInter}, {@link #backwardChunk}). Each piece is computed whole by one
+ * task in a fixed order, so the cut never changes a bit.
+ *
+ * <p>One instance per thread ({@link #forTask}), bound to one (batch, head) at a time: it owns the
+ * chunk buffers (no sharing between threads, no allocation per call).
  */
 final class ChunkHead {
     static final int C = 64;   // chunk length
@@ -114,105 +122,163 @@ final class ChunkHead {
         Arrays.fill(ones, 1f);
     }
 
-    private int chunks() {
-        return (T + C - 1) / C;
-    }
-
     // ---------------------------------------------------------------- forward
 
-    /** s0 [B,H,dk,dv] or null; writes o [B,T,H,dv], oStrictAll (VALUE only, else null), sT [B,H,dk,dv]. */
-    void forward(float[] s0, float[] oAll, float[] oStrictAll, float[] sT) {
-        float[] s = initialState(s0);
-        for (int c = 0; c < chunks(); c++) {
-            int t0 = c * C, L = Math.min(C, T - t0);
-            load(t0, L);
-            if (decay == Decay.VALUE) forwardChunkValueDecay(L, s, oRows);
-            else forwardChunkKeyDecay(L, s, oRows);
-            store(oRows, dv, t0, L, oAll);
-            if (oStrictAll != null) store(oStrict, dv, t0, L, oStrictAll);
-            advanceState(L, s);
-        }
-        System.arraycopy(s, 0, sT, stateOffset(), dk * dv);
-    }
-
-    /** KD, docs/MATH.md#chunk-form: A = scores(Q, K); O = (Q ⊙ e^b) S_in + A V. */
-    private void forwardChunkKeyDecay(int L, float[] sIn, float[] o) {
-        scores(q, k, L, scoresBuf);
-        VectorOps.mul(q, 0, expB, 0, tmpK, 0, L * dk);                                   // Q ⊙ e^b      L×dk
-        Gemm.sgemm(false, false, L, dv, dk, 1f, tmpK, 0, dk, sIn, 0, dv, 0f, o, 0, dv);   // inter-chunk
-        Gemm.sgemm(false, false, L, dv, L, 1f, scoresBuf, 0, L, v, 0, dv, 1f, o, 0, dv);  // intra-chunk
-    }
-
-    /** VD, docs/MATH.md#chunk-form: P = tril(Q Kᵀ); O° = e^b ⊙ (Q S_in) + mix(P°, V); O = O° + P^d ⊙ V. Keeps O°. */
-    private void forwardChunkValueDecay(int L, float[] sIn, float[] o) {
-        plainScores(q, k, L, scoresBuf);
-        Gemm.sgemm(false, false, L, dv, dk, 1f, q, 0, dk, sIn, 0, dv, 0f, oStrict, 0, dv);
-        VectorOps.mul(oStrict, 0, expB, 0, oStrict, 0, L * dv);
-        mixAdd(scoresBuf, v, L, oStrict);
-        System.arraycopy(oStrict, 0, o, 0, L * dv);
-        for (int t = 0; t < L; t++) VectorOps.axpy(scoresBuf[t * L + t], v, t * dv, o, t * dv, dv);
-    }
-
-    /** S ← S_out of the loaded chunk (docs/MATH.md#chunk-form): KD Diag(e^B) S + (K ⊙ e^{B−b})ᵀ V; VD S Diag(e^B) + Kᵀ (V ⊙ e^{B−b}). */
-    private void advanceState(int L, float[] s) {
+    /**
+     * Chunk c's part of the forward that does not need the state entering it (docs/MATH.md#chunk-form):
+     * <ul>
+     * <li>its own step of the state recurrence, {@code S_out = Diag(e^B) S_in + U} (KD) or
+     * {@code S_in Diag(e^B) + U} (VD) with {@code U = (K ⊙ e^{B−b})ᵀ V} (KD) or
+     * {@code Kᵀ (V ⊙ e^{B−b})} (VD): U (dk×dv) at {@code u[uOff]}, e^B (dd) at
+     * {@code decayOut[decayOff]}, which {@link #advance} applies;
+     * <li>the chunk-internal part of its outputs: KD {@code A V} into o; VD {@code mix(P°, V)}
+     * into O° and {@code P^d ⊙ V} into o;
+     * <li>what {@link #forwardInter} needs of the chunk besides the state (C·dd floats at
+     * {@code inter[interOff]}): KD {@code Q ⊙ e^b}, VD {@code e^b}.
+     * </ul>
+     */
+    void forwardLocal(int c, float[] u, int uOff, float[] decayOut, int decayOff, float[] inter, int interOff,
+                      float[] oAll, float[] oStrictAll) {
+        int t0 = c * C, L = Math.min(C, T - t0);
+        load(t0, L);
         if (decay == Decay.VALUE) {
-            for (int i = 0; i < dk; i++) VectorOps.mul(s, i * dv, expBLast, 0, s, i * dv, dv);
-            VectorOps.mul(v, 0, expBMinusB, 0, tmpV, 0, L * dv);
-            Gemm.sgemm(true, false, dk, dv, L, 1f, k, 0, dk, tmpV, 0, dv, 1f, s, 0, dv);
+            plainScores(q, k, L, scoresBuf);                                                  // P
+            Arrays.fill(oStrict, 0, L * dv, 0f);
+            mixAdd(scoresBuf, v, L, oStrict);
+            store(oStrict, dv, t0, L, oStrictAll);
+            for (int t = 0; t < L; t++) VectorOps.scaleTo(scoresBuf[t * L + t], v, t * dv, oRows, t * dv, dv);
+            System.arraycopy(expB, 0, inter, interOff, L * dv);
         } else {
-            for (int i = 0; i < dk; i++) VectorOps.scale(expBLast[i], s, i * dv, dv);
+            scores(q, k, L, scoresBuf);                                                       // A
+            Gemm.sgemm(false, false, L, dv, L, 1f, scoresBuf, 0, L, v, 0, dv, 0f, oRows, 0, dv);
+            VectorOps.mul(q, 0, expB, 0, inter, interOff, L * dk);
+        }
+        store(oRows, dv, t0, L, oAll);
+        if (decay == Decay.VALUE) {
+            VectorOps.mul(v, 0, expBMinusB, 0, tmpV, 0, L * dv);
+            Gemm.sgemm(true, false, dk, dv, L, 1f, k, 0, dk, tmpV, 0, dv, 0f, u, uOff, dv);
+        } else {
             VectorOps.mul(k, 0, expBMinusB, 0, tmpK, 0, L * dk);
-            Gemm.sgemm(true, false, dk, dv, L, 1f, tmpK, 0, dk, v, 0, dv, 1f, s, 0, dv);
+            Gemm.sgemm(true, false, dk, dv, L, 1f, tmpK, 0, dk, v, 0, dv, 0f, u, uOff, dv);
+        }
+        System.arraycopy(expBLast, 0, decayOut, decayOff, dd);
+    }
+
+    /**
+     * Rows [i0, i1) of a state through chunks [0, n): {@code states} holds each chunk's U on entry
+     * and the state entering each chunk on exit (the scan of docs/MATH.md#chunk-form); {@code s} holds the
+     * initial state on entry and the final one on exit. Element-wise, so any split of the rows
+     * gives the same bits: {@code S ← (S ⊙ decay) + U}, the product rounded before the sum.
+     */
+    static void advance(Decay decay, int dk, int dv, int n, float[] states, int statesOff, float[] decays, int decaysOff,
+                        int i0, int i1, float[] s, int sOff, float[] u) {
+        int size = dk * dv, dd = decay == Decay.VALUE ? dv : dk;
+        for (int c = 0; c < n; c++) {
+            int at = statesOff + c * size, dc = decaysOff + c * dd;
+            for (int i = i0; i < i1; i++) {
+                int row = sOff + i * dv;
+                System.arraycopy(states, at + i * dv, u, 0, dv);
+                System.arraycopy(s, row, states, at + i * dv, dv);
+                if (decay == Decay.VALUE) VectorOps.mul(s, row, decays, dc, s, row, dv);
+                else VectorOps.scale(decays[dc + i], s, row, dv);
+                VectorOps.add(s, row, u, 0, s, row, dv);
+            }
+        }
+    }
+
+    /**
+     * Chunk c's outputs: the part {@link #forwardLocal} wrote plus the state entering the chunk
+     * ({@code sIn[sOff]}, dk×dv). KD: {@code O = A V + (Q ⊙ e^b) S_in}. VD: {@code O° = mix(P°, V)
+     * + e^b ⊙ (Q S_in)} (kept for the backward), {@code O = O° + P^d ⊙ V}.
+     */
+    void forwardInter(int c, float[] sIn, int sOff, float[] inter, int interOff, float[] oAll, float[] oStrictAll) {
+        int t0 = c * C, L = Math.min(C, T - t0);
+        if (decay == Decay.VALUE) {
+            gather(qAll, dk, t0, L, q);
+            Gemm.sgemm(false, false, L, dv, dk, 1f, q, 0, dk, sIn, sOff, dv, 0f, tmpV, 0, dv);
+            VectorOps.mul(tmpV, 0, inter, interOff, tmpV, 0, L * dv);
+            addRows(tmpV, dv, t0, L, oStrictAll);
+            gather(oStrictAll, dv, t0, L, tmpV);
+            addRows(tmpV, dv, t0, L, oAll);
+        } else {
+            Gemm.sgemm(false, false, L, dv, dk, 1f, inter, interOff, dk, sIn, sOff, dv, 0f, tmpV, 0, dv);
+            addRows(tmpV, dv, t0, L, oAll);
         }
     }
 
     // ---------------------------------------------------------------- backward
 
     /**
-     * docs/MATH.md#chunk-backward: Phase A recomputes the chunk-entering states; Phases B and C run fused in one
-     * descending loop (dS_in of chunk c is the dS_out of chunk c − 1).
+     * Chunk c's own parts of both recurrences of the backward (docs/MATH.md#chunk-backward): U as in
+     * {@link #forwardLocal} (Phase A recomputes the states), and {@code W} of
+     * {@code dS_in = W + Diag(e^B) dS_out} (KD: {@code W = (Q ⊙ e^b)ᵀ dO}; VD: {@code dS_in = W +
+     * dS_out Diag(e^B)}, {@code W = Qᵀ (dO ⊙ e^b)}), which {@link #retreat} applies. Writes U at
+     * {@code u[off]}, W at {@code w[off]} (dk×dv each) and e^B at {@code decayOut[decayOff]}.
      */
-    void backward(float[] s0, float[] oStrictAll, float[] dOAll, float[] dST,
-                  float[] dqAll, float[] dkAll, float[] dvAll, float[] dgAll, float[] ds0) {
-        int n = chunks();
-        // Phase A: states[c] = S entering chunk c, c = 0..n-1 (dk×dv each)
-        float[][] states = new float[n][];
-        float[] s = initialState(s0);
-        for (int c = 0; c < n; c++) {
-            int t0 = c * C, L = Math.min(C, T - t0);
-            states[c] = s.clone();
-            if (c + 1 < n) {
-                load(t0, L);
-                advanceState(L, s);
-            }
+    void backwardSteps(int c, float[] dOAll, float[] u, float[] w, int off, float[] decayOut, int decayOff) {
+        int t0 = c * C, L = Math.min(C, T - t0);
+        load(t0, L);
+        gather(dOAll, dv, t0, L, dO);
+        if (decay == Decay.VALUE) {
+            VectorOps.mul(v, 0, expBMinusB, 0, tmpV, 0, L * dv);
+            Gemm.sgemm(true, false, dk, dv, L, 1f, k, 0, dk, tmpV, 0, dv, 0f, u, off, dv);
+            VectorOps.mul(dO, 0, expB, 0, tmpV, 0, L * dv);
+            Gemm.sgemm(true, false, dk, dv, L, 1f, q, 0, dk, tmpV, 0, dv, 0f, w, off, dv);
+        } else {
+            VectorOps.mul(k, 0, expBMinusB, 0, tmpK, 0, L * dk);
+            Gemm.sgemm(true, false, dk, dv, L, 1f, tmpK, 0, dk, v, 0, dv, 0f, u, off, dv);
+            VectorOps.mul(q, 0, expB, 0, tmpK, 0, L * dk);
+            Gemm.sgemm(true, false, dk, dv, L, 1f, tmpK, 0, dk, dO, 0, dv, 0f, w, off, dv);
         }
-        // Phases B + C, descending
-        float[] dSOut = new float[dk * dv];
-        float[] dSIn = new float[dk * dv];
-        if (dST != null) System.arraycopy(dST, stateOffset(), dSOut, 0, dk * dv);
-        for (int c = n - 1; c >= 0; c--) {
-            int t0 = c * C, L = Math.min(C, T - t0);
-            load(t0, L);
-            gather(dOAll, dv, t0, L, dO);
-            if (decay == Decay.VALUE) {
-                gather(oStrictAll, dv, t0, L, oStrict);
-                backwardChunkValueDecay(L, states[c], dSOut, dSIn);
-            } else {
-                backwardChunkKeyDecay(L, states[c], dSOut, dSIn);
-            }
-            store(gradQ, dk, t0, L, dqAll);
-            store(gradK, dk, t0, L, dkAll);
-            store(gradV, dv, t0, L, dvAll);
-            if (dgAll != null) storeGateGradient(L, t0, dgAll);
-            float[] swap = dSOut;
-            dSOut = dSIn;
-            dSIn = swap;
-        }
-        System.arraycopy(dSOut, 0, ds0, stateOffset(), dk * dv);
+        System.arraycopy(expBLast, 0, decayOut, decayOff, dd);
     }
 
     /**
-     * KD, docs/MATH.md#chunk-backward. Writes dQ, dK, dV (gradQ, gradK, gradV), dS_in and dg (dgChunk).
+     * Rows [i0, i1) of dS through chunks n−1 … 0: {@code grads} holds each chunk's W on entry and
+     * dS_out of each chunk on exit; {@code ds} holds dS_T on entry and dS_0 on exit. Element-wise,
+     * as {@link #advance}: {@code dS ← W + dS ⊙ decay} with one fused multiply-add.
+     */
+    static void retreat(Decay decay, int dk, int dv, int n, float[] grads, int gradsOff, float[] decays, int decaysOff,
+                        int i0, int i1, float[] ds, int dsOff, float[] w) {
+        int size = dk * dv, dd = decay == Decay.VALUE ? dv : dk;
+        for (int c = n - 1; c >= 0; c--) {
+            int at = gradsOff + c * size, dc = decaysOff + c * dd;
+            for (int i = i0; i < i1; i++) {
+                int row = dsOff + i * dv;
+                System.arraycopy(grads, at + i * dv, w, 0, dv);
+                System.arraycopy(ds, row, grads, at + i * dv, dv);
+                if (decay == Decay.VALUE) VectorOps.mulAdd(ds, row, decays, dc, w, 0, dv);
+                else VectorOps.axpy(decays[dc + i], ds, row, w, 0, dv);
+                System.arraycopy(w, 0, ds, row, dv);
+            }
+        }
+    }
+
+    /**
+     * Gradients of chunk c (docs/MATH.md#chunk-backward) from the state entering it ({@code sIn[sOff]}) and the
+     * gradient of the state leaving it ({@code dSOut[dOff]}): dq, dk, dv and dg (dgAll null for
+     * SCALAR) of its rows.
+     */
+    void backwardChunk(int c, float[] sIn, int sOff, float[] dSOut, int dOff, float[] oStrictAll, float[] dOAll,
+                       float[] dqAll, float[] dkAll, float[] dvAll, float[] dgAll) {
+        int t0 = c * C, L = Math.min(C, T - t0);
+        load(t0, L);
+        gather(dOAll, dv, t0, L, dO);
+        if (decay == Decay.VALUE) {
+            gather(oStrictAll, dv, t0, L, oStrict);
+            backwardChunkValueDecay(L, sIn, sOff, dSOut, dOff);
+        } else {
+            backwardChunkKeyDecay(L, sIn, sOff, dSOut, dOff);
+        }
+        store(gradQ, dk, t0, L, dqAll);
+        store(gradK, dk, t0, L, dkAll);
+        store(gradV, dv, t0, L, dvAll);
+        if (dgAll != null) storeGateGradient(L, t0, dgAll);
+    }
+
+    /**
+     * KD, docs/MATH.md#chunk-backward. Writes dQ, dK, dV (gradQ, gradK, gradV) and dg (dgChunk); dS_in is
+     * {@link #backwardSteps}'s.
      * <pre>
      *   dA  = tril(dO Vᵀ)                      dQ° = (dO S_inᵀ) ⊙ e^b + mix(dA°, K)    dK° = mixT(dA°, Q)
      *   dKs = (V dS_outᵀ) ⊙ e^{B−b}             dQ  = dQ° + dA^d ⊙ K                   dK  = dK° + dKs + dA^d ⊙ Q
@@ -220,16 +286,16 @@ final class ChunkHead {
      *   r_t = q_t ⊙ dQ°_t − k_t ⊙ dK°_t         x_j = k_j ⊙ dKs_j      c = e^B ⊙ rowsum(S_in ⊙ dS_out)
      * </pre>
      */
-    private void backwardChunkKeyDecay(int L, float[] sIn, float[] dSOut, float[] dSIn) {
+    private void backwardChunkKeyDecay(int L, float[] sIn, int sOff, float[] dSOut, int dOff) {
         float[] dQStrict = gradQ, dKStrict = gradKStrict, dKState = gradK;
         scores(q, k, L, scoresBuf);                                                           // A
         Gemm.sgemm(false, true, L, L, dv, 1f, dO, 0, dv, v, 0, dv, 0f, dScoresBuf, 0, L);      // dA (read for j ≤ t only)
-        Gemm.sgemm(false, true, L, dk, dv, 1f, dO, 0, dv, sIn, 0, dv, 0f, dQStrict, 0, dk);
+        Gemm.sgemm(false, true, L, dk, dv, 1f, dO, 0, dv, sIn, sOff, dv, 0f, dQStrict, 0, dk);
         VectorOps.mul(dQStrict, 0, expB, 0, dQStrict, 0, L * dk);
         mixAdd(dScoresBuf, k, L, dQStrict);
         Arrays.fill(dKStrict, 0, L * dk, 0f);
         mixTAdd(dScoresBuf, q, L, dKStrict);
-        Gemm.sgemm(false, true, L, dk, dv, 1f, v, 0, dv, dSOut, 0, dv, 0f, dKState, 0, dk);
+        Gemm.sgemm(false, true, L, dk, dv, 1f, v, 0, dv, dSOut, dOff, dv, 0f, dKState, 0, dk);
         VectorOps.mul(dKState, 0, expBMinusB, 0, dKState, 0, L * dk);
 
         // dg from the strict parts, before the diagonal terms are added (docs/MATH.md#float32-stable-sub-blocks)
@@ -239,7 +305,7 @@ final class ChunkHead {
                 dgChunk[i] = (double) q[i] * dQStrict[i] - (double) k[i] * dKStrict[i];
             }
         }
-        double[] stateTerm = rowSumTimesDecay(sIn, dSOut, true);
+        double[] stateTerm = rowSumTimesDecay(sIn, sOff, dSOut, dOff, true);
         gateGradientFromParts(L, k, dKState, stateTerm);
 
         for (int t = 0; t < L; t++) {
@@ -251,15 +317,12 @@ final class ChunkHead {
 
         Gemm.sgemm(true, false, L, dv, L, 1f, scoresBuf, 0, L, dO, 0, dv, 0f, gradV, 0, dv);
         VectorOps.mul(k, 0, expBMinusB, 0, tmpK, 0, L * dk);
-        Gemm.sgemm(false, false, L, dv, dk, 1f, tmpK, 0, dk, dSOut, 0, dv, 1f, gradV, 0, dv);
-
-        VectorOps.mul(q, 0, expB, 0, tmpK, 0, L * dk);
-        Gemm.sgemm(true, false, dk, dv, L, 1f, tmpK, 0, dk, dO, 0, dv, 0f, dSIn, 0, dv);
-        for (int i = 0; i < dk; i++) VectorOps.axpy(expBLast[i], dSOut, i * dv, dSIn, i * dv, dv);
+        Gemm.sgemm(false, false, L, dv, dk, 1f, tmpK, 0, dk, dSOut, dOff, dv, 1f, gradV, 0, dv);
     }
 
     /**
-     * VD, docs/MATH.md#chunk-backward. Writes dQ, dK, dV (gradQ, gradK, gradV), dS_in and dg (dgChunk).
+     * VD, docs/MATH.md#chunk-backward. Writes dQ, dK, dV (gradQ, gradK, gradV) and dg (dgChunk); dS_in is
+     * {@link #backwardSteps}'s.
      * <pre>
      *   dP  = scores(dO, V)                     dQ  = (dO ⊙ e^b) S_inᵀ + dP K          dK = dPᵀ Q + (V ⊙ e^{B−b}) dS_outᵀ
      *   dV° = mixT(P°, dO)                      dVs = (K dS_out) ⊙ e^{B−b}             dV = dV° + dVs + P^d ⊙ dO
@@ -267,23 +330,21 @@ final class ChunkHead {
      *   r_t = O°_t ⊙ do_t − v_t ⊙ dV°_t         x_j = v_j ⊙ dVs_j      c = e^B ⊙ colsum(S_in ⊙ dS_out)
      * </pre>
      */
-    private void backwardChunkValueDecay(int L, float[] sIn, float[] dSOut, float[] dSIn) {
+    private void backwardChunkValueDecay(int L, float[] sIn, int sOff, float[] dSOut, int dOff) {
         float[] dVStrict = gradVStrict, dVState = gradV;
         plainScores(q, k, L, scoresBuf);                                                      // P
         scores(dO, v, L, dScoresBuf);                                                         // dP
         VectorOps.mul(dO, 0, expB, 0, tmpV, 0, L * dv);                                             // dO ⊙ e^b
-        Gemm.sgemm(false, true, L, dk, dv, 1f, tmpV, 0, dv, sIn, 0, dv, 0f, gradQ, 0, dk);
+        Gemm.sgemm(false, true, L, dk, dv, 1f, tmpV, 0, dv, sIn, sOff, dv, 0f, gradQ, 0, dk);
         Gemm.sgemm(false, false, L, dk, L, 1f, dScoresBuf, 0, L, k, 0, dk, 1f, gradQ, 0, dk);
-        Gemm.sgemm(true, false, dk, dv, L, 1f, q, 0, dk, tmpV, 0, dv, 0f, dSIn, 0, dv);
-        for (int i = 0; i < dk; i++) VectorOps.mulAdd(dSOut, i * dv, expBLast, 0, dSIn, i * dv, dv);
 
         Gemm.sgemm(true, false, L, dk, L, 1f, dScoresBuf, 0, L, q, 0, dk, 0f, gradK, 0, dk);
         VectorOps.mul(v, 0, expBMinusB, 0, tmpV, 0, L * dv);
-        Gemm.sgemm(false, true, L, dk, dv, 1f, tmpV, 0, dv, dSOut, 0, dv, 1f, gradK, 0, dk);
+        Gemm.sgemm(false, true, L, dk, dv, 1f, tmpV, 0, dv, dSOut, dOff, dv, 1f, gradK, 0, dk);
 
         Arrays.fill(dVStrict, 0, L * dv, 0f);
         mixTAdd(scoresBuf, dO, L, dVStrict);
-        Gemm.sgemm(false, false, L, dv, dk, 1f, k, 0, dk, dSOut, 0, dv, 0f, dVState, 0, dv);
+        Gemm.sgemm(false, false, L, dv, dk, 1f, k, 0, dk, dSOut, dOff, dv, 0f, dVState, 0, dv);
         VectorOps.mul(dVState, 0, expBMinusB, 0, dVState, 0, L * dv);
 
         for (int t = 0; t < L; t++) {
@@ -292,7 +353,7 @@ final class ChunkHead {
                 dgChunk[i] = (double) oStrict[i] * dO[i] - (double) v[i] * dVStrict[i];
             }
         }
-        double[] stateTerm = rowSumTimesDecay(sIn, dSOut, false);
+        double[] stateTerm = rowSumTimesDecay(sIn, sOff, dSOut, dOff, false);
         gateGradientFromParts(L, v, dVState, stateTerm);
 
         VectorOps.axpy(1f, dVStrict, 0, dVState, 0, L * dv);
@@ -300,12 +361,12 @@ final class ChunkHead {
     }
 
     /** c = e^B ⊙ rowsum(S_in ⊙ dS_out) (KD, over dv) or e^B ⊙ colsum(S_in ⊙ dS_out) (VD, over dk), in double. */
-    private double[] rowSumTimesDecay(float[] sIn, float[] dSOut, boolean rows) {
+    private double[] rowSumTimesDecay(float[] sIn, int sOff, float[] dSOut, int dOff, boolean rows) {
         double[] c = dgStateTerm;
         Arrays.fill(c, 0);
         for (int i = 0; i < dk; i++) {
             for (int j = 0; j < dv; j++) {
-                double prod = (double) sIn[i * dv + j] * dSOut[i * dv + j];
+                double prod = (double) sIn[sOff + i * dv + j] * dSOut[dOff + i * dv + j];
                 c[rows ? i : j] += prod;
             }
         }
@@ -490,16 +551,6 @@ final class ChunkHead {
         VectorOps.expOfDifference(b, last, 0, expBLast, 0, dd);
     }
 
-    private float[] initialState(float[] s0) {
-        float[] s = new float[dk * dv];
-        if (s0 != null) System.arraycopy(s0, stateOffset(), s, 0, dk * dv);
-        return s;
-    }
-
-    private int stateOffset() {
-        return (batch * H + head) * dk * dv;
-    }
-
     /** Offset of row t of this head in a [B,T,H,dim] array. */
     private int rowOffset(int t, int dim) {
         return ((batch * T + t) * H + head) * dim;
@@ -511,5 +562,10 @@ final class ChunkHead {
 
     private void store(float[] rows, int dim, int t0, int L, float[] all) {
         for (int t = 0; t < L; t++) System.arraycopy(rows, t * dim, all, rowOffset(t0 + t, dim), dim);
+    }
+
+    /** Rows [t0, t0+L) of this head in {@code all} += rows. */
+    private void addRows(float[] rows, int dim, int t0, int L, float[] all) {
+        for (int t = 0; t < L; t++) VectorOps.add(all, rowOffset(t0 + t, dim), rows, t * dim, all, rowOffset(t0 + t, dim), dim);
     }
 }

@@ -1,5 +1,7 @@
 package org.gsa4j.ops.gla;
 
+import java.util.Arrays;
+import java.util.function.IntConsumer;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import org.gsa4j.autograd.Tape;
@@ -112,37 +114,147 @@ public final class GatedLinearAttention {
         }
     }
 
+    /**
+     * float32: three parallel jobs (see {@link ChunkHead}): every chunk's contribution to the state
+     * and its chunk-internal outputs (B·H·chunks tasks), the state recurrence over the chunks (B·H
+     * times blocks of state rows), every chunk's outputs from the state entering it (B·H·chunks
+     * tasks).
+     */
     public static Result forward(Gate gate, Tensor q, Tensor k, Tensor v, Tensor s0) {
         Dims dims = Dims.of(gate, q, k, v, s0);
         if (q.isF64()) return NaiveGla.forward(gate, q, k, v, s0, dims);
-        int B = dims.B(), T = dims.T(), H = dims.H();
-        Tensor o = Tensor.zeros(B, T, H, dims.dv());
-        Tensor sT = Tensor.zeros(B, H, dims.dk(), dims.dv());
-        Tensor oStrict = gate.decay() == Decay.VALUE ? Tensor.zeros(B, T, H, dims.dv()) : null;
-        Parallel.forRange(B * H, bh -> {
-            ChunkHead head = ChunkHead.forTask(dims, gate, bh / H, bh % H, q.f, k.f, v.f);
-            head.forward(s0 == null ? null : s0.f, o.f, oStrict == null ? null : oStrict.f, sT.f);
+        int B = dims.B(), T = dims.T(), H = dims.H(), dk = dims.dk(), dv = dims.dv(), dd = dims.dd();
+        int n = chunks(T), size = dk * dv;
+        Tensor o = Tensor.zeros(B, T, H, dv);
+        Tensor sT = s0 == null ? Tensor.zeros(B, H, dk, dv) : s0.copy();
+        Tensor oStrict = gate.decay() == Decay.VALUE ? Tensor.zeros(B, T, H, dv) : null;
+        if (wholeHeads(B * H)) {
+            Parallel.forRange(B * H, bh -> {
+                ChunkHead head = ChunkHead.forTask(dims, gate, bh / H, bh % H, q.f, k.f, v.f);
+                float[] u = new float[size], decay = new float[dd], inter = new float[ChunkHead.C * dd], row = new float[dv];
+                for (int c = 0; c < n; c++) {
+                    head.forwardLocal(c, u, 0, decay, 0, inter, 0, o.f, oStrict == null ? null : oStrict.f);
+                    head.forwardInter(c, sT.f, bh * size, inter, 0, o.f, oStrict == null ? null : oStrict.f);
+                    ChunkHead.advance(gate.decay(), dk, dv, 1, u, 0, decay, 0, 0, dk, sT.f, bh * size, row);
+                }
+            });
+            return new Result(o, sT, new Saved(gate, q, k, v, s0, oStrict));
+        }
+        Workspace ws = WORKSPACE.get();
+        float[] states = ws.floats(0, B * H * n * size);  // each chunk's U, then the state entering it
+        float[] decays = ws.floats(1, B * H * n * dd);
+        float[] inter = ws.floats(2, B * H * n * ChunkHead.C * dd);
+        Parallel.forRange(B * H * n, task -> {
+            int bh = task / n, c = task % n;
+            ChunkHead.forTask(dims, gate, bh / H, bh % H, q.f, k.f, v.f).forwardLocal(c, states, task * size, decays, task * dd,
+                    inter, task * ChunkHead.C * dd, o.f, oStrict == null ? null : oStrict.f);
+        });
+        int blocks = stateRowBlocks(B * H, dk);
+        Parallel.forRange(B * H * blocks, task -> {
+            int bh = task / blocks, rb = task % blocks;
+            ChunkHead.advance(gate.decay(), dk, dv, n, states, bh * n * size, decays, bh * n * dd,
+                    rb * dk / blocks, (rb + 1) * dk / blocks, sT.f, bh * size, new float[dv]);
+        });
+        Parallel.forRange(B * H * n, task -> {
+            int bh = task / n, c = task % n;
+            ChunkHead.forTask(dims, gate, bh / H, bh % H, q.f, k.f, v.f).forwardInter(c, states, task * size,
+                    inter, task * ChunkHead.C * dd, o.f, oStrict == null ? null : oStrict.f);
         });
         return new Result(o, sT, new Saved(gate, q, k, v, s0, oStrict));
     }
 
-    /** dO [B,T,H,Dv]; dST [B,H,Dk,Dv] or null (= 0). */
+    /**
+     * dO [B,T,H,Dv]; dST [B,H,Dk,Dv] or null (= 0). float32: three parallel jobs, as
+     * {@link #forward}: every chunk's contributions to the state and state-gradient recurrences,
+     * both recurrences, every chunk's gradients (or, with whole heads, the three in order per head).
+     */
     public static Grads backward(Saved saved, Tensor dO, Tensor dST) {
         Dims dims = Dims.of(saved.gate, saved.q, saved.k, saved.v, saved.s0);
         requireSamePrecision(saved.q, dO, dST);
         if (saved.q.isF64()) return NaiveGla.backward(saved, dO, dST, dims);
-        int B = dims.B(), T = dims.T(), H = dims.H();
-        Tensor dq = Tensor.zeros(B, T, H, dims.dk());
-        Tensor dk = Tensor.zeros(B, T, H, dims.dk());
-        Tensor dv = Tensor.zeros(B, T, H, dims.dv());
-        Tensor dg = saved.gate.decay() == Decay.SCALAR ? null : Tensor.zeros(saved.gate.g().shape);
-        Tensor ds0 = Tensor.zeros(B, H, dims.dk(), dims.dv());
-        Parallel.forRange(B * H, bh -> {
-            ChunkHead head = ChunkHead.forTask(dims, saved.gate, bh / H, bh % H, saved.q.f, saved.k.f, saved.v.f);
-            head.backward(saved.s0 == null ? null : saved.s0.f, saved.oStrict == null ? null : saved.oStrict.f,
-                    dO.f, dST == null ? null : dST.f, dq.f, dk.f, dv.f, dg == null ? null : dg.f, ds0.f);
-        });
-        return new Grads(dq, dk, dv, dg, ds0);
+        int B = dims.B(), T = dims.T(), H = dims.H(), dk = dims.dk(), dv = dims.dv(), dd = dims.dd();
+        int n = chunks(T), size = dk * dv;
+        Gate gate = saved.gate;
+        float[] qf = saved.q.f, kf = saved.k.f, vf = saved.v.f;
+        Tensor dq = Tensor.zeros(B, T, H, dk);
+        Tensor dk_ = Tensor.zeros(B, T, H, dk);
+        Tensor dv_ = Tensor.zeros(B, T, H, dv);
+        Tensor dg = gate.decay() == Decay.SCALAR ? null : Tensor.zeros(gate.g().shape);
+        Tensor ds0 = dST == null ? Tensor.zeros(B, H, dk, dv) : dST.copy();
+        Workspace ws = WORKSPACE.get();
+        float[] states = ws.floats(0, B * H * n * size);     // each chunk's U, then the state entering it
+        float[] stateGrads = ws.floats(1, B * H * n * size); // each chunk's W, then dS leaving it
+        float[] decays = ws.floats(2, B * H * n * dd);
+        float[] s = new float[B * H * size];
+        if (saved.s0 != null) System.arraycopy(saved.s0.f, 0, s, 0, s.length);
+        IntConsumer steps = task -> ChunkHead.forTask(dims, gate, task / n / H, task / n % H, qf, kf, vf)
+                .backwardSteps(task % n, dO.f, states, stateGrads, task * size, decays, task * dd);
+        RowScan scan = (bh, i0, i1) -> {
+            float[] row = new float[dv];
+            ChunkHead.advance(gate.decay(), dk, dv, n, states, bh * n * size, decays, bh * n * dd, i0, i1, s, bh * size, row);
+            ChunkHead.retreat(gate.decay(), dk, dv, n, stateGrads, bh * n * size, decays, bh * n * dd, i0, i1, ds0.f, bh * size, row);
+        };
+        IntConsumer grads = task -> ChunkHead.forTask(dims, gate, task / n / H, task / n % H, qf, kf, vf)
+                .backwardChunk(task % n, states, task * size, stateGrads, task * size,
+                        saved.oStrict == null ? null : saved.oStrict.f, dO.f, dq.f, dk_.f, dv_.f, dg == null ? null : dg.f);
+        if (wholeHeads(B * H)) {
+            Parallel.forRange(B * H, bh -> {
+                for (int c = 0; c < n; c++) steps.accept(bh * n + c);
+                scan.run(bh, 0, dk);
+                for (int c = 0; c < n; c++) grads.accept(bh * n + c);
+            });
+        } else {
+            int blocks = stateRowBlocks(B * H, dk);
+            Parallel.forRange(B * H * n, steps);
+            Parallel.forRange(B * H * blocks, task -> scan.run(task / blocks, task % blocks * dk / blocks, (task % blocks + 1) * dk / blocks));
+            Parallel.forRange(B * H * n, grads);
+        }
+        return new Grads(dq, dk_, dv_, dg, ds0);
+    }
+
+    /** Rows [i0, i1) of head bh's state recurrences. */
+    @FunctionalInterface
+    private interface RowScan {
+        void run(int bh, int i0, int i1);
+    }
+
+    /** Test hook: null = choose by the thread count; TRUE/FALSE force whole heads per task or chunk tasks. */
+    static volatile Boolean forceWholeHeads;
+
+    /**
+     * Whether a call runs one task per (batch, head), its chunks in order on one thread, instead
+     * of the three chunk-parallel jobs: when the heads alone give every thread two tasks (or there
+     * is one thread). It then keeps each state in the cache and skips materialising every chunk's
+     * state, for the same arithmetic: the bits are the same either way.
+     */
+    private static boolean wholeHeads(int heads) {
+        Boolean force = forceWholeHeads;
+        return force != null ? force : Parallel.threads() == 1 || heads >= 2 * Parallel.threads();
+    }
+
+    /**
+     * The calling thread's buffers for the chunk states of one call (every element is written
+     * before it is read): megabytes at long T, which fresh arrays would zero and collect each call.
+     * A call never starts another one on its thread, so one set per thread suffices.
+     */
+    private static final class Workspace {
+        private final float[][] arrays = new float[3][0];
+
+        float[] floats(int slot, int n) {
+            if (arrays[slot].length < n) arrays[slot] = new float[n];
+            return arrays[slot];
+        }
+    }
+
+    private static final ThreadLocal<Workspace> WORKSPACE = ThreadLocal.withInitial(Workspace::new);
+
+    private static int chunks(int T) {
+        return (T + ChunkHead.C - 1) / ChunkHead.C;
+    }
+
+    /** Blocks of state rows that the recurrence over the chunks is cut into: four tasks per thread over all heads, one row at least each. */
+    private static int stateRowBlocks(int heads, int dk) {
+        return Math.min(dk, Math.max(1, (4 * Parallel.threads() + heads - 1) / heads));
     }
 
     /**

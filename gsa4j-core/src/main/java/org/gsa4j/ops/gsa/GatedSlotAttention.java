@@ -43,6 +43,11 @@ public final class GatedSlotAttention {
         return out;
     }
 
+    /** Elements per task of the element-wise scaling of q (a fixed cut: results do not depend on it). */
+    private static final int ELEMENTS_PER_TASK = 1 << 16;
+    /** (batch, time, head) rows per task of the backward's element-wise steps. */
+    private static final int ROWS_PER_TASK = 256;
+
     public record Result(Tensor o /*[B,T,H,V]*/, Tensor hkT /*[B,H,K,M]*/, Tensor hvT /*[B,H,M,V]*/, Object saved) {}
 
     public record Grads(Tensor dq, Tensor dk, Tensor dv, Tensor ds, Tensor dg, Tensor dhk0, Tensor dhv0) {}
@@ -58,8 +63,8 @@ public final class GatedSlotAttention {
     public static Result forward(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, Tensor hk0, Tensor hv0) {
         GatedLinearAttention.requireSamePrecision(q, k, v, s, g, hk0, hv0);
         if (q.isF64()) return NaiveGsa.forward(q, k, v, s, g, scale, hk0, hv0);
-        Tensor scaledQ = q.copy();
-        VectorOps.scale((float) scale, scaledQ.f, 0, scaledQ.size());
+        Tensor scaledQ = Tensor.zeros(q.shape);
+        Parallel.forBlocks(q.size(), ELEMENTS_PER_TASK, (i, j) -> VectorOps.scaleTo((float) scale, q.f, i, scaledQ.f, i, j - i));
         GatedLinearAttention.Result pass1 = GatedLinearAttention.forward(Gate.value(g), scaledQ, k, s, hk0);
         Tensor p = pass1.o();                                   // a [B,T,H,M], turned into p in place
         int M = s.dim(3), rows = p.size() / M;
@@ -82,12 +87,15 @@ public final class GatedSlotAttention {
         // 3. pass 1 (VD; q = scale·q, k = k, v = s) → dq', dk, ds⁽¹⁾, dg⁽¹⁾, dhk0
         GatedLinearAttention.Grads pass1 = GatedLinearAttention.backward(saved.pass1(), da, dhkT);
         // 4. dq = scale·dq'; ds = ds⁽¹⁾ + ds⁽²⁾; dg = dg⁽¹⁾ + dg⁽²⁾
-        Tensor dq = pass1.dq();
-        VectorOps.scale((float) saved.scale(), dq.f, 0, dq.size());
-        Tensor ds = pass1.dv();
-        ds.addInPlace(pass2.dk());
-        Tensor dg = pass1.dg();
-        dg.addInPlace(pass2.dg());
+        Tensor dq = pass1.dq(), ds = pass1.dv(), dg = pass1.dg();
+        int K = dq.dim(3);
+        float scale = (float) saved.scale();
+        float[] ds2 = pass2.dk().f, dg2 = pass2.dg().f;
+        Parallel.forBlocks(rows, ROWS_PER_TASK, (r0, r1) -> {  // one job for the three element-wise steps
+            VectorOps.scale(scale, dq.f, r0 * K, (r1 - r0) * K);
+            VectorOps.add(ds.f, r0 * M, ds2, r0 * M, ds.f, r0 * M, (r1 - r0) * M);
+            VectorOps.add(dg.f, r0 * M, dg2, r0 * M, dg.f, r0 * M, (r1 - r0) * M);
+        });
         return new Grads(dq, pass1.dk(), pass2.dv(), ds, dg, pass1.ds0(), pass2.ds0());
     }
 
