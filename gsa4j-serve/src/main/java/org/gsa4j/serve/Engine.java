@@ -175,7 +175,7 @@ final class Engine implements AutoCloseable {
     Job submit(Request request) {
         Job job = new Job(request, tokenizer);
         synchronized (waiting) {
-            if (draining) throw new Refused("the server is shutting down", true);
+            if (draining || stopped) throw new Refused("the server is shutting down", true);
             int inBatch = open.get() - waiting.size(), free = Math.max(0, options.maxBatch() - inBatch);
             if (waiting.size() >= options.maxQueue() + free) {
                 throw new Refused("the server is busy: " + inBatch + " requests in the batch (--max-batch " + options.maxBatch() + "), " + waiting.size()
@@ -358,10 +358,24 @@ final class Engine implements AutoCloseable {
         return draining;
     }
 
+    /**
+     * Stops the engine thread after its current pass; requests still in it fail (their handlers
+     * wait for their end). A graceful stop calls {@link #drain} first.
+     */
     @Override
     public void close() {
         stopped = true;
         thread.interrupt();
+        try {
+            thread.join(30_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        synchronized (waiting) {
+            active.addAll(waiting);
+            waiting.clear();
+        }
+        for (Job j : List.copyOf(active)) fail(j, "the server stopped");
         io.shutdown();
     }
 }

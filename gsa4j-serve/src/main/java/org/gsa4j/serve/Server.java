@@ -103,8 +103,8 @@ public final class Server implements AutoCloseable {
 
     @Override
     public void close() {
+        engine.close();   // first: handlers waiting for their requests get their end, then the HTTP server stops
         web.stop();
-        engine.close();
         if (store != null) store.close();
         if (tokenizer != null) tokenizer.close();
     }
