@@ -1,9 +1,5 @@
 package org.gsa4j.cuda.ops;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.gsa4j.cuda.CudaDevice;
@@ -65,15 +61,6 @@ final class GlaKernels {
 
     /** The concatenated kernel sources (one translation unit). */
     static String source() {
-        StringBuilder sb = new StringBuilder();
-        for (String name : SOURCES) {
-            try (InputStream in = GlaKernels.class.getResourceAsStream("/org/gsa4j/cuda/kernels/" + name)) {
-                if (in == null) throw new IllegalStateException("kernel source " + name + " is missing from the jar");
-                sb.append("// ---- ").append(name).append('\n').append(new String(in.readAllBytes(), StandardCharsets.UTF_8)).append('\n');
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-        }
-        return sb.toString();
+        return KernelSources.concat(SOURCES);
     }
 }
