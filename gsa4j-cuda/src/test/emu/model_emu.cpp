@@ -9,6 +9,7 @@
 //   model_emu embedding DIR V D                     reads ids table dx dtable          writes x dtable
 //   model_emu slotgate DIR tau                      reads f dg ds                      writes g s df
 //   model_emu glagate DIR tau clampMin              reads x dg                         writes g dx
+//   model_emu hgrn2 DIR D layer                     reads f dg dk [x dx: layer > 0]    writes g k df [dx]
 //   model_emu conv DIR B T C W silu                 reads x w [cache] dy dw            writes y next [dx dw: no cache]
 //   model_emu ce DIR V D rowsPerBlock lossScale     reads h w targets dw               writes loss dh dw
 //   model_emu adamw DIR lr wd decays b1 b2 eps steps invAccum maxNorm   reads p e g1..gSTEPS   writes p m v copy norms
@@ -138,6 +139,30 @@ static void runGlaGate(float tau, float clampMin) {
     write("g", g); write("dx", dx.floats());
 }
 
+// CudaGates.hgrn2LowerBound (layer ≥ 1), hgrn2Gate, hgrn2GateBackward, hgrn2LowerBoundBackward.
+static void runHgrn2(int D, int layer) {
+    Io f(read("f")), dk(read("dk"));
+    std::vector<float> dg = read("dg"), g(dg.size()), x = readOptional("x"), dx = readOptional("dx"), lb, dlb;
+    const long n = dg.size(), rows = n / D;
+    Io k(n), df(n);
+    if (layer > 0) {
+        lb.resize(D);
+        dlb.assign(D, 0.f);
+        elementwise(hgrn2_lower_bound, D, x.data(), lb.data(), (int)(x.size() / D), D, layer);
+    }
+    elementwise(hgrn2_gate, n, f.p(), opt(lb), g.data(), k.p(), n, D);
+    elementwise(hgrn2_gate_backward, n, f.p(), opt(lb), dg.data(), dk.p(), df.p(), n, D);
+    write("g", g); write("k", k.floats()); write("df", df.floats());
+    if (layer == 0) return;
+    const int perSegment = (int)std::max(32L, (rows + 255L) / 256), segments = blocks(rows, perSegment);   // CudaRmsNorm.rowsPerSegment
+    std::vector<float> partial((size_t)segments * D);
+    emu::launch(hgrn2_dlb_partial, {blocks(D, ELEMENT_THREADS), (unsigned)segments, 1}, {ELEMENT_THREADS, 1, 1}, f.p(), lb.data(),
+                dg.data(), dk.p(), partial.data(), rows, D, perSegment);
+    emu::launch(add_column_sums, {blocks(D, ELEMENT_THREADS), 1, 1}, {ELEMENT_THREADS, 1, 1}, partial.data(), segments, D, dlb.data());
+    elementwise(hgrn2_lower_bound_backward, D, x.data(), dlb.data(), dx.data(), (int)(x.size() / D), D, layer);
+    write("dx", dx);
+}
+
 static void runConv(int B, int T, int C, int W, bool silu) {   // CudaShortConv.forward, then backward from zeros
     Io x(read("x")), w(read("w")), cache(readOptional("cache")), dy(read("dy"));
     std::vector<float> dw = read("dw");
@@ -237,6 +262,7 @@ int main(int argc, char** argv) {
     else if (op == "embedding") runEmbedding(atoi(argv[3]), atoi(argv[4]));
     else if (op == "slotgate") runSlotGate((float)atof(argv[3]));
     else if (op == "glagate") runGlaGate((float)atof(argv[3]), (float)atof(argv[4]));
+    else if (op == "hgrn2") runHgrn2(atoi(argv[3]), atoi(argv[4]));
     else if (op == "conv") runConv(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7]) != 0);
     else if (op == "ce") runCrossEntropy(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), (float)atof(argv[6]));
     else if (op == "adamw")

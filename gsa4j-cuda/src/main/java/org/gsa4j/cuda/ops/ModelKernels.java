@@ -29,6 +29,7 @@ final class ModelKernels {
     final CudaKernel rmsNorm, rmsNormBackward, rmsNormDwPartial, addColumnSums;
     final CudaKernel swiglu, swigluBackward, embedding, embeddingBackward;
     final CudaKernel slotGate, slotGateBackward, logSigmoidGate, logSigmoidGateBackward;
+    final CudaKernel hgrn2Gate, hgrn2GateBackward, hgrn2DlbPartial, hgrn2LowerBound, hgrn2LowerBoundBackward;
     final CudaKernel shortConv, shortConvNextCache, shortConvBackwardDu, shortConvBackwardDx, shortConvDwPartial;
     final CudaKernel crossEntropyRows, meanLoss, sumOfSquaresPartial, gradNormFinish, adamw;
 
@@ -48,6 +49,11 @@ final class ModelKernels {
         slotGateBackward = module.function("gsa_slot_gate_backward");
         logSigmoidGate = module.function("log_sigmoid_gate");
         logSigmoidGateBackward = module.function("log_sigmoid_gate_backward");
+        hgrn2Gate = module.function("hgrn2_gate");
+        hgrn2GateBackward = module.function("hgrn2_gate_backward");
+        hgrn2DlbPartial = module.function("hgrn2_dlb_partial");
+        hgrn2LowerBound = module.function("hgrn2_lower_bound");
+        hgrn2LowerBoundBackward = module.function("hgrn2_lower_bound_backward");
         shortConv = module.function("short_conv");
         shortConvNextCache = module.function("short_conv_next_cache");
         shortConvBackwardDu = module.function("short_conv_backward_du");

@@ -1,5 +1,5 @@
 // The kernels of a whole model around the token mixers (docs/MATH.md, "The block skeleton"): the
-// RMSNorm fused with the residual add, the SwiGLU product, the embedding lookup, GLA's log-sigmoid gate,
+// RMSNorm fused with the residual add, the SwiGLU product, the embedding lookup, GLA's and HGRN2's gates,
 // the short convolution, the cross-entropy of a block of logit rows, AdamW and the global gradient norm.
 // Compiled after common.cu (storage types, bf16 conversion) and gsa.cu (warp_sum, warp_max, NEG_INF,
 // the slot gate). Storage follows common.cu: io_t is float32 or bfloat16, arithmetic is float32;
@@ -177,6 +177,76 @@ extern "C" __global__ void log_sigmoid_gate_backward(const io_t* x, const float*
     GRID_STRIDE(i, n) {
         const float v = to_f(x[i]);
         put(dx + i, log_sigmoid(v) * invTau >= clampMin ? dg[i] / (1.f + expf(v)) * invTau : 0.f);
+    }
+}
+
+// ---- HGRN2's gate (docs/MATH.md, "HGRN2 layer") ----
+
+// a = lb + (1 − lb) σ(f), g = log a (float32; logsigmoid(f) without a bound, lb null), and the primitive's key
+// k = 1 − a = (1 − lb)(1 − σ(f)), formed without cancellation. f, k [rows, D]; lb [D] float32.
+extern "C" __global__ void hgrn2_gate(const io_t* f, const float* lb, float* g, io_t* k, long n, int D) {
+    GRID_STRIDE(i, n) {
+        const float x = to_f(f[i]), low = lb != nullptr ? lb[i % D] : 0.f;
+        g[i] = lb != nullptr ? logf(low + (1.f - low) * sigmoid(x)) : log_sigmoid(x);
+        put(k + i, (1.f - low) / (1.f + expf(x)));
+    }
+}
+
+// Its backward: df = dg · ∂g/∂f − dk · (1 − lb) σ(1 − σ), ∂g/∂f = (1 − lb) σ(1 − σ)/a (1 − σ without a bound).
+extern "C" __global__ void hgrn2_gate_backward(const io_t* f, const float* lb, const float* dg, const io_t* dk, io_t* df,
+                                              long n, int D) {
+    GRID_STRIDE(i, n) {
+        const float x = to_f(f[i]), low = lb != nullptr ? lb[i % D] : 0.f, sg = sigmoid(x), oneMinus = 1.f / (1.f + expf(x));
+        const float dgdf = lb != nullptr ? (1.f - low) * sg * oneMinus / (low + (1.f - low) * sg) : oneMinus;
+        put(df + i, dg[i] * dgdf - to_f(dk[i]) * (1.f - low) * sg * oneMinus);
+    }
+}
+
+// The bound's gradient, stage 1 (then add_column_sums): partial[s][j] = Σ_{rows of segment s} dg (1 − σ)/a − dk (1 − σ).
+extern "C" __global__ void hgrn2_dlb_partial(const io_t* f, const float* lb, const float* dg, const io_t* dk, float* partial,
+                                            long rows, int D, int rowsPerSegment) {
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= D) return;
+    const long r0 = blockIdx.y * (long)rowsPerSegment, r1 = r0 + rowsPerSegment < rows ? r0 + rowsPerSegment : rows;
+    const float low = lb[j];
+    float acc = 0.f;
+    for (long r = r0; r < r1; r++) {
+        const float x = to_f(f[r * D + j]), oneMinus = 1.f / (1.f + expf(x));
+        acc += dg[r * D + j] * oneMinus / (low + (1.f - low) * sigmoid(x)) - to_f(dk[r * D + j]) * oneMinus;
+    }
+    partial[blockIdx.y * (long)D + j] = acc;
+}
+
+// A layer's bound from the model's lower_bounds x [L, D] (float32): with P = softmax over the layer axis per
+// channel, lb = Σ_{1 ≤ m ≤ layer} P_m. One thread per channel.
+struct LayerSoftmax {
+    float max, sum, lb;   // per channel: max_l x, Σ_l e^{x − max}, and the bound
+};
+__device__ __forceinline__ LayerSoftmax layer_softmax(const float* x, long c, int layers, int D, int layer) {
+    LayerSoftmax s{NEG_INF, 0.f, 0.f};
+    for (int l = 0; l < layers; l++) s.max = fmaxf(s.max, x[(long)l * D + c]);
+    float inside = 0.f;
+    for (int l = 0; l < layers; l++) {
+        const float e = expf(x[(long)l * D + c] - s.max);
+        s.sum += e;
+        if (l >= 1 && l <= layer) inside += e;
+    }
+    s.lb = inside / s.sum;
+    return s;
+}
+
+extern "C" __global__ void hgrn2_lower_bound(const float* x, float* lb, int layers, int D, int layer) {
+    GRID_STRIDE(c, D) lb[c] = layer_softmax(x, c, layers, D, layer).lb;
+}
+
+// Its backward: dx[m, c] += dlb[c] · P_m · ([1 ≤ m ≤ layer] − lb[c]); one thread owns a channel's column.
+extern "C" __global__ void hgrn2_lower_bound_backward(const float* x, const float* dlb, float* dx, int layers, int D, int layer) {
+    GRID_STRIDE(c, D) {
+        const LayerSoftmax s = layer_softmax(x, c, layers, D, layer);
+        for (int l = 0; l < layers; l++) {
+            const float p = expf(x[(long)l * D + c] - s.max) / s.sum;
+            dx[(long)l * D + c] += dlb[c] * p * ((l >= 1 && l <= layer ? 1.f : 0.f) - s.lb);
+        }
     }
 }
 

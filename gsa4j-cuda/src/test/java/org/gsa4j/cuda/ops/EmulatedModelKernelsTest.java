@@ -201,6 +201,30 @@ class EmulatedModelKernelsTest {
         return List.of(Arguments.of(Precision.F32, 1), Arguments.of(Precision.F32, 65 * 7), Arguments.of(Precision.BF16, 65 * 7));
     }
 
+    static List<Arguments> hgrn2Cases() {
+        return List.of(Arguments.of(Precision.F32, 1, 7, 0), Arguments.of(Precision.F32, 65, 33, 2), Arguments.of(Precision.F32, 200, 7, 3),
+                Arguments.of(Precision.BF16, 65, 33, 2));
+    }
+
+    @ParameterizedTest(name = "{0} rows={1} D={2} layer={3}")
+    @MethodSource("hgrn2Cases")
+    void hgrn2GateMatchesCpu(Precision precision, int rows, int d, int layer) throws Exception {
+        SplittableRandom rng = new SplittableRandom(rows + 5L * d + layer);
+        int layers = 4;
+        Tensor f = gateLogits(rng, rows * d), x = randn(rng, layers, d), dg = randn(rng, rows, d), dk = randn(rng, rows, d);
+        Tensor dx0 = randn(rng, layers, d);
+        ModelOpsReference.Hgrn2 exact = ModelOpsReference.hgrn2(f.reshape(rows, d), x, layer, dg, dk, dx0);
+        Map<String, int[]> out = new LinkedHashMap<>(Map.of("g", dg.shape, "k", dg.shape, "df", dg.shape));
+        if (layer > 0) out.put("dx", x.shape);
+        Map<String, Tensor> got = run(precision, inputs("f", f, "dg", dg, "dk", dk, "x", layer > 0 ? x : null, "dx", layer > 0 ? dx0 : null),
+                out, "hgrn2", "" + d, "" + layer);
+        String label = String.format("HGRN2 gate rows=%d D=%d layer=%d of %d", rows, d, layer, layers);
+        check(suite(precision), label, "g", got.get("g"), exact.g(), tol(precision));
+        check(suite(precision), label, "k", got.get("k"), exact.k(), tol(precision));
+        check(suite(precision), label, "df", got.get("df"), exact.df(), tol(precision));
+        if (layer > 0) check(suite(precision), label, "dlower_bounds", got.get("dx"), exact.dLowerBounds(), tol(precision));
+    }
+
     /** Gate logits over the whole range the gates meet: N(0, 2²), and a tail out to ±30. */
     private static Tensor gateLogits(SplittableRandom rng, int n) {
         Tensor f = randn(rng, n);

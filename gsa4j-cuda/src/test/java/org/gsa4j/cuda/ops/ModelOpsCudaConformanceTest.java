@@ -19,8 +19,8 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The GPU model kernels (RMSNorm with the residual add, SwiGLU, the embedding, the gates, the short convolution,
- * cross-entropy through cuBLASLt, AdamW with the gradient norm and clipping) against the CPU engine's
+ * The GPU model kernels (RMSNorm with the residual add, SwiGLU, the embedding, the gates of GSA, GLA and HGRN2, the
+ * short convolution, cross-entropy through cuBLASLt, AdamW with the gradient norm and clipping) against the CPU engine's
  * ops in float64 ({@link ModelOpsReference}): float32 mode within 1e-5 relative, bfloat16 mode within 2e-2, at
  * awkward sizes and at the 340M and 1.3B shapes' widths; the deterministic reductions (the embedding's, the norm
  * weight's and the convolution kernel's gradients, the loss, the gradient norm) bit-identical over two runs. Every
@@ -205,6 +205,50 @@ class ModelOpsCudaConformanceTest {
         check(suite(precision), label, "slot df", got[2], slot.df(), tol(precision));
         check(suite(precision), label, "gla g", got[3], gla.g(), tol(precision));
         check(suite(precision), label, "gla dx", got[4], gla.dx(), tol(precision));
+    }
+
+    static List<Arguments> hgrn2Cases() {
+        List<Arguments> cases = new ArrayList<>();
+        for (Precision p : Precision.values()) {
+            cases.add(Arguments.of(p, 65, 33, 0));
+            cases.add(Arguments.of(p, 65, 33, 2));
+            cases.add(Arguments.of(p, 16384, 1024, 23));
+        }
+        return cases;
+    }
+
+    @ParameterizedTest(name = "{0} rows={1} D={2} layer={3}")
+    @MethodSource("hgrn2Cases")
+    void hgrn2Gate(Precision precision, int rows, int d, int layer) {
+        SplittableRandom rng = new SplittableRandom(rows + 5L * d + layer);
+        int layers = 24;
+        Tensor f = randn(rng, rows, d), x = randn(rng, layers, d), dg = randn(rng, rows, d), dk = randn(rng, rows, d), dx0 = randn(rng, layers, d);
+        for (int i = 0; i < f.f.length; i++) f.f[i] = i % 11 == 5 ? (float) rng.nextDouble(-30, 30) : 2 * f.f[i];
+        ModelOpsReference.Hgrn2 exact = ModelOpsReference.hgrn2(f, x, layer, dg, dk, dx0);
+        Tensor[] got = onDevice(() -> {
+            CudaDevice dev = GpuTestSupport.device();
+            CudaStream stream = dev.stream();
+            CudaGates op = new CudaGates(dev, precision);
+            try (DeviceTensor fd = DeviceTensor.upload(dev, f, precision); DeviceTensor xd = DeviceTensor.upload(dev, x, Precision.F32);
+                 DeviceTensor dgd = DeviceTensor.upload(dev, dg, Precision.F32); DeviceTensor dkd = DeviceTensor.upload(dev, dk, precision);
+                 DeviceTensor dxd = DeviceTensor.upload(dev, dx0, Precision.F32);
+                 DeviceTensor lb = DeviceTensor.allocate(dev, Precision.F32, d); DeviceTensor dlb = DeviceTensor.zeros(dev, Precision.F32, d);
+                 DeviceTensor g = DeviceTensor.allocate(dev, Precision.F32, rows, d); DeviceTensor k = DeviceTensor.allocate(dev, precision, rows, d);
+                 DeviceTensor df = DeviceTensor.allocate(dev, precision, rows, d)) {
+                DeviceTensor bound = layer == 0 ? null : lb;
+                if (layer > 0) op.hgrn2LowerBound(xd, layer, lb, stream);
+                op.hgrn2Gate(fd, bound, g, k, stream);
+                op.hgrn2GateBackward(fd, bound, dgd, dkd, df, layer == 0 ? null : dlb, stream);
+                if (layer > 0) op.hgrn2LowerBoundBackward(xd, layer, dlb, dxd, stream);
+                stream.synchronize();
+                return new Tensor[] {g.download(), k.download(), df.download(), dxd.download()};
+            }
+        });
+        String label = String.format("HGRN2 gate rows=%d D=%d layer=%d of %d", rows, d, layer, layers);
+        check(suite(precision), label, "g", got[0], exact.g(), tol(precision));
+        check(suite(precision), label, "k", got[1], exact.k(), tol(precision));
+        check(suite(precision), label, "df", got[2], exact.df(), tol(precision));
+        check(suite(precision), label, "dlower_bounds", got[3], exact.dLowerBounds(), tol(precision));
     }
 
     static List<Arguments> convCases() {

@@ -8,6 +8,7 @@ import org.gsa4j.autograd.Functions;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
 import org.gsa4j.ops.CrossEntropy;
+import org.gsa4j.ops.Hgrn2Gate;
 import org.gsa4j.ops.ShortConv;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.train.AdamW;
@@ -77,6 +78,23 @@ final class ModelOpsReference {
         if (Double.isFinite(clampMin)) g = Functions.clampMin(tape, g, clampMin);
         tape.backward(Functions.sumProduct(tape, g, f64(dg)));
         return new GlaGate(g.value, xv.grad());
+    }
+
+    record Hgrn2(Tensor g, Tensor k, Tensor df, Tensor dLowerBounds) {}
+
+    /**
+     * HGRN2's gate of layer {@code layer} (no bound in layer 0) from the model's lower_bounds [L, D]; df and
+     * dLowerBounds0 + the lower bounds' gradient for the cotangents dg, dk.
+     */
+    static Hgrn2 hgrn2(Tensor f, Tensor lowerBounds, int layer, Tensor dg, Tensor dk, Tensor dLowerBounds0) {
+        Tape tape = Tape.recording();
+        Var fv = tape.leaf(f64(f), true), x = tape.leaf(f64(lowerBounds), true);
+        Var lb = layer == 0 ? null : Hgrn2Gate.lowerBound(tape, x, layer);
+        Var[] gk = Hgrn2Gate.apply(tape, fv, lb);
+        tape.backward(Functions.add(tape, Functions.sumProduct(tape, gk[0], f64(dg)), Functions.sumProduct(tape, gk[1], f64(dk))));
+        Tensor dx = f64(dLowerBounds0).copy();
+        if (x.grad() != null) dx.addInPlace(x.grad());
+        return new Hgrn2(gk[0].value, gk[1].value, fv.grad(), dx);
     }
 
     record Conv(Tensor y, Tensor next, Tensor dx, Tensor dw) {}
