@@ -47,28 +47,40 @@ struct Gla {
     int chunks() const { return (T + 63) / 64; }
     void states(const io_t* x, const io_t* y, float* g, float* lg, int reverse, float* init, float* st, float* last, float xScale) const {
         if (smemBytes(0) > (int)sizeof(smem)) std::exit(3);
-        emu::launch(gla_states, {(unsigned)(tiles(Dk) * tiles(Dv)), (unsigned)H, (unsigned)B}, {128, 1, 1},
-                    x, y, g, lg, decay, reverse, init, st, last, B, T, H, Dk, Dv, xScale);
+        const int decayed = decay == 1 ? Dv : Dk;
+        std::vector<float> chunkDecay((size_t)B * H * chunks() * decayed);
+        emu::launch(gla_chunk_local, {(unsigned)(tiles(Dk) * tiles(Dv)), (unsigned)chunks(), (unsigned)(B * H)}, {256, 1, 1},
+                    x, y, g, lg, decay, reverse, st, chunkDecay.data(), B, T, H, Dk, Dv, xScale);
+        const long elements = (long)B * H * Dk * Dv;
+        emu::launch(gla_chunk_scan, {(unsigned)((elements + 255) / 256), 1, 1}, {256, 1, 1},
+                    init, st, last, chunkDecay.data(), decay, reverse, B, H, chunks(), Dk, Dv);
     }
-    void forward(Io& q, Io& k, Io& v, float* g, float* lg, float* s0, float scale, Io& o, float* oStrict, float* sT) const {
-        std::vector<float> st((size_t)B * H * chunks() * Dk * Dv);
+    size_t stateSize() const { return (size_t)B * H * chunks() * Dk * Dv; }
+    // st receives the chunk states (stateSize() floats), which a backward may take instead of computing them again.
+    void forward(Io& q, Io& k, Io& v, float* g, float* lg, float* s0, float scale, Io& o, float* oStrict, float* sT, std::vector<float>& st) const {
+        st.assign(stateSize(), 0.f);
         states(k.p(), v.p(), g, lg, 0, s0, st.data(), sT, 1.f);
         Dim3 grid{(unsigned)tiles(Dv), (unsigned)chunks(), (unsigned)(B * H)};
-        if (decay == 1) emu::launch(gla_fwd_value, grid, {128, 1, 1}, q.p(), k.p(), v.p(), g, st.data(), o.p(), oStrict, B, T, H, Dk, Dv, scale);
-        else emu::launch(gla_fwd_key, grid, {128, 1, 1}, q.p(), k.p(), v.p(), g, lg, st.data(), o.p(), B, T, H, Dk, Dv, scale);
+        if (decay == 1) emu::launch(gla_fwd_value, grid, {256, 1, 1}, q.p(), k.p(), v.p(), g, st.data(), o.p(), oStrict, B, T, H, Dk, Dv, scale);
+        else emu::launch(gla_fwd_key, grid, {256, 1, 1}, q.p(), k.p(), v.p(), g, lg, st.data(), o.p(), B, T, H, Dk, Dv, scale);
     }
-    void backward(Io& q, Io& k, Io& v, float* g, float* lg, float* s0, float scale, float* oStrict, Io& dO, float* dST,
+    // kept: the forward's chunk states, or nullptr to compute them here from s0 (as CudaGla's two backward methods).
+    void backward(Io& q, Io& k, Io& v, float* g, float* lg, float* s0, const float* kept, float scale, float* oStrict, Io& dO, float* dST,
                   Io& dq, Io& dk, Io& dv, float* dg, float* ds0) const {
-        std::vector<float> st((size_t)B * H * chunks() * Dk * Dv), dst(st.size());
-        states(k.p(), v.p(), g, lg, 0, s0, st.data(), nullptr, 1.f);
+        std::vector<float> computed, dst(stateSize());
+        if (kept == nullptr) {
+            computed.assign(stateSize(), 0.f);
+            states(k.p(), v.p(), g, lg, 0, s0, computed.data(), nullptr, 1.f);
+        }
+        const float* st = kept != nullptr ? kept : computed.data();
         states(q.p(), dO.p(), g, lg, 1, dST, dst.data(), ds0, scale);
         Dim3 keyGrid{(unsigned)tiles(Dk), (unsigned)chunks(), (unsigned)(B * H)}, valueGrid{(unsigned)tiles(Dv), (unsigned)chunks(), (unsigned)(B * H)};
         if (decay == 1) {
-            emu::launch(gla_bwd_value_dqk, keyGrid, {128, 1, 1}, q.p(), k.p(), v.p(), g, dO.p(), st.data(), dst.data(), dq.p(), dk.p(), B, T, H, Dk, Dv, scale);
-            emu::launch(gla_bwd_value_dvg, valueGrid, {128, 1, 1}, q.p(), k.p(), v.p(), g, dO.p(), oStrict, st.data(), dst.data(), dv.p(), dg, B, T, H, Dk, Dv, scale);
+            emu::launch(gla_bwd_value_dqk, keyGrid, {256, 1, 1}, q.p(), k.p(), v.p(), g, dO.p(), st, dst.data(), dq.p(), dk.p(), B, T, H, Dk, Dv, scale);
+            emu::launch(gla_bwd_value_dvg, valueGrid, {256, 1, 1}, q.p(), k.p(), v.p(), g, dO.p(), oStrict, st, dst.data(), dv.p(), dg, B, T, H, Dk, Dv, scale);
         } else {
-            emu::launch(gla_bwd_key_dqk, keyGrid, {128, 1, 1}, q.p(), k.p(), v.p(), g, lg, dO.p(), st.data(), dst.data(), dq.p(), dk.p(), dg, B, T, H, Dk, Dv, scale);
-            emu::launch(gla_bwd_key_dv, valueGrid, {128, 1, 1}, q.p(), k.p(), g, lg, dO.p(), dst.data(), dv.p(), B, T, H, Dk, Dv, scale);
+            emu::launch(gla_bwd_key_dqk, keyGrid, {256, 1, 1}, q.p(), k.p(), v.p(), g, lg, dO.p(), st, dst.data(), dq.p(), dk.p(), dg, B, T, H, Dk, Dv, scale);
+            emu::launch(gla_bwd_key_dv, valueGrid, {256, 1, 1}, q.p(), k.p(), g, lg, dO.p(), dst.data(), dv.p(), B, T, H, Dk, Dv, scale);
         }
     }
 };
@@ -86,8 +98,9 @@ int main(int argc, char** argv) {
         std::vector<float> s0 = exists("s0") ? read("s0") : std::vector<float>(), dST = exists("dST") ? read("dST") : std::vector<float>();
         Io o(nv), dq(nk), dk(nk), dv(nv);
         std::vector<float> oStrict(nv), sT(ns), dg(gla.decay == 2 ? 0 : g.size()), ds0(ns);
-        gla.forward(q, k, v, opt(g), opt(lg), opt(s0), scale, o, oStrict.data(), sT.data());
-        gla.backward(q, k, v, opt(g), opt(lg), opt(s0), scale, oStrict.data(), dO, opt(dST), dq, dk, dv, opt(dg), ds0.data());
+        std::vector<float> st;
+        gla.forward(q, k, v, opt(g), opt(lg), opt(s0), scale, o, oStrict.data(), sT.data(), st);
+        gla.backward(q, k, v, opt(g), opt(lg), opt(s0), nullptr, scale, oStrict.data(), dO, opt(dST), dq, dk, dv, opt(dg), ds0.data());
         write("o", o.floats()); write("sT", sT); write("dq", dq.floats()); write("dk", dk.floats()); write("dv", dv.floats());
         if (!dg.empty()) write("dg", dg);
         write("ds0", ds0);
@@ -102,14 +115,15 @@ int main(int argc, char** argv) {
         Gla pass1{1, B, T, H, K, M}, pass2{0, B, T, H, M, V};
         Io a(rows * M), pq(rows * M), o(rows * V);
         std::vector<float> aStrict(rows * M), p(rows * M), hkT((size_t)B * H * K * M), hvT((size_t)B * H * M * V);
-        pass1.forward(q, k, s, g.data(), nullptr, opt(hk0), scale, a, aStrict.data(), hkT.data());
+        std::vector<float> keyStates, valueStates;
+        pass1.forward(q, k, s, g.data(), nullptr, opt(hk0), scale, a, aStrict.data(), hkT.data(), keyStates);
         emu::launch(gsa_softmax, {(unsigned)((rows + 7) / 8), 1, 1}, {256, 1, 1}, a.p(), p.data(), pq.p(), (long)rows, M);
-        pass2.forward(pq, s, v, g.data(), nullptr, opt(hv0), 1.f, o, nullptr, hvT.data());
+        pass2.forward(pq, s, v, g.data(), nullptr, opt(hv0), 1.f, o, nullptr, hvT.data(), valueStates);
         Io dp(rows * M), ds2(rows * M), dv(rows * V), da(rows * M), dq(rows * K), dk(rows * K), ds(rows * M);
         std::vector<float> dg2(rows * M), dg(rows * M), dhv0((size_t)B * H * M * V), dhk0((size_t)B * H * K * M);
-        pass2.backward(pq, s, v, g.data(), nullptr, opt(hv0), 1.f, nullptr, dO, opt(dhvT), dp, ds2, dv, dg2.data(), dhv0.data());
+        pass2.backward(pq, s, v, g.data(), nullptr, nullptr, valueStates.data(), 1.f, nullptr, dO, opt(dhvT), dp, ds2, dv, dg2.data(), dhv0.data());
         emu::launch(gsa_softmax_backward, {(unsigned)((rows + 7) / 8), 1, 1}, {256, 1, 1}, p.data(), dp.p(), da.p(), (long)rows, M);
-        pass1.backward(q, k, s, g.data(), nullptr, opt(hk0), scale, aStrict.data(), da, opt(dhkT), dq, dk, ds, dg.data(), dhk0.data());
+        pass1.backward(q, k, s, g.data(), nullptr, nullptr, keyStates.data(), scale, aStrict.data(), da, opt(dhkT), dq, dk, ds, dg.data(), dhk0.data());
         const long n = (long)(rows * M);
         emu::launch(add_into, {1, 1, 1}, {256, 1, 1}, ds.p(), ds2.p(), n);
         emu::launch(add_into_f32, {1, 1, 1}, {256, 1, 1}, dg.data(), dg2.data(), n);

@@ -13,15 +13,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.lang.reflect.Method;
-import java.net.URL;
-import java.net.URLClassLoader;
+import java.io.File;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import javax.tools.ToolProvider;
@@ -30,8 +28,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * The README's "Using gsa4j from Java" example, taken from README.md itself (so the two cannot
- * drift), compiled against the library and run on a small model with a tokenizer: it must print the
- * same text as decoding the same generation at once.
+ * drift), compiled against the library and run in its own JVM on a small model with a tokenizer: it
+ * must print the same text as decoding the same generation at once.
  */
 class ReadmeExampleTest {
     @TempDir
@@ -65,16 +63,14 @@ class ReadmeExampleTest {
                 "-cp", System.getProperty("java.class.path"), "-d", classes.toString(), src.resolve("Example.java").toString());
         assertEquals(0, rc, diagnostics.toString(StandardCharsets.UTF_8));
 
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        PrintStream old = System.out;
-        try (URLClassLoader loader = new URLClassLoader(new URL[] {classes.toUri().toURL()}, getClass().getClassLoader())) {
-            Method main = loader.loadClass("Example").getMethod("main", String[].class);
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            main.invoke(null, (Object) new String[] {model.toString()});
-        } finally {
-            System.setOut(old);
-        }
-        String printed = out.toString(StandardCharsets.UTF_8);
+        // run as a user would: its own JVM, the library on the class path
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process run = new ProcessBuilder(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx1g", "-Dstdout.encoding=UTF-8",
+                "-cp", classes + File.pathSeparator + System.getProperty("java.class.path"), "Example", model.toString())
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String printed = new String(run.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(run.waitFor(120, TimeUnit.SECONDS), "the example finishes");
+        assertEquals(0, run.exitValue(), printed);
 
         // the same generation, decoded at once
         try (Tokenizer tok = Tokenizer.loadFast(model.resolve("tokenizer.json"))) {

@@ -6,8 +6,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -64,5 +67,22 @@ class DocsTest {
         }
         assertTrue(readme.contains("java --add-modules jdk.incubator.vector"), "the plain java command");
         assertFalse(Files.readString(REPO.resolve("docs/RELIABILITY.md")).contains("does not exist yet"));
+    }
+
+    @Test
+    void theReadmesPackageTablesListEveryPackage() throws Exception {
+        String tables = Files.readAllLines(REPO.resolve("README.md")).stream().filter(l -> l.startsWith("|")).collect(Collectors.joining("\n"));
+        String marker = "/src/main/java/org/gsa4j/";
+        Set<String> packages = new TreeSet<>();
+        try (Stream<Path> s = Files.walk(REPO)) {
+            s.map(p -> p.toString().replace('\\', '/'))
+                    .filter(p -> p.endsWith(".java") && p.contains(marker) && !p.contains("/target/"))
+                    .map(p -> p.substring(p.indexOf(marker) + marker.length(), p.lastIndexOf('/') + 1))
+                    .filter(dir -> !dir.isEmpty())
+                    .forEach(dir -> packages.add(dir.substring(0, dir.length() - 1).replace('/', '.')));
+        }
+        assertTrue(packages.size() > 10, "packages found: " + packages);
+        List<String> missing = packages.stream().filter(p -> !tables.contains("`" + p + "`")).toList();
+        assertEquals(List.of(), missing, "packages (under org.gsa4j) the README's tables do not list");
     }
 }

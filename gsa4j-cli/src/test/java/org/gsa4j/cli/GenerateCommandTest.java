@@ -23,10 +23,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** {@code gsa4j generate} reproduces the reference library's greedy continuation. */
 class GenerateCommandTest {
 
+    /** The model case {@code name} of the reference folder: GSA4J_REFERENCE_DIR, else the copy in the test resources. */
     static Path referenceModel(String name) throws URISyntaxException {
         String env = System.getenv("GSA4J_REFERENCE_DIR");
-        Path root = env != null && !env.isBlank() ? Path.of(env) : Path.of(GenerateCommandTest.class.getResource("/reference").toURI());
-        return root.resolve("models").resolve(name);
+        return (env != null && !env.isBlank() ? Path.of(env) : bundledReference()).resolve("models").resolve(name);
+    }
+
+    /** A checkpoint a test needs for what it is (not a conformance case): from the copy shipped with the tests, whatever GSA4J_REFERENCE_DIR says. */
+    static Path fixture(String name) throws URISyntaxException {
+        return bundledReference().resolve("models").resolve(name);
+    }
+
+    private static Path bundledReference() throws URISyntaxException {
+        return Path.of(GenerateCommandTest.class.getResource("/reference").toURI());
     }
 
     record Run(int exitCode, String out, String err) {}
@@ -77,7 +86,7 @@ class GenerateCommandTest {
 
     @Test
     void textPromptWithoutTokenizerIsAClearError() throws Exception {
-        Run r = run("generate", "--model", referenceModel("gsa").toString(), "--prompt", "hello");
+        Run r = run("generate", "--model", fixture("gsa").toString(), "--prompt", "hello");
         assertEquals(2, r.exitCode());
         assertTrue(r.err().contains("tokenizer.json"), r.err());
     }
@@ -93,7 +102,7 @@ class GenerateCommandTest {
     @Test
     void maxNewTokensIsBounded() throws Exception {
         for (String n : new String[] {"-1", "1048577", "2147483647"}) {
-            Run r = run("generate", "--model", referenceModel("gsa").toString(), "--prompt-ids", "1,2", "--max-new-tokens", n);
+            Run r = run("generate", "--model", fixture("gsa").toString(), "--prompt-ids", "1,2", "--max-new-tokens", n);
             assertEquals(2, r.exitCode(), n);
             assertTrue(r.err().contains("--max-new-tokens must be in [0, 1048576]"), r.err());
         }

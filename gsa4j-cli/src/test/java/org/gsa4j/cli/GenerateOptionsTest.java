@@ -15,7 +15,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-import static org.gsa4j.cli.GenerateCommandTest.referenceModel;
+import static org.gsa4j.cli.GenerateCommandTest.fixture;
 import static org.gsa4j.cli.GenerateCommandTest.run;
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -44,7 +44,7 @@ class GenerateOptionsTest {
 
     @Test
     void theModelsEndOfSequenceTokenStopsGeneration() throws Exception {
-        Path ref = referenceModel("gsa");
+        Path ref = fixture("gsa");
         JsonNode all = json(run("generate", "--model", ref.toString(), "--prompt-ids", "1,2,3", "--temperature", "0", "-n", "12", "--json"));
         assertEquals("length", all.get("stop_reason").asText());
         List<Long> free = ids(all);
@@ -80,7 +80,7 @@ class GenerateOptionsTest {
 
     @Test
     void repetitionPenaltyChangesAGreedyLoopAndIsRangeChecked() throws Exception {
-        Path ref = referenceModel("gsa"); // its greedy continuation repeats 182 8 182 8 ...
+        Path ref = fixture("gsa"); // its greedy continuation repeats 182 8 182 8 ...
         List<Long> plain = ids(json(run("generate", "--model", ref.toString(), "--prompt-ids", "1,2,3", "--temperature", "0", "-n", "16", "--json")));
         List<Long> penalized = ids(json(run("generate", "--model", ref.toString(), "--prompt-ids", "1,2,3", "--temperature", "0", "-n", "16", "--json",
                 "--repetition-penalty", "5")));
@@ -97,7 +97,7 @@ class GenerateOptionsTest {
     void samplingOptionsAreRangeChecked() {
         Path ref;
         try {
-            ref = referenceModel("gsa");
+            ref = fixture("gsa");
         } catch (Exception e) {
             throw new AssertionError(e);
         }

@@ -70,6 +70,11 @@ public final class ConfigReader {
     }
 
     /** The field as a positive integer, or null when absent or null. */
+    /** {@code num_kv_heads}: positive, and {@code numHeads} when unset (no grouped-query attention). */
+    public int numKvHeads(int numHeads) {
+        return isSet("num_kv_heads") ? positiveInt("num_kv_heads", null) : numHeads;
+    }
+
     public Integer optionalPositiveInt(String field) {
         return isSet(field) ? positiveInt(field, null) : null;
     }

@@ -47,6 +47,35 @@ final class Fields {
         return o;
     }
 
+    /** An fla config's first fields: model_type, the language-model fields, num_heads. */
+    static ObjectNode startFla(String modelType, LmConfig lm, int numHeads) {
+        ObjectNode o = start(modelType);
+        lm.writeFla(o);
+        o.put("num_heads", numHeads);
+        return o;
+    }
+
+    /** The head layout's other fields (num_heads is {@link #startFla}'s). */
+    static void putHeadShape(ObjectNode o, MultiHeadConfig c) {
+        o.put("num_kv_heads", c.numKvHeads());
+        o.put("expand_k", c.expandK());
+        o.put("expand_v", c.expandV());
+    }
+
+    /** The per-head output norm's fields, GLA's and RetNet's. */
+    static void putOutputNorm(ObjectNode o, GatedOutputConfig c, boolean elementwiseAffine) {
+        o.put("use_output_gate", c.useOutputGate());
+        o.put("fuse_norm", c.fuseNorm());
+        o.put("elementwise_affine", elementwiseAffine);
+    }
+
+    /** An fla config's last fields: attn_mode (where the architecture has one), the hybrid attention layers, the unmodelled ones. */
+    static ObjectNode finishFla(ObjectNode o, String attnMode, HybridAttention attn, Map<String, JsonNode> extra) {
+        if (attnMode != null) o.put("attn_mode", attnMode);
+        o.set("attn", attn.toJson());
+        return finish(o, extra);
+    }
+
     /** Appends the fields a record does not model; they never replace one it does. */
     static ObjectNode finish(ObjectNode o, Map<String, JsonNode> extra) {
         extra.forEach((k, v) -> {

@@ -43,7 +43,7 @@ public record GlaConfig(LmConfig lm, int numHeads, int numKvHeads, double expand
     public static GlaConfig fromJson(ConfigReader c) {
         LmConfig lm = LmConfig.readFla(c, 4);
         int heads = c.positiveInt("num_heads", 4);
-        return c.build(() -> new GlaConfig(lm, heads, c.isSet("num_kv_heads") ? c.positiveInt("num_kv_heads", null) : heads,
+        return c.build(() -> new GlaConfig(lm, heads, c.numKvHeads(heads),
                 c.doubleValue("expand_k", 0.5), c.doubleValue("expand_v", 1.0), c.boolValue("use_short_conv", false),
                 c.positiveInt("conv_size", 4), c.optionalString("feature_map"), c.boolValue("use_output_gate", true),
                 c.boolValue("fuse_norm", true), c.boolValue("elementwise_affine", true), c.optionalDouble("clamp_min"),
@@ -52,22 +52,14 @@ public record GlaConfig(LmConfig lm, int numHeads, int numKvHeads, double expand
 
     @Override
     public ObjectNode toJson() {
-        ObjectNode o = Fields.start(MODEL_TYPE);
-        lm.writeFla(o);
-        o.put("num_heads", numHeads);
-        o.put("num_kv_heads", numKvHeads);
-        o.put("expand_k", expandK);
-        o.put("expand_v", expandV);
+        ObjectNode o = Fields.startFla(MODEL_TYPE, lm, numHeads);
+        Fields.putHeadShape(o, this);
         o.put("use_short_conv", useShortConv);
         o.put("conv_size", convSize);
         Fields.put(o, "feature_map", featureMap);
-        o.put("use_output_gate", useOutputGate);
-        o.put("fuse_norm", fuseNorm);
-        o.put("elementwise_affine", elementwiseAffine);
+        Fields.putOutputNorm(o, this, elementwiseAffine);
         Fields.put(o, "clamp_min", clampMin);
-        o.put("attn_mode", attnMode);
-        o.set("attn", attn.toJson());
-        return Fields.finish(o, extra);
+        return Fields.finishFla(o, attnMode, attn, extra);
     }
 
     /** A fresh model of the given size for training: expand_k 0.5, no feature map, no short convolution. */

@@ -49,7 +49,7 @@ public record GsaConfig(LmConfig lm, int numHeads, int numKvHeads, int numSlots,
     public static GsaConfig fromJson(ConfigReader c) {
         LmConfig lm = LmConfig.readFla(c, 4);
         int heads = c.positiveInt("num_heads", 4);
-        return c.build(() -> new GsaConfig(lm, heads, c.isSet("num_kv_heads") ? c.positiveInt("num_kv_heads", null) : heads,
+        return c.build(() -> new GsaConfig(lm, heads, c.numKvHeads(heads),
                 c.positiveInt("num_slots", 64), c.doubleValue("expand_k", 1.0), c.doubleValue("expand_v", 1.0),
                 c.boolValue("use_short_conv", false), c.positiveInt("conv_size", 4), c.string("feature_map", "swish"),
                 c.doubleValue("gate_logit_normalizer", 8.0), c.boolValue("elementwise_affine", true), HybridAttention.read(c),
@@ -58,20 +58,15 @@ public record GsaConfig(LmConfig lm, int numHeads, int numKvHeads, int numSlots,
 
     @Override
     public ObjectNode toJson() {
-        ObjectNode o = Fields.start(MODEL_TYPE);
-        lm.writeFla(o);
-        o.put("num_heads", numHeads);
-        o.put("num_kv_heads", numKvHeads);
+        ObjectNode o = Fields.startFla(MODEL_TYPE, lm, numHeads);
+        Fields.putHeadShape(o, this);
         o.put("num_slots", numSlots);
-        o.put("expand_k", expandK);
-        o.put("expand_v", expandV);
         o.put("use_short_conv", useShortConv);
         o.put("conv_size", convSize);
         o.put("feature_map", featureMap);
         o.put("gate_logit_normalizer", gateLogitNormalizer);
         o.put("elementwise_affine", elementwiseAffine);
-        o.set("attn", attn.toJson());
-        return Fields.finish(o, extra);
+        return Fields.finishFla(o, null, attn, extra);
     }
 
     /** A fresh model of the given size for training: swish feature map, τ = 8, no short convolution. */

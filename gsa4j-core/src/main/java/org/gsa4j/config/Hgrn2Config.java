@@ -71,17 +71,13 @@ public record Hgrn2Config(LmConfig lm, int numHeads, int expandRatio, boolean us
 
     @Override
     public ObjectNode toJson() {
-        ObjectNode o = Fields.start(MODEL_TYPE);
-        lm.writeFla(o);
-        o.put("num_heads", numHeads);
+        ObjectNode o = Fields.startFla(MODEL_TYPE, lm, numHeads);
         o.put("expand_ratio", expandRatio);
         o.put("use_short_conv", useShortConv);
         o.put("conv_size", convSize);
         o.put("elementwise_affine", elementwiseAffine);
         o.put("use_lower_bound", useLowerBound);
-        o.put("attn_mode", attnMode);
-        o.set("attn", attn.toJson());
-        return Fields.finish(o, extra);
+        return Fields.finishFla(o, attnMode, attn, extra);
     }
 
     /** A fresh model of the given size for training: heads of hidden_size / num_heads forget channels, lower bounds on. */

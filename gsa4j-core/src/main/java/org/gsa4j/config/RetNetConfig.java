@@ -41,7 +41,7 @@ public record RetNetConfig(LmConfig lm, int numHeads, int numKvHeads, double exp
     public static RetNetConfig fromJson(ConfigReader c) {
         LmConfig lm = LmConfig.readFla(c, 2);
         int heads = c.positiveInt("num_heads", 8);
-        return c.build(() -> new RetNetConfig(lm, heads, c.isSet("num_kv_heads") ? c.positiveInt("num_kv_heads", null) : heads,
+        return c.build(() -> new RetNetConfig(lm, heads, c.numKvHeads(heads),
                 c.doubleValue("expand_k", 1.0), c.doubleValue("expand_v", 2.0), c.optionalString("feature_map"),
                 c.boolValue("use_output_gate", true), c.boolValue("fuse_norm", true), c.boolValue("elementwise_affine", true),
                 c.string("attn_mode", "chunk"), HybridAttention.read(c), c.unknownFields(FIELDS)));
@@ -49,19 +49,11 @@ public record RetNetConfig(LmConfig lm, int numHeads, int numKvHeads, double exp
 
     @Override
     public ObjectNode toJson() {
-        ObjectNode o = Fields.start(MODEL_TYPE);
-        lm.writeFla(o);
-        o.put("num_heads", numHeads);
-        o.put("num_kv_heads", numKvHeads);
-        o.put("expand_k", expandK);
-        o.put("expand_v", expandV);
+        ObjectNode o = Fields.startFla(MODEL_TYPE, lm, numHeads);
+        Fields.putHeadShape(o, this);
         Fields.put(o, "feature_map", featureMap);
-        o.put("use_output_gate", useOutputGate);
-        o.put("fuse_norm", fuseNorm);
-        o.put("elementwise_affine", elementwiseAffine);
-        o.put("attn_mode", attnMode);
-        o.set("attn", attn.toJson());
-        return Fields.finish(o, extra);
+        Fields.putOutputNorm(o, this, elementwiseAffine);
+        return Fields.finishFla(o, attnMode, attn, extra);
     }
 
     /** A fresh model of the given size for training: expand_k 1, expand_v 2, the reference's output gate. */

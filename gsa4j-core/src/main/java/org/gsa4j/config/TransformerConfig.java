@@ -46,16 +46,14 @@ public record TransformerConfig(LmConfig lm, int numHeads, int numKvHeads, boole
     public static TransformerConfig fromJson(ConfigReader c) {
         LmConfig lm = LmConfig.readFla(c, 4);
         int heads = c.positiveInt("num_heads", 32);
-        return c.build(() -> new TransformerConfig(lm, heads, c.isSet("num_kv_heads") ? c.positiveInt("num_kv_heads", null) : heads,
+        return c.build(() -> new TransformerConfig(lm, heads, c.numKvHeads(heads),
                 c.boolValue("qkv_bias", false), c.boolValue("qk_norm", false), c.optionalPositiveInt("window_size"),
                 c.doubleValue("rope_theta", 10000.0), c.unknownFields(FIELDS)));
     }
 
     @Override
     public ObjectNode toJson() {
-        ObjectNode o = Fields.start(MODEL_TYPE);
-        lm.writeFla(o);
-        o.put("num_heads", numHeads);
+        ObjectNode o = Fields.startFla(MODEL_TYPE, lm, numHeads);
         o.put("num_kv_heads", numKvHeads);
         o.put("qkv_bias", qkvBias);
         o.put("qk_norm", qkNorm);

@@ -27,7 +27,7 @@ class BaselineConfigErrorsTest {
     private int copies;
 
     private Path copyOfReference(String name) throws IOException {
-        Path src = ReferenceCases.root().resolve("models").resolve(name);
+        Path src = ReferenceCases.fixture(name);
         Path dir = Files.createDirectories(tmp.resolve(name + "-" + copies++));
         Files.copy(src.resolve("config.json"), dir.resolve("config.json"));
         Files.copy(src.resolve("model.safetensors"), dir.resolve("model.safetensors"));

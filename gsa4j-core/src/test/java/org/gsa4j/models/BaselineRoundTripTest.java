@@ -4,21 +4,34 @@ import org.gsa4j.io.SafeTensors;
 import org.gsa4j.tensor.Tensor;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
+import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 /** Each baseline saves to the Hugging Face layout it was loaded from: same config, same tensors, same logits. */
 class BaselineRoundTripTest {
     @TempDir
     Path tmp;
 
+    /** Every reference case of a baseline architecture (GSA's own layouts are checked in GsaModelGradTest and the io tests). */
+    static List<String> baselineCases() throws IOException {
+        List<String> names = ReferenceCases.modelCases(Set.of("gla", "retnet", "hgrn2", "transformer", "llama", "mistral")).stream()
+                .map(p -> p.getFileName().toString()).toList();
+        assertFalse(names.isEmpty(), "no baseline case under " + ReferenceCases.root().resolve("models"));
+        System.out.println("baseline round trip: " + names.size() + " cases " + names);
+        return names;
+    }
+
     @ParameterizedTest
-    @ValueSource(strings = {"gla", "retnet", "hgrn2", "llama"})
+    @MethodSource("baselineCases")
     void saveThenLoadIsIdentity(String name) {
         Path src = ReferenceCases.root().resolve("models").resolve(name);
         CausalLM a = ModelLoader.load(src);

@@ -71,7 +71,7 @@ class GsaModelGradTest {
 
     @Test
     void savedModelLoadsBackIdenticallyAlsoSharded(@TempDir Path tmp) {
-        CausalLM model = ModelLoader.load(ReferenceCases.root().resolve("models/gsa"));
+        CausalLM model = ModelLoader.load(ReferenceCases.fixture("gsa"));
         ModelLoader.save(model, tmp.resolve("f32"), SafeTensors.DType.F32);
         CausalLM again = ModelLoader.load(tmp.resolve("f32"));
         int[] ids = {5, 17, 200, 3, 99};

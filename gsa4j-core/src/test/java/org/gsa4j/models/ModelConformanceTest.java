@@ -29,9 +29,12 @@ class ModelConformanceTest {
 
     @TestFactory
     List<DynamicTest> referenceModels() throws IOException {
+        List<Path> cases = ReferenceCases.modelCases();
+        assertTrue(!cases.isEmpty(), "no reference cases found under " + ReferenceCases.root());
+        System.out.println("model conformance: " + cases.size() + " cases " + cases.stream().map(Path::getFileName).toList()
+                + " from " + ReferenceCases.root().resolve("models"));
         List<DynamicTest> tests = new ArrayList<>();
-        for (Path dir : ReferenceCases.modelCases()) tests.add(DynamicTest.dynamicTest(dir.getFileName().toString(), () -> check(dir)));
-        assertTrue(!tests.isEmpty(), "no reference cases found under " + ReferenceCases.root());
+        for (Path dir : cases) tests.add(DynamicTest.dynamicTest(dir.getFileName().toString(), () -> check(dir)));
         return tests;
     }
 

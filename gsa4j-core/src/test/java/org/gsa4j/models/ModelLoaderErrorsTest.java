@@ -24,7 +24,7 @@ class ModelLoaderErrorsTest {
     Path tmp;
 
     private Path copyOfReference(String name) throws IOException {
-        Path src = ReferenceCases.root().resolve("models").resolve(name);
+        Path src = ReferenceCases.fixture(name);
         Path dir = Files.createDirectories(tmp.resolve(name));
         Files.copy(src.resolve("config.json"), dir.resolve("config.json"));
         Files.copy(src.resolve("model.safetensors"), dir.resolve("model.safetensors"));

@@ -13,15 +13,25 @@ import java.util.stream.Stream;
 
 /**
  * The reference vectors: the copy in the test resources, or the directory in GSA4J_REFERENCE_DIR.
- * Tests discover their cases here, so a reference folder in the same format with other cases runs
- * exactly what it holds.
+ * Conformance tests discover their cases here, so a reference folder in the same format with other
+ * cases runs exactly what it holds. Tests that need one particular checkpoint for what it is (a
+ * config to break, a model to save and load) take it from the copy shipped with the tests
+ * ({@link #fixture}), whatever the variable says.
  */
 public final class ReferenceCases {
     private ReferenceCases() {}
 
     public static Path root() {
         String env = System.getenv("GSA4J_REFERENCE_DIR");
-        if (env != null && !env.isBlank()) return Path.of(env);
+        return env != null && !env.isBlank() ? Path.of(env) : bundled();
+    }
+
+    /** The model folder {@code name} of the reference copy shipped in the test resources. */
+    public static Path fixture(String name) {
+        return bundled().resolve("models").resolve(name);
+    }
+
+    private static Path bundled() {
         try {
             return Path.of(ReferenceCases.class.getResource("/reference").toURI());
         } catch (URISyntaxException e) {

@@ -1,9 +1,13 @@
 package org.gsa4j.bench.suites;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.gsa4j.config.GsaConfig;
+import org.gsa4j.config.ModelConfig;
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.DecodeState;
 import org.gsa4j.models.ModelLoader;
+import org.gsa4j.models.ModelRegistry;
 import org.gsa4j.tensor.Tensor;
 
 import java.lang.management.GarbageCollectorMXBean;
@@ -28,21 +32,9 @@ import java.util.SplittableRandom;
  * Llama the whole KV cache read.
  */
 public final class DecodeSuite {
-    static ObjectNode gsaConfig(boolean quick) {
-        ObjectNode c = BenchContext.JSON.createObjectNode();
-        c.put("model_type", "gsa");
-        c.put("vocab_size", quick ? 512 : 32000);
-        c.put("hidden_size", quick ? 128 : 768);
-        c.put("num_hidden_layers", quick ? 2 : 14);
-        c.put("num_heads", quick ? 2 : 4);
-        c.put("num_slots", quick ? 16 : 64);
-        c.put("intermediate_size", quick ? 256 : 2048);
-        c.put("feature_map", "swish");
-        c.put("use_short_conv", false);
-        c.put("norm_eps", 1e-6);
-        c.put("tie_word_embeddings", false);
-        c.put("initializer_range", 0.02);
-        return c;
+    /** GSA's training preset (swish feature map, τ = 8, no short convolution) of the decoding model's size. */
+    static ModelConfig gsaConfig(boolean quick) {
+        return GsaConfig.preset(quick ? new ModelSize(512, 128, 2, 2, 16, 256) : new ModelSize(32000, 768, 14, 4, 64, 2048));
     }
 
     static ObjectNode llamaConfig(boolean quick) {
@@ -78,14 +70,14 @@ public final class DecodeSuite {
                 steps, prefill);
         for (ModelLoader.WeightFormat format : ModelLoader.WeightFormat.values()) {
             model(ctx, "gsa", gsaConfig(ctx.quick), format, contexts, prefill, steps);
-            model(ctx, "llama", llamaConfig(ctx.quick), format, contexts, prefill, steps);
+            model(ctx, "llama", ModelRegistry.fromJson(llamaConfig(ctx.quick)), format, contexts, prefill, steps);
         }
     }
 
-    private void model(BenchContext ctx, String arch, ObjectNode json, ModelLoader.WeightFormat format, int[] contexts, int prefill, int steps) {
+    private void model(BenchContext ctx, String arch, ModelConfig config, ModelLoader.WeightFormat format, int[] contexts, int prefill, int steps) {
         CausalLM model;
         try {
-            model = ModelLoader.withWeights(ModelLoader.create(json, 3), format);
+            model = ModelLoader.withWeights(ModelLoader.create(config, 3), format);
         } catch (RuntimeException e) {
             ctx.unavailable("decode", arch + " " + format, "this build cannot create a '" + arch + "' model: " + e.getMessage());
             return;

@@ -2,6 +2,7 @@ package org.gsa4j.bench.suites;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.gsa4j.config.GsaConfig;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.DecodeState;
 import org.gsa4j.models.ModelLoader;
@@ -171,12 +172,12 @@ public final class ScalingSuite {
     }
 
     private static void trainItem(BenchContext ctx, List<Item> items) {
-        ObjectNode json = TrainSuite.config(ctx.quick);
+        GsaConfig config = TrainSuite.config(ctx.quick);
         int seqLen = ctx.quick ? 128 : 512;
-        CausalLM model = ModelLoader.create(json, 1);
+        CausalLM model = ModelLoader.create(config, 1);
         int[] ids = new int[seqLen];
         SplittableRandom rng = new SplittableRandom(7);
-        for (int i = 0; i < ids.length; i++) ids[i] = rng.nextInt(json.get("vocab_size").asInt());
+        for (int i = 0; i < ids.length; i++) ids[i] = rng.nextInt(config.vocabSize());
         Runnable step = TrainSuite.javaStep(model, ids, 1, seqLen);
         TrainSuite.warmUp(step, ctx.quick ? 2 : 20);
         items.add(new Item("train", "training step (21M GSA LM, B=1, T=" + seqLen + ")", step, null));

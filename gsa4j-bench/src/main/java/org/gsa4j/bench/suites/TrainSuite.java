@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.autograd.Tape;
 import org.gsa4j.autograd.Var;
+import org.gsa4j.config.GsaConfig;
+import org.gsa4j.config.ModelSize;
 import org.gsa4j.io.SafeTensors;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
@@ -36,46 +38,31 @@ import java.util.SplittableRandom;
 public final class TrainSuite {
     static final double REL_TOL = 1e-4;
 
-    /** The bench's training model (about 21M parameters; {@code quick}: a tiny one), also used by the JMH TrainStepBench. */
-    public static ObjectNode config(boolean quick) {
-        ObjectNode c = BenchContext.JSON.createObjectNode();
-        c.put("model_type", "gsa");
-        c.put("vocab_size", quick ? 512 : 8192);
-        c.put("hidden_size", quick ? 128 : 384);
-        c.put("num_hidden_layers", quick ? 2 : 8);
-        c.put("num_heads", quick ? 2 : 4);
-        c.put("num_slots", quick ? 16 : 64);
-        c.put("intermediate_size", quick ? 256 : 1024);
-        c.put("expand_k", 1);
-        c.put("expand_v", 1);
-        c.put("feature_map", "swish");
-        c.put("use_short_conv", false);
-        c.put("gate_logit_normalizer", 8);
-        c.put("elementwise_affine", true);
-        c.put("norm_eps", 1e-6);
-        c.put("hidden_act", "swish");
-        c.put("tie_word_embeddings", false);
-        c.put("initializer_range", 0.02);
-        return c;
+    /**
+     * The bench's training model (about 21M parameters; {@code quick}: a tiny one), also used by the
+     * JMH TrainStepBench: GSA's training preset (swish feature map, τ = 8, no short convolution).
+     */
+    public static GsaConfig config(boolean quick) {
+        return GsaConfig.preset(quick ? new ModelSize(512, 128, 2, 2, 16, 256) : new ModelSize(8192, 384, 8, 4, 64, 1024));
     }
 
     public void run(BenchContext ctx) {
         ctx.needCeilings();
-        ObjectNode json = config(ctx.quick);
+        GsaConfig config = config(ctx.quick);
         int batch = 1, seqLen = ctx.quick ? 128 : 512;
-        CausalLM model = ModelLoader.create(json, 1);
+        CausalLM model = ModelLoader.create(config, 1);
         long params = 0;
         for (Tensor t : model.params().values()) params += t.size();
         long embed = model.params().get(model.naming.embeddings()).size();
-        int d = json.get("hidden_size").asInt(), heads = json.get("num_heads").asInt(), m = json.get("num_slots").asInt();
-        int layers = json.get("num_hidden_layers").asInt(), tokens = batch * seqLen;
+        int d = config.hiddenSize(), heads = config.numHeads(), m = config.numSlots();
+        int layers = config.numLayers(), tokens = batch * seqLen;
         double opFlops = 3 * Flops.gsaForwardPerToken(heads, d / heads, d / heads, m) * tokens * layers;
         double stepFlops = 6.0 * (params - embed) * tokens + opFlops;
         ctx.out.printf("== train (GSA LM %.1fM params: d=%d L=%d H=%d M=%d vocab=%d; B=%d T=%d; %.1f GFLOP/step)%n",
-                params / 1e6, d, layers, heads, m, json.get("vocab_size").asInt(), batch, seqLen, stepFlops / 1e9);
+                params / 1e6, d, layers, heads, m, config.vocabSize(), batch, seqLen, stepFlops / 1e9);
         int[] ids = new int[tokens];
         SplittableRandom rng = new SplittableRandom(7);
-        for (int i = 0; i < ids.length; i++) ids[i] = rng.nextInt(json.get("vocab_size").asInt());
+        for (int i = 0; i < ids.length; i++) ids[i] = rng.nextInt(config.vocabSize());
 
         ObjectNode modelRow = ctx.row("train", "model");
         modelRow.put("params", params);
@@ -84,7 +71,7 @@ public final class TrainSuite {
         modelRow.put("seq_len", seqLen);
         modelRow.put("flops_per_step", stepFlops);
         modelRow.put("op_flops_per_step", opFlops);
-        modelRow.set("config", json);
+        modelRow.set("config", config.toJson());
 
         // The Java loss on the initial weights, before any update.
         Tape inf = Tape.inference();
@@ -133,7 +120,7 @@ public final class TrainSuite {
                     check.put("rel_diff_" + mode, rel);
                     lossOk &= rel <= REL_TOL;
                     // the part of the loss above ln(vocab) (uniform prediction): a more sensitive comparison
-                    double lnV = Math.log(json.get("vocab_size").asInt());
+                    double lnV = Math.log(config.vocabSize());
                     check.put("rel_diff_excess_" + mode, Math.abs((l - lnV) - (javaLoss - lnV)) / Math.abs(javaLoss - lnV));
                 }
                 check.put("tolerance", REL_TOL);

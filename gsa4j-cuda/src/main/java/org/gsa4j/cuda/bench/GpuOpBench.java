@@ -119,7 +119,7 @@ public final class GpuOpBench {
                     oneMinusExp(device, g, sw);
                     for (int i = 0; i < 2; i++) {
                         try (CudaGsa.Saved saved = gsa.forward(q, k, v, sw, g, 0.1f, null, null, o, null, null, stream)) {
-                            gsa.backward(q, k, v, sw, g, 0.1f, null, null, saved, dO, null, null, dq, dk, dv, ds, dg, null, null, stream);
+                            gsa.backward(q, k, v, sw, g, 0.1f, saved, dO, null, null, dq, dk, dv, ds, dg, null, null, stream);
                         }
                         stream.synchronize();
                     }
@@ -173,7 +173,7 @@ public final class GpuOpBench {
             Runnable forward = () -> gsa.forward(q, k, v, sw, g, scale, null, null, o, null, null, stream).close();
             Runnable both = () -> {
                 try (CudaGsa.Saved saved = gsa.forward(q, k, v, sw, g, scale, null, null, o, null, null, stream)) {
-                    gsa.backward(q, k, v, sw, g, scale, null, null, saved, dO, null, null, dq, dk, dv, ds, dg, null, null, stream);
+                    gsa.backward(q, k, v, sw, g, scale, saved, dO, null, null, dq, dk, dv, ds, dg, null, null, stream);
                 }
             };
             double fwd = median(time(stream, reps, forward));

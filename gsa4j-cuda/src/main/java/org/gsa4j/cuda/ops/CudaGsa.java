@@ -30,13 +30,20 @@ public final class CudaGsa {
         return kernels.precision;
     }
 
-    /** What the backward needs besides the inputs: a° (float32), p (float32) and p in the storage precision. */
-    public record Saved(DeviceTensor aStrict, DeviceTensor p, DeviceTensor pq) implements AutoCloseable {
+    /**
+     * What the backward needs besides the inputs: a° (float32), p (float32), p in the storage precision, and both
+     * passes' chunk states, kept so that the backward does not compute them again (2 × [B,H,Nc,K,M] float32 and
+     * [B,H,Nc,M,V] float32: at B = 8, T = 2048, H = 16, K = V = 128, M = 64, 256 MiB).
+     */
+    public record Saved(DeviceTensor aStrict, DeviceTensor p, DeviceTensor pq, DeviceTensor keyStates,
+                        DeviceTensor valueStates) implements AutoCloseable {
         @Override
         public void close() {
             aStrict.close();
             p.close();
             pq.close();
+            keyStates.close();
+            valueStates.close();
         }
     }
 
@@ -48,22 +55,25 @@ public final class CudaGsa {
         DeviceTensor aStrict = DeviceTensor.allocate(device, Precision.F32, B, T, H, M);
         DeviceTensor prob = DeviceTensor.allocate(device, Precision.F32, B, T, H, M);
         DeviceTensor pq = DeviceTensor.allocate(device, p, B, T, H, M);
+        DeviceTensor keyStates = gla.stateBuffer(q, s);
+        DeviceTensor valueStates = gla.stateBuffer(s, v);
         try (DeviceTensor a = DeviceTensor.allocate(device, p, B, T, H, M)) {
-            gla.forward(Decay.VALUE, q, k, s, g, null, hk0, scale, a, aStrict, hkT, stream);
+            gla.forward(Decay.VALUE, q, k, s, g, null, hk0, scale, a, aStrict, hkT, keyStates, stream);
             long rows = (long) B * T * H;
             kernels.softmax.launch(new int[] {(int) ((rows + 7) / 8), 1, 1}, new int[] {256, 1, 1}, 0, stream,
                     a.buffer(), prob.buffer(), pq.buffer(), rows, M);
-            gla.forward(Decay.KEY, pq, s, v, g, null, hv0, 1f, o, null, hvT, stream);
+            gla.forward(Decay.KEY, pq, s, v, g, null, hv0, 1f, o, null, hvT, valueStates, stream);
         }
-        return new Saved(aStrict, prob, pq);
+        return new Saved(aStrict, prob, pq, keyStates, valueStates);
     }
 
     /**
      * The gradients of {@code Σ o·dO + Σ hkT·dhkT + Σ hvT·dhvT} (dhkT, dhvT may be null = 0): dq, dk, dv, ds
-     * in the call's precision, dg float32, dhk0 and dhv0 float32 (or null).
+     * in the call's precision, dg float32, dhk0 and dhv0 float32 (or null). The initial states' part of the
+     * forward is in {@code saved}'s chunk states.
      */
     public void backward(DeviceTensor q, DeviceTensor k, DeviceTensor v, DeviceTensor s, DeviceTensor g, float scale,
-                         DeviceTensor hk0, DeviceTensor hv0, Saved saved, DeviceTensor dO, DeviceTensor dhkT, DeviceTensor dhvT,
+                         Saved saved, DeviceTensor dO, DeviceTensor dhkT, DeviceTensor dhvT,
                          DeviceTensor dq, DeviceTensor dk, DeviceTensor dv, DeviceTensor ds, DeviceTensor dg,
                          DeviceTensor dhk0, DeviceTensor dhv0, CudaStream stream) {
         int B = q.dim(0), T = q.dim(1), H = q.dim(2), M = s.dim(3);
@@ -73,10 +83,12 @@ public final class CudaGsa {
              DeviceTensor dsPass2 = DeviceTensor.allocate(device, p, B, T, H, M);
              DeviceTensor dgPass2 = DeviceTensor.allocate(device, Precision.F32, B, T, H, M);
              DeviceTensor da = DeviceTensor.allocate(device, p, B, T, H, M)) {
-            gla.backward(Decay.KEY, saved.pq(), s, v, g, null, hv0, 1f, null, dO, dhvT, dp, dsPass2, dv, dgPass2, dhv0, stream);
+            gla.backward(Decay.KEY, saved.pq(), s, v, g, null, 1f, null, dO, dhvT, saved.valueStates(), dp, dsPass2, dv, dgPass2,
+                    dhv0, stream);
             kernels.softmaxBackward.launch(new int[] {(int) ((rows + 7) / 8), 1, 1}, new int[] {256, 1, 1}, 0, stream,
                     saved.p().buffer(), dp.buffer(), da.buffer(), rows, M);
-            gla.backward(Decay.VALUE, q, k, s, g, null, hk0, scale, saved.aStrict(), da, dhkT, dq, dk, ds, dg, dhk0, stream);
+            gla.backward(Decay.VALUE, q, k, s, g, null, scale, saved.aStrict(), da, dhkT, saved.keyStates(), dq, dk, ds, dg,
+                    dhk0, stream);
             CudaGla.launch1d(kernels.addInto, n, stream, ds.buffer(), dsPass2.buffer(), n);
             CudaGla.launch1d(kernels.addIntoF32, n, stream, dg.buffer(), dgPass2.buffer(), n);
         }

@@ -20,16 +20,17 @@ final class GlaKernels {
     private static final Map<String, GlaKernels> LOADED = new ConcurrentHashMap<>();
 
     final Precision precision;
-    final CudaKernel states, fwdKey, fwdValue, bwdKeyDqk, bwdKeyDv, bwdValueDqk, bwdValueDvg;
+    final CudaKernel chunkLocal, chunkScan, fwdKey, fwdValue, bwdKeyDqk, bwdKeyDv, bwdValueDqk, bwdValueDvg;
     final CudaKernel slotGate, slotGateBackward, softmax, softmaxBackward, addInto, addIntoF32, glaStep, gsaStep;
-    /** Dynamic shared memory (bytes) of states, fwdKey, fwdValue, bwdKeyDqk, bwdKeyDv, bwdValueDqk, bwdValueDvg. */
+    /** Dynamic shared memory (bytes) of chunkLocal, fwdKey, fwdValue, bwdKeyDqk, bwdKeyDv, bwdValueDqk, bwdValueDvg. */
     final int[] shared = new int[7];
 
     private GlaKernels(CudaDevice device, Precision precision) {
         this.precision = precision;
         CudaModule module = new KernelCompiler(device).load("gsa4j-gla-" + precision.name().toLowerCase(), source(),
                 "-DGSA4J_BF16=" + (precision == Precision.BF16 ? 1 : 0));
-        states = module.function("gla_states");
+        chunkLocal = module.function("gla_chunk_local");
+        chunkScan = module.function("gla_chunk_scan");
         fwdKey = module.function("gla_fwd_key");
         fwdValue = module.function("gla_fwd_value");
         bwdKeyDqk = module.function("gla_bwd_key_dqk");
@@ -50,7 +51,7 @@ final class GlaKernels {
             stream.synchronize();
             sizes.copyTo(shared);
         }
-        CudaKernel[] chunk = {states, fwdKey, fwdValue, bwdKeyDqk, bwdKeyDv, bwdValueDqk, bwdValueDvg};
+        CudaKernel[] chunk = {chunkLocal, fwdKey, fwdValue, bwdKeyDqk, bwdKeyDv, bwdValueDqk, bwdValueDvg};
         for (int i = 0; i < chunk.length; i++) chunk[i].setMaxDynamicSharedMemory(shared[i]);
     }
 

@@ -49,21 +49,27 @@ __device__ __forceinline__ int imin(int a, int b) { return a < b ? a : b; }
 __device__ __forceinline__ int lane_id() { return threadIdx.x & 31; }
 __device__ __forceinline__ int warp_id() { return threadIdx.x >> 5; }
 
-// A 64×64 float32 tile held by the CTA's four warps in the tensor cores' accumulator layout: warp w
-// holds rows 16w..16w+15; element i (0..31) of a lane lies in n-tile i/4 (8 columns each).
-struct Frag { float x[32]; };
+// A 64×64 float32 tile held by the CTA's eight warps in the tensor cores' accumulator layout: warp w
+// holds rows 16·(w mod 4) .. +15 (its row block) and columns 32·(w div 4) .. +31 (its column half);
+// element i (0..15) of a lane lies in the half's n-tile i/4 (8 columns each).
+#define FRAG 16
+struct Frag { float x[FRAG]; };
 
 __device__ __forceinline__ void frag_zero(Frag& f) {
 #pragma unroll
-    for (int i = 0; i < 32; i++) f.x[i] = 0.f;
+    for (int i = 0; i < FRAG; i++) f.x[i] = 0.f;
 }
-__device__ __forceinline__ int frow(int i) { return 16 * warp_id() + (lane_id() >> 2) + ((i >> 1) & 1) * 8; }
-__device__ __forceinline__ int fcol(int i) { return 8 * (i >> 2) + 2 * (lane_id() & 3) + (i & 1); }
+__device__ __forceinline__ int row_block() { return warp_id() & 3; }
+__device__ __forceinline__ int col_half() { return warp_id() >> 2; }
+__device__ __forceinline__ int frow(int i) { return 16 * row_block() + (lane_id() >> 2) + ((i >> 1) & 1) * 8; }
+__device__ __forceinline__ int fcol(int i) { return 32 * col_half() + 8 * (i >> 2) + 2 * (lane_id() & 3) + (i & 1); }
+// The global n-tile (0..7) of the lane's element i.
+__device__ __forceinline__ int ftile(int i) { return 4 * col_half() + (i >> 2); }
 
-// acc (the calling warp's 16 rows × 64 columns) += A · Btᵀ over kdim (a multiple of 16), for the
-// n-tiles [nb, ne) only. A points at the warp's first row (row-major, pitch lda); Bt holds the
-// right-hand matrix transposed, row n = output column n (pitch ldb). Every operand element is read
-// from shared memory as op_t.
+// acc (the calling warp's 16 rows × 32 columns) += A · Btᵀ over kdim (a multiple of 16), for the
+// n-tiles (8 columns each, 0..7 over the 64 columns) in [nb, ne) only. A points at the first row of
+// the warp's row block (row-major, pitch lda); Bt holds the right-hand matrix transposed, row n =
+// output column n (pitch ldb). Every operand element is read from shared memory as op_t.
 __device__ __forceinline__ void mma_acc(Frag& acc, const op_t* A, int lda, const op_t* Bt, int ldb, int kdim, int nb, int ne) {
     const int g = lane_id() >> 2, t4 = lane_id() & 3;
 #if GSA4J_BF16
@@ -72,9 +78,10 @@ __device__ __forceinline__ void mma_acc(Frag& acc, const op_t* A, int lda, const
         const u32 a0 = *(const u32*)a, a1 = *(const u32*)(a + 8 * lda);
         const u32 a2 = *(const u32*)(a + 8), a3 = *(const u32*)(a + 8 * lda + 8);
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
-            if (j < nb || j >= ne) continue;
-            const op_t* b = Bt + (8 * j + g) * ldb + k0 + 2 * t4;
+        for (int j = 0; j < 4; j++) {
+            const int tile = 4 * col_half() + j;
+            if (tile < nb || tile >= ne) continue;
+            const op_t* b = Bt + (8 * tile + g) * ldb + k0 + 2 * t4;
             const u32 b0 = *(const u32*)b, b1 = *(const u32*)(b + 8);
 #ifdef GSA4J_EMULATE   // the CPU emulation the tests run where there is no GPU (src/test/emu)
             emu_mma_bf16(acc.x + 4 * j, a0, a1, a2, a3, b0, b1);
@@ -87,12 +94,13 @@ __device__ __forceinline__ void mma_acc(Frag& acc, const op_t* A, int lda, const
     }
 #else
 #pragma unroll
-    for (int j = 0; j < 8; j++) {
-        if (j < nb || j >= ne) continue;
+    for (int j = 0; j < 4; j++) {
+        const int tile = 4 * col_half() + j;
+        if (tile < nb || tile >= ne) continue;
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             const float* a = A + (g + (e >> 1) * 8) * lda;
-            const float* b = Bt + (8 * j + 2 * t4 + (e & 1)) * ldb;
+            const float* b = Bt + (8 * tile + 2 * t4 + (e & 1)) * ldb;
             float s = 0.f;
             for (int k = 0; k < kdim; k++) s = fmaf(a[k], b[k], s);
             acc.x[4 * j + e] += s;
@@ -101,7 +109,7 @@ __device__ __forceinline__ void mma_acc(Frag& acc, const op_t* A, int lda, const
 #endif
 }
 
-#define THREADS 128   // every kernel's block size
+#define THREADS 256   // every chunk kernel's block size: eight warps
 #define PER_THREAD (64 * 64 / THREADS)
 
 // Copies rows [0, 64) × channels [c0, c0 + 64) of a row-major source (row pitch `pitch`, `rows`
@@ -112,7 +120,7 @@ __device__ __forceinline__ void mma_acc(Frag& acc, const op_t* A, int lda, const
 template <class S, class F>
 __device__ __forceinline__ void stage(op_t* dst, const S* __restrict__ src, long pitch, int rows, int c0, int width, bool transpose, F f) {
 #pragma unroll
-    for (int half = 0; half < 2; half++) {   // 16 loads in flight per thread, 16 registers
+    for (int half = 0; half < 2; half++) {   // 8 loads in flight per thread, 8 registers
         float x[PER_THREAD / 2];
 #pragma unroll
         for (int i = 0; i < PER_THREAD / 2; i++) {
@@ -185,7 +193,7 @@ __device__ __forceinline__ void stage_cumsum(cum_t* b, const float* g, long pitc
 template <class F>
 __device__ __forceinline__ void frag_store(op_t* dst, const Frag& acc, bool transpose, F f) {
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < FRAG; i++) {
         const int r = frow(i), c = fcol(i);
         put(dst + (transpose ? c * LDS + r : r * LDS + c), f(r, c, acc.x[i]));
     }

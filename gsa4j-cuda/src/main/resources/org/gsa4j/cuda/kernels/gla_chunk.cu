@@ -1,7 +1,7 @@
 // The gated-linear-attention primitive in chunk form (docs/MATH.md, "Chunk form"), forward and
 // backward, for decay on the key axis (KEY, and SCALAR = RetNet's log γ per head) and on the value
 // axis (VALUE). Tensors are [B, T, H, D] row-major; chunk states [B, H, Nc, Dk, Dv] float32.
-// Every kernel runs 128 threads (four warps); a CTA takes one chunk of one (batch, head) and 64
+// Every kernel runs 256 threads (eight warps: four row blocks × two column halves); a CTA takes one chunk of one (batch, head) and 64
 // output channels, and loops over the contracted channels in slabs of 64.
 //
 // The decay between two rows of a chunk appears only in three kernels (scores, mix, mixT). They
@@ -57,11 +57,11 @@ __device__ __forceinline__ void scores_slab(Frag& acc, const op_t* X, const op_t
         }
     }
     __syncthreads();
-    const int w = warp_id();
+    const int w = row_block();
     if (w > 0) mma_acc(acc, xt + SUB * w * LDS, LDS, yw + (w - 1) * 48 * LDS, LDS, 64, 0, 2 * w);
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
-        const int nt = i >> 2;
+    for (int i = 0; i < FRAG; i++) {
+        const int nt = ftile(i);
         if (nt != 2 * w && nt != 2 * w + 1) continue;
         const int t = frow(i), j = fcol(i);
         if (j > t) continue;
@@ -87,12 +87,12 @@ __device__ __forceinline__ void mix_rows(Frag& acc, const op_t* W, const op_t* Y
         }
     }
     __syncthreads();
-    const int w = warp_id(), n = SUB * w;
+    const int w = row_block(), n = SUB * w;
     Frag m;
     frag_zero(m);
     if (w > 0) mma_acc(m, W + n * LDS, LDS, yt + (w - 1) * 64 * LDW, LDW, n, 0, 8);
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < FRAG; i++) {
         const int t = frow(i), d = fcol(i);
         const cum_t bt = b[t * LDB + d];
         float s = w > 0 ? m.x[i] * decay_exp(bt - b[n * LDB + d]) : 0.f;
@@ -116,12 +116,12 @@ __device__ __forceinline__ void mixT_rows(Frag& acc, const op_t* WT, const op_t*
         }
     }
     __syncthreads();
-    const int w = warp_id(), t0 = SUB * (w + 1), n = t0 - 1;
+    const int w = row_block(), t0 = SUB * (w + 1), n = t0 - 1;
     Frag m;
     frag_zero(m);
     if (w < 3) mma_acc(m, WT + SUB * w * LDS + t0, LDS, yt + w * 64 * LDW, LDW, 64 - t0, 0, 8);
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < FRAG; i++) {
         const int j = frow(i), d = fcol(i);
         const cum_t bj = b[j * LDB + d];
         float s = w < 3 ? m.x[i] * decay_exp(b[n * LDB + d] - bj) : 0.f;
@@ -149,12 +149,16 @@ __device__ __forceinline__ void gate_gradient(float* r, const float* x, const fl
 }
 
 // ------------------------------------------------------------------------------------------------
-// Chunk states. Forward (reverse = 0): S = s0 (or 0); for c = 0..Nc−1: states[c] = S, then
-// S ← decay(S) + X̃ᵀ Ỹ with X = k, Y = v and the factor e^{B − b_t} on the decayed side.
-// Reverse (the state gradients): S = dS_T (or 0); for c = Nc−1..0: states[c] = S (the gradient
-// leaving chunk c), then S ← decay(S) + X̃ᵀ Ỹ with X = scale·q, Y = dO and the factor e^{b_t}.
-// decay(S) scales rows (KEY, SCALAR) or columns (VALUE) by e^{B}. sLast receives the final S
-// (forward: S_T; reverse: dS_0). Grid: (tiles of 64×64 over Dk×Dv, H, B).
+// Chunk states in two kernels, both parallel over chunks. Forward (reverse = 0): the state entering chunk
+// c is S_c = e^{B_{c-1}} ⊙ S_{c-1} + L_{c-1} with S_0 = s0 (or 0), where chunk c's own contribution is
+// L_c = X̃ᵀ Ỹ, X = k, Y = v, and the factor e^{B − b_t} on the decayed side. Reverse (the state
+// gradients): the gradient leaving chunk c is dS_c = e^{B_{c+1}} ⊙ dS_{c+1} + L_{c+1} from dS_T (or 0),
+// with X = scale·q, Y = dO and the factor e^{b_t}. e^{B} ⊙ scales rows (KEY, SCALAR) or columns (VALUE).
+//
+// gla_chunk_local writes every L_c into the states buffer and e^{B_c} (per decayed channel) into
+// chunkDecay: one CTA per (64×64 state tile, chunk, batch·head). gla_chunk_scan then walks the chunks
+// once per state element, in place: states[c] ← S_c, S ← e^{B_c} ⊙ S + L_c. sLast receives the final S
+// (forward: S_T; reverse: dS_0).
 
 struct StatesSmem {
     op_t *xt, *yt;
@@ -169,54 +173,73 @@ struct StatesSmem {
     }
 };
 
-extern "C" __global__ void __launch_bounds__(128) gla_states(
+extern "C" __global__ void __launch_bounds__(256) gla_chunk_local(
         const io_t* X, const io_t* Y, const float* g, const float* logGamma, int decay, int reverse,
-        const float* sInit, float* states, float* sLast, int B, int T, int H, int Dk, int Dv, float xScale) {
+        float* states, float* chunkDecay, int B, int T, int H, int Dk, int Dv, float xScale) {
     extern __shared__ __align__(16) unsigned char smem[];
     StatesSmem sm(smem);
     const int tilesV = (Dv + 63) / 64;
     const int dk0 = 64 * (blockIdx.x / tilesV), dv0 = 64 * (blockIdx.x % tilesV);
-    const int h = blockIdx.y, bb = blockIdx.z, Nc = (T + CHUNK - 1) / CHUNK;
+    const int c = blockIdx.y, bb = blockIdx.z / H, h = blockIdx.z % H, Nc = (T + CHUNK - 1) / CHUNK;
+    const int rows = imin(CHUNK, T - CHUNK * c);
     const bool rowDecay = decay != DECAY_VALUE;
     const int Dd = rowDecay ? Dk : Dv, dd0 = rowDecay ? dk0 : dv0;
-    const long headState = ((long)bb * H + h) * Dk * Dv;
+    stage_cumsum(sm.b, g == nullptr ? nullptr : g + row_offset(bb, c, h, T, H, Dd), (long)H * Dd, rows, dd0, Dd, logGamma, h);
+    __syncthreads();
+    const cum_t* b = sm.b;
+    auto factor = [&](int t, int ch) { return reverse ? decay_exp(b[t * LDB + ch]) : decay_exp(b[63 * LDB + ch] - b[t * LDB + ch]); };
+    stage_cols(sm.xt, X + row_offset(bb, c, h, T, H, Dk), (long)H * Dk, rows, dk0, Dk,
+               [&](int t, int ch, float x) { return xScale * (rowDecay ? x * factor(t, ch) : x); });
+    stage_cols(sm.yt, Y + row_offset(bb, c, h, T, H, Dv), (long)H * Dv, rows, dv0, Dv,
+               [&](int t, int ch, float y) { return rowDecay ? y : y * factor(t, ch); });
+    const bool writesDecay = (rowDecay ? dv0 : dk0) == 0;
+    if (writesDecay && threadIdx.x < 64 && dd0 + threadIdx.x < Dd) {
+        chunkDecay[(((long)bb * H + h) * Nc + c) * Dd + dd0 + threadIdx.x] = decay_exp(b[63 * LDB + threadIdx.x]);
+    }
+    __syncthreads();
+    Frag L;
+    frag_zero(L);
+    mma_acc(L, sm.xt + SUB * row_block() * LDS, LDS, sm.yt, LDS, 64, 0, 8);
+    float* out = states + state_offset(bb, h, c, H, Nc, Dk, Dv);
+#pragma unroll
+    for (int i = 0; i < FRAG; i++) {
+        const int r = dk0 + frow(i), col = dv0 + fcol(i);
+        if (r < Dk && col < Dv) out[(long)r * Dv + col] = L.x[i];
+    }
+}
 
-    Frag S;
+// The walk is a chain through s, but the loads are not: each thread first loads SCAN_BATCH chunks' local states
+// and decays, then runs the chain over registers, so that SCAN_BATCH loads are in flight at once instead of one
+// (__restrict__ tells the compiler that the stores to states cannot change chunkDecay or later cells).
+#define SCAN_BATCH 8
+
+extern "C" __global__ void gla_chunk_scan(const float* __restrict__ sInit, float* __restrict__ states,
+                                          float* __restrict__ sLast, const float* __restrict__ chunkDecay,
+                                          int decay, int reverse, int B, int H, int Nc, int Dk, int Dv) {
+    const long idx = blockIdx.x * (long)blockDim.x + threadIdx.x, size = (long)Dk * Dv;
+    if (idx >= (long)B * H * size) return;
+    const long head = idx / size, at = idx % size;
+    const int Dd = decay == DECAY_VALUE ? Dv : Dk, ch = decay == DECAY_VALUE ? (int)(at % Dv) : (int)(at / Dv);
+    float s = sInit != nullptr ? sInit[idx] : 0.f;
+    for (int first = 0; first < Nc; first += SCAN_BATCH) {
+        float local[SCAN_BATCH], factor[SCAN_BATCH];
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
-        const int r = dk0 + frow(i), c = dv0 + fcol(i);
-        S.x[i] = (sInit != nullptr && r < Dk && c < Dv) ? sInit[headState + (long)r * Dv + c] : 0.f;
-    }
-    for (int step = 0; step < Nc; step++) {
-        const int c = reverse ? Nc - 1 - step : step;
-        const int rows = imin(CHUNK, T - CHUNK * c);
-        float* out = states + state_offset(bb, h, c, H, Nc, Dk, Dv);
-#pragma unroll
-        for (int i = 0; i < 32; i++) {
-            const int r = dk0 + frow(i), col = dv0 + fcol(i);
-            if (r < Dk && col < Dv) out[(long)r * Dv + col] = S.x[i];
+        for (int j = 0; j < SCAN_BATCH; j++) {
+            const int c = reverse ? Nc - 1 - (first + j) : first + j;
+            const bool inside = first + j < Nc;
+            local[j] = inside ? states[(head * Nc + c) * size + at] : 0.f;
+            factor[j] = inside ? chunkDecay[(head * Nc + c) * Dd + ch] : 0.f;
         }
-        stage_cumsum(sm.b, g == nullptr ? nullptr : g + row_offset(bb, c, h, T, H, Dd), (long)H * Dd, rows, dd0, Dd, logGamma, h);
-        __syncthreads();
-        const cum_t* b = sm.b;
-        auto factor = [&](int t, int ch) { return reverse ? decay_exp(b[t * LDB + ch]) : decay_exp(b[63 * LDB + ch] - b[t * LDB + ch]); };
-        stage_cols(sm.xt, X + row_offset(bb, c, h, T, H, Dk), (long)H * Dk, rows, dk0, Dk,
-                   [&](int t, int ch, float x) { return xScale * (rowDecay ? x * factor(t, ch) : x); });
-        stage_cols(sm.yt, Y + row_offset(bb, c, h, T, H, Dv), (long)H * Dv, rows, dv0, Dv,
-                   [&](int t, int ch, float y) { return rowDecay ? y : y * factor(t, ch); });
-        __syncthreads();
 #pragma unroll
-        for (int i = 0; i < 32; i++) S.x[i] *= decay_exp(b[63 * LDB + (rowDecay ? frow(i) : fcol(i))]);
-        mma_acc(S, sm.xt + SUB * warp_id() * LDS, LDS, sm.yt, LDS, 64, 0, 8);
-        __syncthreads();
-    }
-    if (sLast != nullptr) {
-#pragma unroll
-        for (int i = 0; i < 32; i++) {
-            const int r = dk0 + frow(i), c = dv0 + fcol(i);
-            if (r < Dk && c < Dv) sLast[headState + (long)r * Dv + c] = S.x[i];
+        for (int j = 0; j < SCAN_BATCH; j++) {
+            if (first + j < Nc) {
+                const int c = reverse ? Nc - 1 - (first + j) : first + j;
+                states[(head * Nc + c) * size + at] = s;
+                s = fmaf(factor[j], s, local[j]);
+            }
         }
     }
+    if (sLast != nullptr) sLast[idx] = s;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -240,13 +263,13 @@ struct FwdKeySmem {
     }
 };
 
-extern "C" __global__ void __launch_bounds__(128) gla_fwd_key(
+extern "C" __global__ void __launch_bounds__(256) gla_fwd_key(
         const io_t* Q, const io_t* K, const io_t* V, const float* g, const float* logGamma, const float* states,
         io_t* O, int B, int T, int H, int Dk, int Dv, float scale) {
     extern __shared__ __align__(16) unsigned char smem[];
     FwdKeySmem sm(smem);
     const int e0 = 64 * blockIdx.x, c = blockIdx.y, bb = blockIdx.z / H, h = blockIdx.z % H;
-    const int Nc = (T + CHUNK - 1) / CHUNK, rows = imin(CHUNK, T - CHUNK * c), w = warp_id();
+    const int Nc = (T + CHUNK - 1) / CHUNK, rows = imin(CHUNK, T - CHUNK * c), w = row_block();
     const float* sIn = states + state_offset(bb, h, c, H, Nc, Dk, Dv);
     Frag A, acc;
     frag_zero(A);
@@ -273,7 +296,7 @@ extern "C" __global__ void __launch_bounds__(128) gla_fwd_key(
     mma_acc(acc, as + SUB * w * LDS, LDS, vt, LDS, 64, 0, 8);
     io_t* out = O + row_offset(bb, c, h, T, H, Dv);
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < FRAG; i++) {
         const int t = frow(i), e = e0 + fcol(i);
         if (t < rows && e < Dv) put(out + (long)t * H * Dv + e, acc.x[i]);
     }
@@ -300,13 +323,13 @@ struct FwdValueSmem {
     }
 };
 
-extern "C" __global__ void __launch_bounds__(128) gla_fwd_value(
+extern "C" __global__ void __launch_bounds__(256) gla_fwd_value(
         const io_t* Q, const io_t* K, const io_t* V, const float* g, const float* states,
         io_t* O, float* Ostrict, int B, int T, int H, int Dk, int Dv, float scale) {
     extern __shared__ __align__(16) unsigned char smem[];
     FwdValueSmem sm(smem);
     const int e0 = 64 * blockIdx.x, c = blockIdx.y, bb = blockIdx.z / H, h = blockIdx.z % H;
-    const int Nc = (T + CHUNK - 1) / CHUNK, rows = imin(CHUNK, T - CHUNK * c), w = warp_id();
+    const int Nc = (T + CHUNK - 1) / CHUNK, rows = imin(CHUNK, T - CHUNK * c), w = row_block();
     const float* sIn = states + state_offset(bb, h, c, H, Nc, Dk, Dv);
     Frag P, QS;
     frag_zero(P);
@@ -330,7 +353,7 @@ extern "C" __global__ void __launch_bounds__(128) gla_fwd_value(
     io_t* out = O + row_offset(bb, c, h, T, H, Dv);
     float* outStrict = Ostrict + row_offset(bb, c, h, T, H, Dv);
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < FRAG; i++) {
         const int t = frow(i), e = fcol(i);
         const float strict = Os.x[i] + decay_exp(sm.b[t * LDB + e]) * QS.x[i];
         if (t < rows && e0 + e < Dv) {
@@ -367,21 +390,21 @@ struct GateGradSmem {
         x = c.take<float>(64 * LDB);
         csum = c.take<float>(64);
         diag = c.take<float>(64);
-        cpart = c.take<float>(128);
+        cpart = c.take<float>(THREADS);
         end = c.p;
     }
 };
 typedef GateGradSmem<4> BwdKeySmem;
 typedef GateGradSmem<5> BwdValueValueSmem;
 
-extern "C" __global__ void __launch_bounds__(128) gla_bwd_key_dqk(
+extern "C" __global__ void __launch_bounds__(256) gla_bwd_key_dqk(
         const io_t* Q, const io_t* K, const io_t* V, const float* g, const float* logGamma, const io_t* dO,
         const float* states, const float* dstates, io_t* dQ, io_t* dK, float* dg,
         int B, int T, int H, int Dk, int Dv, float scale) {
     extern __shared__ __align__(16) unsigned char smem[];
     BwdKeySmem sm(smem);
     const int dk0 = 64 * blockIdx.x, c = blockIdx.y, bb = blockIdx.z / H, h = blockIdx.z % H;
-    const int Nc = (T + CHUNK - 1) / CHUNK, rows = imin(CHUNK, T - CHUNK * c), w = warp_id();
+    const int Nc = (T + CHUNK - 1) / CHUNK, rows = imin(CHUNK, T - CHUNK * c), w = row_block();
     const float* sIn = states + state_offset(bb, h, c, H, Nc, Dk, Dv);
     const float* dsOut = dstates + state_offset(bb, h, c, H, Nc, Dk, Dv);
     const int stateRows = imin(64, Dk - dk0);
@@ -390,7 +413,7 @@ extern "C" __global__ void __launch_bounds__(128) gla_bwd_key_dqk(
     frag_zero(dA);
     frag_zero(G1);
     frag_zero(G2);
-    float cpart = 0.f;   // thread (row tid/2, half tid%2) of rowsum(S_in ⊙ dS_out), summed in a fixed order
+    float cpart = 0.f;   // thread (row tid/4, quarter tid%4) of rowsum(S_in ⊙ dS_out), summed in a fixed order
     op_t *dos = sm.tile[0], *vs = sm.tile[1], *sin = sm.tile[2], *dso = sm.tile[3];
     for (int dv0 = 0; dv0 < Dv; dv0 += 64) {
         stage_rows(dos, dO + row_offset(bb, c, h, T, H, Dv), (long)H * Dv, rows, dv0, Dv, Identity{});
@@ -398,11 +421,11 @@ extern "C" __global__ void __launch_bounds__(128) gla_bwd_key_dqk(
         stage_rows(sin, sIn + (long)dk0 * Dv, (long)Dv, stateRows, dv0, Dv, Identity{});
         stage_rows(dso, dsOut + (long)dk0 * Dv, (long)Dv, stateRows, dv0, Dv, Identity{});
         {
-            const int r = threadIdx.x >> 1, half = threadIdx.x & 1;
+            const int r = threadIdx.x >> 2, quarter = threadIdx.x & 3;
             if (r < stateRows) {
                 const float* a = sIn + (long)(dk0 + r) * Dv;
                 const float* z = dsOut + (long)(dk0 + r) * Dv;
-                for (int j = dv0 + 32 * half; j < imin(Dv, dv0 + 32 * half + 32); j++) cpart = fmaf(a[j], z[j], cpart);
+                for (int j = dv0 + 16 * quarter; j < imin(Dv, dv0 + 16 * quarter + 16); j++) cpart = fmaf(a[j], z[j], cpart);
             }
         }
         __syncthreads();
@@ -420,11 +443,14 @@ extern "C" __global__ void __launch_bounds__(128) gla_bwd_key_dqk(
     frag_store(das, dA, false, [](int t, int j, float x) { return j < t ? x : 0.f; });
     frag_store(dat, dA, true, [](int t, int j, float x) { return j < t ? x : 0.f; });
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < FRAG; i++) {
         if (frow(i) == fcol(i)) sm.diag[frow(i)] = dA.x[i];
     }
     __syncthreads();
-    if (threadIdx.x < 64) sm.csum[threadIdx.x] = sm.cpart[2 * threadIdx.x] + sm.cpart[2 * threadIdx.x + 1];
+    if (threadIdx.x < 64) {
+        const float* p = sm.cpart + 4 * threadIdx.x;
+        sm.csum[threadIdx.x] = (p[0] + p[1]) + (p[2] + p[3]);
+    }
     Frag dQs, dKs;
     frag_zero(dQs);
     frag_zero(dKs);
@@ -434,7 +460,7 @@ extern "C" __global__ void __launch_bounds__(128) gla_bwd_key_dqk(
     io_t* dq = dQ + row_offset(bb, c, h, T, H, Dk);
     io_t* dk = dK + row_offset(bb, c, h, T, H, Dk);
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < FRAG; i++) {
         const int t = frow(i), d = fcol(i);
         const float qf = to_f(qs[t * LDS + d]), kf = to_f(ks[t * LDS + d]), att = sm.diag[t];
         const float dqStrict = dQs.x[i] + G1.x[i] * decay_exp(b[t * LDB + d]);
@@ -475,13 +501,13 @@ struct BwdKeyValueSmem {
     }
 };
 
-extern "C" __global__ void __launch_bounds__(128) gla_bwd_key_dv(
+extern "C" __global__ void __launch_bounds__(256) gla_bwd_key_dv(
         const io_t* Q, const io_t* K, const float* g, const float* logGamma, const io_t* dO, const float* dstates,
         io_t* dV, int B, int T, int H, int Dk, int Dv, float scale) {
     extern __shared__ __align__(16) unsigned char smem[];
     BwdKeyValueSmem sm(smem);
     const int e0 = 64 * blockIdx.x, c = blockIdx.y, bb = blockIdx.z / H, h = blockIdx.z % H;
-    const int Nc = (T + CHUNK - 1) / CHUNK, rows = imin(CHUNK, T - CHUNK * c), w = warp_id();
+    const int Nc = (T + CHUNK - 1) / CHUNK, rows = imin(CHUNK, T - CHUNK * c), w = row_block();
     const float* dsOut = dstates + state_offset(bb, h, c, H, Nc, Dk, Dv);
     Frag A, U;
     frag_zero(A);
@@ -508,7 +534,7 @@ extern "C" __global__ void __launch_bounds__(128) gla_bwd_key_dv(
     mma_acc(U, at + SUB * w * LDS, LDS, dot, LDS, 64, 0, 8);
     io_t* out = dV + row_offset(bb, c, h, T, H, Dv);
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < FRAG; i++) {
         const int j = frow(i), e = e0 + fcol(i);
         if (j < rows && e < Dv) put(out + (long)j * H * Dv + e, U.x[i]);
     }
@@ -538,13 +564,13 @@ struct BwdValueKeySmem {
     }
 };
 
-extern "C" __global__ void __launch_bounds__(128) gla_bwd_value_dqk(
+extern "C" __global__ void __launch_bounds__(256) gla_bwd_value_dqk(
         const io_t* Q, const io_t* K, const io_t* V, const float* g, const io_t* dO,
         const float* states, const float* dstates, io_t* dQ, io_t* dK, int B, int T, int H, int Dk, int Dv, float scale) {
     extern __shared__ __align__(16) unsigned char smem[];
     BwdValueKeySmem sm(smem);
     const int dk0 = 64 * blockIdx.x, c = blockIdx.y, bb = blockIdx.z / H, h = blockIdx.z % H;
-    const int Nc = (T + CHUNK - 1) / CHUNK, rows = imin(CHUNK, T - CHUNK * c), w = warp_id();
+    const int Nc = (T + CHUNK - 1) / CHUNK, rows = imin(CHUNK, T - CHUNK * c), w = row_block();
     const float* sIn = states + state_offset(bb, h, c, H, Nc, Dk, Dv);
     const float* dsOut = dstates + state_offset(bb, h, c, H, Nc, Dk, Dv);
     const int stateRows = imin(64, Dk - dk0);
@@ -581,7 +607,7 @@ extern "C" __global__ void __launch_bounds__(128) gla_bwd_value_dqk(
     io_t* dq = dQ + row_offset(bb, c, h, T, H, Dk);
     io_t* dk = dK + row_offset(bb, c, h, T, H, Dk);
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < FRAG; i++) {
         const int t = frow(i), d = dk0 + fcol(i);
         if (t < rows && d < Dk) {
             const long at = (long)t * H * Dk + d;
@@ -595,28 +621,28 @@ extern "C" __global__ void __launch_bounds__(128) gla_bwd_value_dqk(
 // dV° = mixT(P°, dO); dVs = (K dS_out) ⊙ e^{B−b}; dV = dV° + dVs + P^d ⊙ dO; r = O° ⊙ dO − V ⊙ dV°,
 // x = V ⊙ dVs, c = e^{B} ⊙ colsum(S_in ⊙ dS_out) → dg. Grid: (value tiles, chunks, B·H).
 
-extern "C" __global__ void __launch_bounds__(128) gla_bwd_value_dvg(
+extern "C" __global__ void __launch_bounds__(256) gla_bwd_value_dvg(
         const io_t* Q, const io_t* K, const io_t* V, const float* g, const io_t* dO, const float* Ostrict,
         const float* states, const float* dstates, io_t* dV, float* dg, int B, int T, int H, int Dk, int Dv, float scale) {
     extern __shared__ __align__(16) unsigned char smem[];
     BwdValueValueSmem sm(smem);
     op_t *qs = sm.tile[0], *ks = sm.tile[1], *dst = sm.tile[2], *pt = sm.tile[3], *dos = sm.tile[4];
     const int e0 = 64 * blockIdx.x, c = blockIdx.y, bb = blockIdx.z / H, h = blockIdx.z % H;
-    const int Nc = (T + CHUNK - 1) / CHUNK, rows = imin(CHUNK, T - CHUNK * c), w = warp_id();
+    const int Nc = (T + CHUNK - 1) / CHUNK, rows = imin(CHUNK, T - CHUNK * c), w = row_block();
     const float* sIn = states + state_offset(bb, h, c, H, Nc, Dk, Dv);
     const float* dsOut = dstates + state_offset(bb, h, c, H, Nc, Dk, Dv);
     Frag P, KS;
     frag_zero(P);
     frag_zero(KS);
-    float cpart = 0.f;   // thread (column tid/2, half tid%2) of colsum(S_in ⊙ dS_out), summed in a fixed order
+    float cpart = 0.f;   // thread (column tid/4, quarter tid%4) of colsum(S_in ⊙ dS_out), summed in a fixed order
     for (int dk0 = 0; dk0 < Dk; dk0 += 64) {
         stage_rows(qs, Q + row_offset(bb, c, h, T, H, Dk), (long)H * Dk, rows, dk0, Dk, Scaled{scale});
         stage_rows(ks, K + row_offset(bb, c, h, T, H, Dk), (long)H * Dk, rows, dk0, Dk, Identity{});
         stage_cols(dst, dsOut + (long)dk0 * Dv, (long)Dv, imin(64, Dk - dk0), e0, Dv, Identity{});
         {
-            const int col = e0 + (threadIdx.x >> 1), half = threadIdx.x & 1;
+            const int col = e0 + (threadIdx.x >> 2), quarter = threadIdx.x & 3;
             if (col < Dv) {
-                for (int r = dk0 + 32 * half; r < imin(Dk, dk0 + 32 * half + 32); r++) {
+                for (int r = dk0 + 16 * quarter; r < imin(Dk, dk0 + 16 * quarter + 16); r++) {
                     cpart = fmaf(sIn[(long)r * Dv + col], dsOut[(long)r * Dv + col], cpart);
                 }
             }
@@ -629,14 +655,16 @@ extern "C" __global__ void __launch_bounds__(128) gla_bwd_value_dvg(
     sm.cpart[threadIdx.x] = cpart;
     frag_store(pt, P, true, [](int t, int j, float x) { return j < t ? x : 0.f; });
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < FRAG; i++) {
         if (frow(i) == fcol(i)) sm.diag[frow(i)] = P.x[i];
     }
     stage_rows(dos, dO + row_offset(bb, c, h, T, H, Dv), (long)H * Dv, rows, e0, Dv, Identity{});
     stage_cumsum(sm.b, g + row_offset(bb, c, h, T, H, Dv), (long)H * Dv, rows, e0, Dv, nullptr, h);
     __syncthreads();
-    if (threadIdx.x < 64) sm.csum[threadIdx.x] = (sm.cpart[2 * threadIdx.x] + sm.cpart[2 * threadIdx.x + 1])
-                                                * decay_exp(sm.b[63 * LDB + threadIdx.x]);
+    if (threadIdx.x < 64) {
+        const float* p = sm.cpart + 4 * threadIdx.x;
+        sm.csum[threadIdx.x] = ((p[0] + p[1]) + (p[2] + p[3])) * decay_exp(sm.b[63 * LDB + threadIdx.x]);
+    }
     Frag dvStrict;
     frag_zero(dvStrict);
     mixT_rows(dvStrict, pt, dos, sm.b, sm.yt);
@@ -645,9 +673,9 @@ extern "C" __global__ void __launch_bounds__(128) gla_bwd_value_dvg(
     const io_t* v = V + row_offset(bb, c, h, T, H, Dv);
     const float* os = Ostrict + row_offset(bb, c, h, T, H, Dv);
     io_t* dv = dV + row_offset(bb, c, h, T, H, Dv);
-    float vv[32], ov[32];   // all global loads first (see stage)
+    float vv[FRAG], ov[FRAG];   // all global loads first (see stage)
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < FRAG; i++) {
         const int j = frow(i), e = fcol(i);
         const bool live = j < rows && e0 + e < Dv;
         const long at = (long)j * pitch + e0 + e;
@@ -655,7 +683,7 @@ extern "C" __global__ void __launch_bounds__(128) gla_bwd_value_dvg(
         ov[i] = live ? os[at] : 0.f;
     }
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < FRAG; i++) {
         const int j = frow(i), e = fcol(i);
         const bool live = j < rows && e0 + e < Dv;
         const long at = (long)j * pitch + e0 + e;
@@ -670,7 +698,7 @@ extern "C" __global__ void __launch_bounds__(128) gla_bwd_value_dvg(
 }
 
 // The dynamic shared memory each kernel of this file needs, in bytes, in the order
-// states, fwd_key, fwd_value, bwd_key_dqk, bwd_key_dv, bwd_value_dqk, bwd_value_dvg.
+// chunk_local, fwd_key, fwd_value, bwd_key_dqk, bwd_key_dv, bwd_value_dqk, bwd_value_dvg.
 extern "C" __global__ void gla_smem_bytes(int* out) {
     out[0] = (int)(long)StatesSmem(nullptr).end;
     out[1] = (int)(long)FwdKeySmem(nullptr).end;

@@ -219,7 +219,7 @@ class GsaCudaConformanceTest {
                  DeviceTensor ghk0 = DeviceTensor.allocate(dev, Precision.F32, B, H, K, M);
                  DeviceTensor ghv0 = DeviceTensor.allocate(dev, Precision.F32, B, H, M, V);
                  CudaGsa.Saved saved = gsa.forward(dq_, dk_, dv_, ds_, dg_, scale, dhk0, dhv0, o, hkT, hvT, stream)) {
-                gsa.backward(dq_, dk_, dv_, ds_, dg_, scale, dhk0, dhv0, saved, ddO, ddhkT, ddhvT, gq, gk, gv, gs, gg, ghk0, ghv0, stream);
+                gsa.backward(dq_, dk_, dv_, ds_, dg_, scale, saved, ddO, ddhkT, ddhvT, gq, gk, gv, gs, gg, ghk0, ghv0, stream);
                 stream.synchronize();
                 return new Outputs(o.download(), hkT.download(), hvT.download(), gq.download(), gk.download(), gv.download(),
                         gs.download(), gg.download(), ghk0.download(), ghv0.download());
