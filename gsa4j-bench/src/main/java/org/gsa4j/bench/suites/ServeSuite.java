@@ -81,7 +81,7 @@ public final class ServeSuite {
                     .withLimits(64, 64, 64, 1 << 20, 32768, 4096);
             try (Server server = Server.start(options)) {
                 Client client = new Client(server.port(), options.modelName());
-                int vocab = DecodeSuite.gsaConfig(quick).get("vocab_size").asInt();
+                int vocab = DecodeSuite.gsaConfig(quick).vocabSize();
                 // Warm-up: the decoding pass compiled at small and large batches.
                 load(client, 16, 1, tokens, vocab, 7);
                 load(client, 1, 1, tokens, vocab, 8);
