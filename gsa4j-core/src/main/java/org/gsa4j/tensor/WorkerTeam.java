@@ -12,18 +12,23 @@ import java.util.function.IntConsumer;
  * step issues hundreds of short parallel loops; a fork-join pool pays for a stream, its tasks and
  * often a worker wake-up on each, this team for none of them. Allocation-free.
  *
- * <p>What a job costs is cache-line transfers between cores, so the protocol keeps them few. The
- * job state that changes is one 64-bit <em>ticket</em>: chunk count and next chunk (24 bits each).
- * The caller writes the job, then a fresh ticket, then the job's number on a separate
- * <em>doorbell</em> line, which is all that idle workers spin on (for a
- * while after each job; then they park): until a job is published the lines the caller claims
- * from are its own. Every thread claims chunks with one atomic add on the ticket, which never
- * fails and never needs a retry; a claim is valid when its next-chunk field is below the count in
- * the same word. A worker that is late, still adding to an exhausted ticket, either gets a chunk
- * of the new job (a genuine claim: the new job was written before its ticket) or nothing.
+ * <p>What a job costs is cache-line transfers between cores, so the protocol keeps them few and
+ * off the critical path. A job of n chunks on P threads (the caller and P − 1 workers) is dealt
+ * out in P <em>hands</em>: hand r holds chunks r, r + P, r + 2P, … (so each hand gets a fair mix
+ * of early and late chunks, which matters where chunk sizes shrink, as in {@link MatVec}). Each
+ * hand is one 64-bit word on its own line: stride P, the hand's chunk count and the next of them
+ * (16 + 24 + 24 bits). The caller writes the job, the hands, then the job's number and P on a
+ * <em>doorbell</em> line, which is all that idle workers spin on (for a while after each job; then
+ * they park). Every thread plays its own hand first, then takes from the others' (in order from
+ * the next thread's), each claim one atomic add on a hand word, which never fails and never needs
+ * a retry; a claim is valid when its next field is below the count in the same word. So a thread
+ * claims from a line that only it uses until it runs out, and a job whose chunks are short is
+ * finished by whoever gets there first: the caller does not wait for a worker to wake up to a job
+ * it has already done. A worker that is late, still adding to an exhausted hand, either gets a
+ * chunk of the new job (a genuine claim: the new job was written before its hands) or nothing.
  * Completion is counted once per thread and job, not per chunk: each worker adds the number of
- * chunks it ran to a running total on a third line, and the caller, which knows how many it ran
- * itself, waits for the rest. The three lines are padded apart.
+ * chunks it ran to a running total on its own line, and the caller, which knows how many it ran
+ * itself, waits for the rest. All lines are padded apart.
  *
  * <p>Measured on two cores (an empty job of 8 chunks, dispatch to join): see docs/bench/NOTES.md.
  *
@@ -44,14 +49,18 @@ final class WorkerTeam {
         static final WorkerTeam COMMON = Parallel.machineThreads() > 1 ? new WorkerTeam(Parallel.machineThreads() - 1) : null;
     }
 
-    private static final int FIELD_BITS = 24;
+    private static final int FIELD_BITS = 24, STRIDE_SHIFT = 2 * FIELD_BITS;
     private static final long FIELD_MASK = (1L << FIELD_BITS) - 1;
     /** Most chunks of one job (the next-chunk field needs headroom for late claims past the count). */
     static final int MAX_CHUNKS = 1 << 22;
+    /** Threads of one job stay below this (the stride field has 16 bits; the doorbell keeps the count in its low 15). */
+    private static final int MAX_THREADS = 1 << 15;
 
-    // Slots of `lines`, 128 bytes apart (adjacent-line prefetch pairs 64-byte lines).
-    private static final int DOORBELL = 16, TICKET = 32, DONE = 48;
-    private final AtomicLongArray lines = new AtomicLongArray(64);
+    // Slots of `lines`, 128 bytes (16 longs) apart: adjacent-line prefetch pairs 64-byte lines.
+    private static final int LINE = 16;
+    private static final int DOORBELL = 0;
+    /** Hand r (r ≤ workers) at {@code (1 + r)·LINE}; worker w's running total of chunks run at {@code (2 + workers + w)·LINE}. */
+    private final AtomicLongArray lines;
     /** Per worker (stride 32 ints = 128 bytes): 1 while it is parked or about to park. */
     private final AtomicIntegerArray parked;
     private static final int PARK_STRIDE = 32;
@@ -65,13 +74,15 @@ final class WorkerTeam {
     private volatile Throwable failure;
     // The caller's own bookkeeping (only the lock holder touches these).
     private long generation;
-    /** Chunks the workers have run over all jobs: the running total they add to. */
+    /** Chunks the workers have run over all jobs (the sum of their running totals when the last job ended). */
     private long workerChunks;
     // Jobs and chunks run, for the bench (written by the lock holder only).
     private long jobs, chunksRun;
 
     private WorkerTeam(int workers) {
+        if (workers + 1 >= MAX_THREADS) throw new IllegalArgumentException((workers + 1) + " threads (fewer than " + MAX_THREADS + ")");
         threads = new Thread[workers];
+        lines = new AtomicLongArray((2 + 2 * workers) * LINE);
         parked = new AtomicIntegerArray(workers * PARK_STRIDE + PARK_STRIDE);
         participants = workers;
         for (int t = 0; t < workers; t++) {
@@ -113,16 +124,22 @@ final class WorkerTeam {
             jobs++;
             chunksRun += chunks;
             generation++;
-            lines.lazySet(TICKET, (long) chunks << FIELD_BITS); // published by the doorbell
+            int hands = participants + 1;
+            for (int r = 0; r < hands; r++) { // published by the doorbell
+                long count = r < chunks ? (chunks - r + hands - 1) / hands : 0;
+                lines.lazySet(hand(r), (long) hands << STRIDE_SHIFT | count << FIELD_BITS);
+            }
             // A volatile store: it orders before the parked-flag reads below as a parking worker's
             // flag store orders before its doorbell re-read, so either the worker sees this job or
             // this thread sees the worker parked.
-            lines.set(DOORBELL, generation);
-            int helpers = participants;
-            for (int t = 0; t < helpers; t++) if (parked.get(t * PARK_STRIDE) != 0) LockSupport.unpark(threads[t]);
-            long target = workerChunks + chunks - work();
+            lines.set(DOORBELL, generation * MAX_THREADS + hands);
+            for (int t = 0; t < hands - 1; t++) if (parked.get(t * PARK_STRIDE) != 0) LockSupport.unpark(threads[t]);
+            long target = workerChunks + chunks - work(0, hands);
             // The chunks still running are other threads' (this one found none left to claim).
-            for (int i = 0; lines.get(DONE) < target; i++) {
+            for (int i = 0; ; i++) {
+                long done = 0;
+                for (int w = 0; w < threads.length; w++) done += lines.get(total(w));
+                if (done >= target) break;
                 if (i < SPINS) Thread.onSpinWait();
                 else Thread.yield(); // a worker descheduled on a busy machine: give it the core
             }
@@ -157,24 +174,46 @@ final class WorkerTeam {
                 }
             }
             seen = g;
-            int ran = work();
-            if (ran > 0) lines.getAndAdd(DONE, ran);
+            int hands = (int) (g % MAX_THREADS);
+            int ran = work((id + 1) % hands, hands); // (a worker that sits this job out plays no hand of its own)
+            if (ran > 0) lines.getAndAdd(total(id), ran);
         }
     }
 
-    /** Claims and runs chunks until the ticket is exhausted; returns how many this thread ran. */
-    private int work() {
+    private static int hand(int r) {
+        return (1 + r) * LINE;
+    }
+
+    private int total(int worker) {
+        return (2 + threads.length + worker) * LINE;
+    }
+
+    /**
+     * Claims and runs chunks, hand {@code own} first, then the other hands of a job of
+     * {@code hands} hands in turn, until all are exhausted; returns how many this thread ran.
+     */
+    private int work(int own, int hands) {
         int ran = 0;
-        while (true) {
-            long t = lines.getAndIncrement(TICKET);
-            int next = (int) (t & FIELD_MASK), count = (int) ((t >>> FIELD_BITS) & FIELD_MASK);
-            if (next >= count) return ran;
-            try {
-                if (failure == null) job.accept(next);
-            } catch (Throwable e) {
-                if (failure == null) failure = e;
+        for (int i = 0; i < hands; i++) {
+            int r = own + i < hands ? own + i : own + i - hands;
+            // A plain read first: an exhausted hand costs a shared line, not an exclusive one.
+            for (long h = lines.get(hand(r)); !exhausted(h); ) {
+                h = lines.getAndIncrement(hand(r));
+                if (exhausted(h)) break;
+                int next = (int) (h & FIELD_MASK);
+                try {
+                    if (failure == null) job.accept(r + next * (int) (h >>> STRIDE_SHIFT));
+                } catch (Throwable e) {
+                    if (failure == null) failure = e;
+                }
+                ran++;
             }
-            ran++;
         }
+        return ran;
+    }
+
+    /** Whether a hand word's next-chunk field has reached its count. */
+    private static boolean exhausted(long hand) {
+        return (hand & FIELD_MASK) >= ((hand >>> FIELD_BITS) & FIELD_MASK);
     }
 }
