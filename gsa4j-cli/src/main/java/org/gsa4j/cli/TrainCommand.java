@@ -13,6 +13,7 @@ import org.gsa4j.train.Trainable;
 import org.gsa4j.train.Trainer;
 import org.gsa4j.train.TrainingData;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -38,6 +39,9 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Spec
     CommandSpec spec;
+
+    @Mixin
+    DeviceOption device;
 
     @Option(names = "--config", paramLabel = "FILE",
             description = "JSON run config: {\"model\": {...} or \"path/config.json\", \"train\": {...}} (default: none, flags only).")
@@ -104,6 +108,7 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        device.cpuUntilBuilt("train");
         PrintStream err = System.err;
         JsonNode runConfig = config == null ? null : readJson(config);
         TrainRun.Request request = new TrainRun.Request(out, data, vocabSize, tokenizer, TrainingData.defaultCacheDir(),
