@@ -23,7 +23,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "gsa4j bench", mixinStandardHelpOptions = true, version = "gsa4j 0.1.0",
         description = {"Measure gsa4j against the machine's ceilings (FMA peak, DRAM bandwidth) and against a PyTorch peer.",
-                "Suites: ceilings, gemm, op, train, decode, scaling (or all). Prints a table; --json writes every figure; --docs renders BENCHMARKS.md and plots."})
+                "Suites: ceilings, gemm, op, train, decode, scaling (or all), serve (a load test of gsa4j serve, not in all). Prints a table; --json writes every figure; --docs renders BENCHMARKS.md and plots."})
 public final class BenchMain implements Callable<Integer> {
     @Option(names = "--suite", defaultValue = "all", paramLabel = "LIST", description = "Comma list of suites, or all (default: ${DEFAULT-VALUE}).")
     String suite;

@@ -103,6 +103,29 @@ class BenchMainTest {
         assertTrue(r.err().contains("unknown suite 'nope'"), r.err());
     }
 
+    /** The serve suite at a tiny size: a server, the four levels of streams, a resumed session, the memory rounds; no errors. */
+    @Test
+    void quickServeSuiteLoadsAServerWithoutErrors() throws IOException {
+        Path json = tmp.resolve("serve.json");
+        Run r = run("--quick", "--suite", "serve", "--json", json.toString());
+        assertEquals(0, r.exitCode(), r.err() + r.out());
+        JsonNode doc = new ObjectMapper().readTree(json.toFile());
+        for (JsonNode row : doc.path("suites").path("serve")) assertFinite("serve/" + row.path("name").asText(), row);
+        for (int n : new int[] {1, 4, 16, 64}) {
+            has(doc, "serve", "streams=" + n, "tokens_per_s", "ttft_p50_s", "ttft_p99_s", "itl_p50_s", "itl_p99_s");
+            JsonNode level = row(doc, "serve", "streams=" + n);
+            assertEquals(0, level.path("errors").asInt(), level.toString());
+            assertEquals(2L * n * 8, level.path("tokens").asLong(), "every client got all its tokens");
+        }
+        has(doc, "serve", "resume history=1000", "fresh_ttft_p50_s", "resumed_ttft_p50_s", "resumed_over_fresh", "state_bytes");
+        has(doc, "serve", "memory requests=400", "heap_after_warmup_bytes", "heap_last_bytes");
+        assertEquals(0, row(doc, "serve", "memory requests=400").path("errors").asInt());
+        assertEquals(4, row(doc, "serve", "memory requests=400").path("series").size());
+        has(doc, "serve", "targets", "throughput_16_over_1", "resume_over_fresh_ttft");
+        assertEquals(0, row(doc, "serve", "targets").path("errors").asInt());
+        assertTrue(r.out().contains("targets:"), r.out());
+    }
+
     record Run(int exitCode, String out, String err) {}
 
     static Run run(String... args) {

@@ -9,6 +9,7 @@ import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
 import org.gsa4j.train.LmEval;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -23,6 +24,9 @@ import java.util.concurrent.Callable;
                 "The text is streamed through the model's recurrent state in chunks (constant memory for the linear models).",
                 "The baseline is a unigram model of the text's own token frequencies: a model that does not beat it learned no context."})
 public final class EvalCommand implements Callable<Integer> {
+
+    @Mixin
+    DeviceOption device;
 
     @Option(names = {"-m", "--model"}, required = true, paramLabel = "DIR",
             description = "Model directory (config.json, model.safetensors; a training checkpoint works); required.")
@@ -53,6 +57,7 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        device.cpuUntilBuilt("eval");
         if (chunk <= 0) throw new Gsa4jException("--chunk must be positive, is " + chunk);
         if (maxTokens != null && maxTokens <= 0) throw new Gsa4jException("--max-tokens must be positive, is " + maxTokens);
         CausalLM lm = ModelLoader.load(model, GenerateCommand.weightFormat(weights));

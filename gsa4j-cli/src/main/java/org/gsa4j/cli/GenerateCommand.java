@@ -14,6 +14,7 @@ import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -37,6 +38,9 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Spec
     CommandSpec spec;
+
+    @Mixin
+    DeviceOption device;
 
     @Option(names = {"-m", "--model"}, required = true, paramLabel = "DIR",
             description = "Model directory (config.json, *.safetensors, tokenizer.json); required.")
@@ -110,6 +114,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        device.cpuUntilBuilt("generate");
         if (maxNewTokens < 0 || maxNewTokens > MAX_NEW_TOKENS) {
             throw new ParameterException(spec.commandLine(), "--max-new-tokens must be in [0, " + MAX_NEW_TOKENS + "], got " + maxNewTokens);
         }

@@ -11,6 +11,7 @@ import org.gsa4j.train.MqarRun;
 import org.gsa4j.train.TrainConfig;
 import org.gsa4j.train.Trainer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -21,6 +22,9 @@ import java.util.concurrent.Callable;
         description = {"Train a model on multi-query associative recall (Zoology's MQAR) and print its test accuracy as JSON.",
                 "Generates the training and test sets, trains, and scores the labelled (query) positions (docs/TRAINING.md)."})
 public final class MqarCommand implements Callable<Integer> {
+
+    @Mixin
+    DeviceOption device;
 
     @Option(names = "--arch", defaultValue = "gsa", paramLabel = "ARCH",
             description = "Architecture: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).", completionCandidates = TrainCommand.Archs.class)
@@ -105,6 +109,7 @@ public final class MqarCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        device.cpuUntilBuilt("mqar");
         Mqar.Spec spec = new Mqar.Spec(vocabSize, seqLen, kvPairs, powerA, !zeros);
         MqarRun.Options options = new MqarRun.Options(spec, trainExamples, testExamples, epochs, steps, batchSize, lr, warmupSteps,
                 weightDecay, evalEvery, seed);

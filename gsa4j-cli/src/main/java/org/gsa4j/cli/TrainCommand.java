@@ -17,6 +17,7 @@ import org.gsa4j.train.dist.Launcher;
 import org.gsa4j.train.dist.ProcessGroup;
 import org.gsa4j.train.dist.RankEnv;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -49,6 +50,9 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Spec
     CommandSpec spec;
+
+    @Mixin
+    DeviceOption device;
 
     @Option(names = "--config", paramLabel = "FILE",
             description = "JSON run config: {\"model\": {...} or \"path/config.json\", \"train\": {...}} (default: none, flags only).")
@@ -136,6 +140,7 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        device.cpuUntilBuilt("train");
         if (System.getenv(RankEnv.RANK) == null && (nprocPerNode != null || nnodes > 1)) {
             Launcher.Spec ranks = new Launcher.Spec(nprocPerNode == null ? 1 : nprocPerNode, nnodes, nodeRank, masterAddr, masterPort);
             List<String> command = Launcher.javaCommand(Main.class.getName(), List.of(), spec.root().commandLine().getParseResult().originalArgs());

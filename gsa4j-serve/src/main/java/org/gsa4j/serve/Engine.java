@@ -13,10 +13,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 
 /**
@@ -33,7 +35,10 @@ import java.util.stream.Collectors;
  * be resumed, by any replica, as soon as the response has ended.
  */
 final class Engine implements AutoCloseable {
-    /** The limits of the batch: sequences decoded together, requests waiting, prompt tokens per pass. */
+    /**
+     * The limits of the batch: sequences decoded together, requests waiting for a place in the
+     * batch (beyond its free places), prompt tokens per pass.
+     */
     record Options(int maxBatch, int maxQueue, int prefillChunk) {
         Options {
             if (maxBatch < 1 || maxQueue < 0 || prefillChunk < 1) throw new IllegalArgumentException("bad engine options " + maxBatch + "/" + maxQueue + "/" + prefillChunk);
@@ -68,6 +73,8 @@ final class Engine implements AutoCloseable {
         final Request request;
         final DecodeState state;
         private final BlockingQueue<Event> events = new LinkedBlockingQueue<>();
+        /** Counted down when the last event is posted (for a session: after its state was written). */
+        private final CountDownLatch ended = new CountDownLatch(1);
         private volatile boolean cancelled;
         private int fed, generated, pending = -1;
         private long lastToken;
@@ -110,6 +117,11 @@ final class Engine implements AutoCloseable {
             return cancelled;
         }
 
+        /** Waits until the job has ended (its session written), up to {@code millis}; true if it has. */
+        boolean awaitEnd(long millis) throws InterruptedException {
+            return ended.await(millis, TimeUnit.MILLISECONDS);
+        }
+
         /** The next event, waiting up to {@code millis}; null on time-out. */
         Event next(long millis) throws InterruptedException {
             return events.poll(millis, TimeUnit.MILLISECONDS);
@@ -132,8 +144,12 @@ final class Engine implements AutoCloseable {
     private final List<Job> active = new ArrayList<>();
     private final ExecutorService io = Executors.newVirtualThreadPerTaskExecutor();
     private final Thread thread;
+    /** Jobs submitted whose end (for a session: after its state was written) has not been posted yet. */
+    private final AtomicInteger open = new AtomicInteger();
+    /** Jobs cancelled because the server was draining. */
+    private final AtomicInteger cancelledByDrain = new AtomicInteger();
     private volatile boolean draining, cancelAll, stopped;
-    private long passes;
+    private volatile long passes;   // written by the engine thread only
 
     Engine(CausalLM model, Tokenizer tokenizer, Options options, Metrics metrics, StateStore store, PrefixCache prefixes) {
         this.model = model;
@@ -152,14 +168,20 @@ final class Engine implements AutoCloseable {
         return eos;
     }
 
-    /** Queues a request; refuses when the queue is full or the server is draining. */
+    /**
+     * Queues a request; refuses when the server is draining, or when more than {@code maxQueue}
+     * requests would wait beyond the batch's free places.
+     */
     Job submit(Request request) {
         Job job = new Job(request, tokenizer);
         synchronized (waiting) {
-            if (draining) throw new Refused("the server is shutting down", true);
-            if (waiting.size() >= options.maxQueue()) {
-                throw new Refused("the server is busy: " + waiting.size() + " requests are waiting (--max-queue " + options.maxQueue() + "); retry later", false);
+            if (draining || stopped) throw new Refused("the server is shutting down", true);
+            int inBatch = open.get() - waiting.size(), free = Math.max(0, options.maxBatch() - inBatch);
+            if (waiting.size() >= options.maxQueue() + free) {
+                throw new Refused("the server is busy: " + inBatch + " requests in the batch (--max-batch " + options.maxBatch() + "), " + waiting.size()
+                        + " waiting (--max-queue " + options.maxQueue() + "); retry later", false);
             }
+            open.incrementAndGet();
             waiting.add(job);
             metrics.queueDepth.set(waiting.size());
             waiting.notifyAll();
@@ -197,7 +219,13 @@ final class Engine implements AutoCloseable {
             while (active.size() < options.maxBatch() && !waiting.isEmpty()) active.add(waiting.poll());
             metrics.queueDepth.set(waiting.size());
         }
-        for (Job j : List.copyOf(active)) if (j.cancelled || cancelAll) finish(j, "cancelled");
+        for (Job j : List.copyOf(active)) {
+            if (j.cancelled) finish(j, "cancelled");
+            else if (cancelAll) {
+                cancelledByDrain.incrementAndGet();
+                finish(j, "cancelled");
+            }
+        }
         metrics.activeSequences.set(active.size());
     }
 
@@ -224,7 +252,7 @@ final class Engine implements AutoCloseable {
             }
         }
         if (inPass.isEmpty()) return;
-        metrics.batchSize.set(inPass.size());
+        metrics.batchSize.record(inPass.size());
         Tensor logits = decoder.run();
         passes++;
         for (int i = 0; i < inPass.size(); i++) {
@@ -276,7 +304,14 @@ final class Engine implements AutoCloseable {
 
     private void fail(Job j, String message) {
         active.remove(j);
-        j.events.add(new Failed(message));
+        end(j, new Failed(message));
+    }
+
+    /** Posts a job's last event. */
+    private void end(Job j, Event last) {
+        j.events.add(last);
+        j.ended.countDown();
+        open.decrementAndGet();
     }
 
     /** The job leaves the batch; a session's state is written before its end is posted. */
@@ -287,42 +322,60 @@ final class Engine implements AutoCloseable {
                 : j.pending >= 0 ? new int[] {j.pending} : new int[0];
         Done done = new Done(reason, j.request.promptTokens(), j.generated, j.request.cachedTokens(), j.rest());
         if (j.request.sessionId() == null || store == null) {
-            j.events.add(done);
+            end(j, done);
             return;
         }
         io.execute(() -> {
             try {
                 store.put(j.request.sessionId(), Sessions.snapshot(j.state, pending));
-                j.events.add(done);
+                end(j, done);
             } catch (RuntimeException e) {
-                j.events.add(new Failed("cannot save session '" + j.request.sessionId() + "' to the state store: " + e.getMessage()));
+                end(j, new Failed("cannot save session '" + j.request.sessionId() + "' to the state store: " + e.getMessage()));
             }
         });
     }
 
-    /** Stops taking requests, lets the running ones finish for up to {@code graceMillis}, cancels the rest, writes their sessions. */
-    void drain(long graceMillis) throws InterruptedException {
+    /**
+     * Stops taking requests, lets the submitted ones finish for up to {@code graceMillis}, cancels
+     * the rest at the next pass boundary, and returns once every job has ended, its session
+     * written (or after a minute more, should a store hang). Returns the number of jobs cancelled.
+     */
+    int drain(long graceMillis) throws InterruptedException {
         synchronized (waiting) {
             draining = true;
         }
         long deadline = System.currentTimeMillis() + graceMillis;
-        while (System.currentTimeMillis() < deadline && busy()) Thread.sleep(20);
+        while (System.currentTimeMillis() < deadline && open.get() > 0) Thread.sleep(10);
         cancelAll = true;   // the engine thread cancels what is left at its next boundary
-        while (busy() && System.currentTimeMillis() < deadline + 10_000) Thread.sleep(20);
+        while (open.get() > 0 && System.currentTimeMillis() < deadline + 60_000) Thread.sleep(10);
         io.shutdown();
-        io.awaitTermination(60, TimeUnit.SECONDS);
+        io.awaitTermination(10, TimeUnit.SECONDS);
+        return cancelledByDrain.get();
     }
 
-    private boolean busy() {
-        synchronized (waiting) {
-            return !waiting.isEmpty() || metrics.activeSequences.get() > 0;
-        }
+    /** True from the start of {@link #drain}: new requests are refused. */
+    boolean draining() {
+        return draining;
     }
 
+    /**
+     * Stops the engine thread after its current pass; requests still in it fail (their handlers
+     * wait for their end). A graceful stop calls {@link #drain} first.
+     */
     @Override
     public void close() {
         stopped = true;
         thread.interrupt();
+        try {
+            thread.join(30_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        synchronized (waiting) {
+            active.addAll(waiting);
+            waiting.clear();
+        }
+        for (Job j : List.copyOf(active)) fail(j, "the server stopped");
         io.shutdown();
     }
 }

@@ -91,9 +91,10 @@ public final class LocalModel implements AutoCloseable {
                 }
             }
         } catch (InterruptedException e) {
-            job.cancel();
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted", e);
+        } finally {
+            job.cancel();   // whatever ended the wait (onText may throw), the generation ends too; nothing once it has
         }
     }
 

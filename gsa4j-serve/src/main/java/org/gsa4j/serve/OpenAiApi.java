@@ -5,8 +5,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.helidon.common.socket.SocketWriterException;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.Status;
+import io.helidon.webserver.CloseConnectionException;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
@@ -28,15 +30,16 @@ import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The OpenAI-compatible endpoints: {@code POST /v1/completions}, {@code POST /v1/chat/completions},
  * {@code GET /v1/models}, {@code GET /health}, {@code GET /metrics}. Handlers run on virtual
  * threads: each parses and checks its request, restores its session or prefix, submits a job to
  * the {@link Engine} and then blocks on the job's events, writing them as one JSON body or as
- * Server-Sent Events in OpenAI's chunk format (ending with {@code data: [DONE]}). A stream whose
- * client has gone fails at its next write; the job is cancelled and leaves the batch at the next
- * pass boundary.
+ * Server-Sent Events in OpenAI's chunk format (ending with {@code data: [DONE]}). A client that
+ * goes away has its job cancelled, which leaves the batch at the next pass boundary: a stream
+ * notices at its next write, a non-streaming request through its connection's {@link ClientWatch}.
  */
 final class OpenAiApi {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -52,6 +55,8 @@ final class OpenAiApi {
     private final Metrics metrics;
     private final byte[] keyHash;
     private final Set<String> busySessions = ConcurrentHashMap.newKeySet();
+    /** Completion handlers running (a draining server waits for them to write their last bytes). */
+    private final AtomicInteger handlers = new AtomicInteger();
     private final long created = System.currentTimeMillis() / 1000;
 
     OpenAiApi(ServeOptions options, String modelName, CausalLM model, Tokenizer tokenizer, ChatTemplate chat, Engine engine,
@@ -69,7 +74,9 @@ final class OpenAiApi {
     }
 
     void routes(HttpRouting.Builder r) {
-        r.get("/health", (req, res) -> handle("health", req, res, () -> send(res, 200, JSON.createObjectNode().put("status", "ok"))));
+        r.get("/health", (req, res) -> handle("health", req, res, () -> engine.draining()
+                ? send(res, 503, JSON.createObjectNode().put("status", "draining"))
+                : send(res, 200, JSON.createObjectNode().put("status", "ok"))));
         r.get("/metrics", (req, res) -> handle("metrics", req, res, () -> {
             res.status(200).header(HeaderNames.CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
             res.send(metrics.scrape());
@@ -81,8 +88,8 @@ final class OpenAiApi {
             list.putArray("data").addObject().put("id", modelName).put("object", "model").put("created", created).put("owned_by", "gsa4j");
             return send(res, 200, list);
         }));
-        r.post("/v1/completions", (req, res) -> handle("completions", req, res, () -> completions(req, res, false)));
-        r.post("/v1/chat/completions", (req, res) -> handle("chat_completions", req, res, () -> completions(req, res, true)));
+        r.post("/v1/completions", (req, res) -> handle("completions", req, res, () -> counted(() -> completions(req, res, false))));
+        r.post("/v1/chat/completions", (req, res) -> handle("chat_completions", req, res, () -> counted(() -> completions(req, res, true))));
         r.any((req, res) -> handle("other", req, res, () -> {
             throw new ApiError(404, "invalid_request_error", null, "not_found", "no endpoint " + req.prologue().method().text() + " " + req.path().path());
         }));
@@ -92,6 +99,20 @@ final class OpenAiApi {
     @FunctionalInterface
     private interface Body {
         int run() throws IOException;
+    }
+
+    private int counted(Body body) throws IOException {
+        handlers.incrementAndGet();
+        try {
+            return body.run();
+        } finally {
+            handlers.decrementAndGet();
+        }
+    }
+
+    /** Completion requests being handled now. */
+    int handlersRunning() {
+        return handlers.get();
     }
 
     private void handle(String endpoint, ServerRequest req, ServerResponse res, Body body) {
@@ -113,8 +134,12 @@ final class OpenAiApi {
 
     private static int error(ServerResponse res, ApiError e) {
         if (res.isSent()) return e.status;
-        if (e.status == 429) res.header(HeaderNames.RETRY_AFTER, "1");
-        return send(res, e.status, e.body(JSON));
+        try {
+            if (e.status == 429) res.header(HeaderNames.RETRY_AFTER, "1");
+            return send(res, e.status, e.body(JSON));
+        } catch (IllegalStateException | UncheckedIOException | SocketWriterException | CloseConnectionException started) {
+            return e.status;   // a stream had begun: its status line is gone already, or its client is
+        }
     }
 
     private static int send(ServerResponse res, int status, JsonNode body) {
@@ -201,17 +226,33 @@ final class OpenAiApi {
         if (session != null && !busySessions.add(session)) {
             throw new ApiError(409, "invalid_request_error", "session_id", "session_busy", "session '" + session + "' is in use by another request");
         }
+        Engine.Job job = null;
         try {
-            int[] prompt = isChat ? chatPrompt(body, session != null && store.get(session).isPresent()) : prompt(body);
+            byte[] stored = session == null ? null : store.get(session).orElse(null);   // read once: it decides the chat prompt and is restored
+            int[] prompt = isChat ? chatPrompt(body, stored != null) : prompt(body);
             if (prompt.length > options.maxPromptTokens()) {
                 throw ApiError.badRequest("prompt", "the prompt has " + prompt.length + " tokens; at most " + options.maxPromptTokens() + " are accepted (--max-prompt-tokens)");
             }
-            Engine.Request request = request(prompt, session, maxTokens, sampling, stop, ignoreEos, arrival);
-            Engine.Job job = engine.submit(request);
+            Engine.Request request = request(prompt, session, stored, maxTokens, sampling, stop, ignoreEos, arrival);
+            job = engine.submit(request);
             String id = (isChat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
             return stream ? stream(res, job, id, isChat, returnIds, prompt, session) : whole(res, job, id, isChat, returnIds, prompt, session);
         } finally {
+            // Whatever ended the handler, the job ends too (cancelling an ended job does nothing), and
+            // the session is free again only once its state is written: the next request resumes it.
+            if (job != null) {
+                job.cancel();
+                awaitEnd(job);
+            }
             if (session != null) busySessions.remove(session);
+        }
+    }
+
+    private static void awaitEnd(Engine.Job job) {
+        try {
+            if (!job.awaitEnd(60_000)) System.err.println("gsa4j serve: a cancelled request did not end within a minute");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -271,15 +312,14 @@ final class OpenAiApi {
         return encode(chat.render(list, continues), "messages");
     }
 
-    /** The engine's request: from the session's stored state, a cached prefix, or a fresh state. */
-    private Engine.Request request(int[] prompt, String session, int maxTokens, Sampling sampling, List<String> stop, boolean ignoreEos, long arrival) {
+    /** The engine's request: from the session's stored state ({@code stored}, null when new), a cached prefix, or a fresh state. */
+    private Engine.Request request(int[] prompt, String session, byte[] stored, int maxTokens, Sampling sampling, List<String> stop, boolean ignoreEos, long arrival) {
         if (session != null) {
-            var stored = store.get(session);
-            if (stored.isPresent()) {
+            if (stored != null) {
                 metrics.storeHits.increment();
                 Sessions.Resumed r;
                 try {
-                    r = Sessions.restore(model, stored.get());
+                    r = Sessions.restore(model, stored);
                 } catch (Gsa4jException e) {
                     throw new ApiError(409, "invalid_request_error", "session_id", "session_unusable", "session '" + session + "' cannot be resumed: " + e.getMessage());
                 }
@@ -303,13 +343,17 @@ final class OpenAiApi {
         return new Engine.Request(prompt, fresh, prompt.length, 0, session == null ? prompt : null, null, maxTokens, sampling, stop, ignoreEos, session, arrival);
     }
 
-    private int whole(ServerResponse res, Engine.Job job, String id, boolean isChat, boolean returnIds, int[] prompt, String session) {
+    private int whole(ServerResponse res, Engine.Job job, String id, boolean isChat, boolean returnIds, int[] prompt, String session) throws IOException {
         StringBuilder text = new StringBuilder();
         List<Integer> ids = new ArrayList<>();
         Engine.Done done = null;
+        ClientWatch.Watch client = ClientWatch.start();
         try {
             while (done == null) {
-                Engine.Event e = job.next(60_000);
+                Engine.Event e = job.next(CLIENT_CHECK_MILLIS);
+                if (!(e instanceof Engine.Done) && client.clientGone()) {   // looked at every token and every wait
+                    throw new java.io.EOFException("the client closed the connection");
+                }
                 switch (e) {
                     case null -> {}
                     case Engine.Token t -> {
@@ -321,7 +365,6 @@ final class OpenAiApi {
                 }
             }
         } catch (InterruptedException e) {
-            job.cancel();
             Thread.currentThread().interrupt();
             throw new ApiError(503, "server_error", null, null, "interrupted");
         }
@@ -339,9 +382,19 @@ final class OpenAiApi {
         }
         usage(out, done);
         if (session != null) out.put("session_id", session);
+        if (client.expired()) res.header(HeaderNames.CONNECTION, "close");   // its idle reader gave up: the connection cannot be reused
         return send(res, 200, out);
     }
 
+    /** How often a non-streaming handler looks whether its client is still there while it waits for tokens. */
+    private static final long CLIENT_CHECK_MILLIS = 20;
+
+    /**
+     * Writes the job's events as Server-Sent Events. A write that fails (the client has gone:
+     * Helidon reports it as an {@link IOException}, {@link UncheckedIOException},
+     * {@link SocketWriterException} or {@link CloseConnectionException}) ends the stream as a
+     * 499 (and {@link #completions} cancels the job).
+     */
     private int stream(ServerResponse res, Engine.Job job, String id, boolean isChat, boolean returnIds, int[] prompt, String session) throws IOException {
         res.status(200).header(HeaderNames.CONTENT_TYPE, "text/event-stream").header(HeaderNames.CACHE_CONTROL, "no-cache");
         if (session != null) res.header(HeaderNames.create("X-Session-Id"), session);
@@ -382,11 +435,9 @@ final class OpenAiApi {
             }
             out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
             out.flush();
-        } catch (IOException | UncheckedIOException e) {
-            job.cancel();
-            throw e;
+        } catch (UncheckedIOException | SocketWriterException | CloseConnectionException e) {
+            throw new IOException("the client has gone: " + e.getMessage(), e);
         } catch (InterruptedException e) {
-            job.cancel();
             Thread.currentThread().interrupt();
         }
         return 200;

@@ -26,7 +26,7 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "8080", description = "port (0: any free one) (default: ${DEFAULT-VALUE})")
     int port;
 
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu (the only device of this build) (default: ${DEFAULT-VALUE})")
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu; cuda once the GPU backend decodes whole models (default: ${DEFAULT-VALUE})")
     String device;
 
     @Option(names = "--weights", defaultValue = "f32", description = "f32, or bf16 (half the bytes read per token) (default: ${DEFAULT-VALUE})")
@@ -85,7 +85,8 @@ public final class ServeCommand implements Callable<Integer> {
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {   // SIGTERM / Ctrl-C: drain, write sessions, stop
             System.err.println("gsa4j serve: stopping (draining for up to " + drainSeconds + " s)");
-            server.drainAndStop();
+            int cancelled = server.drainAndStop();
+            System.err.println("gsa4j serve: stopped (" + cancelled + " requests cancelled; session states written)");
             stopped.countDown();
         }, "gsa4j-serve-drain"));
         System.out.println(server.banner());

@@ -12,8 +12,9 @@ public record ServeOptions(Path modelDir, String modelName, String weights, Stri
                            long drainMillis) {
     public ServeOptions {
         if (!device.equals("cpu")) {
-            throw new IllegalArgumentException("--device " + device + " is not available in this build: it serves on the CPU only (--device cpu);"
-                    + " the GPU backend will add cuda");
+            throw new IllegalArgumentException("--device " + device + " is not available: gsa4j serve decodes on the CPU only (--device cpu)."
+                    + (device.equals("cuda") ? " The CUDA backend (gsa4j-cuda) runs the GSA and GLA operators but cannot decode a whole model yet;"
+                    + " once it can, --device cuda will serve from it." : ""));
         }
         if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in [0, 65535], got " + port);
         if (maxBatch < 1) throw new IllegalArgumentException("--max-batch must be >= 1, got " + maxBatch);

@@ -17,13 +17,17 @@ import java.util.stream.Collectors;
  * on exactly where it stopped. The sampler needs nothing more: its draws depend on the seed and
  * the position only ({@link Sampling}).
  */
-final class Sessions {
+public final class Sessions {
     private Sessions() {}
 
     /** A restored session: the state and the tokens to feed before the new text. */
     record Resumed(DecodeState state, int[] pending) {}
 
-    static byte[] snapshot(DecodeState state, int[] pending) {
+    /**
+     * A session's record, as the server writes it to its store: also a way to seed a store with
+     * conversations prefilled elsewhere (the serve bench puts a 100K-token one there).
+     */
+    public static byte[] snapshot(DecodeState state, int[] pending) {
         ByteArrayOutputStream out = new ByteArrayOutputStream((int) Math.min(Integer.MAX_VALUE - 4096, state.bytes() + 4096));
         String list = Arrays.stream(pending).mapToObj(Integer::toString).collect(Collectors.joining(","));
         state.writeSnapshot(out, Map.of("pending", list));

@@ -11,14 +11,11 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.BufferedReader;
 import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -33,7 +30,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The server over HTTP on a tiny model: completions (ids and text), streaming in OpenAI's SSE
  * format, batching that changes no token, sessions that continue bit for bit, the prefix cache,
- * chat, and the errors (400, 401, 404, 409, 413, 429).
+ * chat, and the errors (400, 404, 409, 413; 401 in ClientsTest, 409 busy and 429 in LimitsTest).
  */
 class ServerTest {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -213,6 +210,26 @@ class ServerTest {
         assertTrue(e.get("type").isTextual());
     }
 
+    /**
+     * A request on a session reads the store once, whether the session is new or resumed, in chat
+     * (where the stored state also decides how the template is rendered) and in completions.
+     */
+    @Test
+    void aSessionRequestReadsTheStoreOnce() throws Exception {
+        String chat = "{\"model\": \"tiny\", \"messages\": [{\"role\": \"user\", \"content\": \"a single man\"}], \"max_tokens\": 3,"
+                + " \"temperature\": 0, \"session_id\": \"read-once-chat\"}";
+        for (int i = 0; i < 2; i++) {
+            double before = LimitsTest.metric(server.port(), "gsa4j_state_store_read_seconds_count");
+            ok(post("/v1/chat/completions", chat));
+            assertEquals(1, LimitsTest.metric(server.port(), "gsa4j_state_store_read_seconds_count") - before, i == 0 ? "a new chat session" : "a resumed chat session");
+        }
+        for (int i = 0; i < 2; i++) {
+            double before = LimitsTest.metric(server.port(), "gsa4j_state_store_read_seconds_count");
+            ok(post("/v1/completions", completion(PROMPT, 2).put("session_id", "read-once").toString()));
+            assertEquals(1, LimitsTest.metric(server.port(), "gsa4j_state_store_read_seconds_count") - before, i == 0 ? "a new session" : "a resumed session");
+        }
+    }
+
     /** A corrupted session file is refused with a clear error; the server goes on. */
     @Test
     void aCorruptSessionIsRefusedAndTheServerGoesOn() throws Exception {
@@ -236,25 +253,5 @@ class ServerTest {
                 "gsa4j_inter_token_latency_seconds_bucket", "gsa4j_batch_size", "gsa4j_queue_depth", "gsa4j_state_store_size_bytes")) {
             assertTrue(m.contains(name), name + " in\n" + m);
         }
-    }
-
-    /** A streaming client that goes away has its generation cancelled: the batch empties long before max_tokens. */
-    @Test
-    void aDisconnectedStreamIsCancelled() throws Exception {
-        ObjectNode b = completion(PROMPT, 500).put("stream", true);
-        HttpResponse<InputStream> r = HTTP.send(HttpRequest.newBuilder(URI.create(url("/v1/completions")))
-                .POST(HttpRequest.BodyPublishers.ofString(b.toString())).build(), HttpResponse.BodyHandlers.ofInputStream());
-        BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8));
-        int events = 0;
-        while (events < 3) if (in.readLine().startsWith("data: ")) events++;
-        in.close();   // the client goes away
-        long deadline = System.currentTimeMillis() + 10_000;
-        String m = "";
-        while (System.currentTimeMillis() < deadline) {
-            m = HTTP.send(HttpRequest.newBuilder(URI.create(url("/metrics"))).build(), HttpResponse.BodyHandlers.ofString()).body();
-            if (m.contains("gsa4j_active_sequences 0.0")) break;
-            Thread.sleep(20);
-        }
-        assertTrue(m.contains("gsa4j_active_sequences 0.0"), "the stream left the batch");
     }
 }

@@ -111,7 +111,7 @@ class StoresTest {
         try (Server a = Server.start(ServeOptions.defaults(modelDir).withPort(0).withStateStore(store))) {
             String session = "conversation-" + name;
             int[] g1 = ids(post(a.port(), ServerTest.completion(first, 6).put("session_id", session).put("temperature", 0.7).put("seed", 5)));
-            Process b = startServer(modelDir, store);
+            Process b = startServer(modelDir, store, 5);
             try {
                 int port = port(b);
                 int[] g2 = ids(post(port, ServerTest.completion(second, 6).put("session_id", session).put("temperature", 0.7).put("seed", 5)));
@@ -124,12 +124,19 @@ class StoresTest {
         }
     }
 
-    static Process startServer(Path modelDir, String store) throws Exception {
+    /** {@code gsa4j serve} in another JVM ({@code more}: further options). */
+    static Process startServer(Path modelDir, String store, int drainSeconds, String... more) throws Exception {
+        return new ProcessBuilder(serverCommand(modelDir, store, drainSeconds, more)).redirectErrorStream(true).start();
+    }
+
+    /** The command line of {@code gsa4j serve} in another JVM, on this JVM's class path. */
+    static List<String> serverCommand(Path modelDir, String store, int drainSeconds, String... more) {
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"), ServeCommand.class.getName(),
-                "--model", modelDir.toString(), "--port", "0", "--state-store", store, "--drain-seconds", "5"));
-        return new ProcessBuilder(cmd).redirectErrorStream(true).start();
+                "--model", modelDir.toString(), "--port", "0", "--state-store", store, "--drain-seconds", Integer.toString(drainSeconds)));
+        cmd.addAll(List.of(more));
+        return cmd;
     }
 
     /** The port from the server's banner line. */

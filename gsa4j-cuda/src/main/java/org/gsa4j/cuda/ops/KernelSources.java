@@ -6,10 +6,10 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 
 /** The CUDA C sources under {@code org/gsa4j/cuda/kernels} in the jar, concatenated into one translation unit. */
-final class KernelSources {
+public final class KernelSources {
     private KernelSources() {}
 
-    static String concat(String... names) {
+    public static String concat(String... names) {
         StringBuilder sb = new StringBuilder();
         for (String name : names) {
             try (InputStream in = KernelSources.class.getResourceAsStream("/org/gsa4j/cuda/kernels/" + name)) {

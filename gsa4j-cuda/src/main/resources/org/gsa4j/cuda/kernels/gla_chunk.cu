@@ -397,7 +397,9 @@ struct GateGradSmem {
 typedef GateGradSmem<4> BwdKeySmem;
 typedef GateGradSmem<5> BwdValueValueSmem;
 
-extern "C" __global__ void __launch_bounds__(256) gla_bwd_key_dqk(
+// At most 128 registers, so that two CTAs share an SM (its 110 KB of shared memory allow two): with its five
+// accumulator fragments the compiler otherwise took 146 and ran one CTA per SM (12 % occupancy, Nsight Compute).
+extern "C" __global__ void __launch_bounds__(256, 2) gla_bwd_key_dqk(
         const io_t* Q, const io_t* K, const io_t* V, const float* g, const float* logGamma, const io_t* dO,
         const float* states, const float* dstates, io_t* dQ, io_t* dK, float* dg,
         int B, int T, int H, int Dk, int Dv, float scale) {
