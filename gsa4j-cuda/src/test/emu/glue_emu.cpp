@@ -4,6 +4,7 @@
 //   glue_emu DIR rows hkv d groups    reads x [rows·hkv·groups·d], dy [same], xk [rows·hkv·d]
 //                                     writes silu, silu_dx, relu, relu_dx (of x, dy), rep (xk expanded), rep_dx (dy reduced)
 #include "cuda_emu.h"
+#include "emu_files.h"
 #include "../../main/resources/org/gsa4j/cuda/kernels/common.cu"
 #include "../../main/resources/org/gsa4j/cuda/kernels/model_glue.cu"
 
@@ -13,21 +14,11 @@
 #include <fstream>
 #include <string>
 
-static std::string dir;
 
-static std::vector<float> read(const std::string& name) {
-    std::ifstream in(dir + "/" + name + ".f32", std::ios::binary | std::ios::ate);
-    if (!in) { std::fprintf(stderr, "missing %s\n", name.c_str()); std::exit(2); }
-    std::vector<float> v(in.tellg() / 4);
-    in.seekg(0);
-    in.read(reinterpret_cast<char*>(v.data()), v.size() * 4);
-    return v;
-}
-
-static void write(const std::string& name, const std::vector<io_t>& v) {
+static void writeStored(const std::string& name, const std::vector<io_t>& v) {
     std::vector<float> f(v.size());
     for (size_t i = 0; i < v.size(); i++) f[i] = to_f(v[i]);
-    std::ofstream(dir + "/" + name + ".f32", std::ios::binary).write(reinterpret_cast<const char*>(f.data()), f.size() * 4);
+    write(name, f);
 }
 
 static std::vector<io_t> stored(const std::vector<float>& v) {
@@ -53,15 +44,15 @@ int main(int argc, char** argv) {
     std::vector<io_t> y(n), dx(n), rep(n), repDx(xk.size());
     launch(silu_forward, n, x.data(), y.data(), n);
     launch(silu_backward, n, x.data(), dy.data(), dx.data(), n);
-    write("silu", y);
-    write("silu_dx", dx);
+    writeStored("silu", y);
+    writeStored("silu_dx", dx);
     launch(relu_forward, n, x.data(), y.data(), n);
     launch(relu_backward, n, x.data(), dy.data(), dx.data(), n);
-    write("relu", y);
-    write("relu_dx", dx);
+    writeStored("relu", y);
+    writeStored("relu_dx", dx);
     launch(repeat_heads_io, n, xk.data(), rep.data(), rows, hkv, d, groups);
     launch(repeat_heads_backward_io, (long)repDx.size(), dy.data(), repDx.data(), rows, hkv, d, groups);
-    write("rep", rep);
-    write("rep_dx", repDx);
+    writeStored("rep", rep);
+    writeStored("rep_dx", repDx);
     return 0;
 }

@@ -4,6 +4,7 @@
 //   kernels_emu gla DIR KEY|VALUE|SCALAR B T H Dk Dv scale      (reads q k v [g | log_gamma] [s0] dO [dST])
 //   kernels_emu gsa DIR B T H K V M scale                       (reads q k v s g [hk0 hv0] dO [dhkT dhvT])
 #include "cuda_emu.h"
+#include "emu_files.h"
 #include "../../main/resources/org/gsa4j/cuda/kernels/common.cu"
 #include "../../main/resources/org/gsa4j/cuda/kernels/gla_chunk.cu"
 #include "../../main/resources/org/gsa4j/cuda/kernels/gsa.cu"
@@ -13,22 +14,6 @@
 #include <fstream>
 #include <string>
 
-static std::string dir;
-
-static bool exists(const std::string& name) { return std::ifstream(dir + "/" + name + ".f32").good(); }
-
-static std::vector<float> read(const std::string& name) {
-    std::ifstream in(dir + "/" + name + ".f32", std::ios::binary | std::ios::ate);
-    if (!in) { std::fprintf(stderr, "missing %s\n", name.c_str()); std::exit(2); }
-    std::vector<float> v(in.tellg() / 4);
-    in.seekg(0);
-    in.read(reinterpret_cast<char*>(v.data()), v.size() * 4);
-    return v;
-}
-
-static void write(const std::string& name, const std::vector<float>& v) {
-    std::ofstream(dir + "/" + name + ".f32", std::ios::binary).write(reinterpret_cast<const char*>(v.data()), v.size() * 4);
-}
 
 // Storage-type buffers (io_t: float or bf16) and float32 buffers; nullptr stands for an absent tensor.
 struct Io {

@@ -14,6 +14,7 @@
 //   model_emu ce DIR V D rowsPerBlock lossScale     reads h w targets dw               writes loss dh dw
 //   model_emu adamw DIR lr wd decays b1 b2 eps steps invAccum maxNorm   reads p e g1..gSTEPS   writes p m v copy norms
 #include "cuda_emu.h"
+#include "emu_files.h"
 #include "../../main/resources/org/gsa4j/cuda/kernels/common.cu"
 #include "../../main/resources/org/gsa4j/cuda/kernels/gsa.cu"
 #include "../../main/resources/org/gsa4j/cuda/kernels/model.cu"
@@ -23,29 +24,13 @@
 #include <fstream>
 #include <string>
 
-static std::string dir;
 static const unsigned ROW_THREADS = 128, ELEMENT_THREADS = 256;   // ModelKernels.ROW_THREADS, THREADS
-
-static bool exists(const std::string& name) { return std::ifstream(dir + "/" + name + ".f32").good(); }
-
-static std::vector<float> read(const std::string& name) {
-    std::ifstream in(dir + "/" + name + ".f32", std::ios::binary | std::ios::ate);
-    if (!in) { std::fprintf(stderr, "missing %s\n", name.c_str()); std::exit(2); }
-    std::vector<float> v(in.tellg() / 4);
-    in.seekg(0);
-    in.read(reinterpret_cast<char*>(v.data()), v.size() * 4);
-    return v;
-}
 
 static std::vector<float> readOptional(const std::string& name) { return exists(name) ? read(name) : std::vector<float>(); }
 
 static std::vector<int> readInts(const std::string& name) {
     std::vector<float> f = read(name);
     return std::vector<int>(f.begin(), f.end());
-}
-
-static void write(const std::string& name, const std::vector<float>& v) {
-    std::ofstream(dir + "/" + name + ".f32", std::ios::binary).write(reinterpret_cast<const char*>(v.data()), v.size() * 4);
 }
 
 // Storage-type buffers (io_t: float or bf16); empty stands for an absent tensor.
