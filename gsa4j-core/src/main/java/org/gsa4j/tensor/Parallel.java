@@ -65,6 +65,18 @@ public final class Parallel {
         }
     }
 
+    /**
+     * Runs task(i) for i in [0, n), in parallel when n > 1, every index its own task: for loops
+     * whose every index is tens of microseconds of work or more (the chunk operator's chunks), where
+     * {@link #forRange}'s runs of several indices would leave threads idle at the end for up to a
+     * whole run.
+     */
+    public static void forTasks(int n, IntConsumer task) {
+        if (n <= 1 || !tryTeam(task, n)) {
+            for (int i = 0; i < n; i++) task.accept(i);
+        }
+    }
+
     /** First index of run c when [0, n) is cut into {@code runs} runs whose lengths differ by at most one. */
     static int runStart(int n, int runs, int c) {
         return (int) ((long) c * n / runs);

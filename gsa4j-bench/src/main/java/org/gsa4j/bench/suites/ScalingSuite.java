@@ -21,7 +21,8 @@ import java.util.SplittableRandom;
  * of a decoded token, with the speed-up over one thread and how many tasks each parallel job was
  * cut into (GEMM: by its plan; the rest: jobs counted while it ran). The thread counts are timed
  * round-robin, one repetition of each per round, so that other load spreads over all of them;
- * figures are medians over the rounds.
+ * figures are medians over the rounds. {@code -Dgsa4j.bench.scalingGroups=job,gemm,op,train,decode}
+ * times only the named groups, {@code -Dgsa4j.bench.scalingRounds=N} sets the rounds (5, quick 2).
  */
 public final class ScalingSuite {
     /** One measured thing: a repetition runs {@code once} {@code inner} times. */
@@ -55,14 +56,15 @@ public final class ScalingSuite {
         int[] counts = threadCounts(ctx.threads);
         ctx.out.println("== scaling (thread counts " + java.util.Arrays.toString(counts) + "; speed-up over 1 thread; tasks per parallel job)");
         List<Item> items = new ArrayList<>();
-        items.add(new Item("job", "empty parallel job (4 tasks per thread)",
+        java.util.Set<String> groups = java.util.Set.of(System.getProperty("gsa4j.bench.scalingGroups", "job,gemm,op,train,decode").split(","));
+        if (groups.contains("job")) items.add(new Item("job", "empty parallel job (4 tasks per thread)",
                 () -> Parallel.forRange(4 * Parallel.threads(), i -> { }), t -> t == 1 ? 0 : 4 * t));
-        gemmItems(ctx, items);
-        opItems(ctx, items);
-        trainItem(ctx, items);
-        decodeItem(ctx, items);
+        if (groups.contains("gemm")) gemmItems(ctx, items);
+        if (groups.contains("op")) opItems(ctx, items);
+        if (groups.contains("train")) trainItem(ctx, items);
+        if (groups.contains("decode")) decodeItem(ctx, items);
 
-        int rounds = ctx.quick ? 2 : 5;
+        int rounds = Integer.getInteger("gsa4j.bench.scalingRounds", ctx.quick ? 2 : 5);
         double budget = ctx.quick ? 0.01 : 0.2;
         int before = Parallel.threads();
         try {

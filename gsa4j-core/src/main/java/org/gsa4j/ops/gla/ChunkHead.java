@@ -1,6 +1,8 @@
 package org.gsa4j.ops.gla;
 
 import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 import org.gsa4j.ops.gla.GatedLinearAttention.Decay;
 import org.gsa4j.ops.gla.GatedLinearAttention.Dims;
 import org.gsa4j.ops.gla.GatedLinearAttention.Gate;
@@ -30,6 +32,7 @@ import org.gsa4j.tensor.VectorOps;
  * chunk buffers (no sharing between threads, no allocation per call).
  */
 final class ChunkHead {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     static final int C = 64;   // chunk length
     static final int BC = 16;  // sub-block length of the decayed kernels
 
@@ -39,6 +42,7 @@ final class ChunkHead {
     private int T, H;
     private int batch, head;
     private float[] qAll, kAll, vAll, gAll;  // [B,T,H,·] inputs
+    private float qScale;                    // q's rows are loaded times this
     private double logGamma;                 // SCALAR only
 
     // Chunk rows, row-major: q, k L×dk; v, dO, oStrict L×dv.
@@ -67,7 +71,7 @@ final class ChunkHead {
      * This thread's chunk buffers for the given sizes, bound to one (batch, head) of a call (one
      * task at a time per thread: a chunk task never starts another one).
      */
-    static ChunkHead forTask(Dims dims, Gate gate, int batch, int head, float[] qAll, float[] kAll, float[] vAll) {
+    static ChunkHead forTask(Dims dims, Gate gate, float qScale, int batch, int head, float[] qAll, float[] kAll, float[] vAll) {
         ChunkHead h = REUSED.get();
         if (h == null || h.dk != dims.dk() || h.dv != dims.dv() || h.dd != dims.dd()) {
             h = new ChunkHead(dims.dk(), dims.dv(), dims.dd());
@@ -79,6 +83,7 @@ final class ChunkHead {
         h.batch = batch;
         h.head = head;
         h.qAll = qAll;
+        h.qScale = qScale;
         h.kAll = kAll;
         h.vAll = vAll;
         h.gAll = h.decay == Decay.SCALAR ? null : gate.g().f;
@@ -125,39 +130,44 @@ final class ChunkHead {
     // ---------------------------------------------------------------- forward
 
     /**
+     * Floats per chunk of {@link #forwardLocal}'s output that {@link #forwardInter} reads: C·dd for
+     * the decayed queries (KD: Q ⊙ e^b) or e^b (VD), then C·dv of chunk-internal outputs (KD: A V;
+     * VD: mix(P°, V), then P^d ⊙ V).
+     */
+    static int localSize(Dims dims, Decay decay) {
+        return C * dims.dd() + C * dims.dv() * (decay == Decay.VALUE ? 2 : 1);
+    }
+
+    /**
      * Chunk c's part of the forward that does not need the state entering it (docs/MATH.md#chunk-form):
      * <ul>
      * <li>its own step of the state recurrence, {@code S_out = Diag(e^B) S_in + U} (KD) or
      * {@code S_in Diag(e^B) + U} (VD) with {@code U = (K ⊙ e^{B−b})ᵀ V} (KD) or
      * {@code Kᵀ (V ⊙ e^{B−b})} (VD): U (dk×dv) at {@code u[uOff]}, e^B (dd) at
      * {@code decayOut[decayOff]}, which {@link #advance} applies;
-     * <li>the chunk-internal part of its outputs: KD {@code A V} into o; VD {@code mix(P°, V)}
-     * into O° and {@code P^d ⊙ V} into o;
-     * <li>what {@link #forwardInter} needs of the chunk besides the state (C·dd floats at
-     * {@code inter[interOff]}): KD {@code Q ⊙ e^b}, VD {@code e^b}.
+     * <li>at {@code local[localOff]} ({@link #localSize} floats), what {@link #forwardInter} needs
+     * of the chunk besides the state: KD {@code Q ⊙ e^b} and the chunk-internal outputs {@code A V};
+     * VD {@code e^b}, {@code mix(P°, V)} (of O°) and {@code P^d ⊙ V} (of o).
      * </ul>
+     * It writes no output rows: {@link #forwardInter} writes each row once, whole.
      */
-    void forwardLocal(int c, float[] u, int uOff, float[] decayOut, int decayOff, float[] inter, int interOff,
-                      float[] oAll, float[] oStrictAll) {
+    void forwardLocal(int c, float[] u, int uOff, float[] decayOut, int decayOff, float[] local, int localOff) {
         int t0 = c * C, L = Math.min(C, T - t0);
         load(t0, L);
+        int outOff = localOff + C * dd;
         if (decay == Decay.VALUE) {
+            System.arraycopy(expB, 0, local, localOff, L * dv);
             plainScores(q, k, L, scoresBuf);                                                  // P
             Arrays.fill(oStrict, 0, L * dv, 0f);
             mixAdd(scoresBuf, v, L, oStrict);
-            store(oStrict, dv, t0, L, oStrictAll);
-            for (int t = 0; t < L; t++) VectorOps.scaleTo(scoresBuf[t * L + t], v, t * dv, oRows, t * dv, dv);
-            System.arraycopy(expB, 0, inter, interOff, L * dv);
-        } else {
-            scores(q, k, L, scoresBuf);                                                       // A
-            Gemm.sgemm(false, false, L, dv, L, 1f, scoresBuf, 0, L, v, 0, dv, 0f, oRows, 0, dv);
-            VectorOps.mul(q, 0, expB, 0, inter, interOff, L * dk);
-        }
-        store(oRows, dv, t0, L, oAll);
-        if (decay == Decay.VALUE) {
+            System.arraycopy(oStrict, 0, local, outOff, L * dv);
+            for (int t = 0; t < L; t++) VectorOps.scaleTo(scoresBuf[t * L + t], v, t * dv, local, outOff + C * dv + t * dv, dv);
             VectorOps.mul(v, 0, expBMinusB, 0, tmpV, 0, L * dv);
             Gemm.sgemm(true, false, dk, dv, L, 1f, k, 0, dk, tmpV, 0, dv, 0f, u, uOff, dv);
         } else {
+            VectorOps.mul(q, 0, expB, 0, local, localOff, L * dk);
+            scores(q, k, L, scoresBuf);                                                       // A
+            Gemm.sgemm(false, false, L, dv, L, 1f, scoresBuf, 0, L, v, 0, dv, 0f, local, outOff, dv);
             VectorOps.mul(k, 0, expBMinusB, 0, tmpK, 0, L * dk);
             Gemm.sgemm(true, false, dk, dv, L, 1f, tmpK, 0, dk, v, 0, dv, 0f, u, uOff, dv);
         }
@@ -171,39 +181,50 @@ final class ChunkHead {
      * gives the same bits: {@code S ← (S ⊙ decay) + U}, the product rounded before the sum.
      */
     static void advance(Decay decay, int dk, int dv, int n, float[] states, int statesOff, float[] decays, int decaysOff,
-                        int i0, int i1, float[] s, int sOff, float[] u) {
-        int size = dk * dv, dd = decay == Decay.VALUE ? dv : dk;
+                        int i0, int i1, float[] s, int sOff) {
+        int size = dk * dv, dd = decay == Decay.VALUE ? dv : dk, upper = F.loopBound(dv);
+        boolean valueDecay = decay == Decay.VALUE;
         for (int c = 0; c < n; c++) {
             int at = statesOff + c * size, dc = decaysOff + c * dd;
             for (int i = i0; i < i1; i++) {
-                int row = sOff + i * dv;
-                System.arraycopy(states, at + i * dv, u, 0, dv);
-                System.arraycopy(s, row, states, at + i * dv, dv);
-                if (decay == Decay.VALUE) VectorOps.mul(s, row, decays, dc, s, row, dv);
-                else VectorOps.scale(decays[dc + i], s, row, dv);
-                VectorOps.add(s, row, u, 0, s, row, dv);
+                int row = sOff + i * dv, u = at + i * dv;
+                FloatVector rowDecay = FloatVector.broadcast(F, valueDecay ? 0f : decays[dc + i]);
+                int j = 0;
+                for (; j < upper; j += F.length()) {
+                    FloatVector sj = FloatVector.fromArray(F, s, row + j), uj = FloatVector.fromArray(F, states, u + j);
+                    sj.intoArray(states, u + j);
+                    FloatVector decayJ = valueDecay ? FloatVector.fromArray(F, decays, dc + j) : rowDecay;  // S Diag(α) or Diag(α) S
+                    sj.mul(decayJ).add(uj).intoArray(s, row + j);
+                }
+                for (; j < dv; j++) {
+                    float sj = s[row + j], uj = states[u + j];
+                    states[u + j] = sj;
+                    s[row + j] = sj * decays[dc + (valueDecay ? j : i)] + uj;
+                }
             }
         }
     }
 
     /**
-     * Chunk c's outputs: the part {@link #forwardLocal} wrote plus the state entering the chunk
-     * ({@code sIn[sOff]}, dk×dv). KD: {@code O = A V + (Q ⊙ e^b) S_in}. VD: {@code O° = mix(P°, V)
-     * + e^b ⊙ (Q S_in)} (kept for the backward), {@code O = O° + P^d ⊙ V}.
+     * Chunk c's outputs, each row written once: {@link #forwardLocal}'s part ({@code local[localOff]})
+     * plus the state entering the chunk ({@code sIn[sOff]}, dk×dv). KD: {@code O = A V + (Q ⊙ e^b)
+     * S_in}. VD: {@code O° = mix(P°, V) + e^b ⊙ (Q S_in)} (kept for the backward), {@code O = P^d ⊙ V
+     * + O°}.
      */
-    void forwardInter(int c, float[] sIn, int sOff, float[] inter, int interOff, float[] oAll, float[] oStrictAll) {
-        int t0 = c * C, L = Math.min(C, T - t0);
+    void forwardInter(int c, float[] sIn, int sOff, float[] local, int localOff, float[] oAll, float[] oStrictAll) {
+        int t0 = c * C, L = Math.min(C, T - t0), outOff = localOff + C * dd;
         if (decay == Decay.VALUE) {
-            gather(qAll, dk, t0, L, q);
+            gatherQ(t0, L);
             Gemm.sgemm(false, false, L, dv, dk, 1f, q, 0, dk, sIn, sOff, dv, 0f, tmpV, 0, dv);
-            VectorOps.mul(tmpV, 0, inter, interOff, tmpV, 0, L * dv);
-            addRows(tmpV, dv, t0, L, oStrictAll);
-            gather(oStrictAll, dv, t0, L, tmpV);
-            addRows(tmpV, dv, t0, L, oAll);
+            VectorOps.mul(tmpV, 0, local, localOff, tmpV, 0, L * dv);
+            VectorOps.add(local, outOff, tmpV, 0, oStrict, 0, L * dv);
+            store(oStrict, dv, t0, L, oStrictAll);
+            VectorOps.add(local, outOff + C * dv, oStrict, 0, oRows, 0, L * dv);
         } else {
-            Gemm.sgemm(false, false, L, dv, dk, 1f, inter, interOff, dk, sIn, sOff, dv, 0f, tmpV, 0, dv);
-            addRows(tmpV, dv, t0, L, oAll);
+            Gemm.sgemm(false, false, L, dv, dk, 1f, local, localOff, dk, sIn, sOff, dv, 0f, tmpV, 0, dv);
+            VectorOps.add(local, outOff, tmpV, 0, oRows, 0, L * dv);
         }
+        store(oRows, dv, t0, L, oAll);
     }
 
     // ---------------------------------------------------------------- backward
@@ -239,17 +260,26 @@ final class ChunkHead {
      * as {@link #advance}: {@code dS ← W + dS ⊙ decay} with one fused multiply-add.
      */
     static void retreat(Decay decay, int dk, int dv, int n, float[] grads, int gradsOff, float[] decays, int decaysOff,
-                        int i0, int i1, float[] ds, int dsOff, float[] w) {
-        int size = dk * dv, dd = decay == Decay.VALUE ? dv : dk;
+                        int i0, int i1, float[] ds, int dsOff) {
+        int size = dk * dv, dd = decay == Decay.VALUE ? dv : dk, upper = F.loopBound(dv);
+        boolean valueDecay = decay == Decay.VALUE;
         for (int c = n - 1; c >= 0; c--) {
             int at = gradsOff + c * size, dc = decaysOff + c * dd;
             for (int i = i0; i < i1; i++) {
-                int row = dsOff + i * dv;
-                System.arraycopy(grads, at + i * dv, w, 0, dv);
-                System.arraycopy(ds, row, grads, at + i * dv, dv);
-                if (decay == Decay.VALUE) VectorOps.mulAdd(ds, row, decays, dc, w, 0, dv);
-                else VectorOps.axpy(decays[dc + i], ds, row, w, 0, dv);
-                System.arraycopy(w, 0, ds, row, dv);
+                int row = dsOff + i * dv, w = at + i * dv;
+                FloatVector rowDecay = FloatVector.broadcast(F, valueDecay ? 0f : decays[dc + i]);
+                int j = 0;
+                for (; j < upper; j += F.length()) {
+                    FloatVector dsj = FloatVector.fromArray(F, ds, row + j), wj = FloatVector.fromArray(F, grads, w + j);
+                    dsj.intoArray(grads, w + j);
+                    FloatVector decayJ = valueDecay ? FloatVector.fromArray(F, decays, dc + j) : rowDecay;
+                    dsj.fma(decayJ, wj).intoArray(ds, row + j);
+                }
+                for (; j < dv; j++) {
+                    float dsj = ds[row + j], wj = grads[w + j];
+                    grads[w + j] = dsj;
+                    ds[row + j] = Math.fma(dsj, decays[dc + (valueDecay ? j : i)], wj);
+                }
             }
         }
     }
@@ -532,7 +562,7 @@ final class ChunkHead {
     /** Gathers q, k, v of rows [t0, t0+L) and forms b (double), e^{b}, e^{B−b}, e^{B}. */
     private void load(int t0, int L) {
         tablesReady = false;
-        gather(qAll, dk, t0, L, q);
+        gatherQ(t0, L);
         gather(kAll, dk, t0, L, k);
         gather(vAll, dv, t0, L, v);
         for (int t = 0; t < L; t++) {
@@ -556,16 +586,20 @@ final class ChunkHead {
         return ((batch * T + t) * H + head) * dim;
     }
 
+    /** Rows [t0, t0+L) of q times qScale into {@link #q} (one rounding per element, as a scaled copy of q). */
+    private void gatherQ(int t0, int L) {
+        if (qScale == 1f) {
+            gather(qAll, dk, t0, L, q);
+        } else {
+            for (int t = 0; t < L; t++) VectorOps.scaleTo(qScale, qAll, rowOffset(t0 + t, dk), q, t * dk, dk);
+        }
+    }
+
     private void gather(float[] all, int dim, int t0, int L, float[] rows) {
         for (int t = 0; t < L; t++) System.arraycopy(all, rowOffset(t0 + t, dim), rows, t * dim, dim);
     }
 
     private void store(float[] rows, int dim, int t0, int L, float[] all) {
         for (int t = 0; t < L; t++) System.arraycopy(rows, t * dim, all, rowOffset(t0 + t, dim), dim);
-    }
-
-    /** Rows [t0, t0+L) of this head in {@code all} += rows. */
-    private void addRows(float[] rows, int dim, int t0, int L, float[] all) {
-        for (int t = 0; t < L; t++) VectorOps.add(all, rowOffset(t0 + t, dim), rows, t * dim, all, rowOffset(t0 + t, dim), dim);
     }
 }

@@ -1,6 +1,5 @@
 package org.gsa4j.ops.gla;
 
-import java.util.Arrays;
 import java.util.function.IntConsumer;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -95,18 +94,21 @@ public final class GatedLinearAttention {
     public record Grads(Tensor dq, Tensor dk, Tensor dv, Tensor dg, Tensor ds0) {}
 
     /**
-     * What the backward needs: the raw inputs and, for VALUE decay in float32, {@code O°} (the output
-     * without its j = t term, docs/MATH.md#chunk-form), needed for a cancellation-free dg. The cumulative decays and
-     * the chunk states are recomputed (docs/MATH.md#chunk-backward).
+     * What the backward needs: the raw inputs (q unscaled, with its scale) and, for VALUE decay in
+     * float32, {@code O°} (the output without its j = t term, docs/MATH.md#chunk-form), needed for a
+     * cancellation-free dg. The cumulative decays and the chunk states are recomputed
+     * (docs/MATH.md#chunk-backward).
      */
     public static final class Saved {
         final Gate gate;
         final Tensor q, k, v, s0;
+        final float qScale;
         final Tensor oStrict;
 
-        Saved(Gate gate, Tensor q, Tensor k, Tensor v, Tensor s0, Tensor oStrict) {
+        Saved(Gate gate, Tensor q, float qScale, Tensor k, Tensor v, Tensor s0, Tensor oStrict) {
             this.gate = gate;
             this.q = q;
+            this.qScale = qScale;
             this.k = k;
             this.v = v;
             this.s0 = s0;
@@ -114,59 +116,89 @@ public final class GatedLinearAttention {
         }
     }
 
-    /**
-     * float32: three parallel jobs (see {@link ChunkHead}): every chunk's contribution to the state
-     * and its chunk-internal outputs (B·H·chunks tasks), the state recurrence over the chunks (B·H
-     * times blocks of state rows), every chunk's outputs from the state entering it (B·H·chunks
-     * tasks).
-     */
+    /** The primitive on q as given (the scale already folded in): {@link #forward(Gate, Tensor, float, Tensor, Tensor, Tensor)} with qScale 1. */
     public static Result forward(Gate gate, Tensor q, Tensor k, Tensor v, Tensor s0) {
+        return forward(gate, q, 1f, k, v, s0);
+    }
+
+    /**
+     * The primitive on {@code qScale·q} without a scaled copy of q: every chunk scales the rows of q
+     * it loads (one rounding per element, the bits of a scaled copy). The backward's dq is the
+     * gradient with respect to {@code qScale·q}.
+     *
+     * <p>float32, with fewer (batch, head) pairs than the threads can share ({@link Schedule}):
+     * three parallel jobs (see {@link ChunkHead}): every chunk's contribution to the state and its
+     * chunk-internal outputs (B·H·chunks tasks), the state recurrence over the chunks (B·H times
+     * blocks of state rows), every chunk's outputs from the state entering it (B·H·chunks tasks).
+     * The output tensors are allocated by the first tasks of the first job: Java zeroes a new array
+     * on the allocating thread, at about the memory speed of one core (megabytes at long T), which
+     * then overlaps the other threads' chunks instead of preceding them on the caller alone.
+     */
+    public static Result forward(Gate gate, Tensor q, float qScale, Tensor k, Tensor v, Tensor s0) {
         Dims dims = Dims.of(gate, q, k, v, s0);
-        if (q.isF64()) return NaiveGla.forward(gate, q, k, v, s0, dims);
+        if (q.isF64()) return NaiveGla.forward(gate, qScale == 1f ? q : scaledF64(q, qScale), k, v, s0, dims);
         int B = dims.B(), T = dims.T(), H = dims.H(), dk = dims.dk(), dv = dims.dv(), dd = dims.dd();
-        int n = chunks(T), size = dk * dv;
-        Tensor o = Tensor.zeros(B, T, H, dv);
+        int n = chunks(T), size = dk * dv, local = ChunkHead.localSize(dims, gate.decay());
+        boolean valueDecay = gate.decay() == Decay.VALUE;
         Tensor sT = s0 == null ? Tensor.zeros(B, H, dk, dv) : s0.copy();
-        Tensor oStrict = gate.decay() == Decay.VALUE ? Tensor.zeros(B, T, H, dv) : null;
-        if (wholeHeads(B * H)) {
-            Parallel.forRange(B * H, bh -> {
-                ChunkHead head = ChunkHead.forTask(dims, gate, bh / H, bh % H, q.f, k.f, v.f);
-                float[] u = new float[size], decay = new float[dd], inter = new float[ChunkHead.C * dd], row = new float[dv];
+        // o, then (VALUE) O°
+        Tensor[] out = new Tensor[valueDecay ? 2 : 1];
+        Schedule plan = Schedule.of(B * H, T, dk, Parallel.threads());
+        if (plan.wholeHeads()) {
+            for (int i = 0; i < out.length; i++) out[i] = Tensor.zeros(B, T, H, dv);
+            Parallel.forTasks(B * H, bh -> {
+                ChunkHead head = ChunkHead.forTask(dims, gate, qScale, bh / H, bh % H, q.f, k.f, v.f);
+                float[] u = new float[size], decay = new float[dd], chunk = new float[local];
                 for (int c = 0; c < n; c++) {
-                    head.forwardLocal(c, u, 0, decay, 0, inter, 0, o.f, oStrict == null ? null : oStrict.f);
-                    head.forwardInter(c, sT.f, bh * size, inter, 0, o.f, oStrict == null ? null : oStrict.f);
-                    ChunkHead.advance(gate.decay(), dk, dv, 1, u, 0, decay, 0, 0, dk, sT.f, bh * size, row);
+                    head.forwardLocal(c, u, 0, decay, 0, chunk, 0);
+                    head.forwardInter(c, sT.f, bh * size, chunk, 0, out[0].f, valueDecay ? out[1].f : null);
+                    ChunkHead.advance(gate.decay(), dk, dv, 1, u, 0, decay, 0, 0, dk, sT.f, bh * size);
                 }
             });
-            return new Result(o, sT, new Saved(gate, q, k, v, s0, oStrict));
+        } else {
+            Workspace ws = WORKSPACE.get();
+            float[] states = ws.floats(0, B * H * n * size);  // each chunk's U, then the state entering it
+            float[] decays = ws.floats(1, B * H * n * dd);
+            float[] locals = ws.floats(2, B * H * n * local);
+            int allocs = out.length;
+            Parallel.forTasks(allocs + B * H * n, task -> {
+                if (task < allocs) {
+                    out[task] = Tensor.zeros(B, T, H, dv);
+                    return;
+                }
+                int t = task - allocs, bh = t / n, c = t % n;
+                ChunkHead.forTask(dims, gate, qScale, bh / H, bh % H, q.f, k.f, v.f)
+                        .forwardLocal(c, states, t * size, decays, t * dd, locals, t * local);
+            });
+            int blocks = plan.rowBlocks();
+            Parallel.forTasks(B * H * blocks, task -> {
+                int bh = task / blocks, rb = task % blocks;
+                ChunkHead.advance(gate.decay(), dk, dv, n, states, bh * n * size, decays, bh * n * dd,
+                        rb * dk / blocks, (rb + 1) * dk / blocks, sT.f, bh * size);
+            });
+            Parallel.forTasks(B * H * n, task -> {
+                int bh = task / n, c = task % n;
+                ChunkHead.forTask(dims, gate, qScale, bh / H, bh % H, q.f, k.f, v.f)
+                        .forwardInter(c, states, task * size, locals, task * local, out[0].f, valueDecay ? out[1].f : null);
+            });
         }
-        Workspace ws = WORKSPACE.get();
-        float[] states = ws.floats(0, B * H * n * size);  // each chunk's U, then the state entering it
-        float[] decays = ws.floats(1, B * H * n * dd);
-        float[] inter = ws.floats(2, B * H * n * ChunkHead.C * dd);
-        Parallel.forRange(B * H * n, task -> {
-            int bh = task / n, c = task % n;
-            ChunkHead.forTask(dims, gate, bh / H, bh % H, q.f, k.f, v.f).forwardLocal(c, states, task * size, decays, task * dd,
-                    inter, task * ChunkHead.C * dd, o.f, oStrict == null ? null : oStrict.f);
-        });
-        int blocks = stateRowBlocks(B * H, dk);
-        Parallel.forRange(B * H * blocks, task -> {
-            int bh = task / blocks, rb = task % blocks;
-            ChunkHead.advance(gate.decay(), dk, dv, n, states, bh * n * size, decays, bh * n * dd,
-                    rb * dk / blocks, (rb + 1) * dk / blocks, sT.f, bh * size, new float[dv]);
-        });
-        Parallel.forRange(B * H * n, task -> {
-            int bh = task / n, c = task % n;
-            ChunkHead.forTask(dims, gate, bh / H, bh % H, q.f, k.f, v.f).forwardInter(c, states, task * size,
-                    inter, task * ChunkHead.C * dd, o.f, oStrict == null ? null : oStrict.f);
-        });
-        return new Result(o, sT, new Saved(gate, q, k, v, s0, oStrict));
+        Tensor oStrict = valueDecay ? out[1] : null;
+        return new Result(out[0], sT, new Saved(gate, q, qScale, k, v, s0, oStrict));
+    }
+
+    /** qScale·q in float64 (the recurrence's input; only the chunk form scales while loading). */
+    private static Tensor scaledF64(Tensor q, float qScale) {
+        Tensor scaled = q.copy();
+        for (int i = 0; i < scaled.d.length; i++) scaled.d[i] *= qScale;
+        return scaled;
     }
 
     /**
      * dO [B,T,H,Dv]; dST [B,H,Dk,Dv] or null (= 0). float32: three parallel jobs, as
      * {@link #forward}: every chunk's contributions to the state and state-gradient recurrences,
      * both recurrences, every chunk's gradients (or, with whole heads, the three in order per head).
+     * dq is the gradient with respect to {@code qScale·q}. The gradient tensors are allocated by the
+     * first tasks of the first job, as the forward's outputs.
      */
     public static Grads backward(Saved saved, Tensor dO, Tensor dST) {
         Dims dims = Dims.of(saved.gate, saved.q, saved.k, saved.v, saved.s0);
@@ -175,11 +207,13 @@ public final class GatedLinearAttention {
         int B = dims.B(), T = dims.T(), H = dims.H(), dk = dims.dk(), dv = dims.dv(), dd = dims.dd();
         int n = chunks(T), size = dk * dv;
         Gate gate = saved.gate;
+        float qScale = saved.qScale;
         float[] qf = saved.q.f, kf = saved.k.f, vf = saved.v.f;
-        Tensor dq = Tensor.zeros(B, T, H, dk);
-        Tensor dk_ = Tensor.zeros(B, T, H, dk);
-        Tensor dv_ = Tensor.zeros(B, T, H, dv);
-        Tensor dg = gate.decay() == Decay.SCALAR ? null : Tensor.zeros(gate.g().shape);
+        // dq, dk, dv, then dg (not for SCALAR)
+        int[][] shapes = gate.decay() == Decay.SCALAR
+                ? new int[][] {{B, T, H, dk}, {B, T, H, dk}, {B, T, H, dv}}
+                : new int[][] {{B, T, H, dk}, {B, T, H, dk}, {B, T, H, dv}, gate.g().shape};
+        Tensor[] grad = new Tensor[shapes.length];
         Tensor ds0 = dST == null ? Tensor.zeros(B, H, dk, dv) : dST.copy();
         Workspace ws = WORKSPACE.get();
         float[] states = ws.floats(0, B * H * n * size);     // each chunk's U, then the state entering it
@@ -187,29 +221,34 @@ public final class GatedLinearAttention {
         float[] decays = ws.floats(2, B * H * n * dd);
         float[] s = new float[B * H * size];
         if (saved.s0 != null) System.arraycopy(saved.s0.f, 0, s, 0, s.length);
-        IntConsumer steps = task -> ChunkHead.forTask(dims, gate, task / n / H, task / n % H, qf, kf, vf)
+        IntConsumer steps = task -> ChunkHead.forTask(dims, gate, qScale, task / n / H, task / n % H, qf, kf, vf)
                 .backwardSteps(task % n, dO.f, states, stateGrads, task * size, decays, task * dd);
         RowScan scan = (bh, i0, i1) -> {
-            float[] row = new float[dv];
-            ChunkHead.advance(gate.decay(), dk, dv, n, states, bh * n * size, decays, bh * n * dd, i0, i1, s, bh * size, row);
-            ChunkHead.retreat(gate.decay(), dk, dv, n, stateGrads, bh * n * size, decays, bh * n * dd, i0, i1, ds0.f, bh * size, row);
+            ChunkHead.advance(gate.decay(), dk, dv, n, states, bh * n * size, decays, bh * n * dd, i0, i1, s, bh * size);
+            ChunkHead.retreat(gate.decay(), dk, dv, n, stateGrads, bh * n * size, decays, bh * n * dd, i0, i1, ds0.f, bh * size);
         };
-        IntConsumer grads = task -> ChunkHead.forTask(dims, gate, task / n / H, task / n % H, qf, kf, vf)
+        IntConsumer grads = task -> ChunkHead.forTask(dims, gate, qScale, task / n / H, task / n % H, qf, kf, vf)
                 .backwardChunk(task % n, states, task * size, stateGrads, task * size,
-                        saved.oStrict == null ? null : saved.oStrict.f, dO.f, dq.f, dk_.f, dv_.f, dg == null ? null : dg.f);
-        if (wholeHeads(B * H)) {
-            Parallel.forRange(B * H, bh -> {
+                        saved.oStrict == null ? null : saved.oStrict.f, dO.f, grad[0].f, grad[1].f, grad[2].f,
+                        grad.length > 3 ? grad[3].f : null);
+        Schedule plan = Schedule.of(B * H, T, dk, Parallel.threads());
+        if (plan.wholeHeads()) {
+            for (int i = 0; i < grad.length; i++) grad[i] = Tensor.zeros(shapes[i]);
+            Parallel.forTasks(B * H, bh -> {
                 for (int c = 0; c < n; c++) steps.accept(bh * n + c);
                 scan.run(bh, 0, dk);
                 for (int c = 0; c < n; c++) grads.accept(bh * n + c);
             });
         } else {
-            int blocks = stateRowBlocks(B * H, dk);
-            Parallel.forRange(B * H * n, steps);
-            Parallel.forRange(B * H * blocks, task -> scan.run(task / blocks, task % blocks * dk / blocks, (task % blocks + 1) * dk / blocks));
-            Parallel.forRange(B * H * n, grads);
+            int blocks = plan.rowBlocks(), allocs = grad.length;
+            Parallel.forTasks(allocs + B * H * n, task -> {
+                if (task < allocs) grad[task] = Tensor.zeros(shapes[task]);
+                else steps.accept(task - allocs);
+            });
+            Parallel.forTasks(B * H * blocks, task -> scan.run(task / blocks, task % blocks * dk / blocks, (task % blocks + 1) * dk / blocks));
+            Parallel.forTasks(B * H * n, grads);
         }
-        return new Grads(dq, dk_, dv_, dg, ds0);
+        return new Grads(grad[0], grad[1], grad[2], grad.length > 3 ? grad[3] : null, ds0);
     }
 
     /** Rows [i0, i1) of head bh's state recurrences. */
@@ -221,15 +260,25 @@ public final class GatedLinearAttention {
     /** Test hook: null = choose by the thread count; TRUE/FALSE force whole heads per task or chunk tasks. */
     static volatile Boolean forceWholeHeads;
 
+    /** Tasks per thread that the operator's jobs are cut into where the shape allows (as GEMM's). */
+    static final int TASKS_PER_THREAD = 4;
+
     /**
-     * Whether a call runs one task per (batch, head), its chunks in order on one thread, instead
-     * of the three chunk-parallel jobs: when the heads alone give every thread two tasks (or there
-     * is one thread). It then keeps each state in the cache and skips materialising every chunk's
-     * state, for the same arithmetic: the bits are the same either way.
+     * How a float32 call over {@code heads} = B·H (batch, head) pairs is cut on {@code threads}
+     * threads; the cut depends on the shape and the thread count only. Whole heads (one job of B·H
+     * tasks, each head's chunks in order on one thread: its state stays in the cache and no chunk's
+     * state is materialised) when the heads alone give every thread {@link #TASKS_PER_THREAD}
+     * tasks, or there is one thread; else the chunk-parallel jobs: B·H·⌈T/64⌉ chunk tasks each
+     * (the first job also one task per output tensor, which allocates it) and a scan of
+     * B·H·{@code rowBlocks} tasks of state rows. The bits are the same either way.
      */
-    private static boolean wholeHeads(int heads) {
-        Boolean force = forceWholeHeads;
-        return force != null ? force : Parallel.threads() == 1 || heads >= 2 * Parallel.threads();
+    record Schedule(boolean wholeHeads, int chunkTasks, int rowBlocks, int scanTasks) {
+        static Schedule of(int heads, int T, int dk, int threads) {
+            Boolean force = forceWholeHeads;
+            boolean whole = force != null ? force : threads == 1 || heads >= TASKS_PER_THREAD * threads;
+            int rowBlocks = Math.min(dk, Math.max(1, (TASKS_PER_THREAD * threads + heads - 1) / heads));
+            return new Schedule(whole, heads * chunks(T), rowBlocks, heads * rowBlocks);
+        }
     }
 
     /**
@@ -250,11 +299,6 @@ public final class GatedLinearAttention {
 
     private static int chunks(int T) {
         return (T + ChunkHead.C - 1) / ChunkHead.C;
-    }
-
-    /** Blocks of state rows that the recurrence over the chunks is cut into: four tasks per thread over all heads, one row at least each. */
-    private static int stateRowBlocks(int heads, int dk) {
-        return Math.min(dk, Math.max(1, (4 * Parallel.threads() + heads - 1) / heads));
     }
 
     /**

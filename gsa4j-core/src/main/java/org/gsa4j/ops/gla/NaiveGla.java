@@ -33,7 +33,7 @@ final class NaiveGla {
                 System.arraycopy(states[T], 0, sT.d, (bi * H + h) * dk * dv, dk * dv);
             }
         }
-        return new Result(o, sT, new Saved(gate, q, k, v, s0, null));
+        return new Result(o, sT, new Saved(gate, q, 1f, k, v, s0, null));
     }
 
     /** All states S_0..S_T of one head (S_t = decayed S_{t-1} + k_t v_tᵀ). */

@@ -17,8 +17,8 @@ import org.gsa4j.tensor.VectorOps;
  *   hv_t = (α_t 1ᵀ) ⊙ hv_{t-1} + s_t v_tᵀ      o_t = hv_tᵀ p_t
  * </pre>
  * float32 inputs run two chunkwise passes of {@link GatedLinearAttention} joined by a softmax
- * (docs/MATH.md#the-gsa-operator): pass 1 = VALUE decay on (scale·q, k, s, g, hk0) → a; pass 2 = KEY decay on
- * (p, s, v, g, hv0) → o. float64 inputs run the recurrence above directly ({@link NaiveGsa}).
+ * (docs/MATH.md#the-gsa-operator): pass 1 = VALUE decay on (scale·q, k, s, g, hk0) → a, q scaled as
+ * each chunk loads it; pass 2 = KEY decay on (p, s, v, g, hv0) → o. float64 inputs run the recurrence above directly ({@link NaiveGsa}).
  */
 public final class GatedSlotAttention {
     private GatedSlotAttention() {}
@@ -43,8 +43,6 @@ public final class GatedSlotAttention {
         return out;
     }
 
-    /** Elements per task of the element-wise scaling of q (a fixed cut: results do not depend on it). */
-    private static final int ELEMENTS_PER_TASK = 1 << 16;
     /** (batch, time, head) rows per task of the backward's element-wise steps. */
     private static final int ROWS_PER_TASK = 256;
 
@@ -63,9 +61,7 @@ public final class GatedSlotAttention {
     public static Result forward(Tensor q, Tensor k, Tensor v, Tensor s, Tensor g, double scale, Tensor hk0, Tensor hv0) {
         GatedLinearAttention.requireSamePrecision(q, k, v, s, g, hk0, hv0);
         if (q.isF64()) return NaiveGsa.forward(q, k, v, s, g, scale, hk0, hv0);
-        Tensor scaledQ = Tensor.zeros(q.shape);
-        Parallel.forBlocks(q.size(), ELEMENTS_PER_TASK, (i, j) -> VectorOps.scaleTo((float) scale, q.f, i, scaledQ.f, i, j - i));
-        GatedLinearAttention.Result pass1 = GatedLinearAttention.forward(Gate.value(g), scaledQ, k, s, hk0);
+        GatedLinearAttention.Result pass1 = GatedLinearAttention.forward(Gate.value(g), q, (float) scale, k, s, hk0);
         Tensor p = pass1.o();                                   // a [B,T,H,M], turned into p in place
         int M = s.dim(3), rows = p.size() / M;
         Parallel.forRange(rows, r -> VectorOps.softmax(p.f, r * M, M));

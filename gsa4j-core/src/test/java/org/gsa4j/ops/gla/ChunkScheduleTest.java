@@ -2,6 +2,7 @@ package org.gsa4j.ops.gla;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -66,6 +67,66 @@ class ChunkScheduleTest {
                 if (d.dg() != null) out.add(d.dg());
                 return out;
             });
+        }
+    }
+
+    /**
+     * The cut by construction, for every thread count up to 64: whole heads only where the heads
+     * give every thread four tasks; otherwise the scan has four tasks per thread (or one per state
+     * row of every head, where there are fewer) and each chunk job one task per chunk of every
+     * head, so four per thread wherever B·H·⌈T/64⌉ ≥ 4·threads: at 64 threads for the bench's
+     * B=1, H=4, T=8192 (512 chunk tasks) and H=1, T=16384, not for H=1, T=8192 (128: four per
+     * thread up to 32 threads).
+     */
+    @Test
+    void everyJobHasFourTasksPerThreadWhereTheShapeHasThePieces() {
+        int[][] shapes = {{1, 8192, 128}, {1, 8192, 64}, {4, 8192, 128}, {1, 16384, 128}, {4, 512, 128}, {1, 512, 64},
+                {128, 2048, 128}, {256, 512, 64}};  // B·H, T, dk
+        int perThread = GatedLinearAttention.TASKS_PER_THREAD;
+        assertEquals(4, perThread);
+        for (int[] shape : shapes) {
+            int heads = shape[0], T = shape[1], dk = shape[2], chunks = (T + ChunkHead.C - 1) / ChunkHead.C;
+            for (int threads = 1; threads <= 64; threads++) {
+                GatedLinearAttention.Schedule s = GatedLinearAttention.Schedule.of(heads, T, dk, threads);
+                String what = heads + " heads, T=" + T + ", dk=" + dk + ", " + threads + " threads: " + s;
+                if (threads == 1) {
+                    assertTrue(s.wholeHeads(), what);
+                } else if (s.wholeHeads()) {
+                    assertTrue(heads >= perThread * threads, what);
+                } else {
+                    assertTrue(s.scanTasks() >= Math.min(perThread * threads, heads * dk), what);
+                    assertEquals(heads * chunks, s.chunkTasks(), what);
+                    if (heads * chunks >= perThread * threads) assertTrue(s.chunkTasks() >= perThread * threads, what);
+                }
+            }
+        }
+        assertTrue(GatedLinearAttention.Schedule.of(4, 8192, 128, 64).chunkTasks() >= 4 * 64);
+        assertTrue(GatedLinearAttention.Schedule.of(1, 8192, 128, 32).chunkTasks() >= 4 * 32);
+    }
+
+    /** q scaled while each chunk loads it gives the bits of a copy of q scaled first, forward and backward. */
+    @Test
+    void scalingQWhileLoadingIsScalingACopy() {
+        int B = 1, H = 2, T = 130, dk = 9, dv = 17;
+        float scale = 0.37f;
+        SplittableRandom rng = new SplittableRandom(11);
+        Tensor q = randn(rng, B, T, H, dk), k = randn(rng, B, T, H, dk), v = randn(rng, B, T, H, dv), dO = randn(rng, B, T, H, dv);
+        Gate gate = Gate.value(logDecay(rng, 8, 0, B, T, H, dv));
+        Tensor scaled = Tensor.zeros(q.shape);
+        for (int i = 0; i < q.f.length; i++) scaled.f[i] = scale * q.f[i];
+        for (int threads : new int[] {1, 2, 64}) {
+            Parallel.useThreads(threads);
+            GatedLinearAttention.Result a = GatedLinearAttention.forward(gate, q, scale, k, v, null);
+            GatedLinearAttention.Result b = GatedLinearAttention.forward(gate, scaled, k, v, null);
+            GatedLinearAttention.Grads da = GatedLinearAttention.backward(a.saved(), dO, null);
+            GatedLinearAttention.Grads db = GatedLinearAttention.backward(b.saved(), dO, null);
+            List<Tensor> x = List.of(a.o(), a.sT(), da.dq(), da.dk(), da.dv(), da.dg()), y = List.of(b.o(), b.sT(), db.dq(), db.dk(), db.dv(), db.dg());
+            for (int i = 0; i < x.size(); i++) {
+                for (int j = 0; j < x.get(i).size(); j++) {
+                    assertEquals(Float.floatToRawIntBits(y.get(i).f[j]), Float.floatToRawIntBits(x.get(i).f[j]),
+                            "output " + i + " element " + j + " with " + threads + " threads");
+                }
+            }
         }
     }
 
