@@ -230,8 +230,9 @@ public final class CudaCausalLM implements AutoCloseable {
     }
 
     /**
-     * Feeds tokens [B×T] through the model from {@code state} (the chunk kernels for any T, 1 included), moves
-     * the state on, and returns each sequence's last-position logits [B, vocab] (float32).
+     * Feeds tokens [B×T] through the model from {@code state} (each mixer picks its path: GSA's the chunk kernels
+     * for T &gt; 1, its fused recurrent step for T = 1), moves the state on, and returns each sequence's
+     * last-position logits [B, vocab] (float32).
      */
     public Tensor feed(int[] ids, int batch, int seqLen, State state) {
         if (state.batch != batch) throw new IllegalArgumentException("a state of batch " + state.batch + " fed batch " + batch);
