@@ -157,8 +157,8 @@ final class CudaGlaMixer implements CudaMixer {
             DeviceTensor[] x = {l.qp, l.kp, l.vp}, y = {l.q1, l.k1, l.v1};
             for (int i = 0; i < 3; i++) ops.conv().forward(MixerOps.flat(x[i]), ctx.w(convs[i]), cache[i], true, MixerOps.flat(y[i]), cache[i], stream);
         }
-        featureMap(l.q1, l.q2);
-        featureMap(l.k1, l.k2);
+        MixerOps.featureMap(ctx.glue(), c.featureMap(), l.q1, l.q2, stream);
+        MixerOps.featureMap(ctx.glue(), c.featureMap(), l.k1, l.k2, stream);
         mm.forward(h, ctx.w(gate0), l.gl, n, false, stream);
         mm.forward(l.gl, ctx.w(gate1), l.gk, n, false, stream);
         ops.bias().add(l.gk, ctx.params().value(gateBias), stream);
@@ -174,26 +174,6 @@ final class CudaGlaMixer implements CudaMixer {
         if (st != null) st.advance(n / st.s.dim(0));
         DeviceTensor y = output.forward(h, l.o, l.rstdO, l.gp, l.on, l.y);
         mm.forward(y, ctx.w(oProj), out, n, false, stream);
-    }
-
-    private void featureMap(DeviceTensor x, DeviceTensor y) {
-        if (c.featureMap() == null) return;
-        switch (c.featureMap()) {
-            case "swish", "silu" -> ctx.glue().silu(x, y, stream);
-            case "relu" -> ctx.glue().relu(x, y, stream);
-            default -> throw new IllegalStateException("feature map " + c.featureMap());
-        }
-    }
-
-    /** φ's backward from d[0] into d[1]; returns the buffer holding x's gradient (d[0] without a feature map). */
-    private int featureMapBackward(DeviceTensor x, DeviceTensor[] d) {
-        if (c.featureMap() == null) return 0;
-        switch (c.featureMap()) {
-            case "swish", "silu" -> ctx.glue().siluBackward(x, d[0], d[1], stream);
-            case "relu" -> ctx.glue().reluBackward(x, d[0], d[1], stream);
-            default -> throw new IllegalStateException("feature map " + c.featureMap());
-        }
-        return 1;
     }
 
     @Override
@@ -221,7 +201,9 @@ final class CudaGlaMixer implements CudaMixer {
         mm.inputGradient(l.dgk, ctx.w(gate1), l.dgl, n, false, stream);
         mm.weightGradient(l.dgl, h, ctx.g(gate0), n, stream);
         mm.inputGradient(l.dgl, ctx.w(gate0), dh, n, dhWritten, stream);
-        int dq = featureMapBackward(l.q1, l.dq), dk = featureMapBackward(l.k1, l.dk), dv = 0;
+        String phi = c.featureMap();
+        int dq = MixerOps.featureMapBackward(ctx.glue(), phi, l.q1, l.dq, stream);
+        int dk = MixerOps.featureMapBackward(ctx.glue(), phi, l.k1, l.dk, stream), dv = 0;
         if (convs != null) {
             dq = convBackward(l.qp, convs[0], l.dq, dq);
             dk = convBackward(l.kp, convs[1], l.dk, dk);

@@ -110,8 +110,8 @@ final class CudaRetNetMixer implements CudaMixer {
         mm.forward(h, ctx.w(qProj), l.qp, n, false, stream);
         mm.forward(h, ctx.w(kProj), l.kp, n, false, stream);
         mm.forward(h, ctx.w(vProj), l.vp, n, false, stream);
-        featureMap(l.qp, l.q1);
-        featureMap(l.kp, l.k1);
+        MixerOps.featureMap(ctx.glue(), c.featureMap(), l.qp, l.q1, stream);
+        MixerOps.featureMap(ctx.glue(), c.featureMap(), l.kp, l.k1, stream);
         ops.rotary().forward(l.q1, l.invFreq, offset, stream);
         ops.rotary().forward(l.k1, l.invFreq, offset, stream);
         if (groups > 1) {
@@ -124,26 +124,6 @@ final class CudaRetNetMixer implements CudaMixer {
         if (st != null) st.advance(n / st.s.dim(0));
         DeviceTensor y = output.forward(h, l.o, l.rstdO, l.gp, l.on, l.y);
         mm.forward(y, ctx.w(oProj), out, n, false, stream);
-    }
-
-    private void featureMap(DeviceTensor x, DeviceTensor y) {
-        if (c.featureMap() == null) return;
-        switch (c.featureMap()) {
-            case "swish", "silu" -> ctx.glue().silu(x, y, stream);
-            case "relu" -> ctx.glue().relu(x, y, stream);
-            default -> throw new IllegalStateException("feature map " + c.featureMap());
-        }
-    }
-
-    /** φ's backward from d[0] into d[1]; returns the buffer holding x's gradient (d[0] without a feature map). */
-    private int featureMapBackward(DeviceTensor x, DeviceTensor[] d) {
-        if (c.featureMap() == null) return 0;
-        switch (c.featureMap()) {
-            case "swish", "silu" -> ctx.glue().siluBackward(x, d[0], d[1], stream);
-            case "relu" -> ctx.glue().reluBackward(x, d[0], d[1], stream);
-            default -> throw new IllegalStateException("feature map " + c.featureMap());
-        }
-        return 1;
     }
 
     @Override
@@ -164,7 +144,9 @@ final class CudaRetNetMixer implements CudaMixer {
         }
         ops.rotary().inverse(l.dq[0], l.invFreq, 0, stream);
         ops.rotary().inverse(l.dk[0], l.invFreq, 0, stream);
-        int dq = featureMapBackward(l.qp, l.dq), dk = featureMapBackward(l.kp, l.dk);
+        String phi = c.featureMap();
+        int dq = MixerOps.featureMapBackward(ctx.glue(), phi, l.qp, l.dq, stream);
+        int dk = MixerOps.featureMapBackward(ctx.glue(), phi, l.kp, l.dk, stream);
         mm.weightGradient(l.dq[dq], h, ctx.g(qProj), n, stream);
         mm.weightGradient(l.dk[dk], h, ctx.g(kProj), n, stream);
         mm.weightGradient(l.dv[0], h, ctx.g(vProj), n, stream);

@@ -1,5 +1,6 @@
 package org.gsa4j.cuda.models;
 
+import org.gsa4j.cuda.CudaStream;
 import org.gsa4j.cuda.ops.CudaAttention;
 import org.gsa4j.cuda.ops.CudaBias;
 import org.gsa4j.cuda.ops.CudaGates;
@@ -34,5 +35,26 @@ record MixerOps(CudaGla gla, CudaGates gates, CudaShortConv conv, CudaSwiglu swi
     /** [B,T,H,D] seen as the convolution's [B,T,H·D]. */
     static DeviceTensor flat(DeviceTensor t) {
         return t.reshape(t.dim(0), t.dim(1), (int) (t.size() / ((long) t.dim(0) * t.dim(1))));
+    }
+
+    /** φ(x) into y for GLA's and RetNet's parameter-free feature maps (swish/silu, relu); nothing for none (null). */
+    static void featureMap(GlueKernels glue, String name, DeviceTensor x, DeviceTensor y, CudaStream stream) {
+        if (name == null) return;
+        switch (name) {
+            case "swish", "silu" -> glue.silu(x, y, stream);
+            case "relu" -> glue.relu(x, y, stream);
+            default -> throw new IllegalStateException("feature map " + name);
+        }
+    }
+
+    /** φ's backward from φ(x)'s gradient in d[0] into d[1]; returns the index of the buffer holding x's gradient. */
+    static int featureMapBackward(GlueKernels glue, String name, DeviceTensor x, DeviceTensor[] d, CudaStream stream) {
+        if (name == null) return 0;
+        switch (name) {
+            case "swish", "silu" -> glue.siluBackward(x, d[0], d[1], stream);
+            case "relu" -> glue.reluBackward(x, d[0], d[1], stream);
+            default -> throw new IllegalStateException("feature map " + name);
+        }
+        return 1;
     }
 }

@@ -18,6 +18,7 @@ class GlaModelGpuTest extends ModelGpuConformance {
                 {"plain"}, {"swish_map", "feature_map", "swish"}, {"relu_map", "feature_map", "relu"}, {"gqa", "num_kv_heads", "2"},
                 {"short_conv", "use_short_conv", "true"}, {"no_affine", "elementwise_affine", "false"},
                 {"no_output_gate", "use_output_gate", "false"}, {"unfused_norm", "fuse_norm", "false"}, {"clamp_min", "clamp_min", "-0.05"},
-                {"tied", "tie_word_embeddings", "true"}, {"expand_k_1", "expand_k", "1"}};
+                {"tied", "tie_word_embeddings", "true"}, {"expand_k_1", "expand_k", "1"},
+                {"hybrid_attention", "attn", "{\"layers\": [0], \"num_heads\": 2, \"qkv_bias\": true}"}};
     }
 }

@@ -17,6 +17,7 @@ class GsaModelGpuTest extends ModelGpuConformance {
         return new String[][] {
                 {"swish"}, {"relu", "feature_map", "relu"}, {"t2r", "feature_map", "t2r"}, {"gqa", "num_kv_heads", "2"},
                 {"short_conv", "use_short_conv", "true"}, {"no_affine", "elementwise_affine", "false"},
-                {"tied", "tie_word_embeddings", "true"}, {"expand_k_half", "expand_k", "0.5"}};
+                {"tied", "tie_word_embeddings", "true"}, {"expand_k_half", "expand_k", "0.5"},
+                {"hybrid_attention", "attn", "{\"layers\": [1], \"num_heads\": 2, \"num_kv_heads\": 1, \"window_size\": 20}"}};
     }
 }

@@ -111,7 +111,10 @@ abstract class ModelGpuConformance {
         for (String[] v : variants()) {
             tests.add(DynamicTest.dynamicTest(v[0], () -> {
                 ObjectNode json = ModelRegistry.preset(presetType(), new ModelSize(97, 64, 2, 4, 12, 96)).toJson();
-                if (v.length > 1) json.set(v[1], new ObjectMapper().readTree(v[2].matches("-?[0-9.]+|true|false") ? v[2] : "\"" + v[2] + "\""));
+                if (v.length > 1) {
+                    boolean literal = v[2].matches("-?[0-9.]+|true|false") || v[2].startsWith("{");
+                    json.set(v[1], new ObjectMapper().readTree(literal ? v[2] : "\"" + v[2] + "\""));
+                }
                 CausalLM cpu = ModelLoader.create(json, 7);
                 java.util.SplittableRandom rng = new java.util.SplittableRandom(11);
                 // the presets' constant vectors (norm weights of ones, zero biases and lower bounds) made generic, so
