@@ -19,6 +19,7 @@
 #define ATT_TILE 32    // keys (or queries) per shared tile: one per lane
 #define ATT_MAXC 8     // registers per lane for a row of D ≤ 32·ATT_MAXC
 #define ATT_THREADS (32 * ATT_ROWS)
+#define ATT_NEG_INF __int_as_float(0xff800000)   // −∞ (NVRTC has no math.h for INFINITY)
 
 __device__ __forceinline__ float att_warp_sum(float x) {
 #pragma unroll
@@ -63,7 +64,7 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS) attention_forward(
     float acc[ATT_MAXC];
 #pragma unroll
     for (int c = 0; c < ATT_MAXC; c++) acc[c] = 0.f;
-    float m = -INFINITY, l = 0.f;
+    float m = ATT_NEG_INF, l = 0.f;
     const int first = att_lo(offset + t0, window), last = imin(offset + imin(t0 + ATT_ROWS, Tq) - 1, Tk - 1);
     for (int j0 = first; j0 <= last; j0 += ATT_TILE) {
         __syncthreads();
@@ -72,14 +73,14 @@ extern "C" __global__ void __launch_bounds__(ATT_THREADS) attention_forward(
         __syncthreads();
         const int j = j0 + lane;
         const bool seen = live && j <= p && j >= att_lo(p, window) && j < Tk;
-        float s = -INFINITY;
+        float s = ATT_NEG_INF;
         if (seen) {
             float dot = 0.f;
             for (int d = 0; d < D; d++) dot += sq[w * D + d] * sk[lane * (D + 1) + d];
             s = scale * dot;
         }
         const float mNew = fmaxf(m, att_warp_max(s));
-        if (mNew == -INFINITY) continue;   // nothing of this row seen yet (warp-uniform)
+        if (mNew == ATT_NEG_INF) continue;   // nothing of this row seen yet (warp-uniform)
         const float corr = expf(m - mNew), e = seen ? expf(s - mNew) : 0.f;
         l = l * corr + att_warp_sum(e);
         m = mNew;
