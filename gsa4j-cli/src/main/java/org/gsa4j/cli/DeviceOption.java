@@ -49,7 +49,7 @@ final class DeviceOption {
     void cpuUntilBuilt(String command) {
         if (gpu() >= 0) {
             throw new Gsa4jException("--device " + device + ": '" + command + "' does not run on the GPU yet (the GPU GSA model is"
-                    + " a library API so far: org.gsa4j.cuda.models.CudaGsaModel); use --device cpu");
+                    + " a library API so far: org.gsa4j.cuda.models.CudaCausalLM); use --device cpu");
         }
     }
 

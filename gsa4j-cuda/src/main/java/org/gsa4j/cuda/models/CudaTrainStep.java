@@ -62,7 +62,7 @@ public final class CudaTrainStep implements AutoCloseable {
      * decay: the CPU rule ({@link AdamW#defaultDecayRule} over the CPU model's parameters {@code cpuParams}),
      * or all of them with decay_norms_and_embeddings.
      */
-    public static CudaTrainStep of(CudaGsaModel model, TrainConfig c, Map<String, Tensor> cpuParams) {
+    public static CudaTrainStep of(CudaCausalLM model, TrainConfig c, Map<String, Tensor> cpuParams) {
         Predicate<String> decays = c.decayNormsAndEmbeddings() ? n -> true : AdamW.defaultDecayRule(cpuParams);
         return new CudaTrainStep(model.device(), model.params(), c, decays);
     }
@@ -77,7 +77,7 @@ public final class CudaTrainStep implements AutoCloseable {
      * {@code clipGradNorm} (≤ 0: no clipping). A non-finite loss or norm is returned without touching the
      * weights or the moments (the caller stops, as the CPU trainer does).
      */
-    public Update update(CudaGsaModel model, List<BatchSource.Batch> micro, double lr, double clipGradNorm) {
+    public Update update(CudaCausalLM model, List<BatchSource.Batch> micro, double lr, double clipGradNorm) {
         if (micro.isEmpty()) throw new IllegalArgumentException("an update needs at least one micro-batch");
         device.run(() -> params.zeroGradients(device.stream()));
         double lossSum = 0;
@@ -94,7 +94,7 @@ public final class CudaTrainStep implements AutoCloseable {
         t++;
         device.run(() -> {
             for (String name : params.names()) {
-                adamw.update(params.value(name), params.grad(name), m.get(name), v.get(name), null, decays.test(name), lr, t, 1.0,
+                adamw.update(params.value(name), params.grad(name), m.get(name), v.get(name), params.copy(name), decays.test(name), lr, t, 1.0,
                         gradNorm.result(), device.stream());
             }
         });

@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.gsa4j.Gsa4jException;
@@ -16,8 +17,9 @@ import org.gsa4j.tensor.Tensor;
 
 /**
  * A {@link CausalLM}'s parameters on the GPU: the float32 master weights under the CPU engine's names and
- * shapes (one device tensor each), and, once {@link #allocateGradients()} is called, a float32 gradient per
- * weight. {@link #download} writes the weights back into a CPU model of the same config, whose
+ * shapes (one device tensor each), in bf16 mode a bfloat16 copy of each (what the products and the kernels read:
+ * {@link #weight}; the optimizer refreshes it from the master weights, {@link #copy}), and, once
+ * {@link #allocateGradients()} is called, a float32 gradient per weight. {@link #download} writes the weights back into a CPU model of the same config, whose
  * checkpoint ({@code ModelLoader.save}, {@code Checkpoints}) is then the CPU engine's own: a model trained on
  * the GPU continues on the CPU and the other way round.
  *
@@ -26,28 +28,49 @@ import org.gsa4j.tensor.Tensor;
 public final class DeviceParams implements AutoCloseable {
 
     private final CudaDevice device;
+    private final Precision precision;
     private final Map<String, DeviceTensor> values;
+    /** The bf16 copies in bf16 mode; empty in float32 mode, where the products read the master weights. */
+    private final Map<String, DeviceTensor> copies;
     private final Map<String, DeviceTensor> grads = new LinkedHashMap<>();
 
-    private DeviceParams(CudaDevice device, Map<String, DeviceTensor> values) {
+    private DeviceParams(CudaDevice device, Precision precision, Map<String, DeviceTensor> values, Map<String, DeviceTensor> copies) {
         this.device = device;
+        this.precision = precision;
         this.values = values;
+        this.copies = copies;
     }
 
     /** Copies every parameter of {@code model} to {@code device} as float32 (float64 weights are rounded). */
     public static DeviceParams upload(CudaDevice device, CausalLM model) {
+        return upload(device, model, Precision.F32);
+    }
+
+    /**
+     * Copies every parameter of {@code model} to {@code device} as float32 master weights (float64 weights are
+     * rounded) and, for {@link Precision#BF16}, as the bfloat16 copies too (rounded to nearest even).
+     */
+    public static DeviceParams upload(CudaDevice device, CausalLM model, Precision precision) {
         return device.call(() -> {
-            Map<String, DeviceTensor> values = new LinkedHashMap<>();
+            Map<String, DeviceTensor> values = new LinkedHashMap<>(), copies = new LinkedHashMap<>();
             try {
                 for (Map.Entry<String, Tensor> e : model.params().entrySet()) {
-                    values.put(e.getKey(), DeviceTensor.upload(device, float32(e.getKey(), e.getValue()), Precision.F32));
+                    Tensor host = float32(e.getKey(), e.getValue());
+                    values.put(e.getKey(), DeviceTensor.upload(device, host, Precision.F32));
+                    if (precision == Precision.BF16) copies.put(e.getKey(), DeviceTensor.upload(device, host, Precision.BF16));
                 }
             } catch (RuntimeException failure) {
                 values.values().forEach(DeviceTensor::close);
+                copies.values().forEach(DeviceTensor::close);
                 throw failure;
             }
-            return new DeviceParams(device, values);
+            return new DeviceParams(device, precision, values, copies);
         });
+    }
+
+    /** The storage precision of {@link #weight}: float32, or bfloat16 copies of the float32 masters. */
+    public Precision precision() {
+        return precision;
     }
 
     private static Tensor float32(String name, Tensor t) {
@@ -70,6 +93,26 @@ public final class DeviceParams implements AutoCloseable {
             throw new IllegalArgumentException("no parameter " + name + " on the GPU");
         }
         return t;
+    }
+
+    /** The weight as the model's kernels read it: the master weight in float32 mode, its bf16 copy in bf16 mode. */
+    public DeviceTensor weight(String name) {
+        DeviceTensor master = value(name);   // names the parameter when there is none
+        return copies.isEmpty() ? master : copies.get(name);
+    }
+
+    /** The bf16 copy the optimizer refreshes after each update of the master weight, or null in float32 mode. */
+    public DeviceTensor copy(String name) {
+        return copies.get(name);
+    }
+
+    /** Bytes of device memory the weights take: masters, copies and (once allocated) gradients. */
+    public long bytes() {
+        long n = 0;
+        for (Map<String, DeviceTensor> m : List.of(values, copies, grads)) {
+            for (DeviceTensor t : m.values()) n += t.size() * t.precision().bytes;
+        }
+        return n;
     }
 
     /** Its gradient (float32, same shape); {@link #allocateGradients()} first. */
@@ -158,8 +201,10 @@ public final class DeviceParams implements AutoCloseable {
         }
         device.run(() -> {
             values.values().forEach(DeviceTensor::close);
+            copies.values().forEach(DeviceTensor::close);
             grads.values().forEach(DeviceTensor::close);
             values.clear();
+            copies.clear();
             grads.clear();
         });
     }

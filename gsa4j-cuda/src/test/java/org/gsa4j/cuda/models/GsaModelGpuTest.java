@@ -121,7 +121,7 @@ class GsaModelGpuTest {
         return perCase((name, dir) -> {
             CausalLM cpu = ModelLoader.load(dir), copy = ModelLoader.load(dir);
             copy.params().values().forEach(t -> java.util.Arrays.fill(t.f, Float.NaN));
-            try (CudaGsaModel gpu = CudaGsaModel.load(device(), cpu)) {
+            try (CudaCausalLM gpu = CudaCausalLM.load(device(), cpu)) {
                 gpu.params().download(copy);
             }
             for (Map.Entry<String, Tensor> e : cpu.params().entrySet()) {
@@ -140,7 +140,7 @@ class GsaModelGpuTest {
         Var loss = CrossEntropy.apply(tape, logits, labels, CausalLM.IGNORE_INDEX);
         tape.backward(loss);
 
-        try (CudaGsaModel gpu = CudaGsaModel.load(device(), cpu)) {
+        try (CudaCausalLM gpu = CudaCausalLM.load(device(), cpu)) {
             Tensor gpuLogits = gpu.logits(in.ids, in.batch, in.seqLen);
             double gpuLoss = gpu.forwardBackward(in.ids, labels, in.batch, in.seqLen);
             Map<String, Tensor> grads = gpu.params().downloadGradients();
@@ -179,7 +179,7 @@ class GsaModelGpuTest {
                 newTokens = expected.entry("generate.tokens").shape()[1];
             }
             DecodeState cpuState = cpu.newState(1);
-            try (CudaGsaModel gpu = CudaGsaModel.load(device(), cpu); CudaGsaModel.State gpuState = gpu.newState(1)) {
+            try (CudaCausalLM gpu = CudaCausalLM.load(device(), cpu); CudaCausalLM.State gpuState = gpu.newState(1)) {
                 Tensor cpuLogits = cpu.feed(prompt.ids, 1, prompt.seqLen, cpuState);
                 Tensor gpuLogits = gpu.feed(prompt.ids, 1, prompt.seqLen, gpuState);
                 List<Integer> cpuTokens = new ArrayList<>(), gpuTokens = new ArrayList<>();
@@ -218,7 +218,7 @@ class GsaModelGpuTest {
             BatchSource.Batch batch = new BatchSource.Batch(in.batch, in.seqLen, in.ids, CausalLM.shiftedLabels(in.ids, in.batch, in.seqLen));
             TrainConfig tc = TrainConfig.builder().lr(1e-3).clipGradNorm(1.0).build();
             double[] lrs = {1e-3, 8e-4, 5e-4};
-            try (CudaGsaModel gpu = CudaGsaModel.load(device(), cpu); CudaTrainStep step = CudaTrainStep.of(gpu, tc, cpu.params())) {
+            try (CudaCausalLM gpu = CudaCausalLM.load(device(), cpu); CudaTrainStep step = CudaTrainStep.of(gpu, tc, cpu.params())) {
                 AdamW cpuAdamW = AdamW.of(tc, reference.params());
                 for (int s = 0; s < lrs.length; s++) {
                     CudaTrainStep.Update u = step.update(gpu, List.of(batch), lrs[s], tc.clipGradNorm());
