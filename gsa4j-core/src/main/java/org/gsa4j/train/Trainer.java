@@ -119,6 +119,11 @@ public final class Trainer implements AutoCloseable {
         return this;
     }
 
+    /** The trained model's forward where the engine computes it (e.g. to score a test set after {@link #run}). */
+    public ScoringModel scoring() {
+        return engine.scoring();
+    }
+
     /** Where the updates are computed ({@link TrainEngine#device()}). */
     public String device() {
         return engine.device();

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Map;
 import org.gsa4j.Gsa4jException;
 import org.gsa4j.cuda.CudaDevice;
+import org.gsa4j.cuda.ops.Precision;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.tensor.Tensor;
 import org.gsa4j.train.AdamW;
@@ -14,14 +15,14 @@ import org.gsa4j.train.TrainConfig;
 import org.gsa4j.train.TrainEngine;
 
 /**
- * The GPU's {@link TrainEngine}: a {@code Trainer}'s updates on one GPU, in float32. The weights (float32
- * master copies), the gradients and the AdamW moments live on the device ({@link CudaGsaModel},
+ * The GPU's {@link TrainEngine}: a {@code Trainer}'s updates on one GPU. The weights (float32 master copies,
+ * and their bf16 copies in bf16 mode), the float32 gradients and the AdamW moments live on the device ({@link CudaCausalLM},
  * {@link CudaTrainStep}); validation runs there too ({@link #scoring}). Only checkpoints (and the end of a
  * run) copy the weights and the moments to the CPU model and its {@link AdamW} ({@link #toHost}), so a
  * checkpoint has the CPU engine's format and continues on either engine.
  *
  * <pre>{@code
- * try (CudaDevice gpu = CudaDevice.open(0); Trainer t = run.trainer(listener).on(CudaTrainEngine.on(gpu))) {
+ * try (CudaDevice gpu = CudaDevice.open(0); Trainer t = run.trainer(listener).on(CudaTrainEngine.on(gpu, Precision.F32))) {
  *     t.run();
  * }
  * }</pre>
@@ -31,34 +32,30 @@ public final class CudaTrainEngine implements TrainEngine {
     private final CausalLM host;
     private final AdamW hostOptimizer;
     private final TrainConfig config;
-    private final CudaGsaModel model;
-    private final CudaTrainStep step;
+    private final Precision precision;
+    private CudaCausalLM model;
+    private CudaTrainStep step;
 
-    private CudaTrainEngine(CudaDevice device, CausalLM host, TrainConfig config, AdamW hostOptimizer) {
+    private CudaTrainEngine(CudaDevice device, Precision precision, CausalLM host, TrainConfig config, AdamW hostOptimizer) {
         this.device = device;
+        this.precision = precision;
         this.host = host;
         this.hostOptimizer = hostOptimizer;
         this.config = config;
-        this.model = CudaGsaModel.load(device, host);
-        CudaTrainStep s = null;
-        try {
-            s = CudaTrainStep.of(model, config, host.params());
-            this.step = s;
-            loadMoments();
-        } catch (RuntimeException e) {
-            if (s != null) s.close();
-            model.close();
-            throw e;
-        }
+        fromHost();
     }
 
-    /** The factory a {@code Trainer} takes ({@code trainer.on(CudaTrainEngine.on(gpu))}); the caller keeps and closes the device. */
-    public static TrainEngine.Factory on(CudaDevice device) {
-        return (model, config, optimizer) -> new CudaTrainEngine(device, model, config, optimizer);
+    /**
+     * The factory a {@code Trainer} takes ({@code trainer.on(CudaTrainEngine.on(gpu, Precision.F32))}); the caller
+     * keeps and closes the device. {@code precision}: what the products and activations use (the master weights and
+     * the moments are float32 either way).
+     */
+    public static TrainEngine.Factory on(CudaDevice device, Precision precision) {
+        return (model, config, optimizer) -> new CudaTrainEngine(device, precision, model, config, optimizer);
     }
 
     /** The GPU model the engine trains (e.g. to decode with it afterwards). */
-    public CudaGsaModel model() {
+    public CudaCausalLM model() {
         return model;
     }
 
@@ -78,7 +75,7 @@ public final class CudaTrainEngine implements TrainEngine {
     }
 
     /** A GPU model's forward as validation and scoring see it: the loss, and the logits when asked for, downloaded. */
-    public static ScoringModel scoring(CudaGsaModel model) {
+    public static ScoringModel scoring(CudaCausalLM model) {
         return new ScoringModel() {
             @Override
             public Scores score(int[] ids, int[] targets, int batch, int seqLen, boolean withLogits) {
@@ -99,17 +96,18 @@ public final class CudaTrainEngine implements TrainEngine {
         hostOptimizer.restore(step.stateTensors(), step.stepCount(), host.params());
     }
 
+    /** Loads the CPU model anew onto the GPU (weights and, in bf16, their copies), then the optimizer's state. */
     @Override
     public void fromHost() {
-        DeviceParams p = model.params();
-        device.run(() -> {
-            for (String name : p.names()) {
-                Tensor t = host.params().get(name);
-                if (t == null || t.f == null) throw new IllegalStateException("the CPU model has no float32 " + name);
-                p.value(name).buffer().copyFrom(t.f);
-            }
-        });
-        loadMoments();
+        close();
+        model = CudaCausalLM.load(device, host, precision);
+        try {
+            step = CudaTrainStep.of(model, config, host.params());
+            loadMoments();
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
     }
 
     /**
@@ -130,12 +128,14 @@ public final class CudaTrainEngine implements TrainEngine {
 
     @Override
     public String device() {
-        return "cuda:" + device.ordinal() + " (" + device.name() + ")";
+        return "cuda:" + device.ordinal() + " (" + device.name() + ", " + precision.name().toLowerCase(java.util.Locale.ROOT) + ")";
     }
 
     @Override
     public void close() {
-        step.close();
-        model.close();
+        if (step != null) step.close();
+        if (model != null) model.close();
+        step = null;
+        model = null;
     }
 }
