@@ -12,7 +12,6 @@ import org.gsa4j.cuda.ops.CudaSwiglu;
 import org.gsa4j.cuda.ops.DeviceTensor;
 import org.gsa4j.cuda.ops.Precision;
 import org.gsa4j.models.CausalLM;
-import org.gsa4j.models.Naming;
 import org.gsa4j.tensor.Tensor;
 
 /**
@@ -52,30 +51,10 @@ public final class CudaCausalLM implements AutoCloseable {
     /** Rows of logits the fused cross-entropy computes at once (its workspace is this × vocab floats, at most). */
     private static final int CROSS_ENTROPY_ROWS = 1024;
 
-    /** The state-dict names of the skeleton's parameters, the CPU model's. */
-    private record Names(String embeddings, String finalNorm, String head, String[] mixerNorm, String[] mlpNorm,
-                         String[] gateProj, String[] upProj, String[] downProj) {
-        static Names of(ModelConfig c, Naming n) {
-            int layers = c.numLayers();
-            String[] mixerNorm = new String[layers], mlpNorm = new String[layers], gate = new String[layers],
-                    up = new String[layers], down = new String[layers];
-            for (int i = 0; i < layers; i++) {
-                String l = n.layer(i), m = l + n.mlp();
-                mixerNorm[i] = l + n.mixerNorm();
-                mlpNorm[i] = l + n.mlpNorm();
-                gate[i] = m + "gate_proj.weight";
-                up[i] = m + "up_proj.weight";
-                down[i] = m + "down_proj.weight";
-            }
-            return new Names(n.embeddings(), n.finalNorm(), c.tieWordEmbeddings() ? n.embeddings() : n.lmHead(), mixerNorm, mlpNorm,
-                    gate, up, down);
-        }
-    }
-
     private final CudaDevice device;
     private final ModelConfig c;
     private final Precision precision;
-    private final Names names;
+    private final BlockNames names;
     private final DeviceParams params;
     private final CublasLt blas;
     private final Products mm;
@@ -91,7 +70,7 @@ public final class CudaCausalLM implements AutoCloseable {
         this.device = device;
         this.c = model.config;
         this.precision = precision;
-        this.names = Names.of(c, model.naming);
+        this.names = BlockNames.of(c, model.naming);
         this.stream = device.stream();
         this.embedding = device.call(() -> new CudaEmbedding(device, precision));
         this.norm = device.call(() -> new CudaRmsNorm(device, precision));
@@ -283,17 +262,17 @@ public final class CudaCausalLM implements AutoCloseable {
         int n = a.rows, layers = c.numLayers();
         float eps = (float) c.normEps();
         embedding.forward(tokens, w(names.embeddings()), a.resid[0], stream);
-        norm.forward(a.resid[0], null, w(names.mixerNorm()[0]), eps, a.h, null, a.layers[0].rstd1, stream);
+        norm.forward(a.resid[0], null, w(names.layers().get(0).mixerNorm()), eps, a.h, null, a.layers[0].rstd1, stream);
         for (int i = 0; i < layers; i++) {
             Layer l = a.layers[i];
             mixers[i].forward(l.mixer, a.h, a.out, state == null ? null : state.layers[i]);
-            norm.forward(a.resid[i], a.out, w(names.mlpNorm()[i]), eps, a.h, l.x2, l.rstd2, stream);
-            mm.forward(a.h, w(names.gateProj()[i]), l.gate, n, false, stream);
-            mm.forward(a.h, w(names.upProj()[i]), l.up, n, false, stream);
+            norm.forward(a.resid[i], a.out, w(names.layers().get(i).mlpNorm()), eps, a.h, l.x2, l.rstd2, stream);
+            mm.forward(a.h, w(names.layers().get(i).gateProj()), l.gate, n, false, stream);
+            mm.forward(a.h, w(names.layers().get(i).upProj()), l.up, n, false, stream);
             swiglu.forward(l.gate, l.up, a.act, stream);
-            mm.forward(a.act, w(names.downProj()[i]), a.out, n, false, stream);
+            mm.forward(a.act, w(names.layers().get(i).downProj()), a.out, n, false, stream);
             boolean last = i == layers - 1;
-            norm.forward(l.x2, a.out, w(last ? names.finalNorm() : names.mixerNorm()[i + 1]), eps, last ? a.hFinal : a.h,
+            norm.forward(l.x2, a.out, w(last ? names.finalNorm() : names.layers().get(i + 1).mixerNorm()), eps, last ? a.hFinal : a.h,
                     a.resid[i + 1], last ? a.rstdFinal : a.layers[i + 1].rstd1, stream);
         }
     }
@@ -311,12 +290,12 @@ public final class CudaCausalLM implements AutoCloseable {
         norm.backward(a.resid[layers], w(names.finalNorm()), a.rstdFinal, a.dh, null, a.dx, g(names.finalNorm()), stream);
         for (int i = layers - 1; i >= 0; i--) {
             Layer l = a.layers[i];
-            norm.forward(l.x2, null, w(names.mlpNorm()[i]), eps, a.h, null, l.rstd2, stream);
+            norm.forward(l.x2, null, w(names.layers().get(i).mlpNorm()), eps, a.h, null, l.rstd2, stream);
             mlpBackward(a, l, i);
-            norm.backward(l.x2, w(names.mlpNorm()[i]), l.rstd2, a.dh, a.dx, a.dx, g(names.mlpNorm()[i]), stream);
-            norm.forward(a.resid[i], null, w(names.mixerNorm()[i]), eps, a.h, null, l.rstd1, stream);
+            norm.backward(l.x2, w(names.layers().get(i).mlpNorm()), l.rstd2, a.dh, a.dx, a.dx, g(names.layers().get(i).mlpNorm()), stream);
+            norm.forward(a.resid[i], null, w(names.layers().get(i).mixerNorm()), eps, a.h, null, l.rstd1, stream);
             mixers[i].backward(l.mixer, a.h, a.dx, a.dh);
-            norm.backward(a.resid[i], w(names.mixerNorm()[i]), l.rstd1, a.dh, a.dx, a.dx, g(names.mixerNorm()[i]), stream);
+            norm.backward(a.resid[i], w(names.layers().get(i).mixerNorm()), l.rstd1, a.dh, a.dx, a.dx, g(names.layers().get(i).mixerNorm()), stream);
         }
         embedding.backward(tokens, a.dx, g(names.embeddings()), stream);
     }
@@ -328,14 +307,14 @@ public final class CudaCausalLM implements AutoCloseable {
     private void mlpBackward(Activations a, Layer l, int i) {
         int n = a.rows;
         swiglu.forward(l.gate, l.up, a.act, stream);
-        mm.weightGradient(a.dx, a.act, g(names.downProj()[i]), n, stream);
+        mm.weightGradient(a.dx, a.act, g(names.layers().get(i).downProj()), n, stream);
         DeviceTensor dAct = a.act;
-        mm.inputGradient(a.dx, w(names.downProj()[i]), dAct, n, false, stream);
+        mm.inputGradient(a.dx, w(names.layers().get(i).downProj()), dAct, n, false, stream);
         swiglu.backward(l.gate, l.up, dAct, a.dGate, a.dUp, stream);
-        mm.weightGradient(a.dGate, a.h, g(names.gateProj()[i]), n, stream);
-        mm.weightGradient(a.dUp, a.h, g(names.upProj()[i]), n, stream);
-        mm.inputGradient(a.dGate, w(names.gateProj()[i]), a.dh, n, false, stream);
-        mm.inputGradient(a.dUp, w(names.upProj()[i]), a.dh, n, true, stream);
+        mm.weightGradient(a.dGate, a.h, g(names.layers().get(i).gateProj()), n, stream);
+        mm.weightGradient(a.dUp, a.h, g(names.layers().get(i).upProj()), n, stream);
+        mm.inputGradient(a.dGate, w(names.layers().get(i).gateProj()), a.dh, n, false, stream);
+        mm.inputGradient(a.dUp, w(names.layers().get(i).upProj()), a.dh, n, true, stream);
     }
 
     private DeviceTensor w(String name) {

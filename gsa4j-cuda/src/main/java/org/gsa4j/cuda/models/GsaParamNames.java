@@ -8,18 +8,16 @@ import org.gsa4j.config.ModelConfig;
 import org.gsa4j.models.Naming;
 
 /**
- * The state-dict names the GPU GSA model reads, the CPU engine's own (org.gsa4j.layers.GsaLayer,
- * org.gsa4j.models.CausalLM): one record per layer, with null for what the config leaves out (g_norm
- * without elementwise_affine, the short convolutions, the t2r feature map's matrix, an lm_head tied to
- * the embeddings). {@link #all()} lists every name once, so that a test can hold it against the CPU
- * model's parameter list.
+ * The state-dict names GSA's GPU mixer reads, the CPU engine's own (org.gsa4j.layers.GsaLayer): one record per
+ * layer, with null for what the config leaves out (g_norm without elementwise_affine, the short convolutions, the
+ * t2r feature map's matrix). With {@link BlockNames} they are the CPU model's parameter list ({@link #all()} lists
+ * every name once, so that a test can hold them against it).
  */
-public record GsaParamNames(String embeddings, String finalNorm, String lmHead, List<Layer> layers) {
+public record GsaParamNames(List<Layer> layers) {
 
-    /** One block: the mixer's norm and parameters, then the SwiGLU MLP's. */
-    public record Layer(String mixerNorm, String qProj, String kProj, String vProj, String fProj, String gNorm,
-                        String oProj, String qConv, String kConv, String vConv, String featureMap,
-                        String mlpNorm, String gateProj, String upProj, String downProj) {
+    /** One layer's mixer parameters. */
+    public record Layer(String qProj, String kProj, String vProj, String fProj, String gNorm, String oProj, String qConv,
+                        String kConv, String vConv, String featureMap) {
     }
 
     /** The names of a GSA config, in the reference library's naming. */
@@ -27,41 +25,31 @@ public record GsaParamNames(String embeddings, String finalNorm, String lmHead, 
         Naming n = Naming.FLA;
         List<Layer> layers = new ArrayList<>();
         for (int i = 0; i < c.numLayers(); i++) {
-            String l = n.layer(i), a = l + n.mixer(), m = l + n.mlp();
+            String a = n.layer(i) + n.mixer();
             boolean conv = c.useShortConv();
-            layers.add(new Layer(l + n.mixerNorm(), a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight",
-                    a + "f_proj.weight", c.elementwiseAffine() ? a + "g_norm.weight" : null, a + "o_proj.weight",
+            layers.add(new Layer(a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight", a + "f_proj.weight",
+                    c.elementwiseAffine() ? a + "g_norm.weight" : null, a + "o_proj.weight",
                     conv ? a + "q_conv1d.weight" : null, conv ? a + "k_conv1d.weight" : null, conv ? a + "v_conv1d.weight" : null,
-                    c.featureMap().equals("t2r") ? a + "feature_map.layer.weight" : null,
-                    l + n.mlpNorm(), m + "gate_proj.weight", m + "up_proj.weight", m + "down_proj.weight"));
+                    c.featureMap().equals("t2r") ? a + "feature_map.layer.weight" : null));
         }
-        return new GsaParamNames(n.embeddings(), n.finalNorm(), c.tieWordEmbeddings() ? null : n.lmHead(), List.copyOf(layers));
-    }
-
-    /** The output projection's matrix: lm_head, or the embeddings when tied. */
-    public String head() {
-        return lmHead != null ? lmHead : embeddings;
+        return new GsaParamNames(List.copyOf(layers));
     }
 
     /** Every name, once each. */
     public List<String> all() {
         List<String> out = new ArrayList<>();
-        out.add(embeddings);
         for (Layer l : layers) {
-            for (String s : new String[] {l.mixerNorm, l.qProj, l.kProj, l.vProj, l.fProj, l.gNorm, l.oProj, l.qConv, l.kConv,
-                    l.vConv, l.featureMap, l.mlpNorm, l.gateProj, l.upProj, l.downProj}) {
+            for (String s : new String[] {l.qProj, l.kProj, l.vProj, l.fProj, l.gNorm, l.oProj, l.qConv, l.kConv, l.vConv, l.featureMap}) {
                 if (s != null) out.add(s);
             }
         }
-        out.add(finalNorm);
-        if (lmHead != null) out.add(lmHead);
         return out;
     }
 
     /**
-     * The config as the GPU model runs it, or an error naming the config.json field it does not support
-     * yet: other architectures (model_type) and GSA's hybrid softmax-attention layers (attn). Every other
-     * field of a GSA config is supported.
+     * The config as the GPU mixer runs it, or an error naming the config.json field it does not support yet:
+     * other architectures (model_type) and GSA's hybrid softmax-attention layers (attn). Every other field of a
+     * GSA config is supported.
      */
     public static GsaConfig supported(ModelConfig config) {
         if (!(config instanceof GsaConfig gsa)) {

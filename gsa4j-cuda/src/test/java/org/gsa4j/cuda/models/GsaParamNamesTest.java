@@ -18,15 +18,18 @@ import org.gsa4j.config.ModelConfig;
 import org.gsa4j.config.ModelSize;
 import org.gsa4j.layers.ParamSpec;
 import org.gsa4j.models.CausalLM;
+import org.gsa4j.models.ModelLoader;
 import org.gsa4j.models.ModelRegistry;
+import org.gsa4j.models.Naming;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 
 /**
- * The GPU model reads exactly the parameters the CPU engine declares, under the same names, for every GSA
- * reference case and for the config fields those cases leave out; other architectures and GSA's hybrid
- * attention layers are refused with the config.json field named. Runs without a GPU.
+ * The GPU model (the skeleton's {@link BlockNames} and GSA's mixer's {@link GsaParamNames}) reads exactly the
+ * parameters the CPU engine declares, under the same names, for every GSA reference case and for the config fields
+ * those cases leave out; other architectures and GSA's hybrid attention layers are refused with the config.json
+ * field named. Runs without a GPU.
  */
 class GsaParamNamesTest {
 
@@ -49,16 +52,18 @@ class GsaParamNamesTest {
                 .put("elementwise_affine", false).put("tie_word_embeddings", true).put("expand_k", 0.5);
         GsaConfig c = GsaParamNames.supported(ModelRegistry.fromJson(json));
         checkNames(c);
+        BlockNames block = BlockNames.of(c, Naming.FLA);
+        assertNull(block.lmHead(), "tied: no lm_head");
+        assertEquals(block.embeddings(), block.head(), "tied: the head is the embedding");
         GsaParamNames names = GsaParamNames.of(c);
-        assertNull(names.lmHead(), "tied: no lm_head");
-        assertEquals(names.embeddings(), names.head(), "tied: the head is the embedding");
         assertNull(names.layers().get(0).gNorm(), "no g_norm without elementwise_affine");
         assertTrue(names.layers().get(2).qConv().endsWith("layers.2.attn.q_conv1d.weight"), names.layers().get(2).qConv());
     }
 
     private static void checkNames(GsaConfig c) {
         List<String> cpu = CausalLM.paramSpecs(ModelRegistry.build(c)).stream().map(ParamSpec::name).toList();
-        List<String> gpu = GsaParamNames.of(c).all();
+        List<String> gpu = new ArrayList<>(BlockNames.of(c, Naming.FLA).all());
+        gpu.addAll(GsaParamNames.of(c).all());
         assertEquals(gpu.size(), new HashSet<>(gpu).size(), "every name once: " + gpu);
         assertEquals(new HashSet<>(cpu), new HashSet<>(gpu), "the GPU model reads what the CPU model declares");
     }
@@ -68,6 +73,15 @@ class GsaParamNamesTest {
         ModelConfig gla = ModelRegistry.preset("gla", new ModelSize(50, 32, 2, 2, 8, 64));
         Gsa4jException e = assertThrows(Gsa4jException.class, () -> GsaParamNames.supported(gla));
         assertTrue(e.getMessage().contains("'model_type'") && e.getMessage().contains("'gla'"), e.getMessage());
+    }
+
+    /** The mixers are chosen before anything is compiled: a model without GPU mixers is refused without a GPU. */
+    @Test
+    void aModelWithoutGpuMixersIsRefusedNamingTheField() {
+        CausalLM gla = ModelLoader.create(ModelRegistry.preset("gla", new ModelSize(50, 32, 2, 2, 8, 64)), 1);
+        Gsa4jException e = assertThrows(Gsa4jException.class, () -> CudaMixers.of(gla, null));
+        assertTrue(e.getMessage().contains("'model_type'") && e.getMessage().contains("'gla'") && e.getMessage().contains("layer 0"),
+                e.getMessage());
     }
 
     @Test
