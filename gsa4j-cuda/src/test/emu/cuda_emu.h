@@ -58,6 +58,17 @@ inline float __shfl_xor_sync(unsigned, float v, int laneMask) {
     return r;
 }
 
+// The value of lane srcLane (a broadcast), as __shfl_xor_sync exchanges through the warp's slots.
+inline float __shfl_sync(unsigned, float v, int srcLane) {
+    const unsigned lane = threadIdx.x & 31;
+    float* slots = reinterpret_cast<float*>(emu::warp_slots);
+    slots[lane] = v;
+    emu::warp_barrier->arrive_and_wait();
+    const float r = slots[srcLane & 31];
+    emu::warp_barrier->arrive_and_wait();
+    return r;
+}
+
 // D = A·B + C for one m16n8k16 bf16 fragment set (see the register layout in common.cu's mma_acc).
 inline void emu_mma_bf16(float* c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
     const unsigned lane = threadIdx.x & 31;

@@ -32,6 +32,11 @@ public final class SoftmaxAttentionLayer implements TokenMixer {
         this.rotary = new Rotary(config.headDim(), config.ropeTheta());
     }
 
+    /** The attention's shape (heads, RoPE base, window, biases, q/k norms). */
+    public AttentionConfig config() {
+        return c;
+    }
+
     @Override
     public List<ParamSpec> params() {
         int d = c.hiddenSize(), qd = c.numHeads() * c.headDim(), kvd = c.numKvHeads() * c.headDim();

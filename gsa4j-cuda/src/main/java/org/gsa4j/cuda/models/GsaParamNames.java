@@ -47,18 +47,13 @@ public record GsaParamNames(List<Layer> layers) {
     }
 
     /**
-     * The config as the GPU mixer runs it, or an error naming the config.json field it does not support yet:
-     * other architectures (model_type) and GSA's hybrid softmax-attention layers (attn). Every other field of a
-     * GSA config is supported.
+     * The GSA config of a model whose layer is a GSA layer, or an error naming the config.json field: the only
+     * case is another model_type. Every field of a GSA config is supported, hybrid attention layers ({@code attn})
+     * included: {@link CudaMixers} gives those layers the attention mixer.
      */
     public static GsaConfig supported(ModelConfig config) {
         if (!(config instanceof GsaConfig gsa)) {
-            throw new Gsa4jException("config.json field 'model_type': '" + config.modelType()
-                    + "' does not run on the GPU yet (only gsa does); use --device cpu");
-        }
-        if (!gsa.attn().groups().isEmpty()) {
-            throw new Gsa4jException("config.json field 'attn': GSA with softmax-attention layers does not run on the GPU yet;"
-                    + " use --device cpu");
+            throw new Gsa4jException("config.json field 'model_type': '" + config.modelType() + "' is not gsa, whose mixer this is");
         }
         return gsa;
     }
