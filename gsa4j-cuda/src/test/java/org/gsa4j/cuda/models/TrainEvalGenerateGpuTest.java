@@ -46,7 +46,7 @@ import org.junit.jupiter.api.io.TempDir;
  * validation to a tolerance), GPU resume bit for bit, checkpoints continuing from the GPU on the CPU and back,
  * eval's streamed perplexity ({@link CudaTokenScorer}) against the CPU scorer (≤ 1e-5 relative), greedy
  * generation through {@link CudaDecoder} giving the CPU engine's tokens, and MQAR on the GPU engine. Every
- * comparison prints its figures. Needs a GPU (tag "gpu"; scripts/gpu-test.sh).
+ * comparison prints its figures; training is checked on every architecture, the rest on GSA. Needs a GPU (tag "gpu"; scripts/gpu-test.sh).
  */
 @Tag("gpu")
 class TrainEvalGenerateGpuTest {
@@ -140,6 +140,26 @@ class TrainEvalGenerateGpuTest {
             assertTrue(gpu.losses[11] < gpu.losses[0] - 0.5, "the loss falls on the GPU: " + Arrays.toString(gpu.losses));
             assertTrue(Files.isRegularFile(tmp.resolve("follow-gpu/metrics.jsonl")));
         }
+    }
+
+    /** Every architecture the GPU runs, through the same engine: 6 updates follow the CPU engine's. */
+    @TestFactory
+    List<DynamicTest> everyArchitectureTrainsOnTheGpu() {
+        List<DynamicTest> tests = new ArrayList<>();
+        for (String arch : ModelRegistry.modelTypes()) {
+            tests.add(DynamicTest.dynamicTest(arch, () -> {
+                ObjectNode json = ModelRegistry.preset(arch, new ModelSize(VOCAB, 64, 2, 4, 16, 128)).toJson();
+                try (TokenFile data = data("arch-" + arch, 6000)) {
+                    TrainConfig c = config(6).toBuilder().checkpointEvery(0).build();
+                    Run cpu = train(ModelLoader.create(json, 3), data, c, null, null, null, 0);
+                    Run gpu = train(ModelLoader.create(json, 3), data, c, null, Precision.F32, null, 0);
+                    System.out.println("[train " + arch + "] 6 updates, GPU f32 vs CPU:");
+                    assertClose("loss", cpu.losses, gpu.losses, TRAIN_TOL);
+                    assertClose("val_loss", arr(cpu.validation), arr(gpu.validation), TRAIN_TOL);
+                }
+            }));
+        }
+        return tests;
     }
 
     @Test
