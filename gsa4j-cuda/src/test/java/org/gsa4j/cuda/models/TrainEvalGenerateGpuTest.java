@@ -51,7 +51,7 @@ import org.junit.jupiter.api.io.TempDir;
 @Tag("gpu")
 class TrainEvalGenerateGpuTest {
     /** GPU vs CPU training: float32 sums in other orders, amplified a little by AdamW's division by √v. */
-    private static final double TRAIN_TOL = 2e-3;
+    private static final double TRAIN_TOL = 5e-3;
     private static final double EVAL_TOL = 1e-5;
     private static final int VOCAB = 97;
     private static CudaDevice device;
