@@ -1,5 +1,6 @@
 package org.gsa4j.cuda.models;
 
+import java.util.Objects;
 import org.gsa4j.config.ModelConfig;
 import org.gsa4j.cuda.CudaDevice;
 import org.gsa4j.cuda.CudaStream;
@@ -159,13 +160,22 @@ public final class CudaCausalLM implements AutoCloseable {
         });
     }
 
-    /** The mean cross-entropy without gradients (evaluation). */
+    /** The mean cross-entropy without gradients (evaluation), from empty states. */
     public double loss(int[] ids, int[] targets, int batch, int seqLen) {
+        return loss(ids, targets, batch, seqLen, null);
+    }
+
+    /**
+     * The mean cross-entropy without gradients, from {@code state} (null: empty states), which it moves on past
+     * these tokens: evaluation of a long text in pieces, each continuing the previous one.
+     */
+    public double loss(int[] ids, int[] targets, int batch, int seqLen, State state) {
+        checkBatch(state, batch);
         return device.call(() -> {
             Activations a = activations(batch, seqLen);
             try (CudaEmbedding.Tokens tokens = embedding.upload(checkShape(ids, batch, seqLen), c.vocabSize());
                  CudaCrossEntropy.Targets labels = crossEntropy.upload(targets, c.vocabSize())) {
-                forward(a, tokens, null);
+                forward(a, tokens, state);
                 a.releaseSaved();
                 crossEntropy.run(a.hFinal, w(names.head()), labels, 1f, a.loss, null, null, stream);
                 return lossValue(a);
@@ -177,6 +187,10 @@ public final class CudaCausalLM implements AutoCloseable {
         float[] loss = new float[1];
         a.loss.buffer().copyTo(loss);
         return loss[0];
+    }
+
+    private static void checkBatch(State state, int batch) {
+        if (state != null && state.batch != batch) throw new IllegalArgumentException("a state of batch " + state.batch + " fed batch " + batch);
     }
 
     private static int[] checkShape(int[] ids, int batch, int seqLen) {
@@ -230,11 +244,12 @@ public final class CudaCausalLM implements AutoCloseable {
     }
 
     /**
-     * Feeds tokens [B×T] through the model from {@code state} (the chunk kernels for any T, 1 included), moves
-     * the state on, and returns each sequence's last-position logits [B, vocab] (float32).
+     * Feeds tokens [B×T] through the model from {@code state} (each mixer picks its path: GSA's the chunk kernels
+     * for T &gt; 1, its fused recurrent step for T = 1), moves the state on, and returns each sequence's
+     * last-position logits [B, vocab] (float32).
      */
     public Tensor feed(int[] ids, int batch, int seqLen, State state) {
-        if (state.batch != batch) throw new IllegalArgumentException("a state of batch " + state.batch + " fed batch " + batch);
+        checkBatch(Objects.requireNonNull(state, "state"), batch);
         return device.call(() -> {
             Activations a = activations(batch, seqLen);
             try (CudaEmbedding.Tokens tokens = embedding.upload(checkShape(ids, batch, seqLen), c.vocabSize());

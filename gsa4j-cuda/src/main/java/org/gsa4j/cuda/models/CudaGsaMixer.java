@@ -20,7 +20,8 @@ import org.gsa4j.cuda.ops.Precision;
  *   out = (RMSNorm_{1e-5}(silu(o)) ⊙ w_g) W_oᵀ                  (w_g: elementwise_affine)
  * </pre>
  * silu(o) and its norm are not kept: the backward computes them again from o (two element-wise kernels, the same
- * bits), which saves 2 × value_dim values per token and layer.
+ * bits), which saves 2 × value_dim values per token and layer. Decoding feeds a prompt through the chunk kernels
+ * and single tokens (T = 1) through the fused recurrent step (CudaGsa.step), which keeps nothing for a backward.
  */
 final class CudaGsaMixer implements CudaMixer {
     /** GSA's output norm has its eps hard-wired (docs/MATH.md#gsa-layer), as the CPU GsaLayer. */
@@ -191,8 +192,13 @@ final class CudaGsaMixer implements CudaMixer {
             glue.repeatHeads(l.s, l.sE, n, hkv, c.numSlots(), groups, stream);
         }
         l.release();
+        int batch = l.q2.dim(0), seqLen = l.q2.dim(1), h = c.numHeads(), m = c.numSlots();
         if (st == null) {
             l.saved = ops.gsa.forward(l.q2, l.kE, l.vE, l.sE, l.gE, 1f, null, null, l.o, null, null, stream);
+        } else if (seqLen == 1) {
+            // one token per sequence: the fused recurrent step, the slot memories updated in place
+            ops.gsa.step(l.q2.reshape(batch, h, hs.headKDim()), l.kE.reshape(batch, h, hs.headKDim()), l.vE.reshape(batch, h, hs.headVDim()),
+                    l.sE.reshape(batch, h, m), l.gE.reshape(batch, h, m), 1f, st.hk, st.hv, l.o.reshape(batch, h, hs.headVDim()), stream);
         } else {
             l.saved = ops.gsa.forward(l.q2, l.kE, l.vE, l.sE, l.gE, 1f, st.hk, st.hv, l.o, st.hkNext, st.hvNext, stream);
             st.advance();

@@ -70,16 +70,16 @@ class CausalLmBf16GpuTest {
         return ModelLoader.create(json, seed);
     }
 
-    static GsaModelGpuTest.Inputs randomInputs(int vocab, int batch, int seqLen, long seed) {
+    static ModelGpuConformance.Inputs randomInputs(int vocab, int batch, int seqLen, long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
         int[] ids = new int[batch * seqLen];
         for (int i = 0; i < ids.length; i++) ids[i] = rng.nextInt(vocab);
-        return new GsaModelGpuTest.Inputs(ids, batch, seqLen);
+        return new ModelGpuConformance.Inputs(ids, batch, seqLen);
     }
 
-    private static GsaModelGpuTest.Inputs referenceInputs(Path dir, String name) throws IOException {
+    private static ModelGpuConformance.Inputs referenceInputs(Path dir, String name) throws IOException {
         try (SafeTensors expected = SafeTensors.open(dir.resolve("expected.safetensors"))) {
-            return GsaModelGpuTest.Inputs.of(expected, name);
+            return ModelGpuConformance.Inputs.of(expected, name);
         }
     }
 
@@ -99,7 +99,7 @@ class CausalLmBf16GpuTest {
         return tests;
     }
 
-    private static void compare(String name, CausalLM cpu, GsaModelGpuTest.Inputs in) {
+    private static void compare(String name, CausalLM cpu, ModelGpuConformance.Inputs in) {
         int[] labels = CausalLM.shiftedLabels(in.ids(), in.batch(), in.seqLen());
         try (CudaCausalLM f32 = CudaCausalLM.load(device(), cpu); CudaCausalLM bf16 = CudaCausalLM.load(device(), cpu, Precision.BF16)) {
             assertEquals(Precision.BF16, bf16.precision());
@@ -142,7 +142,7 @@ class CausalLmBf16GpuTest {
             String[] fields = java.util.Arrays.copyOfRange(v, 1, v.length);
             tests.add(DynamicTest.dynamicTest(v[0], () -> {
                 CausalLM cpu = randomModel(128, 5, fields);
-                GsaModelGpuTest.Inputs in = randomInputs(128, 4, 64, 13);
+                ModelGpuConformance.Inputs in = randomInputs(128, 4, 64, 13);
                 BatchSource.Batch batch = new BatchSource.Batch(in.batch(), in.seqLen(), in.ids(),
                         CausalLM.shiftedLabels(in.ids(), in.batch(), in.seqLen()));
                 TrainConfig tc = TrainConfig.builder().lr(3e-3).clipGradNorm(1.0).build();
@@ -196,7 +196,7 @@ class CausalLmBf16GpuTest {
             String name = dir.getFileName().toString();
             tests.add(DynamicTest.dynamicTest(name, () -> {
                 CausalLM cpu = ModelLoader.load(dir);
-                GsaModelGpuTest.Inputs prompt = referenceInputs(dir, "generate.prompt");
+                ModelGpuConformance.Inputs prompt = referenceInputs(dir, "generate.prompt");
                 int newTokens = 12, vocab = cpu.config.vocabSize();
                 try (CudaCausalLM f32 = CudaCausalLM.load(device(), cpu); CudaCausalLM bf16 = CudaCausalLM.load(device(), cpu, Precision.BF16);
                      CudaCausalLM.State s32 = f32.newState(1); CudaCausalLM.State s16 = bf16.newState(1)) {
@@ -246,7 +246,7 @@ class CausalLmBf16GpuTest {
         for (Precision p : Precision.values()) {
             tests.add(DynamicTest.dynamicTest(p.name(), () -> {
                 CausalLM cpu = randomModel(128, 3);
-                GsaModelGpuTest.Inputs in = randomInputs(128, 2, 100, 17);
+                ModelGpuConformance.Inputs in = randomInputs(128, 2, 100, 17);
                 int[] labels = CausalLM.shiftedLabels(in.ids(), in.batch(), in.seqLen());
                 BatchSource.Batch batch = new BatchSource.Batch(in.batch(), in.seqLen(), in.ids(), labels);
                 TrainConfig tc = TrainConfig.builder().lr(1e-3).clipGradNorm(1.0).build();
@@ -282,7 +282,7 @@ class CausalLmBf16GpuTest {
         ObjectNode json = ModelRegistry.preset("gsa", new ModelSize(32000, 2048, 24, 4, 64, 5632)).toJson();
         json.put("feature_map", "swish");
         CausalLM cpu = ModelLoader.create(json, 1);
-        GsaModelGpuTest.Inputs in = randomInputs(32000, 8, 2048, 19);
+        ModelGpuConformance.Inputs in = randomInputs(32000, 8, 2048, 19);
         BatchSource.Batch batch = new BatchSource.Batch(in.batch(), in.seqLen(), in.ids(), CausalLM.shiftedLabels(in.ids(), in.batch(), in.seqLen()));
         TrainConfig tc = TrainConfig.builder().lr(1e-4).clipGradNorm(1.0).build();
         try (CudaCausalLM gpu = CudaCausalLM.load(d, cpu, Precision.BF16); CudaTrainStep step = CudaTrainStep.of(gpu, tc, cpu.params())) {

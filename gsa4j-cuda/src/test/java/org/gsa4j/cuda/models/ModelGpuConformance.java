@@ -221,6 +221,44 @@ abstract class ModelGpuConformance {
     }
 
     /**
+     * Evaluation in pieces: the losses of the two halves of every sequence, the second continuing the first's state,
+     * averaged by their labelled rows, equal the loss of the whole sequences, to 1e-5.
+     */
+    @TestFactory
+    List<DynamicTest> lossInPiecesFromAStateEqualsTheWhole() throws IOException {
+        return perCase((name, dir) -> {
+            CausalLM cpu = ModelLoader.load(dir);
+            Inputs in;
+            try (SafeTensors expected = SafeTensors.open(dir.resolve("expected.safetensors"))) {
+                in = Inputs.of(expected, "input_ids");
+            }
+            int b = in.batch, len0 = in.seqLen / 2;
+            int[] lens = {len0, in.seqLen - len0}, starts = {0, len0};
+            Assumptions.assumeTrue(len0 >= 1, name + ": needs two tokens or more");
+            int[] labels = CausalLM.shiftedLabels(in.ids, b, in.seqLen);
+            int[][] ids = new int[2][], targets = new int[2][];
+            for (int piece = 0; piece < 2; piece++) {
+                ids[piece] = new int[b * lens[piece]];
+                targets[piece] = new int[b * lens[piece]];
+                for (int s = 0; s < b; s++) {
+                    System.arraycopy(in.ids, s * in.seqLen + starts[piece], ids[piece], s * lens[piece], lens[piece]);
+                    System.arraycopy(labels, s * in.seqLen + starts[piece], targets[piece], s * lens[piece], lens[piece]);
+                }
+            }
+            try (CudaCausalLM gpu = CudaCausalLM.load(device(), cpu); CudaCausalLM.State state = gpu.newState(b)) {
+                double whole = gpu.loss(in.ids, labels, b, in.seqLen);
+                double first = gpu.loss(ids[0], targets[0], b, lens[0], state), second = gpu.loss(ids[1], targets[1], b, lens[1], state);
+                int labelled0 = (int) java.util.Arrays.stream(targets[0]).filter(t -> t != CausalLM.IGNORE_INDEX).count();
+                int labelled1 = (int) java.util.Arrays.stream(targets[1]).filter(t -> t != CausalLM.IGNORE_INDEX).count();
+                double pieces = (first * labelled0 + second * labelled1) / (labelled0 + labelled1);
+                double err = Math.abs(pieces - whole) / whole;
+                System.out.printf("[%s] loss in two pieces from a state %.7f, whole %.7f: rel err %.2e%n", name, pieces, whole, err);
+                assertTrue(err <= LOSS_TOL, name + ": loss in pieces " + pieces + " vs whole " + whole);
+            }
+        });
+    }
+
+    /**
      * Three updates on the GPU, the weights written into a CPU model, saved as a checkpoint and loaded again on
      * the CPU: its logits equal the GPU model's. The same three updates on the CPU give the same losses (to
      * 1e-4: AdamW divides by √v, so tiny gradient differences move some weights by up to 2·lr).
