@@ -131,6 +131,53 @@ class CausalLmBf16GpuTest {
     }
 
     /**
+     * Every architecture's mixers in bf16 against float32 on a small random model (GLA, RetNet, HGRN2, the
+     * softmax-attention baselines, GSA with a softmax-attention layer): logits, loss and gradients as above, and
+     * decoding (a prompt of 40 tokens, then 6 single tokens) against the bf16 forward of the whole sequence.
+     */
+    @TestFactory
+    List<DynamicTest> everyArchitectureRunsInBf16() {
+        List<DynamicTest> tests = new ArrayList<>();
+        String[][] models = {{"gla"}, {"retnet"}, {"hgrn2"}, {"transformer"}, {"llama"},
+                {"gsa", "attn", "{\"layers\": [1], \"num_heads\": 2, \"num_kv_heads\": 1}"}};
+        for (String[] m : models) {
+            String name = m[0] + (m.length > 1 ? "-hybrid" : "");
+            tests.add(DynamicTest.dynamicTest(name, () -> {
+                ObjectNode json = ModelRegistry.preset(m[0], new ModelSize(97, 64, 2, 4, 12, 96)).toJson();
+                for (int i = 1; i < m.length; i += 2) json.set(m[i], new ObjectMapper().readTree(m[i + 1]));
+                CausalLM cpu = ModelLoader.create(json, 7);
+                compare(name, cpu, randomInputs(97, 2, 70, 11));
+                ModelGpuConformance.Inputs prompt = randomInputs(97, 1, 40, 23);
+                int steps = 6, vocab = 97;
+                try (CudaCausalLM bf16 = CudaCausalLM.load(device(), cpu, Precision.BF16); CudaCausalLM.State state = bf16.newState(1)) {
+                    List<Tensor> fed = new ArrayList<>();
+                    List<Integer> sequence = new ArrayList<>();
+                    for (int id : prompt.ids()) sequence.add(id);
+                    Tensor last = bf16.feed(prompt.ids(), 1, prompt.seqLen(), state);
+                    for (int step = 0; step <= steps; step++) {
+                        fed.add(last);
+                        if (step == steps) break;
+                        int next = argmax(last.f);
+                        sequence.add(next);
+                        last = bf16.feed(new int[] {next}, 1, 1, state);
+                    }
+                    int[] all = sequence.stream().mapToInt(Integer::intValue).toArray();
+                    Tensor whole = bf16.logits(all, 1, all.length);
+                    double worst = 0;
+                    for (int step = 0; step <= steps; step++) {
+                        Tensor row = Tensor.zeros(1, vocab);
+                        System.arraycopy(whole.f, (prompt.seqLen() - 1 + step) * vocab, row.f, 0, vocab);
+                        worst = Math.max(worst, Tensor.relErr(fed.get(step), row));
+                    }
+                    System.out.printf("[%s] bf16 decoding vs the bf16 forward: worst step logits rel err %.2e%n", name, worst);
+                    assertTrue(worst <= LOGITS_TOL, String.format("%s: bf16 decoding vs forward rel err %.3e > %.0e", name, worst, LOGITS_TOL));
+                }
+            }));
+        }
+        return tests;
+    }
+
+    /**
      * Eight AdamW updates on one batch of a random model in both precisions from the same weights: every loss within
      * {@value #TRAIN_TOL} of float32's, the loss falling, and each bf16 weight copy equal to its float32 master
      * rounded to bf16 after the updates (the optimizer refreshed it).
