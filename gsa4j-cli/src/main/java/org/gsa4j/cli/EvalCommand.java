@@ -3,6 +3,9 @@ package org.gsa4j.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.cuda.CudaDevice;
+import org.gsa4j.cuda.models.CudaCausalLM;
+import org.gsa4j.cuda.models.CudaTokenScorer;
 import org.gsa4j.data.Corpus;
 import org.gsa4j.data.Tokenizer;
 import org.gsa4j.models.CausalLM;
@@ -57,10 +60,14 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        device.cpuUntilBuilt("eval");
+        int gpu = device.gpu();
         if (chunk <= 0) throw new Gsa4jException("--chunk must be positive, is " + chunk);
         if (maxTokens != null && maxTokens <= 0) throw new Gsa4jException("--max-tokens must be positive, is " + maxTokens);
-        CausalLM lm = ModelLoader.load(model, GenerateCommand.weightFormat(weights));
+        ModelLoader.WeightFormat format = GenerateCommand.weightFormat(weights);
+        if (gpu >= 0 && format != ModelLoader.WeightFormat.F32) {
+            throw new Gsa4jException("--weights " + weights + " is the CPU engine's weight format; on the GPU use --precision bf16");
+        }
+        CausalLM lm = ModelLoader.load(model, format);
         Path tokFile = tokenizer != null ? tokenizer : model.resolve("tokenizer.json");
         if (!Files.isRegularFile(tokFile)) {
             throw Gsa4jException.at(tokFile, null, "no tokenizer: put the model's tokenizer.json there or pass --tokenizer");
@@ -70,32 +77,45 @@ public final class EvalCommand implements Callable<Integer> {
                 throw new Gsa4jException("the tokenizer " + tokFile + " has " + tok.vocabSize() + " tokens but the model's vocab_size is "
                         + lm.config.vocabSize() + ": they do not belong together");
             }
-            long limit = maxTokens == null ? Long.MAX_VALUE : maxTokens;
-            String source;
-            LmEval.Result r;
-            if (text == null) {
-                Corpus.Document d = Corpus.austen().validation();
-                source = "embedded " + d.name();
-                try (EvalProgress p = progress(d.utf8Bytes())) {
-                    r = LmEval.evaluate(lm, tok, new StringReader(d.text()), chunk, limit, p);
-                }
+            if (text != null && !Files.isRegularFile(text)) throw Gsa4jException.at(text, null, "no such text file");
+            if (gpu < 0) {
+                evaluate(new LmEval.Scorer(lm, chunk), lm, tok, null);
             } else {
-                if (!Files.isRegularFile(text)) throw Gsa4jException.at(text, null, "no such text file");
-                source = text.toString();
-                try (EvalProgress p = progress(Files.size(text))) {
-                    r = LmEval.evaluate(lm, tok, text, chunk, limit, p);
+                try (CudaDevice d = CudaDevice.open(gpu); CudaCausalLM onGpu = CudaCausalLM.load(d, lm, device.precision());
+                     CudaTokenScorer scorer = new CudaTokenScorer(onGpu, chunk)) {
+                    evaluate(scorer, lm, tok, device.describe(d));
                 }
             }
-            print(source, r, lm);
         }
         return 0;
+    }
+
+    /** Scores the text through {@code scorer} and prints the result; {@code gpu} names the GPU (null: the CPU). */
+    private void evaluate(LmEval.TokenScorer scorer, CausalLM lm, Tokenizer tok, String gpu) throws IOException {
+        long limit = maxTokens == null ? Long.MAX_VALUE : maxTokens;
+        int vocab = lm.config.vocabSize();
+        String source;
+        LmEval.Result r;
+        if (text == null) {
+            Corpus.Document d = Corpus.austen().validation();
+            source = "embedded " + d.name();
+            try (EvalProgress p = progress(d.utf8Bytes())) {
+                r = LmEval.evaluate(scorer, vocab, tok, new StringReader(d.text()), limit, p);
+            }
+        } else {
+            source = text.toString();
+            try (EvalProgress p = progress(Files.size(text))) {
+                r = LmEval.evaluate(scorer, vocab, tok, text, limit, p);
+            }
+        }
+        print(source, r, lm, gpu);
     }
 
     private EvalProgress progress(long bytes) {
         return noProgress ? null : new EvalProgress(CliSupport.progressBar(false), bytes, System.err);
     }
 
-    private void print(String source, LmEval.Result r, CausalLM lm) throws IOException {
+    private void print(String source, LmEval.Result r, CausalLM lm, String gpu) throws IOException {
         if (json) {
             ObjectNode o = new ObjectMapper().createObjectNode();
             o.put("text", source);
@@ -111,13 +131,14 @@ public final class EvalCommand implements Callable<Integer> {
             o.put("tokens_per_second", r.tokensPerSecond());
             o.put("chunk", r.chunk());
             o.put("state_bytes", r.stateBytes());
+            o.put("device", gpu == null ? "cpu" : gpu);
             System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(o));
         } else {
             System.out.printf("text %s: %,d bytes, %,d tokens scored%n", source, r.bytes(), r.tokens());
             System.out.printf("perplexity %.3f, %.4f bits per token, %.4f bits per byte (unigram baseline: %.4f bits per byte)%n",
                     r.perplexity(), r.bitsPerToken(), r.bitsPerByte(), r.unigramBitsPerByte());
-            System.out.printf("%s, %,.0f tokens/s, chunks of %d, recurrent state %,d bytes%n", CliSupport.fmtSeconds(r.seconds()),
-                    r.tokensPerSecond(), r.chunk(), r.stateBytes());
+            System.out.printf("%s, %,.0f tokens/s, chunks of %d, recurrent state %,d bytes%s%n", CliSupport.fmtSeconds(r.seconds()),
+                    r.tokensPerSecond(), r.chunk(), r.stateBytes(), gpu == null ? "" : ", on " + gpu);
         }
     }
 }

@@ -4,6 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.Gsa4jException;
+import org.gsa4j.cuda.CudaDevice;
+import org.gsa4j.cuda.models.CudaCausalLM;
+import org.gsa4j.cuda.models.CudaDecoder;
 import org.gsa4j.data.Tokenizer;
 import org.gsa4j.data.Utf8;
 import org.gsa4j.infer.Generator;
@@ -12,6 +15,7 @@ import org.gsa4j.infer.TensorCheck;
 import org.gsa4j.infer.TextStream;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelLoader;
+import org.gsa4j.tensor.Parallel;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -114,12 +118,14 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        device.cpuUntilBuilt("generate");
+        int gpu = device.gpu();
         if (maxNewTokens < 0 || maxNewTokens > MAX_NEW_TOKENS) {
             throw new ParameterException(spec.commandLine(), "--max-new-tokens must be in [0, " + MAX_NEW_TOKENS + "], got " + maxNewTokens);
         }
-        PrintStream out = System.out, err = System.err;
         ModelLoader.WeightFormat format = weightFormat(weights);
+        if (gpu >= 0 && format != ModelLoader.WeightFormat.F32) {
+            throw new ParameterException(spec.commandLine(), "--weights " + weights + " is the CPU engine's weight format; on the GPU use --precision bf16");
+        }
         Sampler sampler = Sampler.of(temperature, topK, topP, seed); // checks the sampling options before the (slow) load
         if (!(repetitionPenalty > 0) || !Double.isFinite(repetitionPenalty)) {
             throw new ParameterException(spec.commandLine(), "--repetition-penalty must be a number > 0, got " + repetitionPenalty);
@@ -127,6 +133,16 @@ public final class GenerateCommand implements Callable<Integer> {
         String promptText = promptText();
         CausalLM lm = ModelLoader.load(model, format);
         if (checkTensors) TensorCheck.requireFinite(lm, model.toString());
+        try (CudaDevice d = gpu >= 0 ? CudaDevice.open(gpu) : null; CudaCausalLM onGpu = d != null ? CudaCausalLM.load(d, lm, device.precision()) : null) {
+            generate(lm, onGpu != null ? new CudaDecoder(onGpu) : Generator.Decoder.of(lm), promptText, sampler,
+                    d != null ? device.describe(d) : Parallel.threads() + " threads");
+        }
+        return 0;
+    }
+
+    /** Tokenizes the prompt, generates through {@code decoder} and prints as the options say. */
+    private void generate(CausalLM lm, Generator.Decoder decoder, String promptText, Sampler sampler, String where) throws IOException {
+        PrintStream out = System.out, err = System.err;
         Path tokenizerFile = model.resolve("tokenizer.json");
         boolean hasTokenizer = Files.isRegularFile(tokenizerFile);
         if (promptText != null && !hasTokenizer) {
@@ -136,7 +152,7 @@ public final class GenerateCommand implements Callable<Integer> {
         try (Tokenizer tokenizer = hasTokenizer && (promptText != null || json) ? Tokenizer.loadFast(tokenizerFile) : null) {
             int[] ids = promptText != null ? tokenizer.encode(promptText) : prompt.ids;
             if (ids.length == 0) throw new Gsa4jException("the prompt is empty: it has no tokens");
-            Generator generator = new Generator(lm, new Generator.Options(ignoreEos ? new int[0] : eosIds(lm, tokenizer), repetitionPenalty));
+            Generator generator = new Generator(decoder, new Generator.Options(ignoreEos ? new int[0] : eosIds(lm, tokenizer), repetitionPenalty));
             List<Integer> generated = new ArrayList<>();
             boolean streamText = promptText != null && !json;
             if (streamText && !noEcho) {
@@ -166,12 +182,11 @@ public final class GenerateCommand implements Callable<Integer> {
                 out.println();
             }
             if (stats) {
-                err.printf("prompt %d tokens, prefill %.3f s; %d new tokens in %.3f s (%.1f tokens/s), stopped by %s; decoding state %,d bytes (%s)%n",
+                err.printf("prompt %d tokens, prefill %.3f s; %d new tokens in %.3f s (%.1f tokens/s), stopped by %s; decoding state %,d bytes (%s, %s)%n",
                         s.promptTokens(), s.prefillSeconds(), s.newTokens(), s.decodeSeconds(), s.decodeTokensPerSecond(), s.stopReason().json(),
-                        s.stateBytes(), lm.config.modelType());
+                        s.stateBytes(), lm.config.modelType(), where);
             }
         }
-        return 0;
     }
 
     /** {@code --weights}: f32 or bf16. */

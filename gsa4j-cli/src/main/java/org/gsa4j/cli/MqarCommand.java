@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.Gsa4jException;
 import org.gsa4j.config.ModelSize;
+import org.gsa4j.cuda.CudaDevice;
+import org.gsa4j.cuda.models.CudaTrainEngine;
 import org.gsa4j.models.ModelRegistry;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.train.Mqar;
@@ -109,7 +111,7 @@ public final class MqarCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        device.cpuUntilBuilt("mqar");
+        int gpu = device.gpu();
         Mqar.Spec spec = new Mqar.Spec(vocabSize, seqLen, kvPairs, powerA, !zeros);
         MqarRun.Options options = new MqarRun.Options(spec, trainExamples, testExamples, epochs, steps, batchSize, lr, warmupSteps,
                 weightDecay, evalEvery, seed);
@@ -118,14 +120,21 @@ public final class MqarCommand implements Callable<Integer> {
         MqarRun run = MqarRun.prepare(options, mc);
         TrainConfig tc = run.config();
         int threads = Parallel.threads();
-        System.err.printf("MQAR V=%d L=%d N=%d: %,d train / %,d test examples (%.1f s); %s with %,d parameters; %d updates of %d; %d threads%n",
-                vocabSize, seqLen, kvPairs, trainExamples, testExamples, run.generationSeconds(), run.model().config.modelType(),
-                run.parameters(), tc.steps(), batchSize, threads);
-        Trainer.Result r;
-        try (TrainProgress progress = new TrainProgress(CliSupport.progressBar(noProgress), tc.tokensPerStep(), System.err)) {
-            r = CliSupport.runTrainer(run.trainer(out, progress), out != null, System.err);
+        try (CudaDevice d = gpu >= 0 ? CudaDevice.open(gpu) : null) {
+            String where = d != null ? "on " + device.describe(d) : threads + " threads";
+            System.err.printf("MQAR V=%d L=%d N=%d: %,d train / %,d test examples (%.1f s); %s with %,d parameters; %d updates of %d; %s%n",
+                    vocabSize, seqLen, kvPairs, trainExamples, testExamples, run.generationSeconds(), run.model().config.modelType(),
+                    run.parameters(), tc.steps(), batchSize, where);
+            ObjectNode result;
+            try (TrainProgress progress = new TrainProgress(CliSupport.progressBar(noProgress), tc.tokensPerStep(), System.err);
+                 Trainer trainer = run.trainer(out, progress)) {
+                if (d != null) trainer.on(CudaTrainEngine.on(d, device.precision()));
+                Trainer.Result r = CliSupport.runTrainer(trainer, out != null, System.err);
+                result = run.result(r, threads, trainer.scoring());
+            }
+            if (d != null) result.put("device", device.describe(d));
+            System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(result));
         }
-        System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(run.result(r, threads)));
         return 0;
     }
 

@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.Gsa4jException;
 import org.gsa4j.config.ModelSize;
+import org.gsa4j.cuda.CudaDevice;
+import org.gsa4j.cuda.models.CudaTrainEngine;
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.ModelRegistry;
 import org.gsa4j.train.TrainConfig;
@@ -140,7 +142,11 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        device.cpuUntilBuilt("train");
+        int gpu = device.gpu();
+        if (gpu >= 0 && (nprocPerNode != null || nnodes > 1 || System.getenv(RankEnv.RANK) != null)) {
+            throw new Gsa4jException("--device " + device.device + ": training with several ranks on GPUs is not built yet (their gradient"
+                    + " exchange over NCCL is to come): train on one GPU, or with several ranks on the CPU");
+        }
         if (System.getenv(RankEnv.RANK) == null && (nprocPerNode != null || nnodes > 1)) {
             Launcher.Spec ranks = new Launcher.Spec(nprocPerNode == null ? 1 : nprocPerNode, nnodes, nodeRank, masterAddr, masterPort);
             List<String> command = Launcher.javaCommand(Main.class.getName(), List.of(), spec.root().commandLine().getParseResult().originalArgs());
@@ -159,7 +165,13 @@ public final class TrainCommand implements Callable<Integer> {
         }, "gsa4j-rank-finish");
         if (group.worldSize() > 1) Runtime.getRuntime().addShutdownHook(holdUntilFinished);
         try {
-            train(group);
+            if (gpu >= 0) {
+                try (CudaDevice d = CudaDevice.open(gpu)) {
+                    train(group, d);
+                }
+            } else {
+                train(group, null);
+            }
             group.finish();
         } catch (RuntimeException e) {
             group.reportFailure(String.valueOf(e.getMessage()));
@@ -176,7 +188,8 @@ public final class TrainCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void train(ProcessGroup group) throws IOException {
+    /** Trains as a rank of {@code group}, on {@code gpu} when given (then alone). */
+    private void train(ProcessGroup group, CudaDevice gpu) throws IOException {
         // rank 0 speaks for the run; the other ranks say only their errors
         PrintStream err = group.isWriter() ? System.err : new PrintStream(OutputStream.nullOutputStream());
         boolean threadsGiven = spec.commandLine().getParseResult().hasMatchedOption("--threads")
@@ -194,9 +207,9 @@ public final class TrainCommand implements Callable<Integer> {
             if (group.isWriter()) group.barrier();
             TrainConfig tc = run.config();
             CausalLM model = run.model();
-            err.printf("model: %s, %,d parameters (%d layers, hidden %d, vocabulary %d); %d threads%s%n", model.config.modelType(), run.parameters(),
-                    model.config.numLayers(), model.config.hiddenSize(), model.config.vocabSize(), Parallel.threads(),
-                    group.worldSize() > 1 ? " in each of " + group.worldSize() + " ranks" : "");
+            err.printf("model: %s, %,d parameters (%d layers, hidden %d, vocabulary %d); %s%n", model.config.modelType(), run.parameters(),
+                    model.config.numLayers(), model.config.hiddenSize(), model.config.vocabSize(), gpu != null ? "on " + device.describe(gpu)
+                            : Parallel.threads() + " threads" + (group.worldSize() > 1 ? " in each of " + group.worldSize() + " ranks" : ""));
             if (tc.initFrom() != null && run.resumedFrom() == null) err.printf("initial weights: %s%n", tc.initFrom());
             if (tc.trainOnly() != null && !Trainable.groups(tc.trainOnly()).contains("all")) {
                 err.printf("training only %s: %,d of %,d parameters; the rest are frozen%n", tc.trainOnly(), run.trainedParameters(), run.parameters());
@@ -206,8 +219,10 @@ public final class TrainCommand implements Callable<Integer> {
                     tc.steps() * tc.tokensPerStep(), tc.lr(), tc.warmupSteps(), tc.lr() * tc.minLrRatio(), tc.weightDecay(), tc.beta1(), tc.beta2());
             if (run.resumedFrom() != null) err.printf("resuming from %s (step %d)%n", run.resumedFrom().dir(), run.resumedFrom().step());
             Trainer.Result r;
-            try (TrainProgress progress = new TrainProgress(CliSupport.progressBar(noProgress), tc.tokensPerStep(), err)) {
-                r = CliSupport.runTrainer(run.trainer(progress, group), true, err);
+            try (TrainProgress progress = new TrainProgress(CliSupport.progressBar(noProgress), tc.tokensPerStep(), err);
+                 Trainer trainer = run.trainer(progress, group)) {
+                if (gpu != null) trainer.on(CudaTrainEngine.on(gpu, device.precision()));
+                r = CliSupport.runTrainer(trainer, true, err);
             }
             if (!group.isWriter()) return;
             PrintStream o = System.out;

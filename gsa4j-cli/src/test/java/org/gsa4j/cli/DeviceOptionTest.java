@@ -51,4 +51,25 @@ class DeviceOptionTest {
         assertTrue(r.err().startsWith("gsa4j: --device must be cpu, cuda or cuda:N, found 'gpu0'"), r.err());
         assertTrue(r.err().contains("mqar --help"), r.err());
     }
+
+    @Test
+    void bf16PrecisionIsForTheGpu() {
+        GenerateCommandTest.Run r = run("train", "--precision", "bf16", "--out", dir.resolve("out").toString(), "--steps", "1");
+        assertEquals(2, r.exitCode());
+        assertEquals("gsa4j: --precision bf16 is for --device cuda; the CPU computes in float32", r.err().strip());
+        assertFalse(Files.exists(dir.resolve("out")), "nothing is written");
+        r = run("eval", "--device", "cpu", "--precision", "fp8", "-m", dir.toString());
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().startsWith("gsa4j: --precision must be f32 or bf16, found 'fp8'"), r.err());
+    }
+
+    /** With a GPU present: several ranks on GPUs are refused in one line before anything starts. */
+    @Test
+    void severalRanksOnGpusAreRefused() {
+        Assumptions.assumeTrue(CudaDevice.available(), "needs a GPU");
+        GenerateCommandTest.Run r = run("train", "--device", "cuda", "--nproc-per-node", "2", "--out", dir.resolve("out").toString());
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().strip().startsWith("gsa4j: --device cuda: training with several ranks on GPUs is not built yet"), r.err());
+        assertFalse(Files.exists(dir.resolve("out")));
+    }
 }

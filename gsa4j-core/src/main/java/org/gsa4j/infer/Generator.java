@@ -2,7 +2,6 @@ package org.gsa4j.infer;
 
 import org.gsa4j.models.CausalLM;
 import org.gsa4j.models.DecodeState;
-import org.gsa4j.tensor.Tensor;
 
 import java.util.Arrays;
 
@@ -50,7 +49,71 @@ public final class Generator {
         public static final Options NONE = new Options(new int[0], 1.0);
     }
 
-    private final CausalLM model;
+    /**
+     * What generation needs of a model, wherever it computes: single-sequence decoding states that are fed
+     * tokens and give the logits after the last one. {@link #of} is the CPU engine's; a GPU model has its own.
+     */
+    public interface Decoder {
+        int vocabSize();
+
+        /** A fresh (empty) state for a sequence that will see at most {@code maxTokens} tokens (a capacity hint). */
+        Session start(int maxTokens);
+
+        /** One sequence's state. */
+        interface Session extends AutoCloseable {
+            /** Feeds a slice of the prompt through the chunk form; the logits [vocab] after its last token. */
+            float[] prefill(int[] tokens);
+
+            /** Feeds one generated token; the logits [vocab] after it. */
+            float[] next(int token);
+
+            /** The state's size in bytes. */
+            long bytes();
+
+            @Override
+            default void close() {}
+        }
+
+        /** The CPU engine's decoding: the chunk form for the prompt, the allocation-free single-token step after it. */
+        static Decoder of(CausalLM model) {
+            return new Decoder() {
+                @Override
+                public int vocabSize() {
+                    return model.config.vocabSize();
+                }
+
+                @Override
+                public Session start(int maxTokens) {
+                    DecodeState state = model.newState(1);
+                    state.reserve(maxTokens);
+                    int[] one = new int[1];
+                    return new Session() {
+                        /** Whether the allocation-free single-token path serves this state; asked after the prefill. */
+                        Boolean step;
+
+                        @Override
+                        public float[] prefill(int[] tokens) {
+                            return model.feed(tokens, 1, tokens.length, state).f;
+                        }
+
+                        @Override
+                        public float[] next(int token) {
+                            one[0] = token;
+                            if (step == null) step = model.canStep(state);
+                            return (step ? model.step(one, state) : model.feed(one, 1, 1, state)).f;
+                        }
+
+                        @Override
+                        public long bytes() {
+                            return state.bytes();
+                        }
+                    };
+                }
+            };
+        }
+    }
+
+    private final Decoder decoder;
     private final Options options;
 
     public Generator(CausalLM model) {
@@ -58,7 +121,12 @@ public final class Generator {
     }
 
     public Generator(CausalLM model, Options options) {
-        this.model = model;
+        this(Decoder.of(model), options);
+    }
+
+    /** Generation through any engine's decoding (e.g. a GPU model's). */
+    public Generator(Decoder decoder, Options options) {
+        this.decoder = decoder;
         this.options = options;
     }
 
@@ -75,7 +143,7 @@ public final class Generator {
      */
     public Stats generate(int[] prompt, int maxNew, Sampler sampler, TokenListener listener) {
         if (prompt.length == 0) throw new IllegalArgumentException("the prompt is empty");
-        int vocab = model.config.vocabSize();
+        int vocab = decoder.vocabSize();
         for (int id : prompt) {
             if (id < 0 || id >= vocab) throw new IllegalArgumentException("prompt token " + id + " outside the vocabulary [0, " + vocab + ")");
         }
@@ -87,43 +155,39 @@ public final class Generator {
             seenIds = new int[Math.min(vocab, prompt.length + Math.max(0, maxNew))];
             for (int id : prompt) if (!seen[id]) { seen[id] = true; seenIds[seenCount++] = id; }
         }
-        DecodeState state = model.newState(1);
-        state.reserve((int) Math.min(Integer.MAX_VALUE, (long) prompt.length + maxNew));
-        long t0 = System.nanoTime();
-        // The prompt goes in slices of PREFILL_CHUNK tokens (the state carries over exactly), so a
-        // long prompt needs memory for one slice's activations and logits, not the whole prompt's.
-        Tensor logits = null;
-        for (int from = 0; from < prompt.length; from += PREFILL_CHUNK) {
-            int[] part = Arrays.copyOfRange(prompt, from, Math.min(prompt.length, from + PREFILL_CHUNK));
-            logits = model.feed(part, 1, part.length, state);
+        try (Decoder.Session state = decoder.start((int) Math.min(Integer.MAX_VALUE, (long) prompt.length + maxNew))) {
+            long t0 = System.nanoTime();
+            // The prompt goes in slices of PREFILL_CHUNK tokens (the state carries over exactly), so a
+            // long prompt needs memory for one slice's activations and logits, not the whole prompt's.
+            float[] logits = null;
+            for (int from = 0; from < prompt.length; from += PREFILL_CHUNK) {
+                logits = state.prefill(Arrays.copyOfRange(prompt, from, Math.min(prompt.length, from + PREFILL_CHUNK)));
+            }
+            long t1 = System.nanoTime();
+            int produced = 0;
+            StopReason reason = StopReason.LENGTH;
+            for (int i = 0; i < maxNew; i++) {
+                requireFinite(logits, prompt.length + i);
+                if (seen != null) penalize(logits, seenIds, seenCount, (float) options.repetitionPenalty());
+                int next = sampler.sample(logits);
+                if (isEos(next)) {
+                    reason = StopReason.EOS;
+                    break;
+                }
+                produced++;
+                if (!listener.accept(next)) {
+                    reason = StopReason.STOP;
+                    break;
+                }
+                if (seen != null && !seen[next]) {
+                    seen[next] = true;
+                    seenIds[seenCount++] = next;
+                }
+                if (i + 1 < maxNew) logits = state.next(next);
+            }
+            long t2 = System.nanoTime();
+            return new Stats(prompt.length, produced, (t1 - t0) / 1e9, (t2 - t1) / 1e9, state.bytes(), reason);
         }
-        long t1 = System.nanoTime();
-        int produced = 0;
-        int[] one = new int[1];
-        boolean step = model.canStep(state); // the allocation-free single-token path
-        StopReason reason = StopReason.LENGTH;
-        for (int i = 0; i < maxNew; i++) {
-            requireFinite(logits.f, prompt.length + i);
-            if (seen != null) penalize(logits.f, seenIds, seenCount, (float) options.repetitionPenalty());
-            int next = sampler.sample(logits.f);
-            if (isEos(next)) {
-                reason = StopReason.EOS;
-                break;
-            }
-            produced++;
-            if (!listener.accept(next)) {
-                reason = StopReason.STOP;
-                break;
-            }
-            if (seen != null && !seen[next]) {
-                seen[next] = true;
-                seenIds[seenCount++] = next;
-            }
-            one[0] = next;
-            if (i + 1 < maxNew) logits = step ? model.step(one, state) : model.feed(one, 1, 1, state);
-        }
-        long t2 = System.nanoTime();
-        return new Stats(prompt.length, produced, (t1 - t0) / 1e9, (t2 - t1) / 1e9, state.bytes(), reason);
     }
 
     private boolean isEos(int id) {

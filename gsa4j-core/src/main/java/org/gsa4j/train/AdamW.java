@@ -16,7 +16,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.function.Predicate;
 
 /**
@@ -162,34 +161,58 @@ public final class AdamW {
                 Map.of("format", "gsa4j-adamw", "step", Long.toString(t)));
     }
 
-    /** Restores moments and step count; every tensor must belong to a parameter with its shape. */
+    /** Restores moments and step count from {@link #save}'s file; every tensor must belong to a parameter with its shape. */
     public void load(Path file, Map<String, Tensor> params) {
         try (SafeTensors st = SafeTensors.open(file)) {
             String step = st.metadata().get("step");
             if (step == null || !"gsa4j-adamw".equals(st.metadata().get("format"))) {
                 throw Gsa4jException.at(file, null, "not a gsa4j AdamW state (metadata format/step missing)");
             }
+            long count;
             try {
-                t = Long.parseLong(step);
+                count = Long.parseLong(step);
             } catch (NumberFormatException e) {
                 throw Gsa4jException.at(file, null, "metadata step is not an integer: " + step);
             }
-            m.clear();
-            v.clear();
-            Set<String> names = st.names();
-            for (String n : names) {
-                boolean first = n.startsWith("exp_avg.");
-                if (!first && !n.startsWith("exp_avg_sq.")) throw Gsa4jException.at(file, n, "unexpected tensor in the optimizer state");
-                String param = n.substring(first ? "exp_avg.".length() : "exp_avg_sq.".length());
-                Tensor p = params.get(param);
-                if (p == null) throw Gsa4jException.at(file, n, "optimizer state for a parameter the model does not have");
-                Tensor s = st.f32(n);
-                if (!Arrays.equals(s.shape, p.shape)) {
-                    throw Gsa4jException.at(file, n, "shape " + Arrays.toString(s.shape) + " != parameter " + Arrays.toString(p.shape));
-                }
-                (first ? m : v).put(param, s.f.clone());
-            }
-            if (!m.keySet().equals(v.keySet())) throw Gsa4jException.at(file, null, "exp_avg and exp_avg_sq name different parameters");
+            Map<String, Tensor> state = new LinkedHashMap<>();
+            for (String n : st.names()) state.put(n, st.f32(n));
+            restore(state, count, params, (n, problem) -> Gsa4jException.at(file, n, problem));
         }
+    }
+
+    /**
+     * Sets the moments and the update count, e.g. to those another engine computed (a GPU's): {@code state}
+     * holds {@link #stateTensors}' tensors ({@code exp_avg.NAME}, {@code exp_avg_sq.NAME}), each of its
+     * parameter's shape; parameters it does not name get no moments, as before their first update. The
+     * tensors are copied.
+     */
+    public void restore(Map<String, Tensor> state, long step, Map<String, Tensor> params) {
+        restore(state, step, params, (n, problem) -> new Gsa4jException("optimizer state: " + (n == null ? "" : n + ": ") + problem));
+    }
+
+    private void restore(Map<String, Tensor> state, long step, Map<String, Tensor> params,
+                         java.util.function.BiFunction<String, String, Gsa4jException> error) {
+        if (step < 0) throw error.apply(null, "negative step " + step);
+        Map<String, float[]> first = new LinkedHashMap<>(), second = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : state.entrySet()) {
+            String n = e.getKey();
+            boolean isFirst = n.startsWith("exp_avg.");
+            if (!isFirst && !n.startsWith("exp_avg_sq.")) throw error.apply(n, "unexpected tensor in the optimizer state");
+            String param = n.substring(isFirst ? "exp_avg.".length() : "exp_avg_sq.".length());
+            Tensor p = params.get(param);
+            if (p == null) throw error.apply(n, "optimizer state for a parameter the model does not have");
+            Tensor s = e.getValue();
+            if (!Arrays.equals(s.shape, p.shape)) {
+                throw error.apply(n, "shape " + Arrays.toString(s.shape) + " != parameter " + Arrays.toString(p.shape));
+            }
+            if (s.f == null) throw error.apply(n, "the moments must be float32");
+            (isFirst ? first : second).put(param, s.f.clone());
+        }
+        if (!first.keySet().equals(second.keySet())) throw error.apply(null, "exp_avg and exp_avg_sq name different parameters");
+        m.clear();
+        v.clear();
+        m.putAll(first);
+        v.putAll(second);
+        t = step;
     }
 }

@@ -1,12 +1,8 @@
 package org.gsa4j.train;
 
 import org.gsa4j.Gsa4jException;
-import org.gsa4j.autograd.Tape;
-import org.gsa4j.autograd.Var;
 import org.gsa4j.data.Batcher;
 import org.gsa4j.data.TokenFile;
-import org.gsa4j.models.CausalLM;
-import org.gsa4j.ops.CrossEntropy;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -60,10 +56,7 @@ public final class LmData {
                     System.arraycopy(windows.get(i + r).inputs(), 0, in, r * t, t);
                     System.arraycopy(windows.get(i + r).targets(), 0, tg, r * t, t);
                 }
-                Tape tape = Tape.inference();
-                Var logits = model.logits(tape, model.bind(tape), in, n, t, null);
-                Var loss = CrossEntropy.apply(tape, logits, tg, CausalLM.IGNORE_INDEX);
-                nll += loss.value.get(0) * (n * (long) t);
+                nll += model.score(in, tg, n, t, false).loss() * (n * (long) t);
                 count += (long) n * t;
                 i += n;
             }

@@ -67,6 +67,37 @@ public final class LmEval {
         }
     }
 
+    /**
+     * What evaluation needs of a model, wherever it computes: one sequence's state fed the text's tokens
+     * in order, each token scored (−log p, in nats) with the model's prediction after the tokens before it.
+     * {@link Scorer} is the CPU engine's.
+     */
+    public interface TokenScorer {
+        /** Feeds a context token whose successor will be scored, without scoring it. */
+        void start(int id);
+
+        /** Whether a token has been fed (or given to {@link #start}) whose prediction scores the next one. */
+        boolean started();
+
+        /**
+         * Scores every token of {@code ids} in order, the first with the prediction after the last token before
+         * them; before anything is {@link #started}, the first token only starts the state.
+         */
+        void score(int[] ids);
+
+        /** Σ −log p over the tokens scored, in nats. */
+        double nll();
+
+        /** Tokens scored. */
+        long count();
+
+        /** The decoding state's size in bytes. */
+        long stateBytes();
+
+        /** Tokens fed at once. */
+        int chunk();
+    }
+
     /** Scores every token of a UTF-8 text file. */
     public static Result evaluate(CausalLM model, Tokenizer tok, Path textFile, int chunk, Progress progress) {
         return evaluate(model, tok, textFile, chunk, Long.MAX_VALUE, progress);
@@ -74,12 +105,17 @@ public final class LmEval {
 
     /** Scores the first {@code maxTokens} tokens of a UTF-8 text file (all when it is Long.MAX_VALUE). */
     public static Result evaluate(CausalLM model, Tokenizer tok, Path textFile, int chunk, long maxTokens, Progress progress) {
+        return evaluate(scorer(model, chunk), model.config.vocabSize(), tok, textFile, maxTokens, progress);
+    }
+
+    /** {@link #evaluate(CausalLM, Tokenizer, Path, int, long, Progress)} through any engine's scorer (a model of {@code vocab} tokens). */
+    public static Result evaluate(TokenScorer scorer, int vocab, Tokenizer tok, Path textFile, long maxTokens, Progress progress) {
         if (!Files.isRegularFile(textFile)) throw Gsa4jException.at(textFile, null, "no such text file");
         try (InputStream in = Files.newInputStream(textFile)) {
             if (Files.size(textFile) == 0) throw Gsa4jException.at(textFile, null, "the file is empty: nothing to evaluate");
             Reader reader = new InputStreamReader(in, StandardCharsets.UTF_8.newDecoder()
                     .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT));
-            return evaluate(model, tok, reader, chunk, maxTokens, progress);
+            return evaluate(scorer, vocab, tok, reader, maxTokens, progress);
         } catch (CharacterCodingException e) {
             throw org.gsa4j.data.Utf8.invalid(textFile, e);
         } catch (NoSuchFileException e) {
@@ -98,21 +134,29 @@ public final class LmEval {
      * non-finite logit stops it with a {@link NonFiniteException} naming the token.
      */
     public static Result evaluate(CausalLM model, Tokenizer tok, Reader reader, int chunk, long maxTokens, Progress progress) throws IOException {
+        return evaluate(scorer(model, chunk), model.config.vocabSize(), tok, reader, maxTokens, progress);
+    }
+
+    private static Scorer scorer(CausalLM model, int chunk) {
         if (chunk <= 0) throw new Gsa4jException("eval: chunk length must be positive, is " + chunk);
+        return new Scorer(model, chunk);
+    }
+
+    /** {@link #evaluate(CausalLM, Tokenizer, Reader, int, long, Progress)} through any engine's scorer (a model of {@code vocab} tokens). */
+    public static Result evaluate(TokenScorer s, int vocab, Tokenizer tok, Reader reader, long maxTokens, Progress progress) throws IOException {
         if (maxTokens <= 0) throw new Gsa4jException("eval: the number of tokens to score must be positive, is " + maxTokens);
-        if (tok.vocabSize() > model.config.vocabSize()) {
-            throw new Gsa4jException("the tokenizer has " + tok.vocabSize() + " tokens but the model only " + model.config.vocabSize()
+        if (tok.vocabSize() > vocab) {
+            throw new Gsa4jException("the tokenizer has " + tok.vocabSize() + " tokens but the model only " + vocab
                     + ": they do not belong together");
         }
         long t0 = System.nanoTime();
-        Scorer s = new Scorer(model, chunk);
-        Unigram unigram = new Unigram(model.config.vocabSize());
+        Unigram unigram = new Unigram(vocab);
         if (tok.eosId() >= 0) s.start(tok.eosId());
         StringBuilder buf = new StringBuilder();
         char[] cbuf = new char[BLOCK_CHARS];
         long bytes = 0;
         boolean eof = false;
-        while (!eof && s.count < maxTokens) {
+        while (!eof && s.count() < maxTokens) {
             int n = reader.read(cbuf);
             if (n > 0) buf.append(cbuf, 0, n);
             else eof = true;
@@ -125,18 +169,20 @@ public final class LmEval {
             buf.delete(0, cut);
             int[] ids = tok.encode(piece);
             // the tokens still to score: with a first token that only starts the state, one more is fed
-            long room = maxTokens - s.count + (s.started() ? 0 : 1);
+            long room = maxTokens - s.count() + (s.started() ? 0 : 1);
             if (ids.length > room) {
                 ids = java.util.Arrays.copyOf(ids, (int) room);
                 piece = tok.decode(ids);
             }
             bytes += utf8(piece);
-            s.score(ids, unigram);
-            if (progress != null) progress.update(bytes, s.count, s.nll);
+            int context = s.started() ? 0 : Math.min(1, ids.length); // a first token that only starts the state is not scored
+            s.score(ids);
+            unigram.add(ids, context, ids.length - context);
+            if (progress != null) progress.update(bytes, s.count(), s.nll());
         }
-        if (s.count == 0) throw new Gsa4jException("eval: the text has no tokens to score");
-        if (progress != null) progress.update(bytes, s.count, s.nll);
-        return new Result(s.count, bytes, s.nll, (System.nanoTime() - t0) / 1e9, s.state.bytes(), chunk, tok.eosId() >= 0,
+        if (s.count() == 0) throw new Gsa4jException("eval: the text has no tokens to score");
+        if (progress != null) progress.update(bytes, s.count(), s.nll());
+        return new Result(s.count(), bytes, s.nll(), (System.nanoTime() - t0) / 1e9, s.stateBytes(), s.chunk(), tok.eosId() >= 0,
                 unigram.selfNllNats());
     }
 
@@ -173,7 +219,7 @@ public final class LmEval {
      * Feeds token ids through the state; scores each with the previous position's logits
      * (−log softmax, max-subtracted, in float lanes, summed in double).
      */
-    public static final class Scorer {
+    public static final class Scorer implements TokenScorer {
         private final CausalLM model;
         private final int chunk, vocab;
         final DecodeState state;
@@ -190,23 +236,20 @@ public final class LmEval {
             this.state = model.newState(1);
         }
 
-        /** Feeds a context token whose successor will be scored, without scoring it. */
+        @Override
         public void start(int id) {
             Tensor l = model.feedAll(new int[] {id}, 1, 1, state);
             pending = l.f;
             pendingOff = 0;
         }
 
-        /** Whether a token has been fed whose logits score the next one. */
-        boolean started() {
+        @Override
+        public boolean started() {
             return pending != null;
         }
 
+        @Override
         public void score(int[] ids) {
-            score(ids, null);
-        }
-
-        void score(int[] ids, Unigram unigram) {
             for (int from = 0; from < ids.length; from += chunk) {
                 int n = Math.min(chunk, ids.length - from);
                 int[] piece = java.util.Arrays.copyOfRange(ids, from, from + n);
@@ -230,7 +273,6 @@ public final class LmEval {
                     }
                     nll += rows[j];
                     count++;
-                    if (unigram != null) unigram.add(piece, j, 1);
                 }
                 fed += n;
                 pending = l.f;
@@ -247,12 +289,24 @@ public final class LmEval {
             return max + Math.log(sum) - z;
         }
 
+        @Override
         public double nll() {
             return nll;
         }
 
+        @Override
         public long count() {
             return count;
+        }
+
+        @Override
+        public long stateBytes() {
+            return state.bytes();
+        }
+
+        @Override
+        public int chunk() {
+            return chunk;
         }
     }
 }

@@ -1,10 +1,7 @@
 package org.gsa4j.train;
 
 import org.gsa4j.Gsa4jException;
-import org.gsa4j.autograd.Tape;
-import org.gsa4j.autograd.Var;
 import org.gsa4j.models.CausalLM;
-import org.gsa4j.ops.CrossEntropy;
 import org.gsa4j.tensor.Tensor;
 
 import java.util.LinkedHashMap;
@@ -147,18 +144,21 @@ public final class Mqar {
     public record Score(double loss, double accuracy, long correct, long labelled) {}
 
     public static Score score(CausalLM model, Dataset d, int batchSize) {
+        return score(ScoringModel.of(model), d, batchSize);
+    }
+
+    /** {@link #score(CausalLM, Dataset, int)} through any engine's forward. */
+    public static Score score(ScoringModel model, Dataset d, int batchSize) {
         int L = d.spec().seqLen();
         long correct = 0, labelled = 0;
         double nll = 0;
-        int vocab = model.config.vocabSize();
+        int vocab = model.vocabSize();
         for (int first = 0; first < d.size(); first += batchSize) {
             int n = Math.min(batchSize, d.size() - first);
             int[] in = java.util.Arrays.copyOfRange(d.inputs(), first * L, (first + n) * L);
             int[] tg = java.util.Arrays.copyOfRange(d.targets(), first * L, (first + n) * L);
-            Tape tape = Tape.inference();
-            Var logits = model.logits(tape, model.bind(tape), in, n, L, null);
-            Var loss = CrossEntropy.apply(tape, logits, tg, CausalLM.IGNORE_INDEX);
-            Tensor z = logits.value;
+            ScoringModel.Scores scores = model.score(in, tg, n, L, true);
+            Tensor z = scores.logits();
             long here = 0;
             for (int i = 0; i < tg.length; i++) {
                 if (tg[i] == CausalLM.IGNORE_INDEX) continue;
@@ -167,7 +167,7 @@ public final class Mqar {
                 for (int j = 1; j < vocab; j++) if (z.f[o + j] > z.f[o + best]) best = j;
                 if (best == tg[i]) correct++;
             }
-            nll += loss.value.get(0) * here;
+            nll += scores.loss() * here;
             labelled += here;
         }
         return new Score(nll / labelled, correct / (double) labelled, correct, labelled);

@@ -86,7 +86,12 @@ public final class MqarRun {
 
     /** Scores the trained model on the test set and reports the experiment as one JSON object. */
     public ObjectNode result(Trainer.Result r, int threads) {
-        Mqar.Score s = Mqar.score(model, test, TEST_BATCH);
+        return result(r, threads, ScoringModel.of(model));
+    }
+
+    /** {@link #result(Trainer.Result, int)}, scoring through {@code trained} (e.g. the trainer's engine, {@link Trainer#scoring}). */
+    public ObjectNode result(Trainer.Result r, int threads, ScoringModel trained) {
+        Mqar.Score s = Mqar.score(trained, test, TEST_BATCH);
         Mqar.Spec spec = options.spec();
         ObjectNode o = new ObjectMapper().createObjectNode();
         o.put("task", "mqar");

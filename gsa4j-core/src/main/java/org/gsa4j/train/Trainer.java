@@ -3,20 +3,15 @@ package org.gsa4j.train;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.gsa4j.Gsa4jException;
-import org.gsa4j.autograd.Tape;
-import org.gsa4j.autograd.Var;
 import org.gsa4j.models.CausalLM;
-import org.gsa4j.ops.CrossEntropy;
 import org.gsa4j.tensor.Parallel;
 import org.gsa4j.tensor.Tensor;
-import org.gsa4j.tensor.VectorOps;
 import org.gsa4j.train.dist.ProcessGroup;
 import org.gsa4j.train.dist.ShardPlan;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -35,8 +30,12 @@ import java.util.Set;
  *
  * <p>A non-finite loss or gradient norm stops training with a {@link NonFiniteLossException} that
  * names the update; nothing is written for it, so the last checkpoint stays the last good one.
+ *
+ * <p>The updates are computed by a {@link TrainEngine}: the CPU's unless {@link #on} gives another (a GPU's).
+ * The loop, the schedule, validation, checkpoints and metrics are the same on every engine, and a
+ * checkpoint is the CPU model's and optimizer's whatever the engine, so a run continues on another.
  */
-public final class Trainer {
+public final class Trainer implements AutoCloseable {
 
     /** What the caller sees while training runs (progress bars, logs). All methods optional. */
     public interface Listener {
@@ -73,6 +72,11 @@ public final class Trainer {
     private Path lastCheckpoint;
     private ProcessGroup group;
     private ShardPlan plan;
+    private TrainEngine engine;
+    /** With several ranks: the stop every rank agreed on at the last update. */
+    private boolean agreedStop;
+    /** The update whose state the CPU model and optimizer hold (-1: unknown, e.g. after a new engine). */
+    private long hostStep = -1;
 
     /**
      * @param validator     may be null (no validation)
@@ -94,7 +98,35 @@ public final class Trainer {
         this.trainable = Set.copyOf(Trainable.trainedNames(cfg.trainOnly(), model));
         this.schedule = cfg.schedule();
         this.plan = ShardPlan.single(cfg.gradAccum());
+        this.engine = new CpuTrainEngine(model, cfg, optimizer, trainable);
         if (outDir != null) ensureWritable(outDir);
+    }
+
+    /**
+     * Computes the updates with the engine {@code factory} makes (e.g. a GPU's) instead of the CPU's, from the
+     * weights and optimizer state as they are now; a later {@link #resume} hands the checkpoint's to it. Not
+     * with several ranks: their gradient exchange is the CPU engine's only.
+     */
+    public Trainer on(TrainEngine.Factory factory) {
+        if (group != null && group.worldSize() > 1) throw new Gsa4jException("training with several ranks runs on the CPU engine only");
+        if (!(trainable.size() == model.params().size())) {
+            throw new Gsa4jException("training settings: field 'train_only': frozen parameters are trained on the CPU engine only");
+        }
+        TrainEngine next = factory.create(model, cfg, optimizer);
+        engine.close();
+        engine = next;
+        hostStep = step;
+        return this;
+    }
+
+    /** The trained model's forward where the engine computes it (e.g. to score a test set after {@link #run}). */
+    public ScoringModel scoring() {
+        return engine.scoring();
+    }
+
+    /** Where the updates are computed ({@link TrainEngine#device()}). */
+    public String device() {
+        return engine.device();
     }
 
     /**
@@ -105,6 +137,9 @@ public final class Trainer {
      * {@link ProcessGroup#isWriter writes} should be given an output folder.
      */
     public Trainer inGroup(ProcessGroup group) {
+        if (group.worldSize() > 1 && !(engine instanceof CpuTrainEngine)) {
+            throw new Gsa4jException("training with several ranks runs on the CPU engine only, not on " + engine.device());
+        }
         this.plan = group.shardPlan(cfg.gradAccum());
         this.group = group;
         return this;
@@ -173,7 +208,9 @@ public final class Trainer {
                     + " != checkpoint step " + ckpt.step() + " (corrupt checkpoint)");
         }
         for (Map.Entry<String, Tensor> e : live.entrySet()) System.arraycopy(saved.get(e.getKey()).f, 0, e.getValue().f, 0, e.getValue().f.length);
+        engine.fromHost();
         step = ckpt.step();
+        hostStep = step;
         priorSeconds = ckpt.state().path("elapsed_seconds").asDouble(0);
         lastCheckpoint = ckpt.dir();
     }
@@ -231,40 +268,23 @@ public final class Trainer {
         listener.onStart(startStep, cfg.steps());
         try (MetricsLog log = outDir == null ? null : new MetricsLog(metricsFile(), step)) {
             boolean alone = group == null || group.worldSize() == 1;
-            boolean stop = false; // with several ranks: the stop every rank agreed on at the last update
-            while (step < Math.min(stopAt, cfg.steps()) && !stop && !(alone && stopRequested)) {
+            agreedStop = false;
+            while (step < Math.min(stopAt, cfg.steps()) && !agreedStop && !(alone && stopRequested)) {
                 if (group != null) group.checkAlive();
                 long ts = System.nanoTime();
                 double lr = schedule.at(step);
-                Map<String, float[]> grads = new LinkedHashMap<>();
-                double lossSum = 0;
-                for (int micro = 0; micro < plan.microBatchesPerRank(); micro++) {
-                    BatchSource.Batch b = data.batch(plan.batchIndex(step, micro));
-                    lossSum += forwardBackward(b, grads);
-                }
-                if (!alone) {
-                    // the loss and the stop votes first: a non-finite loss anywhere ends the run on every rank
-                    // before gradients that may be missing on one of them are exchanged
-                    double[] sums = {lossSum, stopRequested ? 1 : 0};
-                    group.allReduceSum(List.of(), sums);
-                    lossSum = sums[0];
-                    stop = sums[1] > 0;
-                    if (stop) stopRequested = true; // every rank stops, and says so, after this update
-                    if (Double.isFinite(lossSum)) group.allReduceSum(new ArrayList<>(grads.values()), new double[0]);
-                }
-                double loss = lossSum / cfg.gradAccum();
-                double inv = 1.0 / cfg.gradAccum();
-                double gradNorm = Math.sqrt(sumOfSquares(grads.values())) * inv;
+                List<BatchSource.Batch> micro = new ArrayList<>(plan.microBatchesPerRank());
+                for (int i = 0; i < plan.microBatchesPerRank(); i++) micro.add(data.batch(plan.batchIndex(step, i)));
+                TrainEngine.Update u = engine.update(micro, lr, alone ? null : ranks);
+                double loss = u.loss(), gradNorm = u.gradNorm();
                 long number = step + 1;
-                if (!Double.isFinite(loss) || !Double.isFinite(gradNorm)) {
+                if (!u.finite()) {
                     String what = !Double.isFinite(loss) ? "the loss is " + loss : "the gradient norm is " + gradNorm + " (loss " + loss + ")";
                     throw new NonFiniteLossException(number, "training stopped at step " + number + ": " + what + " (learning rate "
                             + String.format("%.3g", lr) + "). Nothing was saved for this step; "
                             + (lastCheckpoint == null ? "there is no earlier checkpoint" : "the last good checkpoint is " + lastCheckpoint)
                             + ". Try a lower --lr, a longer warm-up or gradient clipping.");
                 }
-                double clip = cfg.clipGradNorm() > 0 && gradNorm > cfg.clipGradNorm() ? cfg.clipGradNorm() / (gradNorm + 1e-6) : 1.0;
-                optimizer.step(model.params(), grads, lr, inv * clip);
                 step = number;
                 losses.add(loss);
                 double now = (System.nanoTime() - t0) / 1e9;
@@ -280,7 +300,7 @@ public final class Trainer {
                 listener.onStep(m);
                 boolean last = step == cfg.steps();
                 if (validator != null && (last || (cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0))) {
-                    lastVal = validator.evaluate(model);
+                    lastVal = validator.evaluate(engine.scoring());
                     if (log != null) {
                         ObjectNode r = log.record("val", step);
                         lastVal.forEach(r::put);
@@ -289,13 +309,14 @@ public final class Trainer {
                     listener.onValidation(step, lastVal);
                     if (log != null) drawPlot(); // keep the plot current (and drawn even if the run is killed later)
                 }
-                if (outDir != null && (last || step == stopAt || (alone ? stopRequested : stop) || (cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0))) {
+                if (outDir != null && (last || step == stopAt || (alone ? stopRequested : agreedStop) || (cfg.checkpointEvery() > 0 && step % cfg.checkpointEvery() == 0))) {
                     checkpoint(priorSeconds + (System.nanoTime() - t0) / 1e9, loss, lastVal);
                 }
             }
         } finally {
             if (outDir != null && java.nio.file.Files.exists(metricsFile())) drawPlot();
         }
+        syncToHost(); // the CPU model and optimizer hold the trained state when run returns
         double secs = (System.nanoTime() - t0) / 1e9;
         return new Result(step, losses, lastVal, lastCheckpoint, secs, (step - startStep) * tokensPerStep / Math.max(secs, 1e-9));
     }
@@ -308,42 +329,31 @@ public final class Trainer {
         }
     }
 
-    /** Forward and backward of one micro-batch; gradients are summed into {@code grads}. Returns the loss. */
-    private double forwardBackward(BatchSource.Batch b, Map<String, float[]> grads) {
-        Tape tape = Tape.recording();
-        Map<String, Var> vars = trainable.size() == model.params().size() ? model.bind(tape) : model.bind(tape, trainable::contains);
-        Var logits = model.logits(tape, vars, b.inputs(), b.batchSize(), b.seqLen(), null);
-        Var loss = CrossEntropy.apply(tape, logits, b.targets(), CausalLM.IGNORE_INDEX);
-        double value = loss.value.get(0);
-        if (!Double.isFinite(value)) return value;
-        tape.backward(loss);
-        for (Map.Entry<String, Var> e : vars.entrySet()) {
-            Tensor g = e.getValue().grad();
-            if (g == null) continue;
-            float[] acc = grads.get(e.getKey());
-            if (acc == null) grads.put(e.getKey(), plan.microBatchesPerRank() == 1 ? g.f : g.f.clone());
-            else Parallel.forBlocks(acc.length, BLOCK, (from, to) -> VectorOps.add(acc, from, g.f, from, acc, from, to - from));
-        }
-        return value;
+    /** Brings the engine's weights and moments to the CPU model and optimizer, once per update. */
+    private void syncToHost() {
+        if (hostStep == step) return;
+        engine.toHost();
+        hostStep = step;
     }
 
-    /** Elements per parallel block of the gradient loops (fixed, so sums do not depend on the thread count). */
-    private static final int BLOCK = 1 << 15;
-
-    /** Σ x² over every gradient, in double: fixed blocks summed in parallel, then in order. */
-    static double sumOfSquares(java.util.Collection<float[]> grads) {
-        double total = 0;
-        for (float[] g : grads) {
-            int blocks = (g.length + BLOCK - 1) / BLOCK;
-            double[] partial = new double[blocks];
-            Parallel.forRange(blocks, b -> {
-                int from = b * BLOCK;
-                partial[b] = VectorOps.sumOfSquaresDouble(g, from, Math.min(g.length, from + BLOCK) - from);
-            });
-            for (double p : partial) total += p;
+    /** The ranks' exchange of an update: the loss and the stop votes first, then the gradients. */
+    private final TrainEngine.Ranks ranks = new TrainEngine.Ranks() {
+        @Override
+        public double sumLosses(double local) {
+            // a non-finite loss anywhere ends the run on every rank before gradients that may be missing on
+            // one of them are exchanged
+            double[] sums = {local, stopRequested ? 1 : 0};
+            group.allReduceSum(List.of(), sums);
+            agreedStop = sums[1] > 0;
+            if (agreedStop) stopRequested = true; // every rank stops, and says so, after this update
+            return sums[0];
         }
-        return total;
-    }
+
+        @Override
+        public void sumGradients(List<float[]> gradients) {
+            group.allReduceSum(gradients, new double[0]);
+        }
+    };
 
     private void checkpoint(double elapsed, double loss, Map<String, Double> val) {
         ObjectNode s = new ObjectMapper().createObjectNode();
@@ -354,6 +364,7 @@ public final class Trainer {
         s.put("elapsed_seconds", elapsed);
         s.put("model_type", model.config.modelType());
         s.put("threads", Parallel.threads());
+        s.put("device", engine.device());
         s.put("last_loss", loss);
         if (val != null) val.forEach(s.putObject("last_validation")::put);
         ObjectNode d = s.putObject("data");
@@ -363,7 +374,14 @@ public final class Trainer {
                 + " update s reads indices s*grad_accum .. s*grad_accum+grad_accum-1, split over the ranks in contiguous blocks");
         d.put("world_size", plan.worldSize());
         s.set("train_config", cfg.toJson());
+        syncToHost();
         lastCheckpoint = Checkpoints.save(checkpointRoot(), step, model, optimizer, s, tokenizerJson, cfg.keepCheckpoints());
         listener.onCheckpoint(step, lastCheckpoint);
+    }
+
+    /** Frees what the engine holds (a GPU's memory); the CPU model and the optimizer stay usable. */
+    @Override
+    public void close() {
+        engine.close();
     }
 }

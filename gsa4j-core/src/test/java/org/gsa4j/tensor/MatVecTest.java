@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The decode matvec against float64 loops on awkward sizes, float32 and bfloat16 weights. */
@@ -49,6 +50,60 @@ class MatVecTest {
             MatVec.multiply(x.f, 0, n, h.toF32(), b, 0);
             assertArrayEquals(b, a, "k=" + k);
         }
+    }
+
+    /**
+     * Several rows of x go through the blocked kernel (two weight rows × two rows of x), one row
+     * through the row-by-row kernel: every output element must be bit for bit the one-row result,
+     * whatever the row count (odd ones leave a row outside the blocks), for every output range a
+     * chunk can take (odd starts and ends leave a weight row outside the blocks), float32 and
+     * bfloat16. This is what keeps batched decoding equal to solo decoding.
+     */
+    @Test
+    void severalRowsEqualEachRowAloneBitForBit() {
+        SplittableRandom rng = new SplittableRandom(11);
+        for (int m : new int[] {1, 2, 3, 63, 64, 65})
+            for (int k : SIZES)
+                for (int n : new int[] {2, 3, 4, 5, 16, 17}) {
+                    Tensor x = Tensor.randn(rng, 1, n, k), w = Tensor.randn(rng, 1, m, k);
+                    for (Tensor wt : new Tensor[] {w, w.toBf16()}) {
+                        float[] alone = new float[n * m];
+                        for (int r = 0; r < n; r++) {
+                            float[] y = new float[m];
+                            MatVec.rows(x.f, r * k, 1, k, wt, 0, m, y, 0);
+                            System.arraycopy(y, 0, alone, r * m, m);
+                        }
+                        float[] all = new float[n * m];
+                        MatVec.multiply(x.f, 0, n, wt, all, 0);
+                        assertArrayEquals(alone, all, wt + " n=" + n + " m=" + m + " k=" + k);
+                        // one output range with odd ends, as a chunk of the parallel cut may have
+                        int j0 = m / 3, j1 = m - m / 4;
+                        float[] part = new float[n * m];
+                        MatVec.rows(x.f, 0, n, k, wt, j0, j1, part, 0);
+                        for (int r = 0; r < n; r++)
+                            for (int j = 0; j < m; j++)
+                                if (j >= j0 && j < j1) assertEquals(alone[r * m + j], part[r * m + j], wt + " rows [" + j0 + "," + j1 + ") n=" + n + " k=" + k);
+                                else assertEquals(0f, part[r * m + j], "outside the range");
+                    }
+                }
+    }
+
+    /** The slice form (a float32 matrix stored from an offset, output stride ldy, as the KV cache uses it). */
+    @Test
+    void sliceFormEqualsEachRowAloneBitForBit() {
+        SplittableRandom rng = new SplittableRandom(12);
+        for (int k : new int[] {1, 17, 64, 65})
+            for (int n : new int[] {1, 2, 3, 5}) {
+                int rows = 37, wOff = 29, ldy = 41;
+                Tensor x = Tensor.randn(rng, 1, n, k), w = Tensor.randn(rng, 1, wOff + rows * k + 3);
+                float[] all = new float[n * ldy];
+                MatVec.rows(x.f, 0, n, k, w.f, wOff, rows, all, 0, ldy);
+                for (int r = 0; r < n; r++) {
+                    float[] y = new float[rows];
+                    MatVec.rows(x.f, r * k, 1, k, w.f, wOff, rows, y, 0, rows);
+                    assertArrayEquals(y, java.util.Arrays.copyOfRange(all, r * ldy, r * ldy + rows), "n=" + n + " k=" + k + " row " + r);
+                }
+            }
     }
 
     @Test

@@ -95,4 +95,51 @@ class OptimTest {
             }
         }
     }
+
+    /** A moment state set from tensors (another engine's) continues exactly as the optimizer that made them. */
+    @Test
+    void restoredMomentsContinueBitForBit() {
+        java.util.function.Supplier<Map<String, Tensor>> fresh = () -> {
+            Map<String, Tensor> p = new LinkedHashMap<>();
+            p.put("w", Tensor.of(new float[] {1.0f, -2.0f, 0.25f}, 1, 3));
+            p.put("norm.weight", Tensor.of(new float[] {1.0f}, 1));
+            return p;
+        };
+        Map<String, Tensor> a = fresh.get(), b = fresh.get();
+        AdamW first = new AdamW(0.9, 0.999, 1e-8, 0.1, AdamW.defaultDecayRule(a));
+        AdamW second = new AdamW(0.9, 0.999, 1e-8, 0.1, AdamW.defaultDecayRule(b));
+        Map<String, float[]> g = new LinkedHashMap<>();
+        g.put("w", new float[] {0.5f, -1.0f, 0.125f});
+        g.put("norm.weight", new float[] {0.5f});
+        first.step(a, g, 0.1, 1.0);
+        first.step(a, g, 0.05, 0.5);
+        for (String n : a.keySet()) System.arraycopy(a.get(n).f, 0, b.get(n).f, 0, a.get(n).f.length);
+        second.restore(first.stateTensors(a), first.stepCount(), b);
+        assertEquals(2, second.stepCount());
+        g.put("w", new float[] {-0.25f, 2.0f, 0.5f});
+        first.step(a, g, 0.02, 1.0);
+        second.step(b, g, 0.02, 1.0);
+        for (String n : a.keySet()) assertArrayEquals(a.get(n).f, b.get(n).f, 0f, n);
+        assertArrayEquals(first.stateTensors(a).get("exp_avg_sq.w").f, second.stateTensors(b).get("exp_avg_sq.w").f, 0f);
+        // the tensors were copied: changing the source does not change the restored state
+        Map<String, Tensor> st = first.stateTensors(a);
+        second.restore(st, 3, b);
+        st.get("exp_avg.w").f[0] = 42f;
+        assertNotEquals(42f, second.stateTensors(b).get("exp_avg.w").f[0]);
+    }
+
+    @Test
+    void restoreRefusesAStateThatIsNotThisModels() {
+        Map<String, Tensor> params = new LinkedHashMap<>();
+        params.put("w", Tensor.of(new float[] {1.0f, -2.0f}, 1, 2));
+        AdamW opt = new AdamW(0.9, 0.999, 1e-8, 0.1, n -> true);
+        org.gsa4j.Gsa4jException e = assertThrows(org.gsa4j.Gsa4jException.class,
+                () -> opt.restore(Map.of("exp_avg.w", Tensor.of(new float[3], 1, 3), "exp_avg_sq.w", Tensor.of(new float[3], 1, 3)), 1, params));
+        assertTrue(e.getMessage().startsWith("optimizer state: exp_avg") && e.getMessage().contains("shape [1, 3] != parameter [1, 2]"), e.getMessage());
+        e = assertThrows(org.gsa4j.Gsa4jException.class, () -> opt.restore(Map.of("exp_avg.v", Tensor.of(new float[2], 1, 2)), 1, params));
+        assertEquals("optimizer state: exp_avg.v: optimizer state for a parameter the model does not have", e.getMessage());
+        e = assertThrows(org.gsa4j.Gsa4jException.class, () -> opt.restore(Map.of("exp_avg.w", Tensor.of(new float[2], 1, 2)), 1, params));
+        assertEquals("optimizer state: exp_avg and exp_avg_sq name different parameters", e.getMessage());
+        assertEquals(0, opt.stepCount(), "a refused state changes nothing");
+    }
 }
