@@ -208,7 +208,8 @@ class CausalLmBf16GpuTest {
                     }
                     assertTrue(last < first, v[0] + ": the bf16 loss did not fall over 8 updates: " + first + " -> " + last);
                     for (String name : bf16.params().names()) {
-                        Tensor master = bf16.params().value(name).download(), copy = bf16.params().copy(name).download();
+                        DeviceParams params = bf16.params();
+                        Tensor master = device().call(() -> params.value(name).download()), copy = device().call(() -> params.copy(name).download());
                         for (int i = 0; i < master.f.length; i++) {
                             float rounded = roundToBf16(master.f[i]);
                             if (Float.compare(rounded, copy.f[i]) != 0) {
